@@ -1,0 +1,250 @@
+//! The command line, as clap structures only. Nothing below `commands` imports clap.
+//!
+//! Names, short flags and defaults follow Kamal 2.12 (`lib/kamal/cli/*.rb`): notably `-h` is
+//! `--hosts` (help is `--help` only) and `--version` is the app version to deploy (dray's own
+//! version is `dray version`).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// dray: deploy web apps anywhere, Kamal 2 compatible.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dray",
+    disable_help_flag = true,
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Global options, valid before or after the command.
+    #[command(flatten)]
+    pub global: GlobalOptions,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts (Kamal's class options).
+#[derive(Debug, Clone, Args, Default)]
+pub struct GlobalOptions {
+    /// Print help.
+    #[arg(long, action = ArgAction::Help, global = true)]
+    pub help: Option<bool>,
+
+    /// Detailed logging.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+
+    /// Minimal logging.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Run commands against a specific app version.
+    #[arg(long = "version", value_name = "VERSION", global = true)]
+    pub version: Option<String>,
+
+    /// Run commands on the primary host instead of all.
+    #[arg(short = 'p', long, global = true)]
+    pub primary: bool,
+
+    /// Run commands on these hosts instead of all (separate by comma, supports wildcards with *).
+    #[arg(short = 'h', long, value_name = "HOSTS", global = true)]
+    pub hosts: Option<String>,
+
+    /// Run commands on these roles instead of all (separate by comma, supports wildcards with *).
+    #[arg(short = 'r', long, value_name = "ROLES", global = true)]
+    pub roles: Option<String>,
+
+    /// Path to config file.
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        alias = "config_file",
+        value_name = "FILE",
+        default_value = "config/deploy.yml",
+        global = true
+    )]
+    pub config_file: PathBuf,
+
+    /// Specify destination to be used for config file (staging -> deploy.staging.yml).
+    #[arg(short = 'd', long, value_name = "DESTINATION", global = true)]
+    pub destination: Option<String>,
+
+    /// Don't run hooks.
+    #[arg(short = 'H', long = "skip-hooks", alias = "skip_hooks", global = true)]
+    pub skip_hooks: bool,
+
+    /// Wait for the deploy lock instead of failing when it is held.
+    #[arg(long = "lock-wait", alias = "lock_wait", global = true)]
+    pub lock_wait: bool,
+
+    /// Seconds to wait for the deploy lock.
+    #[arg(
+        long = "lock-wait-timeout",
+        alias = "lock_wait_timeout",
+        value_name = "SECONDS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub lock_wait_timeout: u64,
+
+    /// Seconds between two attempts to take the deploy lock.
+    #[arg(
+        long = "lock-wait-interval",
+        alias = "lock_wait_interval",
+        value_name = "SECONDS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub lock_wait_interval: u64,
+}
+
+/// How a command reports what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options of `deploy`, `redeploy` and `setup`.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// Skip image build and push.
+    #[arg(short = 'P', long = "skip-push", alias = "skip_push")]
+    pub skip_push: bool,
+
+    /// Build without the Docker cache.
+    #[arg(long = "no-cache", alias = "no_cache")]
+    pub no_cache: bool,
+
+    /// Print the plan (stages, hooks with their environment, commands per host) and run nothing.
+    #[arg(long = "dry-run", alias = "dry_run")]
+    pub dry_run: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+/// Arguments of a command group whose subcommands are not implemented yet.
+#[derive(Debug, Clone, Args)]
+pub struct PendingArgs {
+    /// Everything after the command name.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}
+
+/// The commands, with Kamal's names.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up all accessories, push the env, and deploy app to servers.
+    Setup(DeployArgs),
+    /// Deploy app to servers.
+    Deploy(DeployArgs),
+    /// Deploy app to servers without bootstrapping servers, starting kamal-proxy and pruning.
+    Redeploy(DeployArgs),
+    /// Rollback app to VERSION.
+    Rollback {
+        /// The version to roll back to.
+        rollback_version: String,
+        /// Print the plan and run nothing.
+        #[arg(long = "dry-run", alias = "dry_run")]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        output: OutputFormat,
+    },
+    /// Show details about all containers.
+    Details(PendingArgs),
+    /// Show audit log from servers.
+    Audit(PendingArgs),
+    /// Show combined config (including secrets!).
+    Config,
+    /// Show Kamal configuration documentation.
+    Docs {
+        /// The section (configuration, servers, env, …).
+        section: Option<String>,
+    },
+    /// Create config stub in config/deploy.yml, secrets stub in .kamal and hook samples.
+    Init {
+        /// Accepted for compatibility with Kamal; dray has no bundle to add.
+        #[arg(long)]
+        bundle: bool,
+    },
+    /// Remove kamal-proxy, app, accessories, and registry session from servers.
+    Remove(PendingArgs),
+    /// Upgrade from Kamal 1.x to 2.0.
+    Upgrade(PendingArgs),
+    /// Show dray version.
+    Version,
+    /// Manage application.
+    App(PendingArgs),
+    /// Build application image.
+    Build(PendingArgs),
+    /// Manage kamal-proxy.
+    Proxy(PendingArgs),
+    /// Manage accessories (db/redis/search).
+    Accessory(PendingArgs),
+    /// Manage the deploy lock.
+    Lock(PendingArgs),
+    /// Prune old application images and containers.
+    Prune(PendingArgs),
+    /// Login and -out of the image registry.
+    Registry(PendingArgs),
+    /// Helpers for extracting secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Bootstrap servers with curl and Docker.
+    Server(PendingArgs),
+    /// Describe available commands or one specific command.
+    Help {
+        /// The command to describe.
+        command: Vec<String>,
+    },
+    /// An alias defined under `aliases:` in the configuration.
+    #[command(external_subcommand)]
+    Alias(Vec<String>),
+}
+
+/// `dray secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print the secrets (for debugging).
+    Print,
+    /// Fetch secrets from a vault.
+    Fetch(PendingArgs),
+    /// Extract a single secret from the results of a fetch call.
+    Extract(PendingArgs),
+}
+
+/// Kamal's top-level command names, used to refuse aliases that shadow them.
+pub const COMMAND_NAMES: &[&str] = &[
+    "setup",
+    "deploy",
+    "redeploy",
+    "rollback",
+    "details",
+    "audit",
+    "config",
+    "docs",
+    "init",
+    "remove",
+    "upgrade",
+    "version",
+    "app",
+    "build",
+    "proxy",
+    "accessory",
+    "lock",
+    "prune",
+    "registry",
+    "secrets",
+    "server",
+    "help",
+];

@@ -1,0 +1,20 @@
+//! dray: a fast, Kamal 2 compatible deploy orchestrator.
+//!
+//! Table of contents (see `docs/` and `../shared/DESIGN.md` for the architecture):
+//!
+//! - [`cli`]: clap structures only; nothing below imports clap.
+//! - [`commands`]: one handler per command: resolve settings → plan → engine.
+//! - [`config`]: loading `config/deploy.yml` (+ destination overlay), templates, secrets, validation.
+//! - [`release`]: the frozen release identity (version, image, performer, time).
+//! - [`plan`]: the pure plan of stages × roles × hosts.
+//! - [`command`]: `CommandSpec`, commands as data.
+//! - [`shell`]: quoting for the remote shell.
+//! - [`error`]: error types, hints and exit codes.
+
+pub mod cli;
+pub mod command;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod release;
+pub mod shell;

@@ -1,0 +1,119 @@
+//! Quoting for POSIX shells: every argument is quoted exactly once on its way to a remote shell.
+
+/// Quote `arg` for a POSIX shell so that it arrives as exactly one word, byte for byte.
+///
+/// Plain words (letters, digits and `-_./:=@%+,`) are left as they are; everything else is put in
+/// single quotes, with embedded single quotes written as `'\''`.
+pub fn quote(arg: &str) -> String {
+    if !arg.is_empty() && arg.bytes().all(is_plain) {
+        return arg.to_string();
+    }
+    let mut out = String::with_capacity(arg.len() + 2);
+    out.push('\'');
+    for ch in arg.chars() {
+        if ch == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(ch);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Quote `arg` in double quotes so that it arrives byte for byte except `${NAME}` references,
+/// which the remote shell expands. Every other `$`, backticks, `"` and `\\` are escaped.
+pub fn quote_expanding(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len() + 2);
+    out.push('"');
+    let bytes = arg.as_bytes();
+    let mut i = 0;
+    while i < arg.len() {
+        if bytes[i] == b'$' {
+            if let Some(len) = braced_var_len(&arg[i..]) {
+                out.push_str(&arg[i..i + len]);
+                i += len;
+                continue;
+            }
+        }
+        let ch = arg[i..].chars().next().unwrap_or_default();
+        if matches!(ch, '$' | '`' | '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out.push('"');
+    out
+}
+
+/// Length of a `${NAME}` reference at the start of `s`, if there is one.
+fn braced_var_len(s: &str) -> Option<usize> {
+    let rest = s.strip_prefix("${")?;
+    let end = rest.find('}')?;
+    let name = &rest[..end];
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return None;
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some(end + 3)
+}
+
+/// Quote every argument and join them with spaces.
+pub fn join<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out = String::new();
+    for (i, arg) in args.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&quote(arg.as_ref()));
+    }
+    out
+}
+
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_words_stay_plain() {
+        assert_eq!(quote("docker"), "docker");
+        assert_eq!(quote("--label=service=app"), "--label=service=app");
+    }
+
+    #[test]
+    fn specials_are_single_quoted() {
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote("`x`;\n"), "'`x`;\n'");
+        assert_eq!(quote("héllo"), "'héllo'");
+    }
+
+    #[test]
+    fn expanding_keeps_braced_vars_only() {
+        assert_eq!(quote_expanding("${HOST_TOKEN}"), "\"${HOST_TOKEN}\"");
+        assert_eq!(
+            quote_expanding("a $HOME `x` \\ \" ${1}"),
+            "\"a \\$HOME \\`x\\` \\\\ \\\" \\${1}\""
+        );
+    }
+
+    #[test]
+    fn join_quotes_each_once() {
+        assert_eq!(join(["echo", "a b", "c"]), "echo 'a b' c");
+    }
+}

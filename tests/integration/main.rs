@@ -1,0 +1,3 @@
+//! The one integration test binary. Each module pins one area's behaviour.
+
+mod support;

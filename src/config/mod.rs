@@ -4,3 +4,5 @@
 
 pub mod secrets;
 pub mod template;
+pub mod node;
+pub mod de;

@@ -1,13 +1,18 @@
 //! One handler per command: resolve settings → plan → engine.
 
+pub mod config;
+
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GlobalOptions, SecretsCommand};
+use crate::config::secrets::Secrets;
+use crate::config::{Config, LoadOptions};
 use crate::error::{Error, ExitCode, Result};
 
 /// Parse the command line, run the command and return the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -19,7 +24,7 @@ pub fn main() -> i32 {
             };
         }
     };
-    match run(cli) {
+    match run(cli, 0) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("{err}");
@@ -28,15 +33,168 @@ pub fn main() -> i32 {
     }
 }
 
-/// Run one parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+/// Load the configuration named by the global options.
+pub fn load_config(global: &GlobalOptions) -> Result<(Config, LoadOptions)> {
+    let opts = LoadOptions::from_process(global.config_file.clone(), global.destination.clone())
+        .map_err(|e| Error::failure(format!("cannot read the working directory: {e}")))?;
+    let config = crate::config::load(&opts)?;
+    Ok((config, opts))
+}
+
+/// Read the secrets files of a loaded configuration.
+pub fn load_secrets(config: &Config, opts: &LoadOptions) -> Result<Secrets> {
+    let secrets = Secrets::load(
+        std::path::Path::new(&config.secrets_path),
+        config.destination.as_deref(),
+        &opts.cwd,
+        &opts.template_env(),
+    )?;
+    Ok(secrets)
+}
+
+impl crate::error::Diagnostic for crate::config::secrets::SecretsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            crate::config::secrets::SecretsError::Missing { key, .. } => Some(format!(
+                "add `{key}=...` to one of the files, or remove it from the configuration"
+            )),
+            crate::config::secrets::SecretsError::Parse { .. } => None,
+        }
+    }
+}
+
+/// Run one parsed command line; `depth` counts alias expansions.
+pub fn run(cli: Cli, depth: usize) -> Result<()> {
     match cli.command {
         Command::Version => {
             println!("{}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Config => {
+            let (config, _) = load_config(&cli.global)?;
+            let version = cli.global.version.clone().unwrap_or_default();
+            print!("{}", config::render(&config, &version));
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::Print) => {
+            let (config, opts) = load_config(&cli.global)?;
+            let secrets = load_secrets(&config, &opts)?;
+            for (key, value) in secrets.iter() {
+                println!("{key}={value}");
+            }
+            Ok(())
+        }
+        Command::Alias(args) => run_alias(&cli.global, args, depth),
         other => Err(not_implemented(&other)),
     }
+}
+
+/// Expand an alias from `aliases:` and run the command it names, with the extra arguments
+/// appended (Kamal's `Kamal::Cli::Alias::Command`).
+fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<()> {
+    let Some(name) = args.first() else {
+        return Err(Error::usage("no command given"));
+    };
+    let unknown = || {
+        Error::usage(format!("unknown command `{name}`"))
+            .with_hint("run `dray --help` for the commands, or define it under `aliases:`")
+    };
+    let (config, _) = match load_config(global) {
+        Ok(loaded) => loaded,
+        Err(_) => return Err(unknown()),
+    };
+    let Some((_, line)) = config.aliases.iter().find(|(n, _)| n == name) else {
+        return Err(unknown());
+    };
+    if depth > 8 {
+        return Err(Error::usage(format!("alias `{name}` expands into itself")));
+    }
+    let mut argv = vec!["dray".to_string()];
+    argv.extend(
+        split_words(line).ok_or_else(|| {
+            Error::usage(format!("alias `{name}`: unbalanced quotes in `{line}`"))
+        })?,
+    );
+    argv.extend(args.iter().skip(1).cloned());
+    // Global options given before the alias name apply to the expansion too.
+    argv.extend(global_args(global));
+    let cli = Cli::try_parse_from(&argv).map_err(|e| Error::usage(e.to_string()))?;
+    run(cli, depth + 1)
+}
+
+fn global_args(g: &GlobalOptions) -> Vec<String> {
+    let mut out = Vec::new();
+    if g.config_file.as_os_str() != "config/deploy.yml" {
+        out.push("-c".into());
+        out.push(g.config_file.display().to_string());
+    }
+    if let Some(d) = &g.destination {
+        out.push("-d".into());
+        out.push(d.clone());
+    }
+    if g.verbose {
+        out.push("-v".into());
+    }
+    if g.quiet {
+        out.push("-q".into());
+    }
+    out
+}
+
+/// Split a command line into words as a POSIX shell would (quotes, backslashes), without
+/// expansions. `None` when quotes are unbalanced.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => word.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => {
+                            let next = chars.next()?;
+                            if !matches!(next, '"' | '\\' | '$' | '`') {
+                                word.push('\\');
+                            }
+                            word.push(next);
+                        }
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(chars.next()?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
 }
 
 fn not_implemented(command: &Command) -> Error {
@@ -48,4 +206,28 @@ fn not_implemented(command: &Command) -> Error {
         .to_lowercase();
     Error::usage(format!("`{name}` is not implemented yet"))
         .with_hint("see the open issues for the command's status")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_like_a_shell() {
+        assert_eq!(
+            split_words(r#"app exec -i --reuse "bin/rails console""#),
+            Some(vec![
+                "app".into(),
+                "exec".into(),
+                "-i".into(),
+                "--reuse".into(),
+                "bin/rails console".into()
+            ])
+        );
+        assert_eq!(
+            split_words("a 'b c' d\\ e"),
+            Some(vec!["a".into(), "b c".into(), "d e".into()])
+        );
+        assert_eq!(split_words("a 'b"), None);
+    }
 }

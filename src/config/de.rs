@@ -178,7 +178,9 @@ impl<'a> de::Deserializer<'a> for NodeDe<'a> {
             Value::Str(s) => visitor.visit_borrowed_str(s),
             Value::Seq(_) | Value::Map(_) | Value::Null => Err(self.type_error(&visitor)),
             other => match other.scalar_string() {
-                Some(s) => visitor.visit_string(s).map_err(|e: DeError| e.at(self.0.loc)),
+                Some(s) => visitor
+                    .visit_string(s)
+                    .map_err(|e: DeError| e.at(self.0.loc)),
                 None => Err(self.type_error(&visitor)),
             },
         }
@@ -258,7 +260,11 @@ impl<'a> de::Deserializer<'a> for NodeDe<'a> {
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_tuple<V: Visitor<'a>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'a>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_any(visitor)
     }
 
@@ -322,7 +328,10 @@ struct MapDe<'a> {
 impl<'a> MapAccess<'a> for MapDe<'a> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
@@ -335,7 +344,9 @@ impl<'a> MapAccess<'a> for MapDe<'a> {
 
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((key, value)) = self.value.take() else {
-            return Err(<DeError as de::Error>::custom("value asked for before its key"));
+            return Err(<DeError as de::Error>::custom(
+                "value asked for before its key",
+            ));
         };
         let name = key.as_key().unwrap_or_default();
         seed.deserialize(NodeDe(value))

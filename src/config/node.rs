@@ -212,8 +212,8 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     options.alias_limits.max_total_replayed_events = 200_000;
     options.alias_limits.max_replay_stack_depth = 32;
     options.with_snippet = false;
-    let root: Option<Spanned<RawNode>> =
-        serde_saphyr::from_str_with_options(text, options).map_err(|err| {
+    let root: Option<Spanned<RawNode>> = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|err| {
             let (line, column) = err
                 .location()
                 .map(|l| (l.line() as u32, l.column() as u32))

@@ -1,0 +1,298 @@
+//! `dray config`: the resolved configuration as YAML, Kamal's `kamal config` keys first, then
+//! what dray adds (destination, env per role with secrets redacted, proxy, registry).
+
+use serde::Serialize;
+
+use crate::config::model::{Config, Credential, Env, OptionValue, Proxy, SshConfigFiles};
+
+/// What secret values are shown as.
+pub const REDACTED: &str = "[REDACTED]";
+
+#[derive(Serialize)]
+struct ConfigView<'a> {
+    roles: Vec<&'a str>,
+    hosts: Vec<&'a str>,
+    primary_host: Option<&'a str>,
+    version: &'a str,
+    repository: &'a str,
+    absolute_image: String,
+    service_with_version: String,
+    volume_args: Vec<String>,
+    ssh_options: SshView<'a>,
+    sshkit: SshkitView,
+    builder: BuilderView<'a>,
+    accessories: Vec<AccessoryView<'a>>,
+    logging: Vec<String>,
+    service: &'a str,
+    image: &'a str,
+    destination: Option<&'a str>,
+    primary_role: &'a str,
+    registry: RegistryView<'a>,
+    servers: Vec<RoleView<'a>>,
+    proxy: Option<&'a Proxy>,
+    boot: &'a crate::config::model::Boot,
+    retain_containers: u32,
+    readiness_delay: u64,
+    deploy_timeout: u64,
+    drain_timeout: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_timeout: Option<u64>,
+    hooks_path: &'a str,
+    secrets_path: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    aliases: Vec<KeyValue<'a>>,
+}
+
+#[derive(Serialize)]
+struct KeyValue<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct SshView<'a> {
+    user: &'a str,
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy_command: Option<&'a str>,
+    keepalive: bool,
+    keepalive_interval: u32,
+    log_level: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forward_agent: Option<bool>,
+    config: &'a SshConfigFiles,
+}
+
+#[derive(Serialize)]
+struct SshkitView {
+    max_concurrent_starts: u64,
+    pool_idle_timeout: u64,
+    dns_retries: u64,
+}
+
+#[derive(Serialize)]
+struct BuilderView<'a> {
+    arch: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a str>,
+    dockerfile: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    driver: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: Vec<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    secrets: &'a [String],
+}
+
+#[derive(Serialize)]
+struct RegistryView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RoleView<'a> {
+    role: &'a str,
+    hosts: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cmd: Option<&'a str>,
+    proxy: bool,
+    env: EnvView,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    labels: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    options: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct EnvView {
+    clear: Vec<String>,
+    secret: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AccessoryView<'a> {
+    name: &'a str,
+    service: &'a str,
+    image: &'a str,
+    hosts: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cmd: Option<&'a str>,
+    env: EnvView,
+}
+
+fn env_view(env: &Env) -> EnvView {
+    EnvView {
+        clear: env.clear.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        secret: env
+            .secrets
+            .iter()
+            .map(|s| format!("{}={REDACTED}", s.name))
+            .collect(),
+    }
+}
+
+fn credential_view(c: &Option<Credential>, clear_value: bool) -> Option<String> {
+    c.as_ref().map(|c| match c {
+        Credential::Value(v) if clear_value => v.clone(),
+        Credential::Value(_) => REDACTED.to_string(),
+        Credential::Secret(name) => format!("{REDACTED} (secret {name})"),
+    })
+}
+
+/// Docker's `--log-driver`/`--log-opt` arguments for a logging setting (Kamal's default:
+/// `--log-opt max-size="10m"`).
+pub fn logging_args(logging: &crate::config::model::Logging) -> Vec<String> {
+    let mut args = Vec::new();
+    if logging.driver.is_none() && logging.options.is_empty() {
+        args.push("--log-opt".to_string());
+        args.push("max-size=\"10m\"".to_string());
+        return args;
+    }
+    if let Some(driver) = &logging.driver {
+        args.push("--log-driver".to_string());
+        args.push(format!("\"{driver}\""));
+    }
+    for (k, v) in &logging.options {
+        args.push("--log-opt".to_string());
+        args.push(format!("{k}=\"{v}\""));
+    }
+    args
+}
+
+fn option_strings(options: &[(String, OptionValue)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in options {
+        match v {
+            OptionValue::Flag(true) => out.push(format!("--{k}")),
+            OptionValue::Flag(false) => {}
+            OptionValue::Value(v) => out.push(format!("--{k}={v}")),
+            OptionValue::List(items) => out.extend(items.iter().map(|i| format!("--{k}={i}"))),
+        }
+    }
+    out
+}
+
+/// Render the resolved configuration as YAML.
+pub fn render(config: &Config, version: &str) -> String {
+    let view = ConfigView {
+        roles: config.roles.iter().map(|r| r.name.as_str()).collect(),
+        hosts: config.all_hosts(),
+        primary_host: config.primary_host(),
+        version,
+        repository: &config.repository,
+        absolute_image: format!("{}:{version}", config.repository),
+        service_with_version: format!("{}-{version}", config.service),
+        volume_args: config
+            .volumes
+            .iter()
+            .flat_map(|v| ["--volume".to_string(), v.clone()])
+            .collect(),
+        ssh_options: SshView {
+            user: &config.ssh.user,
+            port: config.ssh.port,
+            proxy: config.ssh.proxy.as_deref(),
+            proxy_command: config.ssh.proxy_command.as_deref(),
+            keepalive: true,
+            keepalive_interval: 30,
+            log_level: &config.ssh.log_level,
+            keys: config.ssh.keys.iter().map(String::as_str).collect(),
+            keys_only: config.ssh.keys_only,
+            forward_agent: config.ssh.forward_agent,
+            config: &config.ssh.config,
+        },
+        sshkit: SshkitView {
+            max_concurrent_starts: config.sshkit.max_concurrent_starts,
+            pool_idle_timeout: config.sshkit.pool_idle_timeout,
+            dns_retries: config.sshkit.dns_retries,
+        },
+        builder: BuilderView {
+            arch: &config.builder.arch,
+            remote: config.builder.remote.as_deref(),
+            context: config.builder.context.as_deref(),
+            dockerfile: &config.builder.dockerfile,
+            target: config.builder.target.as_deref(),
+            driver: &config.builder.driver,
+            args: config
+                .builder
+                .args
+                .iter()
+                .map(|(k, _)| format!("{k}={REDACTED}"))
+                .collect(),
+            secrets: &config.builder.secrets,
+        },
+        accessories: config
+            .accessories
+            .iter()
+            .map(|a| AccessoryView {
+                name: &a.name,
+                service: &a.service,
+                image: &a.image,
+                hosts: &a.hosts,
+                port: a.port.as_deref(),
+                cmd: a.cmd.as_deref(),
+                env: env_view(&a.env),
+            })
+            .collect(),
+        logging: logging_args(&config.logging),
+        service: &config.service,
+        image: &config.image,
+        destination: config.destination.as_deref(),
+        primary_role: &config.primary_role,
+        registry: RegistryView {
+            server: config.registry.server.as_deref(),
+            username: credential_view(&config.registry.username, true),
+            password: credential_view(&config.registry.password, false),
+        },
+        servers: config
+            .roles
+            .iter()
+            .map(|r| RoleView {
+                role: &r.name,
+                hosts: r.host_names().collect(),
+                cmd: r.cmd.as_deref(),
+                proxy: r.runs_proxy(),
+                env: env_view(&{
+                    let mut env = config.env.clone();
+                    env.merge(&r.env);
+                    env
+                }),
+                labels: r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                options: option_strings(&r.options),
+            })
+            .collect(),
+        proxy: config.proxy.as_ref(),
+        boot: &config.boot,
+        retain_containers: config.retain_containers,
+        readiness_delay: config.readiness_delay,
+        deploy_timeout: config.deploy_timeout,
+        drain_timeout: config.drain_timeout,
+        stop_timeout: config.stop_timeout,
+        hooks_path: &config.hooks_path,
+        secrets_path: &config.secrets_path,
+        aliases: config
+            .aliases
+            .iter()
+            .map(|(name, value)| KeyValue { name, value })
+            .collect(),
+    };
+    match serde_saphyr::to_string(&view) {
+        Ok(text) => text,
+        Err(err) => format!("# cannot render the configuration: {err}\n"),
+    }
+}

@@ -1,0 +1,225 @@
+//! Loading: read the base file and the destination overlay, render templates, parse, merge,
+//! deserialize into raw structs and validate into the model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::de::{self, DeError, KeyPath, Segment};
+use super::error::{did_you_mean, ConfigError, Position};
+use super::model::Config;
+use super::node::{self, Loc, Node};
+use super::raw::RawConfig;
+use super::template::{self, TemplateContext};
+use super::validate;
+
+/// What loading needs from the outside world.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The base file (`-c`, default `config/deploy.yml`), relative to `cwd` unless absolute.
+    pub config_file: PathBuf,
+    /// The `-d` destination.
+    pub destination: Option<String>,
+    /// Where dray runs: templates' commands run here, relative paths start here.
+    pub cwd: PathBuf,
+    /// The environment templates see (`KAMAL_DESTINATION` is set from `destination`).
+    pub env: BTreeMap<String, String>,
+}
+
+impl LoadOptions {
+    /// Options from the process environment and working directory.
+    pub fn from_process(
+        config_file: PathBuf,
+        destination: Option<String>,
+    ) -> std::io::Result<Self> {
+        Ok(LoadOptions {
+            config_file,
+            destination,
+            cwd: std::env::current_dir()?,
+            env: std::env::vars().collect(),
+        })
+    }
+
+    /// The environment as templates, secrets and hooks see it.
+    pub fn template_env(&self) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        match &self.destination {
+            Some(d) => {
+                env.insert("KAMAL_DESTINATION".into(), d.clone());
+            }
+            None => {
+                env.remove("KAMAL_DESTINATION");
+            }
+        }
+        env
+    }
+}
+
+/// The files read, for turning a node's location into a file position.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Files in load order: base first.
+    pub files: Vec<PathBuf>,
+}
+
+impl Sources {
+    /// The position of `loc`, when it is known.
+    pub fn position(&self, loc: Loc) -> Option<Position> {
+        let file = self.files.get(loc.file)?;
+        Some(Position {
+            file: file.clone(),
+            line: loc.line,
+            column: loc.column,
+        })
+    }
+}
+
+/// The path of the destination overlay: `config/deploy.yml` + `staging` →
+/// `config/deploy.staging.yml` (Ruby's `Pathname#sub_ext`).
+pub fn destination_file(base: &Path, destination: &str) -> PathBuf {
+    match (base.file_stem(), base.extension()) {
+        (Some(stem), Some(ext)) => base.with_file_name(format!(
+            "{}.{}.{}",
+            stem.to_string_lossy(),
+            destination,
+            ext.to_string_lossy()
+        )),
+        _ => PathBuf::from(format!("{}.{}", base.display(), destination)),
+    }
+}
+
+/// Read, render, parse and merge the files into one tree, without deserializing.
+pub fn load_tree(opts: &LoadOptions) -> Result<(Node, Sources), ConfigError> {
+    let ctx = TemplateContext {
+        env: opts.template_env(),
+        cwd: opts.cwd.clone(),
+    };
+    let mut sources = Sources::default();
+    let mut tree = read_file(&opts.config_file, &opts.cwd, &ctx, &mut sources, None)?;
+    if let Some(dest) = &opts.destination {
+        let overlay_path = destination_file(&opts.config_file, dest);
+        let overlay = read_file(&overlay_path, &opts.cwd, &ctx, &mut sources, Some(dest))?;
+        tree.deep_merge(overlay);
+    }
+    tree.strip_extension_keys();
+    Ok((tree, sources))
+}
+
+fn read_file(
+    path: &Path,
+    cwd: &Path,
+    ctx: &TemplateContext,
+    sources: &mut Sources,
+    destination: Option<&str>,
+) -> Result<Node, ConfigError> {
+    let full = cwd.join(path);
+    let text = match std::fs::read_to_string(&full) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let err = ConfigError::new(format!(
+                "configuration file not found in {}",
+                path.display()
+            ));
+            return Err(match destination {
+                Some(d) => err.hint(format!(
+                    "destination `{d}` reads {} over the base file: create it, or check the -d value",
+                    path.display()
+                )),
+                None => err.hint("run `dray init` to create one, or pass -c/--config-file"),
+            });
+        }
+        Err(err) => {
+            return Err(ConfigError::new(format!(
+                "cannot read {}: {err}",
+                path.display()
+            )))
+        }
+    };
+    let file_index = sources.files.len();
+    sources.files.push(path.to_path_buf());
+    let rendered = template::render(&text, ctx).map_err(|err| {
+        let e = ConfigError::new(err.message.clone()).at(Some(Position {
+            file: path.to_path_buf(),
+            line: err.line as u32,
+            column: err.column as u32,
+        }));
+        match err.hint {
+            Some(h) => e.hint(h),
+            None => e,
+        }
+    })?;
+    let mut tree = node::parse(&rendered).map_err(|err| {
+        ConfigError::new(err.message).at(Some(Position {
+            file: path.to_path_buf(),
+            line: err.line,
+            column: err.column,
+        }))
+    })?;
+    if !matches!(tree.value, node::Value::Map(_)) {
+        return Err(ConfigError::new(format!(
+            "expected a map of settings at the top level, found {}",
+            tree.value.kind()
+        ))
+        .at(sources.position(tree.loc)));
+    }
+    tree.set_file(file_index);
+    Ok(tree)
+}
+
+/// Load and validate the configuration.
+pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+    let (tree, sources) = load_tree(opts)?;
+    let raw: RawConfig = de::from_node(&tree).map_err(|err| de_error(err, &tree, &sources))?;
+    validate::validate(raw, &tree, &sources, opts)
+}
+
+/// Turn a deserializer error into a configuration error with a position and a did-you-mean.
+pub fn de_error(err: DeError, tree: &Node, sources: &Sources) -> ConfigError {
+    let loc = err.loc.or_else(|| locate(tree, &err.path).map(|n| n.loc));
+    let mut out = ConfigError::new(err.message.clone())
+        .key(err.path.to_string())
+        .at(loc.and_then(|l| sources.position(l)));
+    if let Some((key, expected)) = &err.unknown {
+        match did_you_mean(key, expected.iter().copied()) {
+            Some(suggestion) => out = out.hint(format!("did you mean `{suggestion}`?")),
+            None if !expected.is_empty() => {
+                out = out.hint(format!("known keys here: {}", expected.join(", ")))
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// The node at `path`, or the deepest node on the way there.
+pub fn locate<'a>(tree: &'a Node, path: &KeyPath) -> Option<&'a Node> {
+    let mut node = tree;
+    for seg in &path.0 {
+        let next = match (seg, &node.value) {
+            (Segment::Key(k), _) => node.get(k),
+            (Segment::Index(i), node::Value::Seq(items)) => items.get(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    Some(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_file_replaces_the_extension() {
+        assert_eq!(
+            destination_file(Path::new("config/deploy.yml"), "staging"),
+            PathBuf::from("config/deploy.staging.yml")
+        );
+        assert_eq!(
+            destination_file(Path::new("deploy"), "prod"),
+            PathBuf::from("deploy.prod")
+        );
+    }
+}

@@ -92,11 +92,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Kamal's local registry mode: `server: localhost[:port]`.
+    /// Kamal's local registry mode: `server: localhost:<port>` (plain `localhost` is not).
     pub fn is_local(&self) -> bool {
         self.server
             .as_deref()
-            .is_some_and(|s| s == "localhost" || s.starts_with("localhost:"))
+            .is_some_and(|s| s.starts_with("localhost:"))
     }
 }
 

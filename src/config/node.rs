@@ -212,6 +212,9 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     options.alias_limits.max_total_replayed_events = 200_000;
     options.alias_limits.max_replay_stack_depth = 32;
     options.with_snippet = false;
+    // YAML 1.1 as Psych reads it: the last of duplicate keys wins, `0600` is octal.
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    options.legacy_octal_numbers = true;
     let root: Option<Spanned<RawNode>> = serde_saphyr::from_str_with_options(text, options)
         .map_err(|err| {
             let (line, column) = err

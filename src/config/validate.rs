@@ -263,6 +263,23 @@ pub fn validate(
         }
     }
 
+    for role in &roles {
+        if let Some(p) = &role.proxy {
+            if p.ssl && p.ssl_certificate_pem.is_none() && role.hosts.len() > 1 {
+                return Err(cx
+                    .err(
+                        &format!("servers.{}", role.name),
+                        format!(
+                            "SSL is only supported on a single server unless you provide custom certificates, found {} servers for role {}",
+                            role.hosts.len(),
+                            role.name
+                        ),
+                    )
+                    .hint("set `ssl.certificate_pem` and `ssl.private_key_pem`, or use one host"));
+            }
+        }
+    }
+
     // builder
     let builder = validate_builder(&cx, raw.builder.as_ref())?;
 
@@ -431,13 +448,16 @@ fn validate_registry(
     raw: Option<&RawRegistry>,
     root: bool,
 ) -> Result<Registry, ConfigError> {
-    let Some(raw) = raw else {
-        if root {
-            return Err(ConfigError::new("missing required key `registry`")
+    let empty = RawRegistry::default();
+    let raw = match raw {
+        Some(raw) => raw,
+        None if root => {
+            return Err(ConfigError::new("missing required key `username`")
+                .key(path)
                 .at(cx.file_only())
-                .hint("add `registry:` with `server`, `username` and `password`"));
+                .hint("add `registry:` with `server`, `username` and `password`"))
         }
-        return Ok(Registry::default());
+        None => &empty,
     };
     let registry = Registry {
         server: s(&raw.server),
@@ -753,11 +773,13 @@ fn resolve_proxy(cx: &Ctx, path: &str, raw: &RawProxy) -> Result<Proxy, ConfigEr
         version: s(&r.version).unwrap_or_else(|| "v0.9.2".into()),
         options: options(&r.options),
     });
-    if let Some(run) = &run {
-        if !run.publish && !run.bind_ips.is_empty() {
+    if let Some(r) = &raw.run {
+        if r.publish == Some(false)
+            && (r.http_port.is_some() || r.https_port.is_some() || r.bind_ips.is_some())
+        {
             return Err(cx.err(
-                &format!("{path}.run.bind_ips"),
-                "bind_ips cannot be set when publish is false",
+                &format!("{path}.run.publish"),
+                "cannot set http_port, https_port or bind_ips when publish is false",
             ));
         }
     }
@@ -837,10 +859,18 @@ fn validate_builder(cx: &Ctx, raw: Option<&RawBuilder>) -> Result<Builder, Confi
     let local = raw.local.unwrap_or(true);
     let remote = s(&raw.remote);
     if !local && remote.is_none() {
-        return Err(cx.err(
-            "builder.local",
-            "a remote builder is required when local builds are disabled",
-        ));
+        return Err(cx.err("builder.local", "cannot disable local builds, no remote is set"));
+    }
+    if raw.pack.is_some() && arch.len() > 1 {
+        return Err(cx.err("builder.pack", "buildpacks only support building for one arch"));
+    }
+    if let Some(kind) = raw.cache.as_ref().and_then(|c| s(&c.kind)) {
+        if kind != "gha" && kind != "registry" {
+            return Err(cx.err(
+                "builder.cache.type",
+                format!("invalid cache type: {kind}, expected gha or registry"),
+            ));
+        }
     }
     Ok(Builder {
         arch,

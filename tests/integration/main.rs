@@ -1,4 +1,5 @@
 //! The one integration test binary. Each module pins one area's behaviour.
 
 mod config;
+mod fixtures;
 mod support;

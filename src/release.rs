@@ -42,7 +42,7 @@ use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -479,6 +479,15 @@ pub fn resolve(inputs: &ResolveInputs<'_>) -> Result<Resolved, ReleaseError> {
         }
     };
 
+    // Whether the parent's identity will be kept; otherwise look the performer up now, while
+    // git computes the version.
+    let inherits = match (&parent, explicit) {
+        (Some(parent), Some((version, _))) => parent.version == version,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let performer_lookup = (!inherits).then(|| PerformerLookup::start(inputs.project_dir));
+
     let mut uncommitted = Vec::new();
     let (version, source) = match (explicit, &parent) {
         (Some((version, source)), _) => (version.to_owned(), source),
@@ -516,7 +525,9 @@ pub fn resolve(inputs: &ResolveInputs<'_>) -> Result<Resolved, ReleaseError> {
             }
         }
         None => {
-            release.performer = performer(inputs.project_dir, inputs.env);
+            release.performer = performer_lookup
+                .unwrap_or_else(|| PerformerLookup::start(inputs.project_dir))
+                .finish(inputs.env);
             release.recorded_at = format_recorded_at(inputs.now.unwrap_or_else(Utc::now));
         }
     }
@@ -800,25 +811,63 @@ impl Diagnostic for ReleaseError {
 /// Kamal's `KAMAL_PERFORMER`: `git config user.email` (run in `dir`, trimmed, non-empty), else
 /// the user name (`USER` through `env`, else `id -un`), else `unknown`.
 pub fn performer(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> String {
-    if let Some(email) = git_config(dir, "user.email") {
-        return email;
+    PerformerLookup::start(dir).finish(env)
+}
+
+/// [`performer`] in two halves, so `git config user.email` runs while the version is computed.
+struct PerformerLookup {
+    child: Option<Child>,
+}
+
+impl PerformerLookup {
+    fn start(dir: &Path) -> PerformerLookup {
+        let child = Git::locate().ok().and_then(|git| {
+            git.command(dir, &["config", "--get", "user.email"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+        });
+        PerformerLookup { child }
     }
-    if let Some(user) = env("USER")
-        .map(|u| u.trim().to_owned())
-        .filter(|u| !u.is_empty())
-    {
-        return user;
+
+    fn finish(mut self, env: &dyn Fn(&str) -> Option<String>) -> String {
+        let email = self
+            .child
+            .take()
+            .and_then(|child| child.wait_with_output().ok())
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .filter(|email| !email.is_empty());
+        if let Some(email) = email {
+            return email;
+        }
+        if let Some(user) = env("USER")
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+        {
+            return user;
+        }
+        Command::new("id")
+            .arg("-un")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .filter(|user| !user.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
     }
-    Command::new("id")
-        .arg("-un")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .filter(|user| !user.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Drop for PerformerLookup {
+    /// Reaps the `git config` child when resolution failed before [`PerformerLookup::finish`].
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
 }
 
 /// The lock's `Locked by:` name (reference §6.1): `git config user.name` (run in `dir`, trimmed,
@@ -851,35 +900,29 @@ struct GitVersion {
 impl GitVersion {
     /// `HEAD`'s full SHA; with `builder_context` and a dirty tree, `<sha>_uncommitted_<16 hex>`.
     ///
-    /// Runs `git rev-parse` and `git status`; in the dirty `builder_context` case also
-    /// `git diff` and `git ls-files`.
+    /// Runs `git rev-parse` and `git status` side by side; in the dirty `builder_context` case
+    /// also `git diff` and `git ls-files` side by side.
     fn compute(dir: &Path, builder_context: bool) -> Result<GitVersion, ReleaseError> {
         let git = Git::locate()?;
-        let (root, sha) = git.head(dir)?;
-        let uncommitted = git.status(dir)?;
+        let head = git.start(dir, &HEAD_ARGS)?;
+        let status = git.start(dir, &STATUS_ARGS)?;
+        let (root, sha) = parse_head(dir, head.output()?)?;
+        let uncommitted =
+            parse_porcelain_v1_z(&status.stdout()?).map_err(|detail| ReleaseError::GitOutput {
+                command: command_line(&STATUS_ARGS),
+                detail,
+            })?;
         let version = if uncommitted.is_empty() || !builder_context {
             sha
         } else {
-            let diff = git.run(
-                &root,
-                &[
-                    "diff",
-                    "HEAD",
-                    "--binary",
-                    "--no-color",
-                    "--no-ext-diff",
-                    "--no-textconv",
-                    "--no-renames",
-                    "--src-prefix=a/",
-                    "--dst-prefix=b/",
-                ],
-            )?;
-            let listing = git.run(&root, &["ls-files", "--others", "--exclude-standard", "-z"])?;
+            let diff = git.start(&root, &DIFF_ARGS)?;
+            let listing = git.start(&root, &UNTRACKED_ARGS)?.stdout()?;
             let mut untracked = Vec::new();
             for path in listing.split(|&b| b == 0).filter(|p| !p.is_empty()) {
                 let content = read_untracked(&root.join(OsStr::from_bytes(path)))?;
                 untracked.push((path.to_vec(), content));
             }
+            let diff = diff.stdout()?;
             format!("{sha}_uncommitted_{}", uncommitted_digest(&diff, untracked))
         };
         Ok(GitVersion {
@@ -889,7 +932,30 @@ impl GitVersion {
     }
 }
 
-/// The `git` program, found once per use with `which`.
+/// The repository root and `HEAD`'s full SHA, in one call.
+const HEAD_ARGS: [&str; 4] = ["rev-parse", "--show-toplevel", "--verify", "HEAD"];
+
+/// The uncommitted paths, repository-relative whatever the directory.
+const STATUS_ARGS: [&str; 4] = ["status", "--porcelain=v1", "-z", "--untracked-files=normal"];
+
+/// The tracked change (staged and unstaged) as bytes that do not depend on the user's diff
+/// settings. Runs at the repository root, so `diff.relative` cannot narrow it.
+const DIFF_ARGS: [&str; 9] = [
+    "diff",
+    "HEAD",
+    "--binary",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-renames",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+];
+
+/// Every untracked, non-ignored file of the repository (run at its root).
+const UNTRACKED_ARGS: [&str; 4] = ["ls-files", "--others", "--exclude-standard", "-z"];
+
+/// The `git` program, found with `which`.
 struct Git {
     program: PathBuf,
 }
@@ -916,79 +982,109 @@ impl Git {
         cmd
     }
 
-    /// Runs a git command and returns its standard output; a non-zero exit is an error with the
-    /// tail of its standard error.
-    fn run(&self, dir: &Path, args: &[&str]) -> Result<Vec<u8>, ReleaseError> {
-        let out = self.run_raw(dir, args)?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(failed(dir, args, &out))
-        }
-    }
-
-    fn run_raw(&self, dir: &Path, args: &[&str]) -> Result<std::process::Output, ReleaseError> {
-        self.command(dir, args)
-            .output()
+    /// Starts a git command with its output captured.
+    fn start<'a>(&self, dir: &Path, args: &'a [&'a str]) -> Result<Running<'a>, ReleaseError> {
+        let child = self
+            .command(dir, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|err| ReleaseError::GitFailed {
                 command: command_line(args),
                 dir: dir.to_owned(),
                 detail: format!("cannot start {}: {err}", self.program.display()),
+            })?;
+        Ok(Running {
+            child: Some(child),
+            dir: dir.to_owned(),
+            args,
+        })
+    }
+}
+
+/// A started git command.
+struct Running<'a> {
+    child: Option<Child>,
+    dir: PathBuf,
+    args: &'a [&'a str],
+}
+
+impl Running<'_> {
+    /// Waits for it and returns everything it printed, whatever its exit status.
+    fn output(mut self) -> Result<std::process::Output, ReleaseError> {
+        let child = self.child.take().ok_or_else(|| ReleaseError::GitOutput {
+            command: command_line(self.args),
+            detail: "already collected".to_owned(),
+        })?;
+        child
+            .wait_with_output()
+            .map_err(|err| ReleaseError::GitFailed {
+                command: command_line(self.args),
+                dir: self.dir.clone(),
+                detail: format!("cannot read its output: {err}"),
             })
     }
 
-    /// The repository root and `HEAD`'s full SHA, in one `git rev-parse`.
-    fn head(&self, dir: &Path) -> Result<(PathBuf, String), ReleaseError> {
-        let args = ["rev-parse", "--show-toplevel", "--verify", "HEAD"];
-        let out = self.run_raw(dir, &args)?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(if stderr.contains("not a git repository") {
-                ReleaseError::NotARepo {
-                    dir: dir.to_owned(),
-                }
-            } else if stderr.contains("Needed a single revision")
-                || stderr.contains("unknown revision")
-            {
-                ReleaseError::NoCommits {
-                    dir: dir.to_owned(),
-                }
-            } else {
-                failed(dir, &args, &out)
-            });
+    /// Waits for it and returns its standard output; a non-zero exit is an error with the tail
+    /// of its standard error.
+    fn stdout(self) -> Result<Vec<u8>, ReleaseError> {
+        let (dir, args) = (self.dir.clone(), self.args);
+        let out = self.output()?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(failed(&dir, args, &out))
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut lines = text.lines();
-        let unexpected = |detail: &str| ReleaseError::GitOutput {
-            command: command_line(&args),
-            detail: detail.to_owned(),
-        };
-        lines
-            .next()
-            .filter(|root| !root.is_empty())
-            .ok_or_else(|| unexpected("no repository root"))?;
-        let sha = lines
-            .next()
-            .map(str::trim)
-            .ok_or_else(|| unexpected("no commit"))?;
-        let is_sha = matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit());
-        if !is_sha {
-            return Err(unexpected(&format!("`{sha}` is not a commit SHA")));
-        }
-        // The root comes from stdout as bytes; keep non-UTF-8 paths intact.
-        let root_bytes = out.stdout.split(|&b| b == b'\n').next().unwrap_or_default();
-        Ok((PathBuf::from(OsStr::from_bytes(root_bytes)), sha.to_owned()))
     }
+}
 
-    /// The uncommitted paths (`git status --porcelain=v1 -z --untracked-files=normal`).
-    fn status(&self, dir: &Path) -> Result<Vec<ChangedPath>, ReleaseError> {
-        let args = ["status", "--porcelain=v1", "-z", "--untracked-files=normal"];
-        let out = self.run(dir, &args)?;
-        parse_porcelain_v1_z(&out).map_err(|detail| ReleaseError::GitOutput {
-            command: command_line(&args),
-            detail,
-        })
+impl Drop for Running<'_> {
+    /// Stops and reaps a read-only git command whose result is no longer needed (an earlier
+    /// step failed).
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// Reads the output of [`HEAD_ARGS`], telling "not a repository" and "no commits" apart.
+fn parse_head(dir: &Path, out: std::process::Output) -> Result<(PathBuf, String), ReleaseError> {
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(if stderr.contains("not a git repository") {
+            ReleaseError::NotARepo {
+                dir: dir.to_owned(),
+            }
+        } else if stderr.contains("Needed a single revision") || stderr.contains("unknown revision")
+        {
+            ReleaseError::NoCommits {
+                dir: dir.to_owned(),
+            }
+        } else {
+            failed(dir, &HEAD_ARGS, &out)
+        });
+    }
+    let unexpected = |detail: String| ReleaseError::GitOutput {
+        command: command_line(&HEAD_ARGS),
+        detail,
+    };
+    // Split the bytes, not a lossy string: the root may not be UTF-8.
+    let mut lines = out.stdout.split(|&b| b == b'\n');
+    let root = lines
+        .next()
+        .filter(|root| !root.is_empty())
+        .ok_or_else(|| unexpected("no repository root".to_owned()))?;
+    let sha = lines
+        .next()
+        .map(|sha| String::from_utf8_lossy(sha).trim().to_owned())
+        .unwrap_or_default();
+    let is_sha = matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_sha {
+        return Err(unexpected(format!("`{sha}` is not a commit SHA")));
+    }
+    Ok((PathBuf::from(OsStr::from_bytes(root)), sha))
 }
 
 fn command_line(args: &[&str]) -> String {

@@ -180,7 +180,11 @@ impl Release {
         let ignored = |reason| ParentLookup::Ignored(Warning::ParentIgnored { reason });
         let parent: Release = match serde_json::from_str(&json) {
             Ok(parent) => parent,
-            Err(err) => return ignored(ParentMismatch::Unreadable(err.to_string())),
+            Err(err) => {
+                return ignored(ParentMismatch::Unreadable {
+                    error: err.to_string(),
+                })
+            }
         };
         if parent.service != service {
             return ignored(ParentMismatch::Service {
@@ -239,10 +243,14 @@ pub enum ParentLookup {
 }
 
 /// Why a parent's release was not used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ParentMismatch {
     /// `DRAY_RELEASE` is not a release in JSON.
-    Unreadable(String),
+    Unreadable {
+        /// The JSON error.
+        error: String,
+    },
     /// The parent deploys another service.
     Service {
         /// The parent's service.
@@ -275,8 +283,8 @@ impl fmt::Display for ParentMismatch {
             }
         }
         match self {
-            ParentMismatch::Unreadable(err) => {
-                write!(f, "{PARENT_RELEASE_ENV} is not valid: {err}")
+            ParentMismatch::Unreadable { error } => {
+                write!(f, "{PARENT_RELEASE_ENV} is not valid: {error}")
             }
             ParentMismatch::Service { parent, current } => {
                 write!(
@@ -330,8 +338,10 @@ impl fmt::Display for ChangedPath {
     }
 }
 
-/// Something the user should know that does not stop the run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something the user should know that does not stop the run. Serialized with a `kind` tag
+/// for the JSON plan; `Display` gives the human message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Warning {
     /// The tree is dirty and the default build uses a clean clone of `HEAD`: these changes will
     /// not be in the image.
@@ -437,7 +447,7 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 /// What [`resolve`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Resolved {
     /// The frozen release.
     pub release: Release,
@@ -720,7 +730,7 @@ pub fn validate_tag(tag: &str) -> Result<(), TagError> {
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
     /// The version (from any source) is not a valid Docker tag.
-    #[error("invalid version `{}` from {from}: {}", .error.shown(), .error.rule)]
+    #[error("{}", invalid_version_message(*.from, .error))]
     InvalidVersion {
         /// Where the version came from.
         from: VersionSource,
@@ -774,6 +784,17 @@ pub enum ReleaseError {
         /// The I/O error.
         source: io::Error,
     },
+}
+
+fn invalid_version_message(from: VersionSource, error: &TagError) -> String {
+    match error.rule {
+        TagRule::Empty => format!("invalid version from {from}: {}", error.rule),
+        _ => format!(
+            "invalid version `{}` from {from}: {}",
+            error.shown(),
+            error.rule
+        ),
+    }
 }
 
 impl Diagnostic for ReleaseError {
@@ -1535,7 +1556,7 @@ mod tests {
     fn unreadable_parent_release_is_ignored() {
         let env = env_of(&[("DRAY_RELEASE", "{not json"), ("KAMAL_VERSION", "x")]);
         let reason = ignored_reason(Release::from_parent_env(&env, "app", None));
-        assert!(matches!(reason, ParentMismatch::Unreadable(_)));
+        assert!(matches!(reason, ParentMismatch::Unreadable { .. }));
     }
 
     #[test]
@@ -1613,6 +1634,18 @@ mod tests {
     }
 
     #[test]
+    fn warnings_serialize_with_a_kind() {
+        let warning = Warning::ParentIgnored {
+            reason: ParentMismatch::Unreadable {
+                error: "eof".to_owned(),
+            },
+        };
+        let json = serde_json::to_value(&warning).expect("serializes");
+        assert_eq!(json["kind"], "parent-ignored");
+        assert_eq!(json["reason"]["kind"], "unreadable");
+    }
+
+    #[test]
     fn recorded_at_is_iso8601_seconds_utc() {
         let time = DateTime::parse_from_rfc3339("2024-01-01T12:00:00.123+02:00")
             .expect("time")
@@ -1644,7 +1677,10 @@ mod tests {
         input.flag_version = None;
         input.env_version = Some("");
         let err = resolve(&input).expect_err("empty");
-        assert!(err.to_string().contains("from VERSION"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "invalid version from VERSION: a Docker tag cannot be empty"
+        );
     }
 
     #[test]

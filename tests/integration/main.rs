@@ -2,4 +2,5 @@
 
 mod config;
 mod fixtures;
+mod release;
 mod support;

@@ -41,6 +41,31 @@ pub fn load_config(global: &GlobalOptions) -> Result<(Config, LoadOptions)> {
     Ok((config, opts))
 }
 
+/// Compute the frozen release once for this run: `--version` > `VERSION` > a parent dray's
+/// release (inside its hooks) > git. Warnings (uncommitted files, an ignored parent) go to stderr.
+pub fn resolve_release(
+    global: &GlobalOptions,
+    config: &Config,
+    opts: &LoadOptions,
+) -> Result<crate::release::Resolved> {
+    let env_version = opts.env.get("VERSION").cloned();
+    let lookup = |name: &str| opts.env.get(name).cloned();
+    let mut inputs =
+        crate::release::ResolveInputs::new(&config.service, &config.repository, &opts.cwd);
+    inputs.destination = config.destination.as_deref();
+    inputs.flag_version = global.version.as_deref();
+    inputs.env_version = env_version.as_deref();
+    inputs.env = &lookup;
+    inputs.builder_context = config.builder.context.is_some();
+    let resolved = crate::release::resolve(&inputs)?;
+    if !global.quiet {
+        for warning in &resolved.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
+    Ok(resolved)
+}
+
 /// Read the secrets files of a loaded configuration.
 pub fn load_secrets(config: &Config, opts: &LoadOptions) -> Result<Secrets> {
     let secrets = Secrets::load(
@@ -71,9 +96,9 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
             Ok(())
         }
         Command::Config => {
-            let (config, _) = load_config(&cli.global)?;
-            let version = cli.global.version.clone().unwrap_or_default();
-            print!("{}", config::render(&config, &version));
+            let (config, opts) = load_config(&cli.global)?;
+            let resolved = resolve_release(&cli.global, &config, &opts)?;
+            print!("{}", config::render(&config, &resolved.release.version));
             Ok(())
         }
         Command::Secrets(SecretsCommand::Print) => {

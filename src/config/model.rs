@@ -496,9 +496,15 @@ impl Config {
         hosts
     }
 
-    /// All hosts: app hosts then accessory hosts, each once.
+    /// All hosts as Kamal lists them (`config.all_hosts`): hosts of the roles in role order,
+    /// then accessory hosts, each once.
     pub fn all_hosts(&self) -> Vec<&str> {
-        let mut hosts = self.app_hosts();
+        let mut hosts: Vec<&str> = Vec::new();
+        for host in self.roles.iter().flat_map(|r| r.host_names()) {
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
         for acc in &self.accessories {
             for host in &acc.hosts {
                 if !hosts.contains(&host.as_str()) {

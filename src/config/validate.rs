@@ -859,10 +859,16 @@ fn validate_builder(cx: &Ctx, raw: Option<&RawBuilder>) -> Result<Builder, Confi
     let local = raw.local.unwrap_or(true);
     let remote = s(&raw.remote);
     if !local && remote.is_none() {
-        return Err(cx.err("builder.local", "cannot disable local builds, no remote is set"));
+        return Err(cx.err(
+            "builder.local",
+            "cannot disable local builds, no remote is set",
+        ));
     }
     if raw.pack.is_some() && arch.len() > 1 {
-        return Err(cx.err("builder.pack", "buildpacks only support building for one arch"));
+        return Err(cx.err(
+            "builder.pack",
+            "buildpacks only support building for one arch",
+        ));
     }
     if let Some(kind) = raw.cache.as_ref().and_then(|c| s(&c.kind)) {
         if kind != "gha" && kind != "registry" {

@@ -198,7 +198,7 @@ fn destination_overlay_merges_maps_and_replaces_lists() {
         ("config/deploy.yml", &base),
         ("config/deploy.staging.yml", overlay),
     ]);
-    let out = dray(dir.path(), &["config", "-d", "staging"]);
+    let out = dray(dir.path(), &["config", "-d", "staging", "--version", "v1"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

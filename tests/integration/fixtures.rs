@@ -72,13 +72,19 @@ fn assert_matches_kamal(ours: &str, expected_file: &str) {
 
 #[test]
 fn docs_examples_assembled_load_and_match_kamal() {
-    let out = config_output(&fixtures(), &["config", "-c", "docs-all.yml", "--version", "abc1234"]);
+    let out = config_output(
+        &fixtures(),
+        &["config", "-c", "docs-all.yml", "--version", "abc1234"],
+    );
     assert_matches_kamal(&out, "docs-all.config.yml");
 }
 
 #[test]
 fn init_template_loads_and_matches_kamal() {
-    let out = config_output(&fixtures(), &["config", "-c", "template.yml", "--version", "abc1234"]);
+    let out = config_output(
+        &fixtures(),
+        &["config", "-c", "template.yml", "--version", "abc1234"],
+    );
     assert_matches_kamal(&out, "template.config.yml");
 }
 
@@ -91,7 +97,15 @@ fn destination_overlays_load_and_match_kamal() {
     ] {
         let out = config_output(
             &dir,
-            &["config", "-c", "deploy.yml", "-d", dest, "--version", "abc1234"],
+            &[
+                "config",
+                "-c",
+                "deploy.yml",
+                "-d",
+                dest,
+                "--version",
+                "abc1234",
+            ],
         );
         assert_matches_kamal(&out, expected);
     }
@@ -113,7 +127,11 @@ fn every_integration_app_config_loads() {
     let mut seen = 0;
     for entry in std::fs::read_dir(fixtures()).expect("fixtures dir") {
         let dir = entry.expect("entry").path();
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         if !name.starts_with("integration-") {
             continue;
         }
@@ -126,5 +144,8 @@ fn every_integration_app_config_loads() {
             config_output(&dir, &["config", "-c", "deploy.yml"]);
         }
     }
-    assert!(seen >= 7, "expected the integration app fixtures, found {seen}");
+    assert!(
+        seen >= 7,
+        "expected the integration app fixtures, found {seen}"
+    );
 }

@@ -233,7 +233,7 @@ fn extension_keys_anchors_and_merge_keys_are_accepted() {
         BASE
     );
     let dir = project(&[("config/deploy.yml", &text)]);
-    let out = dray(dir.path(), &["config"]);
+    let out = dray(dir.path(), &["config", "--version", "v1"]);
     assert!(
         out.status.success(),
         "{}",

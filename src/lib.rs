@@ -7,6 +7,7 @@
 //! - [`config`]: loading `config/deploy.yml` (+ destination overlay), templates, secrets, validation.
 //! - [`release`]: the frozen release identity (version, image, performer, time).
 //! - [`plan`]: the pure plan of stages × roles × hosts.
+//! - [`hooks`]: hook names, firing points and the `KAMAL_*` environment.
 //! - [`command`]: `CommandSpec`, commands as data.
 //! - [`shell`]: quoting for the remote shell.
 //! - [`error`]: error types, hints and exit codes.
@@ -16,5 +17,7 @@ pub mod command;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod hooks;
+pub mod plan;
 pub mod release;
 pub mod shell;

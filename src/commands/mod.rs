@@ -1,6 +1,7 @@
 //! One handler per command: resolve settings → plan → engine.
 
 pub mod config;
+pub mod deploy;
 
 use clap::Parser;
 
@@ -108,6 +109,44 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 println!("{key}={value}");
             }
             Ok(())
+        }
+        Command::Deploy(args) => deploy::run(
+            &cli.global,
+            &deploy::DeployRequest {
+                kind: crate::plan::PlanKind::Deploy,
+                skip_push: args.skip_push,
+                no_cache: args.no_cache,
+                dry_run: args.dry_run,
+                output: args.output,
+            },
+        ),
+        Command::Redeploy(args) => deploy::run(
+            &cli.global,
+            &deploy::DeployRequest {
+                kind: crate::plan::PlanKind::Redeploy,
+                skip_push: args.skip_push,
+                no_cache: args.no_cache,
+                dry_run: args.dry_run,
+                output: args.output,
+            },
+        ),
+        Command::Rollback {
+            rollback_version,
+            dry_run,
+            output,
+        } => {
+            let mut global = cli.global.clone();
+            global.version = Some(rollback_version);
+            deploy::run(
+                &global,
+                &deploy::DeployRequest {
+                    kind: crate::plan::PlanKind::Rollback,
+                    skip_push: true,
+                    no_cache: false,
+                    dry_run,
+                    output,
+                },
+            )
         }
         Command::Alias(args) => run_alias(&cli.global, args, depth),
         other => Err(not_implemented(&other)),

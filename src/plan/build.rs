@@ -1,0 +1,294 @@
+//! Building a [`Plan`] from the configuration, the frozen release and the targets.
+
+use crate::config::secrets::Secrets;
+use crate::config::Config;
+use crate::hooks::{hook_env, HookContext};
+use crate::release::Resolved;
+
+use super::cmds;
+use super::*;
+
+/// Everything a plan is built from.
+#[derive(Debug, Clone)]
+pub struct PlanInputs<'a> {
+    /// The command.
+    pub kind: PlanKind,
+    /// The validated configuration.
+    pub config: &'a Config,
+    /// The frozen release.
+    pub resolved: &'a Resolved,
+    /// Targeted roles and hosts.
+    pub targets: &'a Targets,
+    /// `--skip-push`.
+    pub skip_push: bool,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `-H`: no hooks at all.
+    pub skip_hooks: bool,
+    /// Secrets (for hook environments; values are redacted when shown).
+    pub secrets: &'a Secrets,
+    /// Whether the lock is already held by a parent (`KAMAL_LOCK=true`).
+    pub lock_inherited: bool,
+    /// Whether `docker buildx` is available locally.
+    pub buildx: bool,
+}
+
+struct Builder<'a> {
+    inp: &'a PlanInputs<'a>,
+    stages: Vec<Stage>,
+}
+
+impl Builder<'_> {
+    fn stage(&mut self, name: &str, steps: Vec<Step>) {
+        if !steps.is_empty() {
+            self.stages.push(Stage {
+                name: name.to_string(),
+                steps,
+            });
+        }
+    }
+
+    fn hook(&self, name: &str, hosts: &[String], lock: bool) -> Option<Step> {
+        if self.inp.skip_hooks {
+            return None;
+        }
+        let roles = self
+            .inp
+            .targets
+            .roles_filtered
+            .then_some(self.inp.targets.roles.as_slice());
+        let ctx = HookContext {
+            release: &self.inp.resolved.release,
+            command: self.inp.kind.name(),
+            subcommand: None,
+            hosts,
+            roles,
+            lock,
+            runtime: None,
+        };
+        let mut env = hook_env(name, &ctx, self.inp.secrets.iter());
+        if name == "post-deploy" {
+            env.push(crate::hooks::HookVar {
+                name: "KAMAL_RUNTIME".into(),
+                value: "<seconds, measured at run time>".into(),
+                secret: false,
+            });
+        }
+        Some(Step::Hook(HookStep {
+            hook: name.to_string(),
+            path: format!("{}/{}", self.inp.config.hooks_path, name),
+            env,
+        }))
+    }
+}
+
+/// Build the plan of `deploy`, `redeploy` or `rollback`.
+pub fn build_plan(inp: &PlanInputs) -> Plan {
+    let config = inp.config;
+    let release = &inp.resolved.release;
+    let targets = inp.targets;
+    let hosts = &targets.hosts;
+    let lock_held = !inp.lock_inherited;
+    let mut b = Builder {
+        inp,
+        stages: Vec::new(),
+    };
+    let building = inp.kind != PlanKind::Rollback && !inp.skip_push;
+
+    // Connect: pre-connect fires before any SSH use.
+    let step = b.hook("pre-connect", hosts, inp.lock_inherited);
+    b.stage("connect", step.into_iter().collect());
+
+    if building {
+        let step = b.hook("pre-build", hosts, inp.lock_inherited);
+        b.stage("pre-build", step.into_iter().collect());
+        b.stage(
+            "build",
+            vec![Step::Local(LocalStep {
+                purpose: format!("build and push {}", release.image),
+                commands: cmds::build(config, release, inp.no_cache, inp.buildx),
+            })],
+        );
+    }
+
+    if inp.kind != PlanKind::Rollback {
+        b.stage(
+            "pull",
+            vec![Step::Hosts(HostsStep {
+                purpose: format!("pull {} on the hosts", release.image),
+                hosts: hosts
+                    .iter()
+                    .map(|h| HostCommands {
+                        host: h.clone(),
+                        commands: cmds::pull(config, release, h),
+                    })
+                    .collect(),
+            })],
+        );
+    }
+
+    if lock_held {
+        b.stage(
+            "lock",
+            vec![Step::Hosts(HostsStep {
+                purpose: "acquire the deploy lock".into(),
+                hosts: vec![HostCommands {
+                    host: targets.primary_host.clone(),
+                    commands: cmds::lock_acquire(config, release, hosts),
+                }],
+            })],
+        );
+    }
+
+    if inp.kind == PlanKind::Rollback {
+        b.stage(
+            "check",
+            vec![Step::Hosts(HostsStep {
+                purpose: format!(
+                    "check that version {} exists on every host",
+                    release.version
+                ),
+                hosts: hosts
+                    .iter()
+                    .map(|h| HostCommands {
+                        host: h.clone(),
+                        commands: targets
+                            .roles_on(config, h)
+                            .iter()
+                            .map(|r| cmds::container_exists(config, r, &release.version, h))
+                            .collect(),
+                    })
+                    .collect(),
+            })],
+        );
+    }
+
+    let step = b.hook("pre-deploy", hosts, true);
+    b.stage("pre-deploy", step.into_iter().collect());
+
+    if inp.kind == PlanKind::Deploy {
+        let proxy_hosts: Vec<&String> = hosts
+            .iter()
+            .filter(|h| {
+                targets
+                    .roles_on(config, h)
+                    .iter()
+                    .any(|r| config.role(r).is_some_and(|r| r.runs_proxy()))
+            })
+            .collect();
+        b.stage(
+            "proxy",
+            vec![Step::Hosts(HostsStep {
+                purpose: "ensure kamal-proxy is running".into(),
+                hosts: hosts
+                    .iter()
+                    .map(|h| HostCommands {
+                        host: h.clone(),
+                        commands: cmds::proxy_boot(config, proxy_hosts.contains(&h)),
+                    })
+                    .collect(),
+            })],
+        );
+    }
+
+    if inp.kind != PlanKind::Rollback {
+        b.stage(
+            "stale-containers",
+            vec![Step::Hosts(HostsStep {
+                purpose: "stop stale containers".into(),
+                hosts: hosts
+                    .iter()
+                    .map(|h| HostCommands {
+                        host: h.clone(),
+                        commands: targets
+                            .roles_on(config, h)
+                            .iter()
+                            .map(|r| cmds::stale_containers(config, r, &release.version))
+                            .collect(),
+                    })
+                    .collect(),
+            })],
+        );
+    }
+
+    // Boot, in groups of boot.limit hosts.
+    let group_size = config.boot.limit.unwrap_or(hosts.len()).max(1);
+    let mut boot_steps = Vec::new();
+    for (group, chunk) in hosts.chunks(group_size).enumerate() {
+        let chunk: Vec<String> = chunk.to_vec();
+        boot_steps.extend(b.hook("pre-app-boot", &chunk, true));
+        for host in &chunk {
+            for role in targets.roles_on(config, host) {
+                let Some(r) = config.role(role) else { continue };
+                boot_steps.push(Step::Boot(BootStep {
+                    host: host.clone(),
+                    role: role.to_string(),
+                    group,
+                    container: format!("{}-{}", config.container_prefix(role), release.version),
+                    proxy: r.runs_proxy(),
+                    commands: cmds::boot(config, r, release, host, inp.secrets),
+                }));
+            }
+        }
+        boot_steps.extend(b.hook("post-app-boot", &chunk, true));
+        if let Some(wait) = config.boot.wait {
+            boot_steps.push(Step::Wait(WaitStep { seconds: wait }));
+        }
+    }
+    b.stage("boot", boot_steps);
+
+    b.stage(
+        "tag-latest",
+        vec![Step::Hosts(HostsStep {
+            purpose: format!("tag {} as the latest image", release.image),
+            hosts: hosts
+                .iter()
+                .map(|h| HostCommands {
+                    host: h.clone(),
+                    commands: vec![cmds::tag_latest(config, release)],
+                })
+                .collect(),
+        })],
+    );
+
+    if inp.kind == PlanKind::Deploy {
+        b.stage(
+            "prune",
+            vec![Step::Hosts(HostsStep {
+                purpose: "prune old containers and images".into(),
+                hosts: hosts
+                    .iter()
+                    .map(|h| HostCommands {
+                        host: h.clone(),
+                        commands: cmds::prune(config, release),
+                    })
+                    .collect(),
+            })],
+        );
+    }
+
+    if lock_held {
+        b.stage(
+            "unlock",
+            vec![Step::Hosts(HostsStep {
+                purpose: "release the deploy lock".into(),
+                hosts: vec![HostCommands {
+                    host: targets.primary_host.clone(),
+                    commands: vec![cmds::lock_release(config)],
+                }],
+            })],
+        );
+    }
+
+    let step = b.hook("post-deploy", hosts, inp.lock_inherited);
+    b.stage("post-deploy", step.into_iter().collect());
+
+    Plan {
+        command: inp.kind,
+        release: release.clone(),
+        version_source: inp.resolved.source,
+        skip_push: inp.skip_push,
+        targets: targets.clone(),
+        stages: b.stages,
+    }
+}

@@ -84,7 +84,7 @@ impl crate::error::Diagnostic for crate::config::secrets::SecretsError {
             crate::config::secrets::SecretsError::Missing { key, .. } => Some(format!(
                 "add `{key}=...` to one of the files, or remove it from the configuration"
             )),
-            crate::config::secrets::SecretsError::Parse { .. } => None,
+            _ => None,
         }
     }
 }

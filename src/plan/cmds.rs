@@ -223,7 +223,16 @@ pub fn boot(
         run = run.arg("--env").arg_expanding(format!("{k}={v}"));
     }
     run = run.arg("--env-file").arg(env_file.clone());
-    run = run.args(crate::commands::config::logging_args(&role.logging));
+    if role.logging.driver.is_none() && role.logging.options.is_empty() {
+        run = run.args(["--log-opt", "max-size=10m"]);
+    } else {
+        if let Some(driver) = &role.logging.driver {
+            run = run.args(["--log-driver", driver]);
+        }
+        for (k, v) in &role.logging.options {
+            run = run.arg("--log-opt").arg(format!("{k}={v}"));
+        }
+    }
     run = run
         .args(["--label", &format!("service={}", config.service)])
         .args(["--label", &format!("role={}", role.name)]);
@@ -231,7 +240,13 @@ pub fn boot(
         Some(d) => run.args(["--label", &format!("destination={d}")]),
         None => run.args(["--label", "destination"]),
     };
+    for (k, v) in &role.labels {
+        run = run.arg("--label").arg_expanding(format!("{k}={v}"));
+    }
     run = run.arg(release.image.clone());
+    if let Some(cmd) = &role.cmd {
+        run = run.args(crate::commands::split_words(cmd).unwrap_or_else(|| vec![cmd.clone()]));
+    }
     let env_note = env
         .secrets
         .iter()

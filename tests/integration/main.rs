@@ -2,5 +2,6 @@
 
 mod config;
 mod fixtures;
+mod plan;
 mod release;
 mod support;

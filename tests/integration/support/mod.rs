@@ -8,3 +8,5 @@ use std::path::PathBuf;
 pub fn dray_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dray"))
 }
+
+pub mod fleet;

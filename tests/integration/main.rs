@@ -2,6 +2,7 @@
 
 mod config;
 mod fixtures;
+mod fleet;
 mod plan;
 mod release;
 mod support;

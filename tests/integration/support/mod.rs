@@ -34,3 +34,5 @@ pub fn write(path: &Path, text: &str) {
     }
     std::fs::write(path, text).expect("write file");
 }
+
+pub mod fleet;

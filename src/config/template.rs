@@ -376,6 +376,14 @@ fn eval_tag(
     ctx: &TemplateContext,
     policy: CommandPolicy,
 ) -> Result<String, TemplateError> {
+    // An ERB tag we cannot evaluate inside a YAML comment (the `kamal init` template has one)
+    // would only produce comment text: leave it empty instead of failing.
+    if in_yaml_comment(source, tag.start) && !matches!(tag.kind, TagKind::Comment) {
+        let supported = matches!(tag.kind, TagKind::Output) && parse_expr(&tag.code).is_some();
+        if !supported {
+            return Ok(String::new());
+        }
+    }
     match tag.kind {
         TagKind::Comment => Ok(String::new()),
         TagKind::Code if is_ruby_comment(&tag.code) => Ok(String::new()),
@@ -385,6 +393,12 @@ fn eval_tag(
             None => Err(unsupported(source, tag)),
         },
     }
+}
+
+/// Whether `offset` is on a line that is a YAML comment before it.
+fn in_yaml_comment(source: &str, offset: usize) -> bool {
+    let line_start = source[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    source[line_start..offset].trim_start().starts_with('#')
 }
 
 /// Code that does nothing: blank, or only `#` comment lines.
@@ -1296,6 +1310,14 @@ mod tests {
             other => other,
         };
         assert_eq!(out, format!("arch: {expected}"));
+    }
+
+    #[test]
+    fn unsupported_erb_inside_a_yaml_comment_renders_empty() {
+        let source = "# ruby: <%= \"#{RUBY_ENGINE}\" %>\nservice: app\n";
+        assert_eq!(ok(source, &[]), "# ruby: \nservice: app\n");
+        let e = err("service: <%= \"#{RUBY_ENGINE}\" %>\n", &[]);
+        assert!(e.message.contains("unsupported ERB"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod deploy;
+pub mod init;
 
 use clap::Parser;
 
@@ -147,6 +148,11 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                     output,
                 },
             )
+        }
+        Command::Init { .. } => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::failure(format!("cannot read the working directory: {e}")))?;
+            init::run(&cwd)
         }
         Command::Alias(args) => run_alias(&cli.global, args, depth),
         other => Err(not_implemented(&other)),

@@ -276,3 +276,31 @@ fn unimplemented_commands_exit_2() {
     let dir = project(&[("config/deploy.yml", BASE)]);
     fails_with(dir.path(), &["proxy", "boot"], &["not implemented yet"]);
 }
+
+#[test]
+fn init_writes_the_stubs_once_and_they_load() {
+    let dir = project(&[]);
+    let out = dray(dir.path(), &["init"]);
+    assert!(out.status.success());
+    for path in [
+        "config/deploy.yml",
+        ".kamal/secrets",
+        ".kamal/hooks/pre-deploy.sample",
+        ".kamal/hooks/post-proxy-reboot.sample",
+    ] {
+        assert!(dir.path().join(path).exists(), "{path}");
+    }
+    write(&dir.path().join("config/deploy.yml"), "service: mine\n");
+    let out = dray(dir.path(), &["init"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("config/deploy.yml already exists"));
+    let kept = std::fs::read_to_string(dir.path().join("config/deploy.yml")).expect("read");
+    assert_eq!(kept, "service: mine\n");
+    let fresh = project(&[]);
+    dray(fresh.path(), &["init"]);
+    let out = dray(fresh.path(), &["config", "--version", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

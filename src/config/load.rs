@@ -165,6 +165,33 @@ fn read_file(
     Ok(tree)
 }
 
+/// Load one configuration from text, as if read from `name`, with template commands denied:
+/// used by property tests, which must never start processes.
+pub fn load_str_without_commands(text: &str, name: &str) -> Result<Config, ConfigError> {
+    let opts = LoadOptions {
+        config_file: PathBuf::from(name),
+        destination: None,
+        cwd: std::env::temp_dir(),
+        env: BTreeMap::new(),
+    };
+    let ctx = TemplateContext {
+        env: BTreeMap::new(),
+        cwd: opts.cwd.clone(),
+    };
+    let sources = Sources {
+        files: vec![PathBuf::from(name)],
+    };
+    let rendered = template::render_with_policy(text, &ctx, template::CommandPolicy::Deny)
+        .map_err(|e| ConfigError::new(e.message))?;
+    let mut tree = node::parse(&rendered).map_err(|e| ConfigError::new(e.message))?;
+    if !matches!(tree.value, node::Value::Map(_)) {
+        return Err(ConfigError::new("not a map"));
+    }
+    tree.strip_extension_keys();
+    let raw: RawConfig = de::from_node(&tree).map_err(|err| de_error(err, &tree, &sources))?;
+    validate::validate(raw, &tree, &sources, &opts)
+}
+
 /// Load and validate the configuration.
 pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
     let (tree, sources) = load_tree(opts)?;
@@ -210,6 +237,67 @@ pub fn locate<'a>(tree: &'a Node, path: &KeyPath) -> Option<&'a Node> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = "service: app\nimage: u/app\nservers:\n  web:\n    - 1.1.1.1\n  workers:\n    hosts: [1.1.1.2]\n    cmd: run\nregistry:\n  username: u\n  password: [P]\nbuilder:\n  arch: amd64\nenv:\n  clear:\n    A: <%= ENV['A'] %>\n  secret: [B]\nx-a: &a {b: 1}\nproxy:\n  host: a.b\naccessories:\n  db:\n    image: x\n    roles: [web]\n";
+
+    #[test]
+    fn the_valid_sample_loads() {
+        assert!(load_str_without_commands(VALID, "deploy.yml").is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn random_text_never_panics(text in "\\PC{0,400}") {
+            let _ = load_str_without_commands(&text, "deploy.yml");
+        }
+
+        #[test]
+        fn yaml_like_text_never_panics(text in "([a-z_<>%={}:\\-\\[\\]&*!|'\"#` \n]|  ){0,300}") {
+            let _ = load_str_without_commands(&text, "deploy.yml");
+        }
+
+        #[test]
+        fn mutated_valid_configs_never_panic(
+            cuts in proptest::collection::vec((0usize..400, 0usize..20, "\\PC{0,8}"), 1..6)
+        ) {
+            let mut text = VALID.to_string();
+            for (at, len, insert) in cuts {
+                let mut at = at.min(text.len());
+                while !text.is_char_boundary(at) { at -= 1; }
+                let mut end = (at + len).min(text.len());
+                while !text.is_char_boundary(end) { end -= 1; }
+                text.replace_range(at..end, &insert);
+            }
+            let _ = load_str_without_commands(&text, "deploy.yml");
+        }
+    }
+
+    #[test]
+    fn a_megabyte_of_deep_anchors_is_refused_quickly() {
+        let mut text =
+            String::from("service: app\nx-0: &a0 [aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb]\n");
+        let mut i = 1;
+        while text.len() < 1024 * 1024 - 200 {
+            let p = i - 1;
+            text.push_str(&format!("x-{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            i += 1;
+            if i > 40 {
+                text.push_str(&format!("# {}\n", "x".repeat(4000)));
+            }
+        }
+        assert!(text.len() > 1000 * 1000);
+        let started = std::time::Instant::now();
+        let err = load_str_without_commands(&text, "deploy.yml");
+        assert!(err.is_err());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn destination_file_replaces_the_extension() {

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod command;
 pub mod commands;
 pub mod config;
+pub mod docker;
 pub mod error;
 pub mod release;
 pub mod shell;

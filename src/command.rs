@@ -25,21 +25,48 @@ pub enum Arg {
     /// Arrives byte for byte except `${NAME}`, which the remote shell expands (Kamal's quirk for
     /// clear env values and labels).
     Expanding(String),
+    /// Shell text inserted unquoted, so the remote shell parses it (words, quotes, `$VAR`).
+    ///
+    /// Only for text Kamal itself passes unquoted: a role's config-provided `cmd`, root
+    /// `volumes`, the `app exec` command line, and the `$PWD` prefix of host paths. Never for
+    /// values that did not come from the user's own configuration or command line.
+    Raw(String),
+    /// Arrives byte for byte like [`Arg::Literal`], but is shown as `shown` wherever the command
+    /// is displayed ([`CommandSpec::to_shell_redacted`], `Debug`), e.g. `KEY=[REDACTED]` for a
+    /// build argument.
+    Sensitive {
+        /// The real argument.
+        value: String,
+        /// What logs and plans show instead.
+        shown: String,
+    },
 }
 
 impl Arg {
     /// The argument's text before quoting.
     pub fn as_str(&self) -> &str {
         match self {
-            Arg::Literal(s) | Arg::Expanding(s) => s,
+            Arg::Literal(s) | Arg::Expanding(s) | Arg::Raw(s) => s,
+            Arg::Sensitive { value, .. } => value,
         }
     }
 
-    /// The argument quoted once for a POSIX shell.
+    /// The argument quoted once for a POSIX shell ([`Arg::Raw`] is left as it is).
     pub fn quoted(&self) -> String {
         match self {
             Arg::Literal(s) => crate::shell::quote(s),
             Arg::Expanding(s) => crate::shell::quote_expanding(s),
+            Arg::Raw(s) => s.clone(),
+            Arg::Sensitive { value, .. } => crate::shell::quote(value),
+        }
+    }
+
+    /// The argument as logs and plans show it: [`Arg::quoted`], except that a
+    /// [`Arg::Sensitive`] shows its redacted form.
+    pub fn displayed(&self) -> String {
+        match self {
+            Arg::Sensitive { shown, .. } => crate::shell::quote(shown),
+            other => other.quoted(),
         }
     }
 }
@@ -78,6 +105,21 @@ impl CommandSpec {
         self
     }
 
+    /// Append shell text unquoted: only for text Kamal passes unquoted (see [`Arg::Raw`]).
+    pub fn arg_raw(mut self, text: impl Into<String>) -> Self {
+        self.args.push(Arg::Raw(text.into()));
+        self
+    }
+
+    /// Append an argument that is shown as `shown` in logs and plans (see [`Arg::Sensitive`]).
+    pub fn arg_sensitive(mut self, value: impl Into<String>, shown: impl Into<String>) -> Self {
+        self.args.push(Arg::Sensitive {
+            value: value.into(),
+            shown: shown.into(),
+        });
+        self
+    }
+
     /// Append several arguments.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
@@ -104,13 +146,24 @@ impl CommandSpec {
         }
         line
     }
+
+    /// The command line as logs, errors and `--dry-run` plans show it: like
+    /// [`CommandSpec::to_shell`] with every [`Arg::Sensitive`] replaced by its redacted form.
+    pub fn to_shell_redacted(&self) -> String {
+        let mut line = crate::shell::quote(&self.program);
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(&arg.displayed());
+        }
+        line
+    }
 }
 
 impl fmt::Debug for CommandSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CommandSpec")
             .field("purpose", &self.purpose)
-            .field("line", &self.to_shell())
+            .field("line", &self.to_shell_redacted())
             .field("stdin", &self.stdin)
             .finish()
     }

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod command;
 pub mod commands;
 pub mod config;
+pub mod docker;
 pub mod error;
 pub mod hooks;
 pub mod plan;

@@ -1,0 +1,572 @@
+//! App containers of one role on one host (`lib/kamal/commands/app*.rb`): names, `docker run`,
+//! versions, readiness, stop, details, logs and exec.
+
+use crate::command::CommandSpec;
+use crate::config::model::{Config, Logging, OptionValue, Role};
+use crate::shell::quote;
+
+use super::env_file;
+use super::script::{container_id_script, sh, words};
+
+/// The health format Kamal polls: health status when the image has a healthcheck, else state.
+pub const HEALTH_STATUS_FORMAT: &str =
+    "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}";
+
+/// The statuses Kamal counts as the current container.
+const ACTIVE_STATUSES: [&str; 2] = ["running", "restarting"];
+
+/// App commands for one role on one host.
+#[derive(Debug, Clone, Copy)]
+pub struct App<'a> {
+    /// The validated configuration.
+    pub config: &'a Config,
+    /// The role.
+    pub role: &'a Role,
+    /// The host the commands run on (used in purposes and `KAMAL_HOST`).
+    pub host: &'a str,
+}
+
+/// `-i` or `-it` for interactive commands (Kamal picks by whether its stdin is a TTY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interactive {
+    /// Not interactive.
+    No,
+    /// `-i`: stdin attached, no TTY.
+    Stdin,
+    /// `-it`: stdin and a TTY.
+    Tty,
+}
+
+/// Options of `app logs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsOptions {
+    /// `--container-id`: read this container instead of the current one.
+    pub container_id: Option<String>,
+    /// `--timestamps` (Kamal's default; `-T` turns it off).
+    pub timestamps: bool,
+    /// `--since`.
+    pub since: Option<String>,
+    /// `--tail` (the CLI defaults it to 100, or 10 with `--follow`, unless since/grep is set).
+    pub lines: Option<u64>,
+    /// `grep` pattern, passed as one word.
+    pub grep: Option<String>,
+    /// Extra grep options, passed unquoted as Kamal does (the user's own command-line text).
+    pub grep_options: Option<String>,
+    /// `--follow`.
+    pub follow: bool,
+}
+
+/// Options of `app exec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// The command line, parsed by the remote shell as with Kamal.
+    pub command: String,
+    /// `-e KEY=value`, expanded like clear env values.
+    pub env: Vec<(String, String)>,
+    /// `-i`/`-it`.
+    pub interactive: Interactive,
+    /// `--detach` (new container only): no `--rm`.
+    pub detach: bool,
+}
+
+impl<'a> App<'a> {
+    /// App commands for `role` on `host`.
+    pub fn new(config: &'a Config, role: &'a Role, host: &'a str) -> Self {
+        App { config, role, host }
+    }
+
+    /// `<service>-<role>[-<dest>]`.
+    pub fn container_prefix(&self) -> String {
+        self.config.container_prefix(&self.role.name)
+    }
+
+    /// `<service>-<role>[-<dest>]-<version>`.
+    pub fn container_name(&self, version: &str) -> String {
+        format!("{}-{}", self.container_prefix(), version)
+    }
+
+    /// `<service>-<role>[-<dest>]-exec-<version>-<hex6>` (`hex6`: 3 random bytes in hex).
+    pub fn exec_container_name(&self, version: &str, hex6: &str) -> String {
+        format!("{}-exec-{}-{}", self.container_prefix(), version, hex6)
+    }
+
+    /// The image reference `<repository>:<version>`.
+    pub fn image(&self, version: &str) -> String {
+        format!("{}:{}", self.config.repository, version)
+    }
+
+    /// The env file path `.kamal/apps/<A>/env/roles/<role>.env`.
+    pub fn env_file_path(&self) -> String {
+        env_file::role_env_file(self.config, &self.role.name)
+    }
+
+    /// `docker run` for a new container of `version`, exactly in Kamal's order (§5.5).
+    pub fn run(&self, version: &str, hostname: Option<&str>) -> CommandSpec {
+        let name = self.container_name(version);
+        let mut cmd = CommandSpec::new(
+            format!("boot {} on {}", self.role.name, self.host),
+            "docker",
+        )
+        .args(["run", "--detach", "--restart"])
+        .arg(restart_policy(self.role))
+        .args(["--name", name.as_str(), "--network", "kamal"]);
+        if let Some(hostname) = hostname {
+            cmd = cmd.arg("--hostname").arg(hostname);
+        }
+        cmd = cmd
+            .arg("--env")
+            .arg(format!("KAMAL_CONTAINER_NAME={name}"))
+            .arg("--env")
+            .arg(format!("KAMAL_VERSION={version}"))
+            .arg("--env")
+            .arg(format!("KAMAL_HOST={}", self.host));
+        if let Some(dest) = &self.config.destination {
+            cmd = cmd.arg("--env").arg(format!("KAMAL_DESTINATION={dest}"));
+        }
+        cmd = self.clear_env_args(cmd);
+        cmd = cmd.arg("--env-file").arg(self.env_file_path());
+        cmd = logging_args(cmd, &self.role.logging);
+        cmd = self.volume_args(cmd);
+        if let Some(volume) = self.asset_volume(version) {
+            cmd = cmd.arg("--volume").arg_raw(volume);
+        }
+        for (key, value) in self.labels() {
+            cmd = cmd.arg("--label");
+            cmd = match value {
+                Some(v) if !is_blank(&v) => cmd.arg_expanding(format!("{key}={v}")),
+                _ => cmd.arg(key),
+            };
+        }
+        cmd = option_args(cmd, &self.role.options);
+        cmd = cmd.arg(self.image(version));
+        match self.role.cmd.as_deref() {
+            Some(c) if !c.trim().is_empty() => cmd.arg_raw(c),
+            _ => cmd,
+        }
+    }
+
+    /// `docker start <name>`.
+    pub fn start(&self, version: &str) -> CommandSpec {
+        CommandSpec::new(
+            format!("start {} on {}", self.role.name, self.host),
+            "docker",
+        )
+        .arg("start")
+        .arg(self.container_name(version))
+    }
+
+    /// `docker container ls --all --filter name=^<name>$ --quiet`: the id of `version`'s
+    /// container (also the clash check before booting and the target of `kamal-proxy deploy`).
+    pub fn container_id(&self, version: &str) -> CommandSpec {
+        CommandSpec::new(
+            format!(
+                "find {} container {} on {}",
+                self.role.name,
+                self.container_name(version),
+                self.host
+            ),
+            "docker",
+        )
+        .args(["container", "ls", "--all", "--filter"])
+        .arg(format!("name=^{}$", self.container_name(version)))
+        .arg("--quiet")
+    }
+
+    /// `<version>_replaced_<hex16>`: the version a clashing container is renamed to.
+    pub fn replaced_version(version: &str, hex16: &str) -> String {
+        format!("{version}_replaced_{hex16}")
+    }
+
+    /// `docker rename <name> <name>_replaced_<hex16>`.
+    pub fn rename(&self, version: &str, hex16: &str) -> CommandSpec {
+        CommandSpec::new(
+            format!(
+                "rename clashing {} container on {}",
+                self.role.name, self.host
+            ),
+            "docker",
+        )
+        .arg("rename")
+        .arg(self.container_name(version))
+        .arg(self.container_name(&Self::replaced_version(version, hex16)))
+    }
+
+    /// Filters `label=service=S label=destination=[D] label=role=R [status=…]` as words.
+    fn filter_words(&self, statuses: &[&str]) -> Vec<String> {
+        let mut filters = vec![
+            format!("label=service={}", self.config.service),
+            format!(
+                "label=destination={}",
+                self.config.destination.as_deref().unwrap_or("")
+            ),
+            format!("label=role={}", self.role.name),
+        ];
+        filters.extend(statuses.iter().map(|s| format!("status={s}")));
+        filters
+            .into_iter()
+            .flat_map(|f| ["--filter".to_string(), f])
+            .collect()
+    }
+
+    /// Script printing the current container (by `format`, e.g. `--quiet`): the latest running
+    /// one started from the `latest[-D]` image, else the latest running one (§5.4 step b).
+    fn current_container_script(&self, format: &[&str]) -> String {
+        let filters = words(&self.filter_words(&ACTIVE_STATUSES));
+        let format = words(format);
+        let latest = format!("{}:{}", self.config.repository, self.config.latest_tag());
+        format!(
+            "{{ docker ps --latest {format} {filters} --filter ancestor=$(docker image ls --filter {} --format {}) ; docker ps --latest {format} {filters} ; }} | head -1",
+            quote(&format!("reference={latest}")),
+            quote("{{.ID}}"),
+        )
+    }
+
+    /// `… | while read line; do echo ${line#<prefix>-}; done`: names to versions.
+    fn extract_version(&self) -> String {
+        format!(
+            "while read line; do echo \"${{line#{}-}}\"; done",
+            self.container_prefix()
+        )
+    }
+
+    /// The version of the container currently running (empty output when none).
+    pub fn current_running_version(&self) -> CommandSpec {
+        sh(
+            format!("find running {} version on {}", self.role.name, self.host),
+            format!(
+                "{} | {}",
+                self.current_container_script(&["--format", "{{.Names}}"]),
+                self.extract_version()
+            ),
+        )
+    }
+
+    /// The id of the container currently running.
+    pub fn current_running_container_id(&self) -> CommandSpec {
+        sh(
+            format!("find running {} container on {}", self.role.name, self.host),
+            self.current_container_script(&["--quiet"]),
+        )
+    }
+
+    /// Health of `version`'s container, polled for readiness of non-proxy roles: prints
+    /// `healthy`/`unhealthy`/`starting` or the state (`running`, `exited`…).
+    pub fn status(&self, version: &str) -> CommandSpec {
+        sh(
+            format!("check {} health on {}", self.role.name, self.host),
+            format!(
+                "{} | xargs docker inspect --format {}",
+                container_id_script(&self.container_name(version)),
+                quote(HEALTH_STATUS_FORMAT)
+            ),
+        )
+    }
+
+    /// The health log of `version`'s container, shown when it failed to boot.
+    pub fn health_log(&self, version: &str) -> CommandSpec {
+        sh(
+            format!("read {} health log on {}", self.role.name, self.host),
+            format!(
+                "{} | xargs docker inspect --format {}",
+                container_id_script(&self.container_name(version)),
+                quote("{{json .State.Health}}")
+            ),
+        )
+    }
+
+    /// `docker stop` arguments: `-t <role stop_timeout>`, else nothing for proxy roles (the proxy
+    /// drained already) and `-t <drain_timeout>` for others.
+    pub fn stop_args(&self) -> Vec<String> {
+        let timeout = self.role.stop_timeout.or(if self.role.runs_proxy() {
+            None
+        } else {
+            Some(self.config.drain_timeout)
+        });
+        match timeout {
+            Some(t) => vec!["-t".to_string(), t.to_string()],
+            None => Vec::new(),
+        }
+    }
+
+    /// Stop `version`'s container, or the current one when `version` is `None`.
+    pub fn stop(&self, version: Option<&str>) -> CommandSpec {
+        let source = match version {
+            Some(v) => container_id_script(&self.container_name(v)),
+            None => self.current_container_script(&["--quiet"]),
+        };
+        let mut stop = vec!["xargs".to_string(), "docker".into(), "stop".into()];
+        stop.extend(self.stop_args());
+        let what = version.unwrap_or("current");
+        sh(
+            format!("stop {} {} on {}", self.role.name, what, self.host),
+            format!("{source} | {}", words(&stop)),
+        )
+    }
+
+    /// Versions of the role's running containers, one a line (stale ones are these minus the
+    /// current version).
+    pub fn list_versions(&self) -> CommandSpec {
+        let mut ps = vec!["docker".to_string(), "ps".into()];
+        ps.extend(self.filter_words(&[]));
+        ps.extend(["--format".into(), "{{.Names}}".into()]);
+        sh(
+            format!("list {} versions on {}", self.role.name, self.host),
+            format!("{} | {}", words(&ps), self.extract_version()),
+        )
+    }
+
+    /// `docker tag <repo>:<version> <repo>:latest[-D]`.
+    pub fn tag_latest(&self, version: &str) -> CommandSpec {
+        tag_latest(self.config, version, self.host)
+    }
+
+    /// `docker ps` with the role's filters (`app details`).
+    pub fn info(&self) -> CommandSpec {
+        CommandSpec::new(
+            format!("show {} details on {}", self.role.name, self.host),
+            "docker",
+        )
+        .arg("ps")
+        .args(self.filter_words(&[]))
+    }
+
+    /// `docker container ls --all` with the role's filters (`app containers`).
+    pub fn list_containers(&self) -> CommandSpec {
+        CommandSpec::new(
+            format!("list {} containers on {}", self.role.name, self.host),
+            "docker",
+        )
+        .args(["container", "ls", "--all"])
+        .args(self.filter_words(&[]))
+    }
+
+    /// Logs of the current container (or `--container-id`), as `app logs` reads them.
+    pub fn logs(&self, opts: &LogsOptions) -> CommandSpec {
+        let source = match &opts.container_id {
+            Some(id) => format!("echo {}", quote(id)),
+            None => self.current_container_script(&["--quiet"]),
+        };
+        let mut logs = vec!["xargs".to_string(), "docker".into(), "logs".into()];
+        if opts.timestamps {
+            logs.push("--timestamps".into());
+        }
+        if let Some(since) = &opts.since {
+            logs.extend(["--since".into(), since.clone()]);
+        }
+        if let Some(lines) = opts.lines {
+            logs.extend(["--tail".into(), lines.to_string()]);
+        }
+        if opts.follow {
+            logs.push("--follow".into());
+        }
+        let mut script = format!("{source} | {} 2>&1", words(&logs));
+        if let Some(grep) = &opts.grep {
+            script.push_str(&format!(" | grep {}", quote(grep)));
+            if let Some(o) = opts
+                .grep_options
+                .as_deref()
+                .filter(|o| !o.trim().is_empty())
+            {
+                script.push(' ');
+                script.push_str(o);
+            }
+        }
+        sh(
+            format!("read {} logs on {}", self.role.name, self.host),
+            script,
+        )
+    }
+
+    /// `app exec` in a new container: `docker run --rm --name <exec name> --network kamal <clear
+    /// env> --env-file … <exec env> <logging> <volumes> <options> IMG CMD`.
+    pub fn exec_new(&self, version: &str, hex6: &str, opts: &ExecOptions) -> CommandSpec {
+        let mut cmd = CommandSpec::new(
+            format!("exec in new {} container on {}", self.role.name, self.host),
+            "docker",
+        )
+        .arg("run");
+        cmd = interactive_arg(cmd, opts.interactive);
+        cmd = cmd
+            .arg(if opts.detach { "--detach" } else { "--rm" })
+            .arg("--name")
+            .arg(self.exec_container_name(version, hex6))
+            .args(["--network", "kamal"]);
+        cmd = self.clear_env_args(cmd);
+        cmd = cmd.arg("--env-file").arg(self.env_file_path());
+        cmd = env_pairs(cmd, &opts.env);
+        cmd = logging_args(cmd, &self.role.logging);
+        cmd = self.volume_args(cmd);
+        cmd = option_args(cmd, &self.role.options);
+        cmd.arg(self.image(version)).arg_raw(&opts.command)
+    }
+
+    /// `app exec --reuse`: `docker exec [--env K=v] <name> CMD`.
+    pub fn exec_existing(&self, version: &str, opts: &ExecOptions) -> CommandSpec {
+        let mut cmd = CommandSpec::new(
+            format!("exec in {} container on {}", self.role.name, self.host),
+            "docker",
+        )
+        .arg("exec");
+        cmd = interactive_arg(cmd, opts.interactive);
+        cmd = env_pairs(cmd, &opts.env);
+        cmd.arg(self.container_name(version)).arg_raw(&opts.command)
+    }
+
+    /// Clear env of the role on this host: `--env KEY=value` (expanding), bare `--env KEY` for
+    /// a blank value as Kamal does (Ruby `present?`).
+    fn clear_env_args(&self, cmd: CommandSpec) -> CommandSpec {
+        let env = self.config.env_for(self.role, self.host);
+        env_pairs(cmd, &env.clear)
+    }
+
+    /// Root `volumes`, unquoted as Kamal passes them.
+    fn volume_args(&self, mut cmd: CommandSpec) -> CommandSpec {
+        for volume in &self.config.volumes {
+            cmd = cmd.arg("--volume").arg_raw(volume);
+        }
+        cmd
+    }
+
+    /// `$PWD/.kamal/apps/<A>/assets/volumes/<R>-<V>:<asset_path>[:<options>]` for proxy roles
+    /// with an `asset_path`.
+    fn asset_volume(&self, version: &str) -> Option<String> {
+        let asset_path = self.role.asset_path.as_deref()?;
+        if asset_path.is_empty() || !self.role.runs_proxy() {
+            return None;
+        }
+        let host_dir = format!(
+            ".kamal/apps/{}/assets/volumes/{}-{}",
+            self.config.service_and_destination(),
+            self.role.name,
+            version
+        );
+        Some(format!(
+            "\"$PWD\"/{}",
+            quote(&format!("{host_dir}:{asset_path}"))
+        ))
+    }
+
+    /// `service`, `role`, `destination` then root and role labels; a custom label with a default
+    /// key replaces it in place (Ruby `Hash#merge`).
+    fn labels(&self) -> Vec<(String, Option<String>)> {
+        let mut labels: Vec<(String, Option<String>)> = vec![
+            ("service".into(), Some(self.config.service.clone())),
+            ("role".into(), Some(self.role.name.clone())),
+            ("destination".into(), self.config.destination.clone()),
+        ];
+        for (k, v) in &self.role.labels {
+            match labels.iter_mut().find(|(key, _)| key == k) {
+                Some(existing) => existing.1 = Some(v.clone()),
+                None => labels.push((k.clone(), Some(v.clone()))),
+            }
+        }
+        labels
+    }
+}
+
+/// `docker tag <repo>:<version> <repo>:latest[-D]` on `host`.
+pub fn tag_latest(config: &Config, version: &str, host: &str) -> CommandSpec {
+    CommandSpec::new(format!("tag latest image on {host}"), "docker")
+        .arg("tag")
+        .arg(format!("{}:{}", config.repository, version))
+        .arg(format!("{}:{}", config.repository, config.latest_tag()))
+}
+
+/// `docker image ls <repo>` (`app images`).
+pub fn list_images(config: &Config, host: &str) -> CommandSpec {
+    CommandSpec::new(format!("list images on {host}"), "docker")
+        .args(["image", "ls"])
+        .arg(&config.repository)
+}
+
+/// The container hostname Kamal sets: the host's first 51 characters without a trailing `.`,
+/// then `-<hex12>` (6 random bytes in hex).
+pub fn container_hostname(host: &str, hex12: &str) -> String {
+    let short: String = host.chars().take(51).collect();
+    let short = short.strip_suffix('.').unwrap_or(&short);
+    format!("{short}-{hex12}")
+}
+
+/// The role's `restart` option, else `unless-stopped`.
+fn restart_policy(role: &Role) -> String {
+    role.options
+        .iter()
+        .find(|(k, _)| k == "restart")
+        .and_then(|(_, v)| match v {
+            OptionValue::Value(s) => Some(s.clone()),
+            OptionValue::List(l) => l.first().cloned(),
+            OptionValue::Flag(_) => None,
+        })
+        .unwrap_or_else(|| "unless-stopped".to_string())
+}
+
+/// Whether Ruby's `blank?` holds: empty or whitespace only.
+pub(crate) fn is_blank(s: &str) -> bool {
+    s.chars().all(char::is_whitespace)
+}
+
+/// `--env KEY=value` per pair (expanding), bare `--env KEY` when the value is blank.
+fn env_pairs(mut cmd: CommandSpec, pairs: &[(String, String)]) -> CommandSpec {
+    for (k, v) in pairs {
+        cmd = cmd.arg("--env");
+        cmd = if is_blank(v) {
+            cmd.arg(k)
+        } else {
+            cmd.arg_expanding(format!("{k}={v}"))
+        };
+    }
+    cmd
+}
+
+/// `-i`/`-it`.
+fn interactive_arg(cmd: CommandSpec, interactive: Interactive) -> CommandSpec {
+    match interactive {
+        Interactive::No => cmd,
+        Interactive::Stdin => cmd.arg("-i"),
+        Interactive::Tty => cmd.arg("-it"),
+    }
+}
+
+/// `--log-driver D --log-opt k=v…`, or `--log-opt max-size=10m` when neither is set.
+pub(crate) fn logging_args(mut cmd: CommandSpec, logging: &Logging) -> CommandSpec {
+    let driver = logging.driver.as_deref().filter(|d| !is_blank(d));
+    if driver.is_none() && logging.options.is_empty() {
+        return cmd.arg("--log-opt").arg_expanding("max-size=10m");
+    }
+    if let Some(d) = driver {
+        cmd = cmd.arg("--log-driver").arg_expanding(d);
+    }
+    for (k, v) in &logging.options {
+        cmd = cmd.arg("--log-opt");
+        cmd = if is_blank(v) {
+            cmd.arg(k)
+        } else {
+            cmd.arg_expanding(format!("{k}={v}"))
+        };
+    }
+    cmd
+}
+
+/// Docker options in order, without `restart`: `true` → `--key`, a value → `--key value`
+/// (expanding, as Kamal escapes it), a list → repeated; `false` is left out (Kamal would pass the
+/// word `false`, which docker then takes as the image).
+pub(crate) fn option_args(mut cmd: CommandSpec, options: &[(String, OptionValue)]) -> CommandSpec {
+    for (key, value) in options.iter().filter(|(k, _)| k != "restart") {
+        let flag = format!("--{key}");
+        match value {
+            OptionValue::Flag(true) => cmd = cmd.arg(flag),
+            OptionValue::Flag(false) => {}
+            OptionValue::Value(v) => cmd = cmd.arg(flag).arg_expanding(v),
+            OptionValue::List(items) => {
+                for item in items {
+                    cmd = cmd.arg(&flag).arg_expanding(item);
+                }
+            }
+        }
+    }
+    cmd
+}
+
+#[cfg(test)]
+#[path = "app_tests.rs"]
+mod tests;

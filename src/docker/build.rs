@@ -1,0 +1,328 @@
+//! Local image builds (`lib/kamal/commands/builder/*.rb`): `docker buildx build` pushing to the
+//! registry, and a fallback for machines without buildx: `docker build` then `docker push` of
+//! both tags.
+//!
+//! Build arguments may hold secrets (Kamal redacts them in logs): they are
+//! [`Arg::Sensitive`](crate::command::Arg::Sensitive), shown as `--build-arg KEY=[REDACTED]`.
+//! Build secrets travel as environment variables of the local `docker` process
+//! ([`CommandSpec::env`]), named after the secret, never in argv.
+
+use crate::command::CommandSpec;
+use crate::config::model::Config;
+
+/// What a build needs beyond the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions<'a> {
+    /// The version to tag.
+    pub version: &'a str,
+    /// The build context: `.` inside the clean clone, or `builder.context`.
+    pub context: &'a str,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// The resolved values of `builder.secrets`, `(name, value)`, for the environment.
+    pub secrets: &'a [(String, String)],
+}
+
+/// The buildx builder Kamal uses: `kamal-remote-<remote>`, `kamal-hybrid-<driver>-<remote>`,
+/// a cloud builder, or `kamal-local[-registry]-<driver>`; `None` with `driver: docker`.
+/// `local_arch` is the local docker's architecture (`amd64`, `arm64`).
+pub fn builder_name(config: &Config, local_arch: &str) -> Option<String> {
+    let b = &config.builder;
+    if b.driver == "docker" {
+        return None;
+    }
+    let local_arches: Vec<&String> = if !b.local {
+        Vec::new()
+    } else if b.remote.is_some() {
+        b.arch.iter().filter(|a| *a == local_arch).collect()
+    } else {
+        b.arch.iter().collect()
+    };
+    let has_remote_arches = b.remote.is_some() && b.arch.len() > local_arches.len();
+    let local = b.local && (b.arch.is_empty() || !local_arches.is_empty());
+    if let (true, Some(remote)) = (has_remote_arches, &b.remote) {
+        let mut suffix: String = remote
+            .chars()
+            .map(|c| {
+                if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if config.registry.is_local() {
+            suffix.push_str("-local-registry");
+        }
+        return Some(if local {
+            format!("kamal-hybrid-{}-{suffix}", b.driver)
+        } else {
+            format!("kamal-remote-{suffix}")
+        });
+    }
+    if b.driver.starts_with("cloud") {
+        return Some(b.driver.replace([' ', '/'], "-"));
+    }
+    Some(if config.registry.is_local() {
+        format!("kamal-local-registry-{}", b.driver)
+    } else {
+        format!("kamal-local-{}", b.driver)
+    })
+}
+
+/// `linux/<arch>,…`.
+fn platforms(config: &Config) -> Option<String> {
+    if config.builder.arch.is_empty() {
+        return None;
+    }
+    Some(
+        config
+            .builder
+            .arch
+            .iter()
+            .map(|a| format!("linux/{a}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// `<repo>:<version>` and `<repo>:latest[-D]`.
+fn tags(config: &Config, version: &str) -> [String; 2] {
+    [
+        format!("{}:{}", config.repository, version),
+        format!("{}:{}", config.repository, config.latest_tag()),
+    ]
+}
+
+/// `type=gha[,opts]` / `type=registry,ref=<server>/<image>-build-cache[,opts]` pairs.
+fn cache(config: &Config) -> Option<(String, String)> {
+    let b = &config.builder;
+    let options = b.cache_options.as_deref();
+    match b.cache_type.as_deref()? {
+        "gha" => {
+            let allowed: Vec<&str> = options
+                .unwrap_or("")
+                .split(',')
+                .filter(|o| {
+                    ["url=", "url_v2=", "token=", "scope=", "timeout="]
+                        .iter()
+                        .any(|p| o.starts_with(p))
+                })
+                .collect();
+            let from = std::iter::once("type=gha")
+                .chain(allowed)
+                .collect::<Vec<_>>()
+                .join(",");
+            let to = std::iter::once("type=gha")
+                .chain(options)
+                .collect::<Vec<_>>()
+                .join(",");
+            Some((to, from))
+        }
+        "registry" => {
+            let image = b
+                .cache_image
+                .clone()
+                .unwrap_or_else(|| format!("{}-build-cache", config.image));
+            let reference = match &config.registry.server {
+                Some(s) => format!("ref={s}/{image}"),
+                None => format!("ref={image}"),
+            };
+            let from = format!("type=registry,{reference}");
+            let to = match options {
+                Some(o) => format!("{from},{o}"),
+                None => from.clone(),
+            };
+            Some((to, from))
+        }
+        _ => None,
+    }
+}
+
+/// `--label service=S [--build-arg K=v…]` (args redacted in display).
+fn label_and_args(mut cmd: CommandSpec, config: &Config) -> CommandSpec {
+    cmd = cmd
+        .arg("--label")
+        .arg(format!("service={}", config.service));
+    for (k, v) in &config.builder.args {
+        cmd = cmd
+            .arg("--build-arg")
+            .arg_sensitive(format!("{k}={v}"), format!("{k}=[REDACTED]"));
+    }
+    cmd
+}
+
+/// Secret values as the local `docker` process's environment.
+fn with_secret_env(mut cmd: CommandSpec, opts: &BuildOptions<'_>) -> CommandSpec {
+    cmd.env.extend(opts.secrets.iter().cloned());
+    cmd
+}
+
+/// `docker buildx build --output=type=registry --platform … [--builder B] -t IMG -t LATEST
+/// [--cache-to … --cache-from …] --label service=S [--build-arg K=v] [--secret id=K] --file F
+/// [--target T] [--ssh S] [--provenance P] [--sbom S] [--no-cache] <context>` (Kamal's order;
+/// Kamal's trailing `2>&1` is the runner's business).
+pub fn buildx_build(
+    config: &Config,
+    builder: Option<&str>,
+    opts: &BuildOptions<'_>,
+) -> CommandSpec {
+    let b = &config.builder;
+    let mut cmd = CommandSpec::new("build and push image", "docker").args([
+        "buildx",
+        "build",
+        "--output=type=registry",
+    ]);
+    if let Some(p) = platforms(config) {
+        cmd = cmd.arg("--platform").arg(p);
+    }
+    if let Some(name) = builder {
+        cmd = cmd.arg("--builder").arg(name);
+    }
+    for tag in tags(config, opts.version) {
+        cmd = cmd.arg("-t").arg(tag);
+    }
+    if let Some((to, from)) = cache(config) {
+        cmd = cmd.arg("--cache-to").arg(to).arg("--cache-from").arg(from);
+    }
+    cmd = label_and_args(cmd, config);
+    for s in &b.secrets {
+        cmd = cmd.arg("--secret").arg(format!("id={s}"));
+    }
+    cmd = cmd.arg("--file").arg(&b.dockerfile);
+    if let Some(t) = &b.target {
+        cmd = cmd.arg("--target").arg(t);
+    }
+    if let Some(s) = &b.ssh {
+        cmd = cmd.arg("--ssh").arg(s);
+    }
+    if let Some(p) = &b.provenance {
+        cmd = cmd.arg("--provenance").arg(p);
+    }
+    if let Some(s) = &b.sbom {
+        cmd = cmd.arg("--sbom").arg(s);
+    }
+    if opts.no_cache {
+        cmd = cmd.arg("--no-cache");
+    }
+    with_secret_env(cmd.arg(opts.context), opts)
+}
+
+/// Without buildx: `docker build -t IMG -t LATEST --label service=S [--build-arg K=v]
+/// [--secret id=K,env=K] --file F [--target T] [--ssh S] [--no-cache] [--platform P] <context>`.
+/// Secrets and `ssh` need BuildKit, so `DOCKER_BUILDKIT=1` is set when either is used; the
+/// secret names its env var explicitly because the classic CLI does not default to it. A
+/// multi-arch `--platform` needs buildx: use this for one arch.
+pub fn docker_build(config: &Config, opts: &BuildOptions<'_>) -> CommandSpec {
+    let b = &config.builder;
+    let mut cmd = CommandSpec::new("build image", "docker").arg("build");
+    for tag in tags(config, opts.version) {
+        cmd = cmd.arg("-t").arg(tag);
+    }
+    cmd = label_and_args(cmd, config);
+    for s in &b.secrets {
+        cmd = cmd.arg("--secret").arg(format!("id={s},env={s}"));
+    }
+    cmd = cmd.arg("--file").arg(&b.dockerfile);
+    if let Some(t) = &b.target {
+        cmd = cmd.arg("--target").arg(t);
+    }
+    if let Some(s) = &b.ssh {
+        cmd = cmd.arg("--ssh").arg(s);
+    }
+    if opts.no_cache {
+        cmd = cmd.arg("--no-cache");
+    }
+    if let Some(p) = platforms(config) {
+        cmd = cmd.arg("--platform").arg(p);
+    }
+    if !b.secrets.is_empty() || b.ssh.is_some() {
+        cmd.env.push(("DOCKER_BUILDKIT".into(), "1".into()));
+    }
+    with_secret_env(cmd.arg(opts.context), opts)
+}
+
+/// `docker push <tag>`.
+pub fn push(tag: &str) -> CommandSpec {
+    CommandSpec::new(format!("push {tag}"), "docker")
+        .arg("push")
+        .arg(tag)
+}
+
+/// The fallback in order: `docker build`, `docker push IMG`, `docker push LATEST`.
+pub fn docker_build_and_push(config: &Config, opts: &BuildOptions<'_>) -> Vec<CommandSpec> {
+    let [image, latest] = tags(config, opts.version);
+    vec![docker_build(config, opts), push(&image), push(&latest)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::test_support::{base, config_with, BASE};
+
+    fn opts<'a>(secrets: &'a [(String, String)]) -> BuildOptions<'a> {
+        BuildOptions {
+            version: "123",
+            context: ".",
+            no_cache: false,
+            secrets,
+        }
+    }
+
+    #[test]
+    fn buildx_default_matches_kamal() {
+        let c = base();
+        let name = builder_name(&c, "amd64");
+        assert_eq!(name.as_deref(), Some("kamal-local-docker-container"));
+        // Kamal CT "target specified arch locally by default" (without its `2>&1`).
+        insta::assert_snapshot!(buildx_build(&c, name.as_deref(), &opts(&[])).to_shell(), @"docker buildx build --output=type=registry --platform linux/amd64 --builder kamal-local-docker-container -t dhh/app:123 -t dhh/app:latest --label service=app --file Dockerfile .");
+    }
+
+    #[test]
+    fn buildx_full_with_destination_args_secrets_and_cache() {
+        let yaml = BASE.replace(
+            "builder:\n  arch: amd64\n",
+            "builder:\n  arch: [amd64, arm64]\n  remote: ssh://app@127.0.0.1\n  cache:\n    type: gha\n    options: mode=max,scope=x\n  args:\n    RUBY_VERSION: 3.3.0\n    TOKEN: s3cr3t $x\n  secrets:\n    - GITHUB_TOKEN\n  target: prod\n  ssh: default\n  provenance: mode=max\n  sbom: true\n",
+        );
+        let c = config_with(&yaml, Some("staging"));
+        let name = builder_name(&c, "amd64");
+        assert_eq!(
+            name.as_deref(),
+            Some("kamal-hybrid-docker-container-ssh---app-127-0-0-1")
+        );
+        let secrets = vec![("GITHUB_TOKEN".to_string(), "ghp_x".to_string())];
+        let mut o = opts(&secrets);
+        o.no_cache = true;
+        let cmd = buildx_build(&c, name.as_deref(), &o);
+        assert_eq!(cmd.env, secrets);
+        assert!(!format!("{cmd:?}").contains("s3cr3t"));
+        assert!(!format!("{cmd:?}").contains("ghp_x"));
+        insta::assert_snapshot!(cmd.to_shell());
+        insta::assert_snapshot!(cmd.to_shell_redacted());
+        assert_eq!(
+            builder_name(&c, "arm64").as_deref(),
+            Some("kamal-hybrid-docker-container-ssh---app-127-0-0-1")
+        );
+        assert_eq!(
+            builder_name(&c, "riscv").as_deref(),
+            Some("kamal-remote-ssh---app-127-0-0-1")
+        );
+    }
+
+    #[test]
+    fn fallback_build_and_push() {
+        let yaml = BASE.replace(
+            "builder:\n  arch: amd64\n",
+            "builder:\n  arch: amd64\n  args:\n    A: 1\n  secrets:\n    - GITHUB_TOKEN\n",
+        );
+        let c = config_with(&yaml, Some("staging"));
+        let secrets = vec![("GITHUB_TOKEN".to_string(), "ghp_x".to_string())];
+        let cmds = docker_build_and_push(&c, &opts(&secrets));
+        let lines: Vec<String> = cmds.iter().map(|c| c.to_shell_redacted()).collect();
+        insta::assert_snapshot!(lines.join("\n"));
+        assert!(cmds[0]
+            .env
+            .contains(&("DOCKER_BUILDKIT".to_string(), "1".to_string())));
+        assert_eq!(cmds[1].purpose, "push dhh/app:123");
+    }
+}

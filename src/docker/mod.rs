@@ -1,0 +1,44 @@
+//! Pure docker and shell command builders: each returns a [`CommandSpec`](crate::command::CommandSpec)
+//! and never spawns anything.
+//!
+//! The commands reproduce what Kamal 2.12 runs on a server (`lib/kamal/commands/*.rb`), compared
+//! by the *effective argv* the server's shell hands to the program, not by Ruby's quoting:
+//!
+//! - every argument is quoted once by [`CommandSpec::to_shell`](crate::command::CommandSpec::to_shell);
+//! - values Kamal escapes with `String#dump` (clear env values, labels, docker options, logging
+//!   options) are [`Arg::Expanding`](crate::command::Arg::Expanding): `${VAR}` is expanded by the
+//!   remote shell as with Kamal, everything else arrives byte for byte;
+//! - text Kamal passes unquoted (a role's `cmd`, root `volumes`, the `app exec` command, the `$PWD`
+//!   prefix of host paths) is [`Arg::Raw`](crate::command::Arg::Raw);
+//! - pipelines and `&&` chains are one `sh -c '<script>'` command whose script quotes its own words;
+//! - secrets never appear in argv: they travel on stdin (registry password, env files) or in the
+//!   local environment (build secrets); build arguments are
+//!   [`Arg::Sensitive`](crate::command::Arg::Sensitive) so logs show `KEY=[REDACTED]`.
+//!
+//! Modules:
+//! - [`app`]: app containers: run, names, versions, readiness, stop, logs, exec, details.
+//! - [`env_file`]: the role env file's content and the commands writing it.
+//! - [`registry`]: login (password on stdin), logout, pull, image removal, label check.
+//! - [`build`]: `docker buildx build` and the plain `docker build` + `docker push` fallback.
+//! - [`prune`]: old containers and images, scoped to service and destination.
+//! - [`lock`]: the deploy lock directory and its base64 details.
+//! - [`audit`]: audit log lines.
+//! - [`proxy`]: the `kamal` network, the kamal-proxy container and `kamal-proxy` calls.
+
+pub mod app;
+pub mod audit;
+pub mod build;
+pub mod env_file;
+pub mod lock;
+pub mod proxy;
+pub mod prune;
+pub mod registry;
+mod script;
+
+pub use app::{App, ExecOptions, Interactive, LogsOptions};
+pub use audit::AuditLine;
+pub use build::BuildOptions;
+pub use lock::LockDetails;
+
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,343 @@
+//! The `kamal` network, the kamal-proxy container (`lib/kamal/commands/proxy.rb`, §8.2) and the
+//! `kamal-proxy` calls for app roles (`lib/kamal/commands/app/proxy.rb`,
+//! `configuration/proxy.rb`, §8.1).
+//!
+//! kamal-proxy flag values are [`Arg::Literal`](crate::command::Arg::Literal): they are host
+//! names, paths and durations, where a remote `${VAR}` expansion would make no sense.
+
+use std::net::Ipv6Addr;
+
+use crate::command::CommandSpec;
+use crate::config::model::{Config, Proxy, ProxyRun, Role};
+use crate::shell::quote;
+
+use super::app::option_args;
+use super::script::sh;
+
+/// The proxy container's name.
+pub const CONTAINER_NAME: &str = "kamal-proxy";
+/// The oldest kamal-proxy Kamal 2.12 boots, and the image version of the legacy form.
+pub const MINIMUM_VERSION: &str = "v0.9.2";
+/// Where the host's `.kamal/proxy/apps-config` is mounted in the proxy container.
+pub const APPS_CONTAINER_DIRECTORY: &str = "/home/kamal-proxy/.apps-config";
+/// The host directory holding per-app proxy files (error pages, certificates).
+pub const APPS_DIRECTORY: &str = ".kamal/proxy/apps-config";
+
+/// `docker network create kamal`.
+pub fn create_network(host: &str) -> CommandSpec {
+    CommandSpec::new(format!("create kamal network on {host}"), "docker")
+        .args(["network", "create", "kamal"])
+}
+
+/// The `proxy.run` settings in force on `host`: those of the first role on it running the
+/// proxy with `run` set, else of a proxied accessory on it (validation makes them identical).
+pub fn run_config_for<'a>(config: &'a Config, host: &str) -> Option<&'a ProxyRun> {
+    let roles = config
+        .roles
+        .iter()
+        .filter(|r| r.host_names().any(|h| h == host))
+        .filter_map(|r| r.proxy.as_ref());
+    let accessories = config
+        .accessories
+        .iter()
+        .filter(|a| a.hosts.iter().any(|h| h == host))
+        .filter_map(|a| a.proxy.as_ref());
+    roles.chain(accessories).find_map(|p| p.run.as_ref())
+}
+
+/// The fixed start of every proxy `docker run`.
+fn run_base(purpose: String) -> CommandSpec {
+    CommandSpec::new(purpose, "docker")
+        .args(["run", "--name", CONTAINER_NAME, "--network", "kamal"])
+        .args(["--detach", "--restart", "unless-stopped", "--volume"])
+        .arg("kamal-proxy-config:/home/kamal-proxy/.config/kamal-proxy")
+        .arg("--volume")
+        .arg_raw(format!(
+            "\"$PWD\"/{}",
+            quote(&format!("{APPS_DIRECTORY}:{APPS_CONTAINER_DIRECTORY}"))
+        ))
+}
+
+/// `[ip:]port` with IPv6 addresses bracketed.
+fn publish(bind_ip: Option<&str>, port: u64, container_port: u64) -> String {
+    match bind_ip {
+        None => format!("{port}:{container_port}"),
+        Some(ip) if ip.parse::<Ipv6Addr>().is_ok() => format!("[{ip}]:{port}:{container_port}"),
+        Some(ip) => format!("{ip}:{port}:{container_port}"),
+    }
+}
+
+/// `docker run` of the proxy container: with `proxy.run` the full command
+/// (`… --publish 80:80 --publish 443:443 --log-opt max-size=10m [--expose=N] [options] IMAGE
+/// kamal-proxy run [--debug] [--metrics-port N]`), without it Kamal's legacy form reading
+/// `.kamal/proxy/{options,image,image_version,run_command}` through `xargs`.
+pub fn run(run: Option<&ProxyRun>, host: &str) -> CommandSpec {
+    let purpose = format!("run kamal-proxy on {host}");
+    let Some(r) = run else {
+        let base = run_base(String::new());
+        return sh(
+            purpose,
+            format!(
+                "echo $(cat .kamal/proxy/options 2> /dev/null || echo \"--publish 80:80 --publish 443:443 --log-opt max-size=10m\") $(cat .kamal/proxy/image 2> /dev/null || echo \"basecamp/kamal-proxy\"):$(cat .kamal/proxy/image_version 2> /dev/null || echo \"{MINIMUM_VERSION}\") $(cat .kamal/proxy/run_command 2> /dev/null || echo \"\") | xargs {}",
+                base.to_shell()
+            ),
+        );
+    };
+    let mut cmd = run_base(purpose);
+    if r.publish {
+        let ips: Vec<Option<&str>> = if r.bind_ips.is_empty() {
+            vec![None]
+        } else {
+            r.bind_ips.iter().map(|ip| Some(ip.as_str())).collect()
+        };
+        for ip in ips {
+            cmd = cmd
+                .arg("--publish")
+                .arg(publish(ip, r.http_port, 80))
+                .arg("--publish")
+                .arg(publish(ip, r.https_port, 443));
+        }
+    }
+    if !r.log_max_size.trim().is_empty() {
+        cmd = cmd
+            .arg("--log-opt")
+            .arg(format!("max-size={}", r.log_max_size));
+    }
+    if let Some(port) = r.metrics_port {
+        cmd = cmd.arg(format!("--expose={port}"));
+    }
+    cmd = option_args(cmd, &r.options);
+    let image = match &r.registry {
+        Some(reg) => format!("{reg}/{}:{}", r.repository, r.version),
+        None => format!("{}:{}", r.repository, r.version),
+    };
+    cmd = cmd.arg(image).args(["kamal-proxy", "run"]);
+    if r.debug {
+        cmd = cmd.arg("--debug");
+    }
+    if let Some(port) = r.metrics_port {
+        cmd = cmd.arg("--metrics-port").arg(port.to_string());
+    }
+    cmd
+}
+
+/// `docker container start kamal-proxy`.
+pub fn start(host: &str) -> CommandSpec {
+    CommandSpec::new(format!("start kamal-proxy on {host}"), "docker").args([
+        "container",
+        "start",
+        CONTAINER_NAME,
+    ])
+}
+
+/// `docker container stop kamal-proxy`.
+pub fn stop(host: &str) -> CommandSpec {
+    CommandSpec::new(format!("stop kamal-proxy on {host}"), "docker").args([
+        "container",
+        "stop",
+        CONTAINER_NAME,
+    ])
+}
+
+/// `proxy boot`: `docker container start kamal-proxy || <run>`.
+pub fn boot(run_config: Option<&ProxyRun>, host: &str) -> CommandSpec {
+    sh(
+        format!("boot kamal-proxy on {host}"),
+        format!(
+            "docker container start {CONTAINER_NAME} || {}",
+            run(run_config, host).to_shell()
+        ),
+    )
+}
+
+/// `docker container prune --force --filter label=org.opencontainers.image.title=kamal-proxy`.
+pub fn remove_container(host: &str) -> CommandSpec {
+    CommandSpec::new(format!("remove kamal-proxy container on {host}"), "docker")
+        .args(["container", "prune", "--force", "--filter"])
+        .arg("label=org.opencontainers.image.title=kamal-proxy")
+}
+
+/// `mkdir -p .kamal/proxy/apps-config`.
+pub fn ensure_apps_config_directory(host: &str) -> CommandSpec {
+    CommandSpec::new(format!("create proxy apps-config on {host}"), "mkdir")
+        .arg("-p")
+        .arg(APPS_DIRECTORY)
+}
+
+/// The running proxy's image version:
+/// `docker inspect kamal-proxy --format '{{.Config.Image}}' | awk -F: '{print $NF}'`.
+pub fn version(host: &str) -> CommandSpec {
+    sh(
+        format!("read kamal-proxy version on {host}"),
+        format!(
+            "docker inspect {CONTAINER_NAME} --format {} | awk -F: {}",
+            quote("{{.Config.Image}}"),
+            quote("{print $NF}")
+        ),
+    )
+}
+
+/// `docker exec kamal-proxy kamal-proxy <args…>`.
+fn proxy_exec(purpose: String) -> CommandSpec {
+    CommandSpec::new(purpose, "docker").args(["exec", CONTAINER_NAME, "kamal-proxy"])
+}
+
+/// `Ns`.
+fn seconds(n: u64) -> String {
+    format!("{n}s")
+}
+
+/// `--flag` for true, `--flag=false` for false.
+fn bool_flag(out: &mut Vec<String>, flag: &str, value: Option<bool>) {
+    match value {
+        Some(true) => out.push(format!("--{flag}")),
+        Some(false) => out.push(format!("--{flag}=false")),
+        None => {}
+    }
+}
+
+/// `kamal-proxy deploy` flags after the service name, in Kamal's order: `--target=<target>:<port>`
+/// then host, tls, certificate paths, timeouts, health check, buffering, path prefixes,
+/// forwarding, redirect, logged headers, error pages. `tls_role` names the role directory of a
+/// custom certificate.
+pub fn deploy_args(
+    config: &Config,
+    proxy: &Proxy,
+    tls_role: Option<&str>,
+    target: &str,
+    version: &str,
+) -> Vec<String> {
+    let app_dir = format!(
+        "{APPS_CONTAINER_DIRECTORY}/{}",
+        config.service_and_destination()
+    );
+    let mut a = vec![format!("--target={target}:{}", proxy.app_port)];
+    a.extend(proxy.hosts.iter().map(|h| format!("--host={h}")));
+    if proxy.ssl {
+        a.push("--tls".into());
+    }
+    if proxy.ssl_certificate_pem.is_some() && proxy.ssl_private_key_pem.is_some() {
+        let tls_dir = match tls_role {
+            Some(r) => format!("{app_dir}/tls/{r}"),
+            None => format!("{app_dir}/tls"),
+        };
+        a.push(format!("--tls-certificate-path={tls_dir}/cert.pem"));
+        a.push(format!("--tls-private-key-path={tls_dir}/key.pem"));
+    }
+    a.push(format!(
+        "--deploy-timeout={}",
+        seconds(config.deploy_timeout)
+    ));
+    a.push(format!("--drain-timeout={}", seconds(config.drain_timeout)));
+    if let Some(i) = proxy.healthcheck_interval {
+        a.push(format!("--health-check-interval={}", seconds(i)));
+    }
+    if let Some(t) = proxy.healthcheck_timeout {
+        a.push(format!("--health-check-timeout={}", seconds(t)));
+    }
+    if let Some(p) = &proxy.healthcheck_path {
+        a.push(format!("--health-check-path={p}"));
+    }
+    if let Some(t) = proxy.response_timeout {
+        a.push(format!("--target-timeout={}", seconds(t)));
+    }
+    bool_flag(&mut a, "buffer-requests", Some(proxy.buffer_requests));
+    bool_flag(&mut a, "buffer-responses", Some(proxy.buffer_responses));
+    if let Some(m) = proxy.buffer_memory {
+        a.push(format!("--buffer-memory={m}"));
+    }
+    if let Some(m) = proxy.max_request_body {
+        a.push(format!("--max-request-body={m}"));
+    }
+    if let Some(m) = proxy.max_response_body {
+        a.push(format!("--max-response-body={m}"));
+    }
+    a.extend(
+        proxy
+            .path_prefixes
+            .iter()
+            .map(|p| format!("--path-prefix={p}")),
+    );
+    bool_flag(&mut a, "strip-path-prefix", proxy.strip_path_prefix);
+    bool_flag(&mut a, "forward-headers", proxy.forward_headers);
+    bool_flag(&mut a, "tls-redirect", proxy.ssl_redirect);
+    a.extend(
+        proxy
+            .log_request_headers
+            .iter()
+            .map(|h| format!("--log-request-header={h}")),
+    );
+    a.extend(
+        proxy
+            .log_response_headers
+            .iter()
+            .map(|h| format!("--log-response-header={h}")),
+    );
+    if config.error_pages_path.is_some() {
+        a.push(format!("--error-pages={app_dir}/error_pages/{version}"));
+    }
+    a
+}
+
+/// `docker exec kamal-proxy kamal-proxy deploy <S-R[-D]> --target=<cid>:<port> …`: route the
+/// role's traffic to container `target`, waiting until it is healthy. `None` when the role does
+/// not run behind the proxy.
+pub fn deploy(
+    config: &Config,
+    role: &Role,
+    target: &str,
+    version: &str,
+    host: &str,
+) -> Option<CommandSpec> {
+    let proxy = role.proxy.as_ref()?;
+    Some(
+        proxy_exec(format!("route {} to new container on {host}", role.name))
+            .arg("deploy")
+            .arg(config.container_prefix(&role.name))
+            .args(deploy_args(
+                config,
+                proxy,
+                Some(&role.name),
+                target,
+                version,
+            )),
+    )
+}
+
+/// `kamal-proxy remove <S-R[-D]>` (`app stop`).
+pub fn remove(config: &Config, role: &Role, host: &str) -> CommandSpec {
+    proxy_exec(format!("remove {} route on {host}", role.name))
+        .arg("remove")
+        .arg(config.container_prefix(&role.name))
+}
+
+/// `kamal-proxy resume <S-R[-D]>` (`app live`).
+pub fn resume(config: &Config, role: &Role, host: &str) -> CommandSpec {
+    proxy_exec(format!("resume {} on {host}", role.name))
+        .arg("resume")
+        .arg(config.container_prefix(&role.name))
+}
+
+/// `kamal-proxy stop <S-R[-D]> [--drain-timeout=Ns] [--message=M]` (`app maintenance`).
+pub fn stop_app(
+    config: &Config,
+    role: &Role,
+    drain_timeout: Option<u64>,
+    message: Option<&str>,
+    host: &str,
+) -> CommandSpec {
+    let mut cmd = proxy_exec(format!("put {} in maintenance on {host}", role.name))
+        .arg("stop")
+        .arg(config.container_prefix(&role.name));
+    if let Some(t) = drain_timeout {
+        cmd = cmd.arg(format!("--drain-timeout={}", seconds(t)));
+    }
+    if let Some(m) = message {
+        cmd = cmd.arg(format!("--message={m}"));
+    }
+    cmd
+}
+
+#[cfg(test)]
+#[path = "proxy_tests.rs"]
+mod tests;

@@ -1,0 +1,92 @@
+//! Pruning old containers and images (`lib/kamal/commands/prune.rb`, §5.1 step 8).
+//!
+//! Unlike Kamal, whose filters only name the service, containers are pruned per service **and
+//! destination** (`label=destination=<D>`, or `label=destination=` without one), so deploying
+//! `production` never removes `staging`'s stopped containers on a shared host. Images carry only
+//! the `service` label, so image pruning stays per service, but it keeps every image used by any
+//! container of the service (every destination) and every `latest`/`latest-*` tag (Kamal keeps
+//! only its own destination's latest tag and untags the others').
+
+use crate::command::CommandSpec;
+use crate::config::model::Config;
+use crate::shell::quote;
+
+use super::script::sh;
+
+/// `label=destination=<D>` or `label=destination=`.
+fn destination_filter(config: &Config) -> String {
+    format!(
+        "label=destination={}",
+        config.destination.as_deref().unwrap_or("")
+    )
+}
+
+/// Remove stopped (`created`/`exited`/`dead`) containers of this service and destination beyond
+/// the newest `retain`.
+pub fn containers(config: &Config, retain: u32, host: &str) -> CommandSpec {
+    sh(
+        format!("prune containers on {host}"),
+        format!(
+            "docker ps -q -a --filter {} --filter {} --filter status=created --filter status=exited --filter status=dead | tail -n +{} | while read container_id; do docker rm $container_id; done",
+            quote(&format!("label=service={}", config.service)),
+            quote(&destination_filter(config)),
+            u64::from(retain) + 1
+        ),
+    )
+}
+
+/// `docker image prune --force --filter label=service=S`: dangling images no container uses.
+pub fn dangling_images(config: &Config, host: &str) -> CommandSpec {
+    CommandSpec::new(format!("prune dangling images on {host}"), "docker")
+        .args(["image", "prune", "--force", "--filter"])
+        .arg(format!("label=service={}", config.service))
+}
+
+/// Untag the service's images that no container of the service uses (by tag or id), keeping
+/// `<repo>:latest`, `<repo>:latest-*` and `<none>` tags.
+pub fn tagged_images(config: &Config, host: &str) -> CommandSpec {
+    let service = quote(&format!("label=service={}", config.service));
+    let latest = quote(&format!("{}:latest", config.repository));
+    let latest_dest = quote(&format!("{}:latest-", config.repository));
+    sh(
+        format!("prune images on {host}"),
+        format!(
+            "used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); \
+docker image ls --filter {service} --format '{{{{.ID}}}} {{{{.Repository}}}}:{{{{.Tag}}}}' | while read image tag; do \
+case \"$tag\" in {latest}|{latest_dest}*|*:'<none>') continue ;; esac; \
+printf '%s\\n' \"$used\" | grep -qxF -e \"$image\" -e \"$tag\" && continue; \
+docker rmi \"$tag\"; done"
+        ),
+    )
+}
+
+/// The three prune steps in order: containers, dangling images, tagged images.
+pub fn all(config: &Config, host: &str) -> Vec<CommandSpec> {
+    vec![
+        containers(config, config.retain_containers, host),
+        dangling_images(config, host),
+        tagged_images(config, host),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::test_support::{base, staging};
+
+    #[test]
+    fn prune_without_destination() {
+        let c = base();
+        let cmds = all(&c, "1.1.1.1");
+        insta::assert_snapshot!(cmds[0].to_shell(), @"sh -c 'docker ps -q -a --filter label=service=app --filter label=destination= --filter status=created --filter status=exited --filter status=dead | tail -n +6 | while read container_id; do docker rm $container_id; done'");
+        insta::assert_snapshot!(cmds[1].to_shell(), @"docker image prune --force --filter label=service=app");
+        insta::assert_snapshot!(cmds[2].to_shell());
+    }
+
+    #[test]
+    fn prune_with_destination() {
+        let c = staging();
+        insta::assert_snapshot!(containers(&c, 3, "1.1.1.1").to_shell(), @"sh -c 'docker ps -q -a --filter label=service=app --filter label=destination=staging --filter status=created --filter status=exited --filter status=dead | tail -n +4 | while read container_id; do docker rm $container_id; done'");
+        insta::assert_snapshot!(tagged_images(&c, "1.1.1.1").to_shell());
+    }
+}

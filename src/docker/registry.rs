@@ -1,0 +1,116 @@
+//! Registry and image commands (`lib/kamal/commands/registry.rb`, `builder/base.rb`): login with
+//! the password on stdin, logout, pull, image removal and the `service` label check.
+
+use crate::command::CommandSpec;
+use crate::config::model::{Config, Registry};
+use crate::shell::quote;
+
+use super::script::sh;
+
+/// `docker login [<server>] -u <user> --password-stdin` on `on` (a host, or `local`), the
+/// password on stdin. Kamal passes `-p <password>`; we never put a secret in argv. The user name
+/// is shown redacted, as Kamal shows it. `None` for a local registry (Kamal logs in nowhere).
+pub fn login(registry: &Registry, username: &str, password: &str, on: &str) -> Option<CommandSpec> {
+    if registry.is_local() {
+        return None;
+    }
+    let mut cmd = CommandSpec::new(format!("log in to registry on {on}"), "docker").arg("login");
+    if let Some(server) = &registry.server {
+        cmd = cmd.arg(server);
+    }
+    cmd = cmd
+        .arg("-u")
+        .arg_sensitive(username, "[REDACTED]")
+        .arg("--password-stdin");
+    Some(cmd.stdin(password.as_bytes().to_vec()))
+}
+
+/// `docker logout [<server>]` on `on`.
+pub fn logout(registry: &Registry, on: &str) -> CommandSpec {
+    let cmd = CommandSpec::new(format!("log out of registry on {on}"), "docker").arg("logout");
+    match &registry.server {
+        Some(server) => cmd.arg(server),
+        None => cmd,
+    }
+}
+
+/// `<repository>:<version>`.
+pub fn image(config: &Config, version: &str) -> String {
+    format!("{}:{}", config.repository, version)
+}
+
+/// `docker image rm --force <image>` (before a pull; its failure is ignored).
+pub fn remove_image(config: &Config, version: &str, host: &str) -> CommandSpec {
+    CommandSpec::new(format!("remove old image on {host}"), "docker")
+        .args(["image", "rm", "--force"])
+        .arg(image(config, version))
+}
+
+/// `docker pull <image>`.
+pub fn pull(config: &Config, version: &str, host: &str) -> CommandSpec {
+    CommandSpec::new(format!("pull image on {host}"), "docker")
+        .arg("pull")
+        .arg(image(config, version))
+}
+
+/// `docker inspect -f '{{ .Config.Labels.service }}' IMG | grep -x S || (echo "Image IMG is
+/// missing the 'service' label" && exit 1)`.
+pub fn validate_image(config: &Config, version: &str, host: &str) -> CommandSpec {
+    let img = image(config, version);
+    sh(
+        format!("check image service label on {host}"),
+        format!(
+            "docker inspect -f {} {} | grep -x {} || (echo {} && exit 1)",
+            quote("{{ .Config.Labels.service }}"),
+            quote(&img),
+            quote(&config.service),
+            quote(&format!("Image {img} is missing the 'service' label")),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::test_support::{base, config_with, BASE};
+
+    #[test]
+    fn login_puts_password_on_stdin() {
+        let c = config_with(
+            &BASE.replace("registry:\n", "registry:\n  server: hub.docker.com\n"),
+            None,
+        );
+        let cmd = login(&c.registry, "dhh", "more-secret'\"", "1.1.1.1").expect("not local");
+        assert_eq!(cmd.purpose, "log in to registry on 1.1.1.1");
+        assert_eq!(
+            cmd.stdin.as_ref().map(|s| s.0.clone()),
+            Some(b"more-secret'\"".to_vec())
+        );
+        assert!(!cmd.to_shell().contains("more-secret"));
+        assert!(!format!("{cmd:?}").contains("more-secret"));
+        assert!(!format!("{cmd:?}").contains("dhh"));
+        insta::assert_snapshot!(cmd.to_shell(), @"docker login hub.docker.com -u dhh --password-stdin");
+        insta::assert_snapshot!(cmd.to_shell_redacted(), @"docker login hub.docker.com -u '[REDACTED]' --password-stdin");
+        insta::assert_snapshot!(logout(&c.registry, "1.1.1.1").to_shell(), @"docker logout hub.docker.com");
+    }
+
+    #[test]
+    fn docker_hub_and_local_registry() {
+        let c = base();
+        let cmd = login(&c.registry, "dhh", "secret", "local").expect("not local");
+        insta::assert_snapshot!(cmd.to_shell(), @"docker login -u dhh --password-stdin");
+        let local = config_with(
+            "service: app\nimage: app\nregistry:\n  server: localhost:5555\nservers:\n  - 1.1.1.1\nbuilder:\n  arch: amd64\n",
+            None,
+        );
+        assert!(login(&local.registry, "", "", "local").is_none());
+    }
+
+    #[test]
+    fn pull_and_check() {
+        let c = base();
+        insta::assert_snapshot!(remove_image(&c, "999", "1.1.1.1").to_shell(), @"docker image rm --force dhh/app:999");
+        insta::assert_snapshot!(pull(&c, "999", "1.1.1.1").to_shell(), @"docker pull dhh/app:999");
+        insta::assert_snapshot!(validate_image(&c, "999", "1.1.1.1").to_shell());
+    }
+}

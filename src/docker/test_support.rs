@@ -1,0 +1,57 @@
+//! Test helpers: a validated [`Config`] from a YAML string, loaded the way the CLI loads it.
+
+use std::collections::BTreeMap;
+
+use crate::config::{load, Config, LoadOptions};
+
+/// The base configuration of Kamal's command tests: `app`, image `dhh/app`, roles `web` and
+/// `workers`.
+pub const BASE: &str = "\
+service: app
+image: dhh/app
+registry:
+  username: dhh
+  password: secret
+servers:
+  web:
+    - 1.1.1.1
+  workers:
+    - 1.1.1.2
+env:
+  secret:
+    - RAILS_MASTER_KEY
+builder:
+  arch: amd64
+";
+
+/// Load `yaml` (written as `config/deploy.yml`, plus `config/deploy.<dest>.yml` = `overlay`).
+pub fn config_with(yaml: &str, destination: Option<&str>) -> Config {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config");
+    std::fs::create_dir_all(&cfg).expect("config dir");
+    std::fs::write(cfg.join("deploy.yml"), yaml).expect("write deploy.yml");
+    if let Some(d) = destination {
+        std::fs::write(cfg.join(format!("deploy.{d}.yml")), "{}\n").expect("write overlay");
+    }
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write Dockerfile");
+    let opts = LoadOptions {
+        config_file: "config/deploy.yml".into(),
+        destination: destination.map(str::to_string),
+        cwd: dir.path().to_path_buf(),
+        env: BTreeMap::new(),
+    };
+    match load(&opts) {
+        Ok(c) => c,
+        Err(e) => panic!("config does not load: {e}"),
+    }
+}
+
+/// [`BASE`] without destination.
+pub fn base() -> Config {
+    config_with(BASE, None)
+}
+
+/// [`BASE`] with destination `staging`.
+pub fn staging() -> Config {
+    config_with(BASE, Some("staging"))
+}

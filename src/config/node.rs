@@ -200,16 +200,16 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     }
     let mut options = serde_saphyr::Options::default();
     if let Some(budget) = options.budget.as_mut() {
-        budget.max_events = 200_000;
+        budget.max_events = 100_000;
         budget.max_nodes = 100_000;
         budget.max_aliases = 10_000;
         budget.max_anchors = 10_000;
         budget.max_depth = 48;
-        budget.max_recorded_anchor_events = 200_000;
+        budget.max_recorded_anchor_events = 50_000;
         budget.max_total_scalar_bytes = 8 * MAX_INPUT_BYTES;
         budget.max_documents = 1;
     }
-    options.alias_limits.max_total_replayed_events = 200_000;
+    options.alias_limits.max_total_replayed_events = 50_000;
     options.alias_limits.max_replay_stack_depth = 32;
     options.with_snippet = false;
     // YAML 1.1 as Psych reads it: the last of duplicate keys wins, `0600` is octal.
@@ -430,7 +430,7 @@ mod tests {
         }
         let started = std::time::Instant::now();
         assert!(parse(&text).is_err());
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

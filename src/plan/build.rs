@@ -134,7 +134,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 purpose: "acquire the deploy lock".into(),
                 hosts: vec![HostCommands {
                     host: targets.primary_host.clone(),
-                    commands: cmds::lock_acquire(config, release, hosts),
+                    commands: cmds::lock_acquire(config, release, &targets.primary_host),
                 }],
             })],
         );
@@ -155,6 +155,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                         commands: targets
                             .roles_on(config, h)
                             .iter()
+                            .filter_map(|r| config.role(r))
                             .map(|r| cmds::container_exists(config, r, &release.version, h))
                             .collect(),
                     })
@@ -184,7 +185,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     .iter()
                     .map(|h| HostCommands {
                         host: h.clone(),
-                        commands: cmds::proxy_boot(config, proxy_hosts.contains(&h)),
+                        commands: cmds::proxy_boot(config, h, proxy_hosts.contains(&h)),
                     })
                     .collect(),
             })],
@@ -203,7 +204,8 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                         commands: targets
                             .roles_on(config, h)
                             .iter()
-                            .map(|r| cmds::stale_containers(config, r, &release.version))
+                            .filter_map(|r| config.role(r))
+                            .map(|r| cmds::stale_containers(config, r, h))
                             .collect(),
                     })
                     .collect(),
@@ -245,7 +247,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 .iter()
                 .map(|h| HostCommands {
                     host: h.clone(),
-                    commands: vec![cmds::tag_latest(config, release)],
+                    commands: vec![cmds::tag_latest(config, release, h)],
                 })
                 .collect(),
         })],
@@ -260,7 +262,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     .iter()
                     .map(|h| HostCommands {
                         host: h.clone(),
-                        commands: cmds::prune(config, release),
+                        commands: cmds::prune(config, h),
                     })
                     .collect(),
             })],
@@ -274,7 +276,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 purpose: "release the deploy lock".into(),
                 hosts: vec![HostCommands {
                     host: targets.primary_host.clone(),
-                    commands: vec![cmds::lock_release(config)],
+                    commands: vec![cmds::lock_release(config, &targets.primary_host)],
                 }],
             })],
         );

@@ -167,7 +167,7 @@ impl PlannedCommand {
     pub fn new(spec: CommandSpec, stdin_note: Option<String>) -> Self {
         PlannedCommand {
             purpose: spec.purpose.clone(),
-            line: spec.to_shell(),
+            line: spec.to_shell_redacted(),
             stdin: stdin_note.or_else(|| spec.stdin.as_ref().map(|_| "[REDACTED]".to_string())),
             spec,
         }

@@ -836,6 +836,7 @@ fn stderr_tail(stderr: &str) -> String {
     }
 }
 
+/// `s` with its first character lowercased (error messages from std and tera start uppercase).
 pub(crate) fn lowercase_first(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
@@ -1604,6 +1605,24 @@ mod tests {
         assert_eq!(deny(&nested(64)), Ok("x".to_string()));
         let e = deny(&nested(65)).expect_err("too deep");
         assert!(e.message.contains("nested more than 64"), "{}", e.message);
+    }
+
+    #[test]
+    fn malformed_tera_tags_are_errors_not_panics() {
+        for source in [
+            "{%}",
+            "a {%} b <%= 'x' %>",
+            "{%%}",
+            "{{}}",
+            "{#",
+            "{% raw %}",
+            "{{ \"}}",
+        ] {
+            assert!(
+                render_with_policy(source, &ctx(&[]), CommandPolicy::Deny).is_err(),
+                "{source}"
+            );
+        }
     }
 
     #[test]

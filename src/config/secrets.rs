@@ -1040,7 +1040,6 @@ mod tests {
     const VALID: &str = "# c\nexport A=1\nB: 'two'\nC=\"x $A ${B}\n y\" # t\nD=$(echo hi)\nE=\\$(lit)\nF=$(echo $(echo n))\nG\n";
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         #[test]
         fn parse_never_panics_on_random_text(s in "\\PC{0,200}") {

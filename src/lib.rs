@@ -21,4 +21,5 @@ pub mod error;
 pub mod hooks;
 pub mod plan;
 pub mod release;
+pub mod remote;
 pub mod shell;

@@ -105,6 +105,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "build",
             vec![Step::Local(LocalStep {
+                action: LocalAction::Build,
                 purpose: format!("build and push {}", release.image),
                 commands: cmds::build(config, release, inp.no_cache, inp.buildx),
             })],
@@ -115,6 +116,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "pull",
             vec![Step::Hosts(HostsStep {
+                action: HostAction::Pull,
                 purpose: format!("pull {} on the hosts", release.image),
                 hosts: hosts
                     .iter()
@@ -131,6 +133,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "lock",
             vec![Step::Hosts(HostsStep {
+                action: HostAction::LockAcquire,
                 purpose: "acquire the deploy lock".into(),
                 hosts: vec![HostCommands {
                     host: targets.primary_host.clone(),
@@ -144,6 +147,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "check",
             vec![Step::Hosts(HostsStep {
+                action: HostAction::CheckVersion,
                 purpose: format!(
                     "check that version {} exists on every host",
                     release.version
@@ -180,6 +184,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "proxy",
             vec![Step::Hosts(HostsStep {
+                action: HostAction::ProxyBoot,
                 purpose: "ensure kamal-proxy is running".into(),
                 hosts: hosts
                     .iter()
@@ -196,6 +201,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "stale-containers",
             vec![Step::Hosts(HostsStep {
+                action: HostAction::StaleContainers,
                 purpose: "stop stale containers".into(),
                 hosts: hosts
                     .iter()
@@ -242,6 +248,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     b.stage(
         "tag-latest",
         vec![Step::Hosts(HostsStep {
+            action: HostAction::TagLatest,
             purpose: format!("tag {} as the latest image", release.image),
             hosts: hosts
                 .iter()
@@ -257,6 +264,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "prune",
             vec![Step::Hosts(HostsStep {
+                action: HostAction::Prune,
                 purpose: "prune old containers and images".into(),
                 hosts: hosts
                     .iter()
@@ -273,6 +281,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "unlock",
             vec![Step::Hosts(HostsStep {
+                action: HostAction::LockRelease,
                 purpose: "release the deploy lock".into(),
                 hosts: vec![HostCommands {
                     host: targets.primary_host.clone(),

@@ -96,9 +96,41 @@ pub struct HookStep {
     pub env: Vec<HookVar>,
 }
 
+/// What a local step does (the engine matches on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalAction {
+    /// Build the image (from a clean clone of HEAD, or `builder.context`) and push it.
+    Build,
+}
+
+/// What a hosts step does (the engine matches on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostAction {
+    /// Log in, pull the image and check its `service` label.
+    Pull,
+    /// Take the deploy lock (on the primary host).
+    LockAcquire,
+    /// Release the deploy lock.
+    LockRelease,
+    /// Check that the version exists as a container (rollback).
+    CheckVersion,
+    /// Create the `kamal` network and start the proxy where needed.
+    ProxyBoot,
+    /// Stop containers of other versions still running.
+    StaleContainers,
+    /// Tag the booted image as the latest.
+    TagLatest,
+    /// Prune old containers and images.
+    Prune,
+}
+
 /// Commands run locally.
 #[derive(Debug, Clone, Serialize)]
 pub struct LocalStep {
+    /// What the engine does for this step.
+    pub action: LocalAction,
     /// What the step does.
     pub purpose: String,
     /// The commands, in order.
@@ -108,6 +140,8 @@ pub struct LocalStep {
 /// The same kind of work on several hosts.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostsStep {
+    /// What the engine does for this step.
+    pub action: HostAction,
     /// What the step does.
     pub purpose: String,
     /// Per host, the commands.

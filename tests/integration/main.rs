@@ -1,6 +1,7 @@
 //! The one integration test binary. Each module pins one area's behaviour.
 
 mod config;
+mod deploy;
 mod fixtures;
 mod fleet;
 mod plan;

@@ -36,3 +36,5 @@ pub fn write(path: &Path, text: &str) {
 }
 
 pub mod fleet;
+pub mod project;
+pub mod ssh_cli;

@@ -534,10 +534,14 @@ impl<'a> Engine<'a> {
                     let Some(role) = config.role(role) else {
                         continue;
                     };
+                    // Stale: running containers other than the current (newest running) one,
+                    // as Kamal's `app stale_containers --stop`.
                     let app = App::new(config, role, host);
+                    let current = checked(app.current_running_version()).await?;
+                    let current = current.stdout.trim();
                     let out = checked(app.list_versions()).await?;
                     for version in out.stdout.lines().map(str::trim) {
-                        if !version.is_empty() && version != release.version {
+                        if !version.is_empty() && version != current {
                             let _ = remote.run(host, &app.stop(Some(version))).await;
                         }
                     }

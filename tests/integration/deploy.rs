@@ -15,11 +15,16 @@ use crate::support::fleet::{unique_name, Fleet};
 use crate::support::project::Project;
 use crate::support::ssh_cli::SshCliRemote;
 
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<Event>>>);
+type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Reports the run's events into a list; `cancel_when` may ask for a cancel (first ctrl-c).
+
+#[derive(Clone)]
+struct Collect(Arc<Mutex<Vec<Event>>>, Hook);
 
 impl Reporter for Collect {
     fn emit(&mut self, event: &Event) {
+        (self.1)(event);
         if let Ok(mut v) = self.0.lock() {
             v.push(event.clone());
         }
@@ -38,6 +43,17 @@ fn run(
     kind: PlanKind,
     version: Option<&str>,
     skip_push: bool,
+) -> Run {
+    run_with(fleet, project, kind, version, skip_push, |_| false)
+}
+
+fn run_with(
+    fleet: &Fleet,
+    project: &Project,
+    kind: PlanKind,
+    version: Option<&str>,
+    skip_push: bool,
+    cancel_when: impl Fn(&Event) -> bool + Send + Sync + 'static,
 ) -> Run {
     let mut env: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| k != "VERSION" && !k.starts_with("KAMAL_") && k != "DRAY_RELEASE")
@@ -76,7 +92,18 @@ fn run(
         lock_inherited: false,
         buildx: false,
     });
-    let collect = Collect::default();
+    let cancel_slot: Arc<Mutex<Option<dray::engine::CancelHandle>>> = Arc::default();
+    let slot = cancel_slot.clone();
+    let collect = Collect(
+        Arc::default(),
+        Arc::new(move |e: &Event| {
+            if cancel_when(e) {
+                if let Some(h) = slot.lock().ok().and_then(|s| s.clone()) {
+                    h.cancel();
+                }
+            }
+        }),
+    );
     let remote = Arc::new(SshCliRemote {
         config: fleet.ssh_config().to_path_buf(),
     });
@@ -88,6 +115,9 @@ fn run(
         project.path().to_path_buf(),
         Emitter::new(Box::new(collect.clone())),
     );
+    if let Ok(mut slot) = cancel_slot.lock() {
+        *slot = Some(engine.cancel_handle());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -177,5 +207,265 @@ fn deploy_boots_every_host_and_hooks_see_the_built_tag() {
         .filter(|e| matches!(e, Event::HostResult { .. }))
         .collect();
     assert_eq!(results.len(), 3);
+    project.cleanup(fleet);
+}
+
+fn ps_all(fleet: &Fleet, service: &str) -> Vec<String> {
+    fleet
+        .hosts()
+        .iter()
+        .map(|h| {
+            fleet.ssh_ok(
+                h,
+                &format!("docker ps -a --filter label=service={service} --format '{{{{.Names}}}} {{{{.Status}}}}' | sed 's/ (.*//; s/ [0-9].*//' | sort"),
+            )
+        })
+        .collect()
+}
+
+fn assert_ok(r: &Run) {
+    let detail: Vec<&Event> = r
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::HostStepFinished { ok: false, .. }
+                    | Event::HostOutput { .. }
+                    | Event::RunFinished { .. }
+            )
+        })
+        .collect();
+    assert_eq!(r.outcome.exit.code(), 0, "{:?}\n{detail:#?}", r.outcome);
+}
+
+fn every_host_serves(fleet: &Fleet, project: &Project, version: &str) {
+    let hosts = fleet.require_hosts(3);
+    for host in &hosts[..2] {
+        assert_eq!(
+            served_version(fleet, host, &project.service, "web"),
+            version,
+            "{host}"
+        );
+    }
+    assert_eq!(
+        served_version(fleet, &hosts[2], &project.service, "workers"),
+        version
+    );
+}
+
+fn lock_present(fleet: &Fleet, service: &str) -> bool {
+    fleet.require_hosts(1);
+    let host = &fleet.hosts()[0];
+    !fleet
+        .ssh_ok(
+            host,
+            &format!("ls -d .kamal/lock-{service} 2>/dev/null || true"),
+        )
+        .trim()
+        .is_empty()
+}
+
+#[test]
+fn dirty_tree_with_context_one_version_everywhere() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-dirty"), |d| {
+        d.replace(
+            "builder:\n  arch: amd64",
+            "builder:\n  arch: amd64\n  context: .",
+        )
+    });
+    crate::support::write(&project.path().join("example/extra.txt"), "uncommitted\n");
+    let r = run(fleet, &project, PlanKind::Deploy, None, false);
+    assert_ok(&r);
+    assert!(
+        r.version
+            .starts_with(&format!("{}_uncommitted_", project.head())),
+        "{}",
+        r.version
+    );
+    every_host_serves(fleet, &project, &r.version);
+    let seen = hook_versions(&project.hook_log());
+    assert!(
+        seen.len() >= 6 && seen.iter().all(|(_, v)| *v == r.version),
+        "{seen:?}"
+    );
+    project.cleanup(fleet);
+}
+
+#[test]
+fn version_flag_is_the_tag_everywhere() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-flag"), |d| d);
+    let r = run(fleet, &project, PlanKind::Deploy, Some("1.2.3"), false);
+    assert_ok(&r);
+    every_host_serves(fleet, &project, "1.2.3");
+    let seen = hook_versions(&project.hook_log());
+    assert!(seen.iter().all(|(_, v)| v == "1.2.3"), "{seen:?}");
+    project.cleanup(fleet);
+}
+
+#[test]
+fn skip_push_deploys_an_image_pushed_by_plain_docker() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-skip"), |d| d);
+    let image = format!("127.0.0.1:5000/{}:1.2.3", project.service);
+    let build = std::process::Command::new("docker")
+        .current_dir(project.path())
+        .args([
+            "build",
+            "-q",
+            "--label",
+            &format!("service={}", project.service),
+            "-t",
+            &image,
+            ".",
+        ])
+        .output()
+        .expect("docker build");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let push = std::process::Command::new("docker")
+        .args(["push", &image])
+        .output()
+        .expect("push");
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    let r = run(fleet, &project, PlanKind::Deploy, Some("1.2.3"), true);
+    assert_ok(&r);
+    every_host_serves(fleet, &project, "1.2.3");
+    let seen = hook_versions(&project.hook_log());
+    assert!(!seen.iter().any(|(h, _)| h == "pre-build"), "{seen:?}");
+    assert!(seen.iter().all(|(_, v)| v == "1.2.3"), "{seen:?}");
+    project.cleanup(fleet);
+}
+
+#[test]
+fn failing_pre_deploy_hook_changes_no_container_and_releases_the_lock() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-hookfail"), |d| d);
+    assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v1"), false));
+    let before = ps_all(fleet, &project.service);
+    crate::support::write(
+        &project.path().join(".kamal/hooks/pre-deploy"),
+        "#!/bin/sh\necho 'checks are red' >&2\nexit 3\n",
+    );
+    let r = run(fleet, &project, PlanKind::Deploy, Some("v2"), false);
+    assert_ne!(r.outcome.exit.code(), 0);
+    let error = r.outcome.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("pre-deploy") && error.contains("exit status 3"),
+        "{error}"
+    );
+    assert!(error.contains("checks are red"), "{error}");
+    assert_eq!(ps_all(fleet, &project.service), before);
+    assert!(!lock_present(fleet, &project.service));
+    every_host_serves(fleet, &project, "v1");
+    project.cleanup(fleet);
+}
+
+#[test]
+fn broken_image_keeps_the_old_version_serving() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-broken"), |d| {
+        format!("{d}\ndeploy_timeout: 8\n")
+    });
+    assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v1"), false));
+    let dockerfile = std::fs::read_to_string(project.path().join("Dockerfile")).expect("read");
+    let broken = dockerfile.replace(
+        "CMD wget -q -O /dev/null http://127.0.0.1/up || exit 1",
+        "CMD echo never healthy; exit 1",
+    );
+    assert_ne!(broken, dockerfile, "the health check line changed");
+    crate::support::write(&project.path().join("Dockerfile"), &broken);
+    crate::support::project::git(project.path(), &["commit", "-qam", "broken"]);
+    let log_before = project.hook_log();
+    let r = run(fleet, &project, PlanKind::Deploy, Some("v2"), false);
+    assert_ne!(r.outcome.exit.code(), 0);
+    every_host_serves(fleet, &project, "v1");
+    let hosts = fleet.require_hosts(3);
+    let workers = fleet.ssh_ok(&hosts[2], &format!("docker ps -a --filter label=service={} --filter label=role=workers --format '{{{{.Names}}}}'", project.service));
+    assert!(
+        !workers.contains("-v2"),
+        "the worker was replaced: {workers}"
+    );
+    let new_log = project.hook_log()[log_before.len()..].to_string();
+    assert!(
+        !new_log.contains("hook=post-deploy"),
+        "post-deploy ran: {new_log}"
+    );
+    let output: Vec<&Event> = r
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::HostOutput { .. }))
+        .collect();
+    assert!(!output.is_empty(), "no container log tail shown");
+    assert!(r
+        .outcome
+        .error
+        .unwrap_or_default()
+        .contains("deploy_timeout"));
+    project.cleanup(fleet);
+}
+
+#[test]
+fn rollback_returns_every_host_to_the_old_version() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-rollback"), |d| d);
+    assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v1"), false));
+    assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v2"), false));
+    every_host_serves(fleet, &project, "v2");
+    let log_before = project.hook_log();
+    let r = run(fleet, &project, PlanKind::Rollback, Some("v1"), true);
+    assert_ok(&r);
+    every_host_serves(fleet, &project, "v1");
+    let seen = hook_versions(&project.hook_log()[log_before.len()..]);
+    let names: Vec<&str> = seen.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pre-connect",
+            "pre-deploy",
+            "pre-app-boot",
+            "post-app-boot",
+            "post-deploy"
+        ]
+    );
+    assert!(seen.iter().all(|(_, v)| v == "v1"));
+    project.cleanup(fleet);
+}
+
+#[test]
+fn cancel_during_boot_leaves_an_app_on_every_host_and_no_lock() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-cancel"), |d| {
+        format!("{d}\nboot:\n  limit: 1\n")
+    });
+    assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v1"), false));
+    let r = run_with(
+        fleet,
+        &project,
+        PlanKind::Deploy,
+        Some("v2"),
+        false,
+        |e| matches!(e, Event::HostStepStarted { step, .. } if step == "boot"),
+    );
+    assert_eq!(r.outcome.exit.code(), 130, "{:?}", r.outcome);
+    let hosts = fleet.require_hosts(3);
+    for (host, role) in [
+        (&hosts[0], "web"),
+        (&hosts[1], "web"),
+        (&hosts[2], "workers"),
+    ] {
+        let v = served_version(fleet, host, &project.service, role);
+        assert!(v == "v1" || v == "v2", "{host} serves {v:?}");
+    }
+    assert!(!lock_present(fleet, &project.service));
     project.cleanup(fleet);
 }

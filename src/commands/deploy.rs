@@ -57,16 +57,163 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         buildx: false,
     });
     if !req.dry_run {
-        return Err(
-            Error::usage(format!("`{}` is not implemented yet", req.kind.name()))
-                .with_hint("`--dry-run` prints the plan; running it comes with the engine"),
-        );
+        return execute(global, req, &config, &secrets, &plan, &opts.cwd);
     }
     match req.output {
         OutputFormat::Json => println!("{}", plan_json(&plan)),
         OutputFormat::Human => print!("{}", plan_text(&plan)),
     }
     Ok(())
+}
+
+/// Which hooks show their output (Kamal's `hooks_output`, overridden by `-v`/`-q`).
+fn hooks_showing_output(global: &GlobalOptions, config: &crate::config::Config) -> Vec<String> {
+    use crate::config::model::{HookOutputLevel, HOOK_NAMES};
+    HOOK_NAMES
+        .iter()
+        .filter(|h| {
+            if global.verbose {
+                return true;
+            }
+            if global.quiet {
+                return false;
+            }
+            config.hook_output(h) == Some(HookOutputLevel::Verbose)
+        })
+        .map(|h| h.to_string())
+        .collect()
+}
+
+/// The remote for a configuration's `ssh:` settings: the system OpenSSH client.
+pub fn remote_for(config: &crate::config::Config) -> Result<crate::remote::process::ProcessRemote> {
+    use crate::config::model::SshConfigFiles;
+    let ssh = &config.ssh;
+    let mut options = vec![
+        "-o".to_string(),
+        "BatchMode=yes".to_string(),
+        "-o".to_string(),
+        "ConnectTimeout=10".to_string(),
+        "-o".to_string(),
+        "ServerAliveInterval=30".to_string(),
+        "-l".to_string(),
+        ssh.user.clone(),
+    ];
+    if ssh.port != 22 {
+        options.push("-p".into());
+        options.push(ssh.port.to_string());
+    }
+    if let Some(proxy) = &ssh.proxy {
+        options.push("-J".into());
+        options.push(if proxy.contains('@') {
+            proxy.clone()
+        } else {
+            format!("root@{proxy}")
+        });
+    } else if let Some(cmd) = &ssh.proxy_command {
+        options.push("-o".into());
+        options.push(format!("ProxyCommand={cmd}"));
+    }
+    for key in &ssh.keys {
+        options.push("-i".into());
+        options.push(key.clone());
+    }
+    if ssh.keys_only == Some(true) {
+        options.push("-o".into());
+        options.push("IdentitiesOnly=yes".into());
+    }
+    if ssh.forward_agent == Some(true) {
+        options.push("-A".into());
+    }
+    let config_file = match &ssh.config {
+        SshConfigFiles::Default => None,
+        SshConfigFiles::None => Some(std::path::PathBuf::from("/dev/null")),
+        SshConfigFiles::Files(files) => match files.as_slice() {
+            [one] => Some(std::path::PathBuf::from(one)),
+            many => {
+                let dir = std::env::temp_dir().join(format!("dray-ssh-{}", std::process::id()));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::failure(format!("cannot create {}: {e}", dir.display())))?;
+                let path = dir.join("config");
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let text: String = many
+                    .iter()
+                    .map(|f| format!("Include {}\n", cwd.join(f).display()))
+                    .collect();
+                std::fs::write(&path, text)
+                    .map_err(|e| Error::failure(format!("cannot write {}: {e}", path.display())))?;
+                Some(path)
+            }
+        },
+    };
+    Ok(crate::remote::process::ProcessRemote {
+        config: config_file,
+        options,
+    })
+}
+
+/// Run the plan with the engine; ctrl-c once stops new work (the lock is released), twice aborts.
+fn execute(
+    global: &GlobalOptions,
+    req: &DeployRequest,
+    config: &crate::config::Config,
+    secrets: &crate::config::secrets::Secrets,
+    plan: &Plan,
+    root: &std::path::Path,
+) -> Result<()> {
+    use crate::report::{HumanReporter, JsonReporter, Reporter, Verbosity};
+    let reporter: Box<dyn Reporter> = match req.output {
+        OutputFormat::Json => Box::new(JsonReporter),
+        OutputFormat::Human => Box::new(HumanReporter::new(
+            if global.quiet {
+                Verbosity::Quiet
+            } else if global.verbose {
+                Verbosity::Verbose
+            } else {
+                Verbosity::Normal
+            },
+            hooks_showing_output(global, config),
+        )),
+    };
+    let remote = std::sync::Arc::new(remote_for(config)?);
+    let mut engine = crate::engine::Engine::new(
+        plan,
+        config,
+        secrets,
+        remote,
+        root.to_path_buf(),
+        crate::engine::Emitter::new(reporter),
+    );
+    engine.no_cache = req.no_cache;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failure(format!("cannot start the runtime: {e}")))?;
+    let cancel = engine.cancel_handle();
+    let outcome = runtime.block_on(async {
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut signals = 0;
+            loop {
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { break },
+                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
+                }
+                signals += 1;
+                if signals == 1 {
+                    eprintln!("interrupted: finishing what is in flight, then releasing the lock (ctrl-c again to abort)");
+                    cancel.cancel();
+                } else {
+                    std::process::exit(crate::error::ExitCode::Interrupted.code());
+                }
+            }
+        });
+        engine.run().await
+    });
+    match outcome.error {
+        None => Ok(()),
+        Some(message) => Err(Error::failure(message).with_exit(outcome.exit)),
+    }
 }
 
 /// The plan as one JSON document; secret values are redacted.

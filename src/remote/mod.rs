@@ -4,6 +4,8 @@
 //! The SSH implementation (`ssh.rs`) keeps one OpenSSH master connection per host per run and
 //! multiplexes every command over it; tests of the engine can use any other implementation.
 
+pub mod process;
+
 use std::future::Future;
 use std::pin::Pin;
 

@@ -13,7 +13,7 @@ use dray::report::Reporter;
 
 use crate::support::fleet::{unique_name, Fleet};
 use crate::support::project::Project;
-use crate::support::ssh_cli::SshCliRemote;
+use crate::support::ssh_cli::fleet_remote;
 
 type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 
@@ -104,9 +104,7 @@ fn run_with(
             }
         }),
     );
-    let remote = Arc::new(SshCliRemote {
-        config: fleet.ssh_config().to_path_buf(),
-    });
+    let remote = Arc::new(fleet_remote(fleet.ssh_config().to_path_buf()));
     let engine = Engine::new(
         &plan,
         &config,

@@ -467,3 +467,85 @@ fn cancel_during_boot_leaves_an_app_on_every_host_and_no_lock() {
     assert!(!lock_present(fleet, &project.service));
     project.cleanup(fleet);
 }
+
+#[test]
+fn cli_deploy_json_events_parse_and_end_with_every_host() {
+    let Some(fleet) = Fleet::get() else { return };
+    let project = Project::new(fleet, &unique_name("e2e-json"), |d| d);
+    let dray = crate::support::dray_bin();
+    // A pre-deploy hook that runs dray itself: it must see the parent's release and lock.
+    crate::support::write(
+        &project.path().join(".kamal/hooks/pre-deploy"),
+        &format!(
+            "#!/bin/sh\nset -e\n{} deploy --dry-run --output json > .kamal/nested-plan.json\n",
+            dray.display()
+        ),
+    );
+    let out = crate::support::dray_cmd(
+        project.path(),
+        &["deploy", "--output", "json", "--version", "j1"],
+    )
+    .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    .output()
+    .expect("run dray");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    for kind in [
+        "stage_started",
+        "stage_finished",
+        "hook_started",
+        "hook_finished",
+        "host_step_started",
+        "host_step_finished",
+        "lock_acquired",
+        "lock_released",
+        "host_result",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
+    }
+    let results: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .collect();
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert_eq!(r["version"], "j1");
+        assert_eq!(r["ok"], true);
+        for key in ["host", "role", "version", "ok"] {
+            assert!(r.get(key).is_some(), "host_result lacks {key}");
+        }
+    }
+    let finished = events.last().expect("last");
+    assert_eq!(finished["ok"], true);
+    assert_eq!(finished["exit_code"], 0);
+    assert!(finished["seconds"].as_f64().unwrap_or(0.0) > 0.0);
+    let nested: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path().join(".kamal/nested-plan.json"))
+            .expect("nested plan"),
+    )
+    .expect("nested plan is JSON");
+    assert_eq!(nested["version_source"], "parent");
+    assert_eq!(nested["release"]["version"], "j1");
+    let stages: Vec<&str> = nested["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        !stages.contains(&"lock") && !stages.contains(&"unlock"),
+        "nested dray takes the lock again: {stages:?}"
+    );
+    project.cleanup(fleet);
+}

@@ -5,4 +5,5 @@ mod fixtures;
 mod fleet;
 mod plan;
 mod release;
+mod remote;
 mod support;

@@ -497,3 +497,56 @@ fn unreachable_hosts_fail_within_the_connect_timeout_naming_each() {
     assert!(started.elapsed() < Duration::from_secs(3));
     let _: PathBuf = cfg;
 }
+
+#[test]
+fn lock_wait_waits_for_a_deploy_lock_and_kamal_lock_true_skips_it() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(1).to_vec();
+    let app = App::new(fleet, &hosts, "");
+    let mut holder = app
+        .dray(&["lock", "hold", "--seconds", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dray");
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "Acquired the deploy lock");
+
+    // A child of a lock holder (KAMAL_LOCK=true) neither acquires nor releases.
+    let child = app
+        .dray(&["lock", "hold", "--seconds", "0"])
+        .env("KAMAL_LOCK", "true")
+        .output()
+        .expect("dray");
+    assert!(child.status.success(), "{:?}", text(&child));
+    assert!(lock_exists(fleet, &hosts[0], &app.lock_dir()));
+
+    let started = Instant::now();
+    let waiter = app
+        .dray(&[
+            "lock",
+            "acquire",
+            "-m",
+            "after the deploy",
+            "--lock-wait",
+            "--lock-wait-interval",
+            "1",
+            "--lock-wait-timeout",
+            "20",
+        ])
+        .output()
+        .expect("dray");
+    let waited = started.elapsed();
+    let status = app.dray(&["lock", "status"]).output().expect("dray");
+    remove_lock(fleet, &hosts[0], &app.lock_dir());
+    let _ = holder.wait();
+    let (out, err) = text(&waiter);
+    assert!(waiter.status.success(), "{err}");
+    assert!(out.contains("Acquired the deploy lock"));
+    assert!(err.contains("Deploy lock held, waiting"), "{err}");
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(text(&status).0.contains("Message: after the deploy"));
+}

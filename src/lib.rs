@@ -8,10 +8,13 @@
 //! - [`release`]: the frozen release identity (version, image, performer, time).
 //! - [`plan`]: the pure plan of stages × roles × hosts.
 //! - [`hooks`]: hook names, firing points and the `KAMAL_*` environment.
+//! - [`remote`]: running commands on hosts (OpenSSH, one master per host), fan-out.
+//! - [`lock`]: the deploy lock on the primary host; [`audit`]: the audit log.
 //! - [`command`]: `CommandSpec`, commands as data.
 //! - [`shell`]: quoting for the remote shell.
 //! - [`error`]: error types, hints and exit codes.
 
+pub mod audit;
 pub mod cli;
 pub mod command;
 pub mod commands;
@@ -20,6 +23,7 @@ pub mod docker;
 pub mod engine;
 pub mod error;
 pub mod hooks;
+pub mod lock;
 pub mod plan;
 pub mod release;
 pub mod remote;

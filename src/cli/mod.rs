@@ -163,7 +163,7 @@ pub enum Command {
     /// Show details about all containers.
     Details(PendingArgs),
     /// Show audit log from servers.
-    Audit(PendingArgs),
+    Audit,
     /// Show combined config (including secrets!).
     Config,
     /// Show Kamal configuration documentation.
@@ -192,7 +192,8 @@ pub enum Command {
     /// Manage accessories (db/redis/search).
     Accessory(PendingArgs),
     /// Manage the deploy lock.
-    Lock(PendingArgs),
+    #[command(subcommand)]
+    Lock(LockCommand),
     /// Prune old application images and containers.
     Prune(PendingArgs),
     /// Login and -out of the image registry.
@@ -201,7 +202,8 @@ pub enum Command {
     #[command(subcommand)]
     Secrets(SecretsCommand),
     /// Bootstrap servers with curl and Docker.
-    Server(PendingArgs),
+    #[command(subcommand)]
+    Server(ServerCommand),
     /// Describe available commands or one specific command.
     Help {
         /// The command to describe.
@@ -221,6 +223,48 @@ pub enum SecretsCommand {
     Fetch(PendingArgs),
     /// Extract a single secret from the results of a fetch call.
     Extract(PendingArgs),
+}
+
+/// `dray lock …`.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Acquire the deploy lock.
+    Acquire {
+        /// A lock message.
+        #[arg(short = 'm', long, required = true)]
+        message: String,
+    },
+    /// Release the deploy lock.
+    Release,
+    /// Report lock status.
+    Status,
+    /// Test aid: acquire the lock as a deploy does, hold it for SECONDS, release it (released
+    /// at once on ctrl-c or SIGTERM).
+    #[command(hide = true)]
+    Hold {
+        /// How long to hold the lock.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// The lock message.
+        #[arg(short = 'm', long, default_value = "Automatic deploy lock")]
+        message: String,
+    },
+}
+
+/// `dray server …`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Run a custom command on the server (use --help to show options).
+    Exec {
+        /// Run the command interactively (`ssh -t`) on the primary host.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// The command, passed to the remote shell as written (words joined with spaces).
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true, trailing_var_arg = true)]
+        cmd: Vec<String>,
+    },
+    /// Set up Docker to run Kamal apps.
+    Bootstrap,
 }
 
 /// Kamal's top-level command names, used to refuse aliases that shadow them.

@@ -84,73 +84,6 @@ fn hooks_showing_output(global: &GlobalOptions, config: &crate::config::Config) 
         .collect()
 }
 
-/// The remote for a configuration's `ssh:` settings: the system OpenSSH client.
-pub fn remote_for(config: &crate::config::Config) -> Result<crate::remote::process::ProcessRemote> {
-    use crate::config::model::SshConfigFiles;
-    let ssh = &config.ssh;
-    let mut options = vec![
-        "-o".to_string(),
-        "BatchMode=yes".to_string(),
-        "-o".to_string(),
-        "ConnectTimeout=10".to_string(),
-        "-o".to_string(),
-        "ServerAliveInterval=30".to_string(),
-        "-l".to_string(),
-        ssh.user.clone(),
-    ];
-    if ssh.port != 22 {
-        options.push("-p".into());
-        options.push(ssh.port.to_string());
-    }
-    if let Some(proxy) = &ssh.proxy {
-        options.push("-J".into());
-        options.push(if proxy.contains('@') {
-            proxy.clone()
-        } else {
-            format!("root@{proxy}")
-        });
-    } else if let Some(cmd) = &ssh.proxy_command {
-        options.push("-o".into());
-        options.push(format!("ProxyCommand={cmd}"));
-    }
-    for key in &ssh.keys {
-        options.push("-i".into());
-        options.push(key.clone());
-    }
-    if ssh.keys_only == Some(true) {
-        options.push("-o".into());
-        options.push("IdentitiesOnly=yes".into());
-    }
-    if ssh.forward_agent == Some(true) {
-        options.push("-A".into());
-    }
-    let config_file = match &ssh.config {
-        SshConfigFiles::Default => None,
-        SshConfigFiles::None => Some(std::path::PathBuf::from("/dev/null")),
-        SshConfigFiles::Files(files) => match files.as_slice() {
-            [one] => Some(std::path::PathBuf::from(one)),
-            many => {
-                let dir = std::env::temp_dir().join(format!("dray-ssh-{}", std::process::id()));
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| Error::failure(format!("cannot create {}: {e}", dir.display())))?;
-                let path = dir.join("config");
-                let cwd = std::env::current_dir().unwrap_or_default();
-                let text: String = many
-                    .iter()
-                    .map(|f| format!("Include {}\n", cwd.join(f).display()))
-                    .collect();
-                std::fs::write(&path, text)
-                    .map_err(|e| Error::failure(format!("cannot write {}: {e}", path.display())))?;
-                Some(path)
-            }
-        },
-    };
-    Ok(crate::remote::process::ProcessRemote {
-        config: config_file,
-        options,
-    })
-}
-
 /// Run the plan with the engine; ctrl-c once stops new work (the lock is released), twice aborts.
 fn execute(
     global: &GlobalOptions,
@@ -174,7 +107,10 @@ fn execute(
             hooks_showing_output(global, config),
         )),
     };
-    let remote = std::sync::Arc::new(remote_for(config)?);
+    let remote = std::sync::Arc::new(
+        crate::remote::SshRemote::new(crate::remote::SshOptions::from_config(config, root))
+            .map_err(Error::from)?,
+    );
     let mut engine = crate::engine::Engine::new(
         plan,
         config,
@@ -184,6 +120,12 @@ fn execute(
         crate::engine::Emitter::new(reporter),
     );
     engine.no_cache = req.no_cache;
+    if global.lock_wait {
+        engine.lock_wait = Some(crate::lock::LockWait {
+            timeout: std::time::Duration::from_secs(global.lock_wait_timeout),
+            interval: std::time::Duration::from_secs(global.lock_wait_interval),
+        });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,8 +1,11 @@
 //! One handler per command: resolve settings → plan → engine.
 
+pub mod audit;
 pub mod config;
 pub mod deploy;
 pub mod init;
+pub mod lock;
+pub mod server;
 
 use clap::Parser;
 
@@ -155,6 +158,9 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
             init::run(&cwd)
         }
         Command::Alias(args) => run_alias(&cli.global, args, depth),
+        Command::Lock(sub) => lock::run(&cli.global, &sub),
+        Command::Server(sub) => server::run(&cli.global, &sub),
+        Command::Audit => audit::run(&cli.global),
         other => Err(not_implemented(&other)),
     }
 }

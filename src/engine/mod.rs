@@ -80,6 +80,8 @@ pub struct Engine<'a> {
     pub root: PathBuf,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--lock-wait`: how long and how often to retry a held lock.
+    pub lock_wait: Option<crate::lock::LockWait>,
     /// Where events go.
     pub emit: Emitter,
     cancel: CancelHandle,
@@ -113,6 +115,7 @@ impl<'a> Engine<'a> {
             remote,
             root,
             no_cache: false,
+            lock_wait: None,
             emit,
             cancel: CancelHandle(Arc::new(watch::channel(false).0)),
         }
@@ -135,6 +138,7 @@ impl<'a> Engine<'a> {
             roles: self.plan.targets.roles.clone(),
         });
         let barrier = Barrier::default();
+        let mut connected = false;
         let mut failure: Option<String> = None;
         let mut failed_boots: Vec<(String, String, String)> = Vec::new();
         let mut lock_taken = false;
@@ -153,6 +157,15 @@ impl<'a> Engine<'a> {
             } else if self.cancel.is_cancelled() {
                 cancelled = true;
                 if !(is_unlock && lock_taken) {
+                    continue;
+                }
+            }
+            if !connected && stage.name != "connect" {
+                // Connect first, fail fast: every targeted host, in parallel, right after
+                // pre-connect and before the long local work.
+                connected = true;
+                if let Err(unreachable) = self.remote.connect_all(&self.plan.targets.hosts).await {
+                    failure = Some(unreachable.to_string());
                     continue;
                 }
             }
@@ -243,6 +256,7 @@ impl<'a> Engine<'a> {
         }
 
         let any_ok = self.report_results(&failed_boots).await;
+        self.remote.close().await;
         let exit = if cancelled {
             ExitCode::Interrupted
         } else if failure.is_none() {
@@ -458,38 +472,34 @@ impl<'a> Engine<'a> {
                         .run(h, &docker::lock::ensure_locks_directory(h))
                         .await;
                 }
-                let details = docker::lock::LockDetails {
-                    locked_by: crate::release::lock_performer(&self.root),
-                    locked_at: release.recorded_at.clone(),
-                    version: release.version.clone(),
-                    message: docker::lock::AUTOMATIC_MESSAGE.to_string(),
-                    machine: std::fs::read_to_string("/etc/hostname")
-                        .ok()
-                        .map(|s| s.trim().to_string()),
-                    process: Some(format!("dray {}", std::process::id())),
+                let details = crate::lock::details(
+                    &crate::release::lock_performer(&self.root),
+                    &release.version,
+                    docker::lock::AUTOMATIC_MESSAGE,
+                );
+                let emit = self.emit.clone();
+                let on_wait = move |status: &crate::lock::LockStatus| {
+                    emit.emit(Event::Warning {
+                        message: format!("waiting for the deploy lock:\n{}", status.text),
+                    })
                 };
-                let out = remote
-                    .run(host, &docker::lock::acquire(config, host, &details))
+                crate::lock::acquire(remote, config, host, &details, self.lock_wait, &on_wait)
                     .await
-                    .map_err(|e| e.to_string())?;
-                if out.success() {
-                    self.emit.emit(Event::LockAcquired {
-                        host: host.to_string(),
-                    });
-                    return Ok(());
-                }
-                let status = remote
-                    .run(host, &docker::lock::status(config, host))
-                    .await
-                    .map(|o| o.stdout)
-                    .unwrap_or_default();
-                Err(format!(
-                    "deploy lock already in place on {host}:\n{}\nhint: wait for the other deploy, or run `dray lock release` if it is stale",
-                    status.trim()
-                ))
+                    .map_err(|e| {
+                        let hint = crate::error::Diagnostic::hint(&e)
+                            .map(|h| format!("\nhint: {h}"))
+                            .unwrap_or_default();
+                        format!("{e}{hint}")
+                    })?;
+                self.emit.emit(Event::LockAcquired {
+                    host: host.to_string(),
+                });
+                Ok(())
             }
             HostAction::LockRelease => {
-                checked(docker::lock::release(config, host)).await?;
+                crate::lock::release(remote, config, host)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 self.emit.emit(Event::LockReleased {
                     host: host.to_string(),
                 });

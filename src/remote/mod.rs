@@ -4,12 +4,17 @@
 //! The SSH implementation (`ssh.rs`) keeps one OpenSSH master connection per host per run and
 //! multiplexes every command over it; tests of the engine can use any other implementation.
 
+pub mod fanout;
 pub mod process;
+pub mod ssh;
 
 use std::future::Future;
 use std::pin::Pin;
 
 use crate::command::CommandSpec;
+
+pub use fanout::{fan_out, run_each, HostOutcome};
+pub use ssh::{SshOptions, SshRemote};
 
 /// A boxed future, so [`Remote`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -50,7 +55,7 @@ pub enum RemoteError {
         message: String,
     },
     /// The command could not be started or its output not read.
-    #[error("{purpose} on {host}: {message}")]
+    #[error("{}: {message}", at(.purpose, .host))]
     Exec {
         /// The host.
         host: String,
@@ -60,7 +65,7 @@ pub enum RemoteError {
         message: String,
     },
     /// The command ran and exited non-zero.
-    #[error("{purpose} on {host}: `{line}` exited {status}{}", tail_suffix(.stderr_tail))]
+    #[error("{}: `{line}` exited {status}{}", at(.purpose, .host), tail_suffix(.stderr_tail))]
     Failed {
         /// The host.
         host: String,
@@ -74,7 +79,7 @@ pub enum RemoteError {
         stderr_tail: String,
     },
     /// The command did not finish in time.
-    #[error("{purpose} on {host}: no answer within {seconds}s")]
+    #[error("{}: no answer within {seconds}s", at(.purpose, .host))]
     Timeout {
         /// The host.
         host: String,
@@ -83,6 +88,16 @@ pub enum RemoteError {
         /// The limit.
         seconds: u64,
     },
+}
+
+/// `<purpose> on <host>`, unless the purpose already ends with ` on <host>` (the docker
+/// builders' purposes name their host).
+fn at(purpose: &str, host: &str) -> String {
+    if purpose.ends_with(&format!(" on {host}")) {
+        purpose.to_string()
+    } else {
+        format!("{purpose} on {host}")
+    }
 }
 
 fn tail_suffix(tail: &str) -> String {
@@ -123,6 +138,48 @@ impl crate::error::Diagnostic for RemoteError {
     }
 }
 
+/// Hosts that could not be reached, all of them at once ("connect first, fail fast").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable(pub Vec<RemoteError>);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            many => {
+                write!(f, "cannot connect to {} hosts:", many.len())?;
+                for err in many {
+                    write!(f, "\n  {err}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+impl crate::error::Diagnostic for Unreachable {
+    fn hint(&self) -> Option<String> {
+        let hosts: Vec<&str> = self
+            .0
+            .iter()
+            .filter_map(|e| match e {
+                RemoteError::Connect { host, .. } => Some(host.as_str()),
+                _ => None,
+            })
+            .collect();
+        Some(format!(
+            "check that {} {} up and reachable, that sshd listens on the configured port, and the `ssh:` settings (user, port, keys, proxy); `ssh -v <host>` shows more",
+            hosts.join(", "),
+            if hosts.len() == 1 { "is" } else { "are" }
+        ))
+    }
+    fn exit_code(&self) -> crate::error::ExitCode {
+        crate::error::ExitCode::Failure
+    }
+}
+
 /// Runs commands on hosts.
 pub trait Remote: Send + Sync {
     /// Run `cmd` on `host` (its `stdin` fed to the command) and return its output, whatever
@@ -147,5 +204,17 @@ pub trait Remote: Send + Sync {
                 Err(RemoteError::failed(host, cmd, &output))
             }
         })
+    }
+
+    /// Connect to every host up front, in parallel, naming every host that cannot be reached.
+    /// Implementations without connections keep the default, which does nothing.
+    fn connect_all<'a>(&'a self, hosts: &'a [String]) -> BoxFuture<'a, Result<(), Unreachable>> {
+        let _ = hosts;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Close every connection of the run (at its end). The default does nothing.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }

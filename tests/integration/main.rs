@@ -6,4 +6,5 @@ mod fixtures;
 mod fleet;
 mod plan;
 mod release;
+mod remote;
 mod support;

@@ -1,0 +1,734 @@
+//! [`SshRemote`]: the [`Remote`] over the system OpenSSH, one master connection per host per run.
+//!
+//! # Connections
+//!
+//! Each run gets a private directory (a tempdir, mode 0700) holding the control sockets of its
+//! masters and one generated ssh config. A master is started per host, the first time the host is
+//! needed or up front with [`Remote::connect_all`] ("connect first, fail fast"); every command is
+//! then a session multiplexed over it (the `openssh` crate's native mux client), so sshd sees one
+//! connection per host however many commands run. The user's own `ControlMaster`/`ControlPath`
+//! settings play no part: the masters are ours, started with `-M -S <our socket>`.
+//!
+//! Masters start in parallel, at most `sshkit.max_concurrent_starts` at a time; commands on one
+//! host run at most [`SshOptions::sessions_per_host`] at a time, below sshd's `MaxSessions`
+//! (10 by default). A master outlives idle gaps up to `sshkit.pool_idle_timeout` and exits on its
+//! own after that (so a crashed run leaves nothing behind for long); a command finding its master
+//! gone reconnects once. [`Remote::close`] ends every master.
+//!
+//! # The generated ssh config
+//!
+//! `ssh -F` takes one file, so the run writes its own (see [`generated_config`]): first the
+//! `ssh:` settings of the deploy configuration (they win, as they do over `~/.ssh/config` in
+//! Kamal), then `Include` lines for the user's files (`ssh.config`: the default
+//! `~/.ssh/config` and `/etc/ssh/ssh_config`, none, or the given paths), then dray's defaults,
+//! which the user's files may override: `StrictHostKeyChecking yes`. The effective host-key
+//! policy of each host is read back with `ssh -G` and passed to the master, so known hosts are
+//! verified unless the user's config says otherwise.
+//!
+//! # Commands
+//!
+//! A command runs as `CommandSpec::to_shell()`, given to the remote shell as it is (quoted exactly
+//! once, by [`crate::command::Arg::quoted`]); its `stdin` bytes, the only way secrets travel, are
+//! written to the session's standard input. `CommandSpec::env` is for local commands and is not
+//! sent.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
+use crate::command::CommandSpec;
+use crate::config::model::{Config, SshConfigFiles};
+
+use super::fanout::join_all;
+use super::{BoxFuture, CommandOutput, Remote, RemoteError, Unreachable};
+
+/// Default seconds to wait for a connection (overridable with `DRAY_SSH_CONNECT_TIMEOUT`).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The environment variable that overrides the connect timeout, in seconds.
+pub const CONNECT_TIMEOUT_ENV: &str = "DRAY_SSH_CONNECT_TIMEOUT";
+
+/// Default concurrent commands per host: below sshd's default `MaxSessions` of 10.
+pub const DEFAULT_SESSIONS_PER_HOST: usize = 8;
+
+/// How dray connects to hosts: the `ssh:` and `sshkit:` sections plus dray's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshOptions {
+    /// `ssh.user` (default `root`).
+    pub user: String,
+    /// `ssh.port` (default 22).
+    pub port: u16,
+    /// `ssh.proxy`: a jump host, `host` or `user@host` (the user defaults to `root`).
+    pub proxy: Option<String>,
+    /// `ssh.proxy_command`, written as `ProxyCommand` (wins over `proxy`).
+    pub proxy_command: Option<String>,
+    /// `ssh.keys`: identity files, absolute or relative to the working directory (`~` allowed).
+    pub keys: Vec<String>,
+    /// `ssh.keys_only`: `IdentitiesOnly`.
+    pub keys_only: Option<bool>,
+    /// `ssh.forward_agent`: `ForwardAgent`.
+    pub forward_agent: Option<bool>,
+    /// `ssh.log_level` (Kamal's Net::SSH level), mapped to OpenSSH's `LogLevel`.
+    pub log_level: String,
+    /// `ssh.config`: which OpenSSH config files to include.
+    pub config_files: SshConfigFiles,
+    /// Where relative paths in `keys` and `config` start.
+    pub cwd: PathBuf,
+    /// How long a connection may take (`ConnectTimeout`, and a bound on the whole start).
+    pub connect_timeout: Duration,
+    /// `ServerAliveInterval` (Kamal: keepalive every 30 s).
+    pub keepalive_interval: Duration,
+    /// `sshkit.max_concurrent_starts`: masters starting at once.
+    pub max_concurrent_starts: usize,
+    /// `sshkit.pool_idle_timeout`: a master exits after this long without sessions.
+    pub idle_timeout: Duration,
+    /// Commands running at once on one host.
+    pub sessions_per_host: usize,
+}
+
+impl SshOptions {
+    /// The options of a loaded configuration, relative paths starting at `cwd`; the connect
+    /// timeout comes from `DRAY_SSH_CONNECT_TIMEOUT` (seconds) when set.
+    pub fn from_config(config: &Config, cwd: &Path) -> SshOptions {
+        let ssh = &config.ssh;
+        let connect_timeout = std::env::var(CONNECT_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        SshOptions {
+            user: ssh.user.clone(),
+            port: ssh.port,
+            proxy: ssh.proxy.clone(),
+            proxy_command: ssh.proxy_command.clone(),
+            keys: ssh.keys.clone(),
+            keys_only: ssh.keys_only,
+            forward_agent: ssh.forward_agent,
+            log_level: ssh.log_level.clone(),
+            config_files: ssh.config.clone(),
+            cwd: cwd.to_path_buf(),
+            connect_timeout,
+            keepalive_interval: Duration::from_secs(30),
+            max_concurrent_starts: usize::try_from(config.sshkit.max_concurrent_starts)
+                .unwrap_or(usize::MAX)
+                .max(1),
+            idle_timeout: Duration::from_secs(config.sshkit.pool_idle_timeout.max(60)),
+            sessions_per_host: DEFAULT_SESSIONS_PER_HOST,
+        }
+    }
+
+    /// The jump host with its user (`root` unless given), as `ssh -J` wants it.
+    fn jump_host(&self) -> Option<String> {
+        if self.proxy_command.is_some() {
+            return None;
+        }
+        self.proxy.as_ref().map(|p| {
+            if p.contains('@') {
+                p.clone()
+            } else {
+                format!("root@{p}")
+            }
+        })
+    }
+
+    fn absolute(&self, path: &str) -> String {
+        if path.starts_with('/') || path.starts_with('~') {
+            path.to_string()
+        } else {
+            self.cwd.join(path).display().to_string()
+        }
+    }
+}
+
+/// OpenSSH's `LogLevel` for Kamal's `ssh.log_level`. Never quieter than `ERROR`: the master's
+/// log is where a failed connection's reason is read from.
+fn openssh_log_level(kamal: &str) -> &'static str {
+    match kamal.to_ascii_lowercase().as_str() {
+        "debug" => "DEBUG",
+        "info" => "INFO",
+        _ => "ERROR",
+    }
+}
+
+/// The ssh config a run writes: `ssh:` settings, `Include`s of the user's files, dray's defaults.
+///
+/// Fails when a value would break out of its line (a newline in a path or command).
+pub fn generated_config(opts: &SshOptions) -> Result<String, String> {
+    let mut text = String::from("# written by dray for one run; see src/remote/ssh.rs\nHost *\n");
+    let mut line = |key: &str, value: &str| -> Result<(), String> {
+        if value.contains(['\n', '\r']) {
+            return Err(format!("ssh: {key} must be one line"));
+        }
+        let _ = writeln!(text, "  {key} {value}");
+        Ok(())
+    };
+    if let Some(cmd) = &opts.proxy_command {
+        line("ProxyCommand", cmd)?;
+    }
+    for key in &opts.keys {
+        line("IdentityFile", &config_quote(&opts.absolute(key)))?;
+    }
+    if let Some(only) = opts.keys_only {
+        line("IdentitiesOnly", yes_no(only))?;
+    }
+    if let Some(forward) = opts.forward_agent {
+        line("ForwardAgent", yes_no(forward))?;
+    }
+    line("LogLevel", openssh_log_level(&opts.log_level))?;
+    let includes: Vec<String> = match &opts.config_files {
+        SshConfigFiles::Default => vec!["~/.ssh/config".into(), "/etc/ssh/ssh_config".into()],
+        SshConfigFiles::None => Vec::new(),
+        SshConfigFiles::Files(files) => files.iter().map(|f| opts.absolute(f)).collect(),
+    };
+    for file in includes {
+        line("Include", &config_quote(&file))?;
+    }
+    text.push_str("Host *\n  StrictHostKeyChecking yes\n");
+    Ok(text)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// A path for an ssh config line: double-quoted when it has spaces.
+fn config_quote(path: &str) -> String {
+    if path.contains([' ', '\t']) {
+        format!("\"{path}\"")
+    } else {
+        path.to_string()
+    }
+}
+
+/// The host-key policy in `ssh -G` output (`stricthostkeychecking …`).
+fn known_hosts_policy(resolved: &str) -> KnownHosts {
+    let value = resolved
+        .lines()
+        .find_map(|l| l.strip_prefix("stricthostkeychecking "))
+        .map(|v| v.trim().to_ascii_lowercase());
+    match value.as_deref() {
+        Some("accept-new") => KnownHosts::Add,
+        Some("no" | "false" | "off") => KnownHosts::Accept,
+        _ => KnownHosts::Strict,
+    }
+}
+
+/// One host's connection state.
+enum Link {
+    /// Not connected yet (or the master went away).
+    Idle,
+    /// Connected.
+    Up(Arc<Session>),
+    /// The connection failed; later commands fail at once with the same error.
+    Down(RemoteError),
+}
+
+struct HostSlot {
+    link: tokio::sync::Mutex<Link>,
+    sessions: Semaphore,
+}
+
+/// The [`Remote`] over OpenSSH: one multiplexed master connection per host per run.
+pub struct SshRemote {
+    opts: SshOptions,
+    run_dir: tempfile::TempDir,
+    config_path: PathBuf,
+    starts: Semaphore,
+    hosts: Mutex<HashMap<String, Arc<HostSlot>>>,
+}
+
+impl std::fmt::Debug for SshRemote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshRemote")
+            .field("run_dir", &self.run_dir.path())
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl SshRemote {
+    /// A remote for one run: creates the private run directory and the generated ssh config.
+    /// Connects nothing yet.
+    pub fn new(opts: SshOptions) -> Result<SshRemote, RemoteError> {
+        let setup = |message: String| RemoteError::Connect {
+            host: "any host".into(),
+            message,
+        };
+        let run_dir = tempfile::Builder::new()
+            .prefix("dray-ssh-")
+            .tempdir()
+            .map_err(|e| setup(format!("cannot create the run's ssh directory: {e}")))?;
+        let config_path = run_dir.path().join("config");
+        let text = generated_config(&opts).map_err(setup)?;
+        std::fs::write(&config_path, text).map_err(|e| {
+            setup(format!(
+                "cannot write the run's ssh config {}: {e}",
+                config_path.display()
+            ))
+        })?;
+        Ok(SshRemote {
+            starts: Semaphore::new(opts.max_concurrent_starts),
+            opts,
+            run_dir,
+            config_path,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The options this remote was made with.
+    pub fn options(&self) -> &SshOptions {
+        &self.opts
+    }
+
+    /// The generated ssh config of this run (valid while the remote lives).
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    fn slot(&self, host: &str) -> Arc<HostSlot> {
+        let mut hosts = match self.hosts.lock() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        hosts
+            .entry(host.to_string())
+            .or_insert_with(|| {
+                Arc::new(HostSlot {
+                    link: tokio::sync::Mutex::new(Link::Idle),
+                    sessions: Semaphore::new(self.opts.sessions_per_host.max(1)),
+                })
+            })
+            .clone()
+    }
+
+    /// Common `ssh` arguments: our config, user, port, jump host, timeouts.
+    fn base_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "-F".to_string(),
+            self.config_path.display().to_string(),
+            "-l".into(),
+            self.opts.user.clone(),
+            "-p".into(),
+            self.opts.port.to_string(),
+            "-o".into(),
+            format!(
+                "ConnectTimeout={}",
+                self.opts.connect_timeout.as_secs().max(1)
+            ),
+            "-o".into(),
+            format!(
+                "ServerAliveInterval={}",
+                self.opts.keepalive_interval.as_secs().max(1)
+            ),
+        ];
+        if let Some(jump) = self.opts.jump_host() {
+            args.push("-J".into());
+            args.push(jump);
+        }
+        args
+    }
+
+    /// `ssh -G`: the effective client settings for `host`, from the generated config.
+    async fn resolve(&self, host: &str) -> Result<String, RemoteError> {
+        let out = tokio::process::Command::new("ssh")
+            .args(self.base_args())
+            .arg("-G")
+            .arg(host)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| RemoteError::Connect {
+                host: host.to_string(),
+                message: format!("cannot run the local `ssh` (is OpenSSH installed?): {e}"),
+            })?;
+        if !out.status.success() {
+            return Err(RemoteError::Connect {
+                host: host.to_string(),
+                message: format!(
+                    "ssh cannot read its configuration: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Start the master for `host` (bounded by `max_concurrent_starts` and the connect timeout).
+    async fn start_master(&self, host: &str) -> Result<Session, RemoteError> {
+        let _permit = self
+            .starts
+            .acquire()
+            .await
+            .map_err(|_| RemoteError::Connect {
+                host: host.to_string(),
+                message: "the remote is closed".into(),
+            })?;
+        let limit = self.opts.connect_timeout;
+        let work = async {
+            let resolved = self.resolve(host).await?;
+            let mut builder = SessionBuilder::default();
+            builder
+                .config_file(&self.config_path)
+                .user(self.opts.user.clone())
+                .port(self.opts.port)
+                .known_hosts_check(known_hosts_policy(&resolved))
+                .connect_timeout(limit)
+                .server_alive_interval(self.opts.keepalive_interval)
+                .control_directory(self.run_dir.path())
+                .control_persist(
+                    NonZeroUsize::new(self.opts.idle_timeout.as_secs() as usize)
+                        .map(ControlPersist::IdleFor)
+                        .unwrap_or(ControlPersist::Forever),
+                );
+            if let Some(jump) = self.opts.jump_host() {
+                builder.jump_hosts([jump]);
+            }
+            builder
+                .connect_mux(host)
+                .await
+                .map_err(|e| RemoteError::Connect {
+                    host: host.to_string(),
+                    message: describe_connect_error(&e),
+                })
+        };
+        // ssh applies ConnectTimeout to the TCP connect and the banner; this bounds the rest
+        // (a proxy command that hangs, a slow key exchange) with some slack.
+        let outer = limit + limit / 2 + Duration::from_secs(2);
+        match tokio::time::timeout(outer, work).await {
+            Ok(result) => result,
+            Err(_) => Err(RemoteError::Connect {
+                host: host.to_string(),
+                message: format!("no connection within {}s", outer.as_secs()),
+            }),
+        }
+    }
+
+    /// The connected session of `host`, connecting first if needed.
+    async fn session(&self, host: &str) -> Result<(Arc<HostSlot>, Arc<Session>), RemoteError> {
+        let slot = self.slot(host);
+        let mut link = slot.link.lock().await;
+        let session = match &*link {
+            Link::Up(session) => session.clone(),
+            Link::Down(err) => return Err(err.clone()),
+            Link::Idle => match self.start_master(host).await {
+                Ok(session) => {
+                    let session = Arc::new(session);
+                    *link = Link::Up(session.clone());
+                    session
+                }
+                Err(err) => {
+                    *link = Link::Down(err.clone());
+                    return Err(err);
+                }
+            },
+        };
+        drop(link);
+        Ok((slot, session))
+    }
+
+    /// Forget `session` as `host`'s master (it went away), so the next use reconnects.
+    async fn forget(slot: &HostSlot, session: &Arc<Session>) {
+        let mut link = slot.link.lock().await;
+        if matches!(&*link, Link::Up(s) if Arc::ptr_eq(s, session)) {
+            *link = Link::Idle;
+        }
+    }
+
+    async fn run_once(
+        &self,
+        host: &str,
+        cmd: &CommandSpec,
+        session: &Session,
+    ) -> Result<CommandOutput, openssh::Error> {
+        let mut command = session.raw_command(cmd.to_shell());
+        command
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().await?;
+        let stdin = child.stdin().take();
+        let feed = async move {
+            if let (Some(mut pipe), Some(bytes)) = (stdin, cmd.stdin.as_ref()) {
+                pipe.write_all(&bytes.0).await?;
+                pipe.shutdown().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let (fed, output) = tokio::join!(feed, child.wait_with_output());
+        let output = match output {
+            Ok(o) => CommandOutput {
+                status: o.status.code(),
+                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            },
+            Err(openssh::Error::RemoteProcessTerminated) => {
+                // Killed by a signal, or the connection dropped: tell them apart.
+                session.check().await?;
+                CommandOutput {
+                    status: None,
+                    ..CommandOutput::default()
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        match fed {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                tracing::debug!(host, purpose = %cmd.purpose, "stdin not fully written: {e}");
+                Err(openssh::Error::ChildIo(e))
+            }
+            _ => Ok(output),
+        }
+    }
+
+    async fn run_command(
+        &self,
+        host: &str,
+        cmd: &CommandSpec,
+    ) -> Result<CommandOutput, RemoteError> {
+        let exec_error = |e: &openssh::Error| RemoteError::Exec {
+            host: host.to_string(),
+            purpose: cmd.purpose.clone(),
+            message: describe_exec_error(e),
+        };
+        for attempt in 0..2 {
+            let (slot, session) = self.session(host).await?;
+            let _permit = slot
+                .sessions
+                .acquire()
+                .await
+                .map_err(|_| RemoteError::Exec {
+                    host: host.to_string(),
+                    purpose: cmd.purpose.clone(),
+                    message: "the remote is closed".into(),
+                })?;
+            tracing::debug!(host, purpose = %cmd.purpose, line = %cmd.to_shell_redacted(), "run");
+            match self.run_once(host, cmd, &session).await {
+                Ok(output) => return Ok(output),
+                // The master is gone (idle timeout, network): the command never started, so
+                // reconnect once and run it again.
+                Err(openssh::Error::Disconnected) if attempt == 0 => {
+                    Self::forget(&slot, &session).await;
+                }
+                Err(e) => return Err(exec_error(&e)),
+            }
+        }
+        Err(exec_error(&openssh::Error::Disconnected))
+    }
+
+    /// Open the master of every host in parallel; every host that cannot be reached is named.
+    pub async fn connect_hosts(&self, hosts: &[String]) -> Result<(), Unreachable> {
+        // Futures borrowing `self` cannot be spawned; they run concurrently on this task.
+        let attempts = hosts
+            .iter()
+            .map(|h| async move { (h, self.session(h).await) });
+        let results = join_all(attempts.collect()).await;
+        let errors: Vec<RemoteError> = results.into_iter().filter_map(|(_, r)| r.err()).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Unreachable(errors))
+        }
+    }
+
+    /// Close every master of this run.
+    pub async fn close_all(&self) {
+        let slots: Vec<Arc<HostSlot>> = match self.hosts.lock() {
+            Ok(mut h) => h.drain().map(|(_, s)| s).collect(),
+            Err(poisoned) => poisoned.into_inner().drain().map(|(_, s)| s).collect(),
+        };
+        for slot in slots {
+            let mut link = slot.link.lock().await;
+            if let Link::Up(session) = std::mem::replace(&mut *link, Link::Idle) {
+                match Arc::try_unwrap(session) {
+                    Ok(session) => {
+                        if let Err(e) = session.close().await {
+                            tracing::debug!("closing an ssh master: {e}");
+                        }
+                    }
+                    // Still in use somewhere: dropping the last reference stops the master.
+                    Err(shared) => drop(shared),
+                }
+            }
+        }
+    }
+
+    /// A system `ssh -t` command running `remote_cmd` on `host` interactively, with this run's
+    /// options (config, user, port, jump host, timeouts, host-key policy). Its own connection:
+    /// the terminal belongs to it.
+    pub async fn interactive_command(
+        &self,
+        host: &str,
+        remote_cmd: &str,
+    ) -> Result<std::process::Command, RemoteError> {
+        let resolved = self.resolve(host).await?;
+        let policy = match known_hosts_policy(&resolved) {
+            KnownHosts::Strict => "yes",
+            KnownHosts::Add => "accept-new",
+            _ => "no",
+        };
+        let mut cmd = std::process::Command::new("ssh");
+        cmd.args(self.base_args())
+            .arg("-o")
+            .arg(format!("StrictHostKeyChecking={policy}"))
+            .arg("-t")
+            .arg(host)
+            .arg(remote_cmd);
+        Ok(cmd)
+    }
+}
+
+/// The reason a master did not start, from ssh's own words where it gave some.
+fn describe_connect_error(err: &openssh::Error) -> String {
+    use std::error::Error as _;
+    let detail = err.source().map(|s| s.to_string()).unwrap_or_default();
+    let detail = detail.trim();
+    if detail.is_empty() {
+        format!("{err} (ssh said nothing more; run with `ssh.log_level: debug` for details)")
+    } else {
+        detail.replace('\n', "; ").replace('\r', "")
+    }
+}
+
+fn describe_exec_error(err: &openssh::Error) -> String {
+    use std::error::Error as _;
+    match err.source() {
+        Some(source) => format!("{err}: {source}"),
+        None => err.to_string(),
+    }
+}
+
+impl Remote for SshRemote {
+    fn run<'a>(
+        &'a self,
+        host: &'a str,
+        cmd: &'a CommandSpec,
+    ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
+        Box::pin(self.run_command(host, cmd))
+    }
+
+    fn connect_all<'a>(&'a self, hosts: &'a [String]) -> BoxFuture<'a, Result<(), Unreachable>> {
+        Box::pin(self.connect_hosts(hosts))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.close_all())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> SshOptions {
+        SshOptions {
+            user: "root".into(),
+            port: 22,
+            proxy: None,
+            proxy_command: None,
+            keys: vec![],
+            keys_only: None,
+            forward_agent: None,
+            log_level: "fatal".into(),
+            config_files: SshConfigFiles::Default,
+            cwd: PathBuf::from("/app"),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            keepalive_interval: Duration::from_secs(30),
+            max_concurrent_starts: 30,
+            idle_timeout: Duration::from_secs(900),
+            sessions_per_host: 8,
+        }
+    }
+
+    #[test]
+    fn generated_config_orders_settings_includes_defaults() {
+        let mut o = opts();
+        o.proxy_command = Some("ssh -W %h:%p bastion".into());
+        o.keys = vec!["keys/deploy key".into(), "~/.ssh/id_ed25519".into()];
+        o.keys_only = Some(true);
+        o.forward_agent = Some(false);
+        o.config_files = SshConfigFiles::Files(vec!["ssh/a".into(), "/etc/b".into()]);
+        insta::assert_snapshot!(generated_config(&o).expect("valid"), @r#"
+        # written by dray for one run; see src/remote/ssh.rs
+        Host *
+          ProxyCommand ssh -W %h:%p bastion
+          IdentityFile "/app/keys/deploy key"
+          IdentityFile ~/.ssh/id_ed25519
+          IdentitiesOnly yes
+          ForwardAgent no
+          LogLevel ERROR
+          Include /app/ssh/a
+          Include /etc/b
+        Host *
+          StrictHostKeyChecking yes
+        "#);
+    }
+
+    #[test]
+    fn generated_config_refuses_line_breaks() {
+        let mut o = opts();
+        o.proxy_command = Some("nc %h %p\nHost evil".into());
+        assert_eq!(
+            generated_config(&o),
+            Err("ssh: ProxyCommand must be one line".into())
+        );
+    }
+
+    #[test]
+    fn default_and_no_config_files() {
+        let text = generated_config(&opts()).expect("valid");
+        assert!(text.contains("Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n"));
+        let mut o = opts();
+        o.config_files = SshConfigFiles::None;
+        assert!(!generated_config(&o).expect("valid").contains("Include"));
+    }
+
+    #[test]
+    fn host_key_policy_follows_resolved_config() {
+        assert!(matches!(
+            known_hosts_policy("user root\nstricthostkeychecking true\n"),
+            KnownHosts::Strict
+        ));
+        assert!(matches!(
+            known_hosts_policy("stricthostkeychecking accept-new\n"),
+            KnownHosts::Add
+        ));
+        assert!(matches!(
+            known_hosts_policy("stricthostkeychecking false\n"),
+            KnownHosts::Accept
+        ));
+        assert!(matches!(known_hosts_policy(""), KnownHosts::Strict));
+    }
+
+    #[test]
+    fn jump_host_gets_root_by_default() {
+        let mut o = opts();
+        o.proxy = Some("bastion".into());
+        assert_eq!(o.jump_host().as_deref(), Some("root@bastion"));
+        o.proxy = Some("deploy@bastion".into());
+        assert_eq!(o.jump_host().as_deref(), Some("deploy@bastion"));
+        o.proxy_command = Some("nc %h %p".into());
+        assert_eq!(o.jump_host(), None);
+    }
+
+    #[test]
+    fn log_levels_never_hide_errors() {
+        assert_eq!(openssh_log_level("fatal"), "ERROR");
+        assert_eq!(openssh_log_level("debug"), "DEBUG");
+    }
+}

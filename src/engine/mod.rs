@@ -303,7 +303,7 @@ impl<'a> Engine<'a> {
         let ctx = HookContext {
             release: &self.plan.release,
             command: self.plan.command.name(),
-            subcommand: None,
+            subcommand: self.plan.command.subcommand(),
             hosts: &hosts,
             roles,
             lock,

@@ -60,7 +60,7 @@ impl Builder<'_> {
         let ctx = HookContext {
             release: &self.inp.resolved.release,
             command: self.inp.kind.name(),
-            subcommand: None,
+            subcommand: self.inp.kind.subcommand(),
             hosts,
             roles,
             lock,
@@ -93,10 +93,13 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         inp,
         stages: Vec::new(),
     };
-    let building = inp.kind != PlanKind::Rollback && !inp.skip_push;
+    let app_boot = inp.kind == PlanKind::AppBoot;
+    let building = !matches!(inp.kind, PlanKind::Rollback | PlanKind::AppBoot) && !inp.skip_push;
 
     // Connect: pre-connect fires before any SSH use.
-    let step = b.hook("pre-connect", hosts, inp.lock_inherited);
+    let step = (!app_boot)
+        .then(|| b.hook("pre-connect", hosts, inp.lock_inherited))
+        .flatten();
     b.stage("connect", step.into_iter().collect());
 
     if building {
@@ -112,7 +115,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    if inp.kind != PlanKind::Rollback {
+    if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
         b.stage(
             "pull",
             vec![Step::Hosts(HostsStep {
@@ -168,7 +171,9 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    let step = b.hook("pre-deploy", hosts, true);
+    let step = (!app_boot)
+        .then(|| b.hook("pre-deploy", hosts, true))
+        .flatten();
     b.stage("pre-deploy", step.into_iter().collect());
 
     if inp.kind == PlanKind::Deploy {
@@ -197,7 +202,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    if inp.kind != PlanKind::Rollback {
+    if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
         b.stage(
             "stale-containers",
             vec![Step::Hosts(HostsStep {
@@ -291,7 +296,9 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    let step = b.hook("post-deploy", hosts, inp.lock_inherited);
+    let step = (!app_boot)
+        .then(|| b.hook("post-deploy", hosts, inp.lock_inherited))
+        .flatten();
     b.stage("post-deploy", step.into_iter().collect());
 
     Plan {

@@ -30,6 +30,8 @@ pub enum PlanKind {
     Redeploy,
     /// `dray rollback VERSION`.
     Rollback,
+    /// `dray app boot`: lock, boot groups (with their hooks), tag latest, unlock.
+    AppBoot,
 }
 
 impl PlanKind {
@@ -39,6 +41,15 @@ impl PlanKind {
             PlanKind::Deploy => "deploy",
             PlanKind::Redeploy => "redeploy",
             PlanKind::Rollback => "rollback",
+            PlanKind::AppBoot => "app",
+        }
+    }
+
+    /// `KAMAL_SUBCOMMAND`, for commands invoked as `dray <group> <sub>`.
+    pub fn subcommand(self) -> Option<&'static str> {
+        match self {
+            PlanKind::AppBoot => Some("boot"),
+            _ => None,
         }
     }
 }

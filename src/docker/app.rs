@@ -75,6 +75,21 @@ impl<'a> App<'a> {
         App { config, role, host }
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// The role.
+    pub fn role(&self) -> &'a Role {
+        self.role
+    }
+
+    /// The host.
+    pub fn host(&self) -> &'a str {
+        self.host
+    }
+
     /// `<service>-<role>[-<dest>]`.
     pub fn container_prefix(&self) -> String {
         self.config.container_prefix(&self.role.name)

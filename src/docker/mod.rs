@@ -27,6 +27,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod boot;
 pub mod build;
 pub mod env_file;
 pub mod lock;

@@ -2,8 +2,6 @@
 //! version, primary-role barrier, env file, `docker run`, readiness (proxy deploy, or Docker
 //! health / readiness delay), on failure stop the new container, on success stop the old one.
 
-use std::time::{Duration, Instant};
-
 use tokio::sync::watch;
 
 use crate::config::model::Role;
@@ -11,7 +9,7 @@ use crate::config::secrets::Secrets;
 use crate::config::Config;
 use crate::docker::{self, app::App};
 use crate::release::Release;
-use crate::remote::{Remote, RemoteError};
+use crate::remote::Remote;
 
 use super::events::Event;
 use super::Emitter;
@@ -122,60 +120,14 @@ fn random_hex(len: usize) -> String {
 }
 
 impl BootContext<'_> {
-    async fn audit(&self, message: String) {
-        let line = docker::audit::AuditLine {
-            recorded_at: crate::release::format_recorded_at(chrono::Utc::now()),
-            performer: self.release.performer.clone(),
-            destination: self.config.destination.clone(),
-            role: Some(self.role.name.clone()),
-            message,
-        };
-        let _ = self
-            .remote
-            .run(
-                self.host,
-                &docker::audit::record(self.config, self.host, &line),
-            )
-            .await;
-    }
-
-    /// Boot the role on the host. On failure the new container is stopped and the old one
-    /// keeps running; the error says why.
+    /// Boot the role on the host in two round trips (see [`docker::boot`]). On failure the new
+    /// container is stopped and the old one keeps running; the error says why.
     pub async fn run(&self) -> Result<(), String> {
         let app = App::new(self.config, self.role, self.host);
         let version = &self.release.version;
-        let remote = self.remote;
         let host = self.host;
-        let err = |e: RemoteError| e.to_string();
 
-        // a. a container of this version already exists: rename it out of the way.
-        let existing = remote
-            .run_checked(host, &app.container_id(version))
-            .await
-            .map_err(err)?;
-        if !existing.stdout.trim().is_empty() {
-            let hex = random_hex(16);
-            self.audit(format!(
-                "Renaming container {version} to {}",
-                App::replaced_version(version, &hex)
-            ))
-            .await;
-            remote
-                .run_checked(host, &app.rename(version, &hex))
-                .await
-                .map_err(err)?;
-        }
-
-        // b. the version running now.
-        let old = remote
-            .run(host, &app.current_running_version())
-            .await
-            .map_err(err)?
-            .stdout
-            .trim()
-            .to_string();
-
-        // c. other roles wait for the first primary container.
+        // Other roles wait for the first primary container's verdict.
         if !self.primary && !self.barrier.wait().await {
             return Err(format!(
                 "first primary container is unhealthy, not booting {} on {host}",
@@ -183,154 +135,80 @@ impl BootContext<'_> {
             ));
         }
 
-        // d. env file and container.
         let env = self.config.env_for(self.role, host);
         let mut pairs = Vec::new();
         for s in &env.secrets {
             let value = self.secrets.get(&s.key).map_err(|e| e.to_string())?;
             pairs.push((s.name.clone(), value.to_string()));
         }
-        self.audit(format!("Booted app version {version}")).await;
-        remote
-            .run_checked(
-                host,
-                &docker::env_file::write(
-                    self.config,
-                    &self.role.name,
-                    host,
-                    docker::env_file::content(&pairs),
-                ),
-            )
-            .await
-            .map_err(err)?;
+        let audit = |message: String| docker::audit::AuditLine {
+            recorded_at: crate::release::format_recorded_at(chrono::Utc::now()),
+            performer: self.release.performer.clone(),
+            destination: self.config.destination.clone(),
+            role: Some(self.role.name.clone()),
+            message,
+        };
         let hostname = docker::app::container_hostname(host, &random_hex(12));
-        let run = remote
-            .run_checked(host, &app.run(version, Some(&hostname)))
-            .await;
-        if let Err(e) = run {
-            if self.primary {
-                self.barrier.close();
+        let start = docker::boot::start(
+            &app,
+            version,
+            &hostname,
+            &random_hex(16),
+            docker::env_file::content(&pairs),
+            &audit,
+        );
+        let started = match self.remote.run_checked(host, &start).await {
+            Ok(out) => out,
+            Err(e) => {
+                if self.primary {
+                    self.barrier.close();
+                }
+                return Err(e.to_string());
             }
-            return Err(e.to_string());
-        }
-
-        // e. readiness.
-        let ready = if self.role.runs_proxy() {
-            self.proxy_deploy(&app).await
-        } else {
-            self.wait_healthy(&app).await
         };
-        if let Err(why) = ready {
-            if self.primary {
-                self.barrier.close();
-            }
-            self.show_failure(&app).await;
-            let _ = remote.run(host, &app.stop(Some(version))).await;
-            return Err(why);
-        }
-        if self.primary {
-            self.barrier.open();
-        }
+        let old = docker::boot::marker(&started.stdout, docker::boot::OLD_VERSION_MARKER)
+            .unwrap_or("")
+            .to_string();
 
-        // h. stop the old version.
-        if !old.is_empty() && old != *version {
-            let _ = remote.run(host, &app.stop(Some(&old))).await;
-        }
-        Ok(())
-    }
-
-    async fn proxy_deploy(&self, app: &App<'_>) -> Result<(), String> {
-        let version = &self.release.version;
-        let out = self
+        let settle = docker::boot::settle(&app, version, Some(&old));
+        let settled = self
             .remote
-            .run_checked(self.host, &app.container_id(version))
+            .run(host, &settle)
             .await
-            .map_err(|e| e.to_string())?;
-        let id = out.stdout.lines().next().unwrap_or("").trim().to_string();
-        if id.is_empty() {
-            return Err(format!(
-                "failed to get endpoint for {} on {}, did the container boot?",
-                self.role.name, self.host
-            ));
-        }
-        let Some(deploy) = docker::proxy::deploy(self.config, self.role, &id, version, self.host)
-        else {
-            return Ok(());
-        };
-        self.remote
-            .run_checked(self.host, &deploy)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                format!(
-                    "{e}\nhint: the proxy's health check did not pass within deploy_timeout ({}s)",
-                    self.config.deploy_timeout
-                )
-            })
-    }
-
-    async fn wait_healthy(&self, app: &App<'_>) -> Result<(), String> {
-        let version = &self.release.version;
-        let deadline = Instant::now() + Duration::from_secs(self.config.deploy_timeout);
-        let delay = Duration::from_secs(self.config.readiness_delay);
-        let mut running_since: Option<Instant> = None;
-        loop {
-            let status = self
-                .remote
-                .run(self.host, &app.status(version))
-                .await
-                .map_err(|e| e.to_string())?
-                .stdout
-                .trim()
-                .to_string();
-            match status.as_str() {
-                "healthy" => return Ok(()),
-                "running" => {
-                    let since = *running_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= delay {
-                        return Ok(());
+            .map_err(|e| e.to_string());
+        let failure = match &settled {
+            Ok(out) if out.success() => None,
+            Ok(out) => {
+                for line in out.stdout.lines().chain(out.stderr.lines()) {
+                    if !line.starts_with(docker::boot::FAILED_MARKER) {
+                        self.emit.emit(Event::HostOutput {
+                            host: host.to_string(),
+                            line: line.to_string(),
+                        });
                     }
                 }
-                "starting" | "created" | "restarting" => {}
-                other => {
-                    return Err(format!(
-                        "{} container on {} is {}",
-                        self.role.name,
-                        self.host,
-                        if other.is_empty() { "gone" } else { other }
-                    ))
-                }
+                let why = docker::boot::marker(&out.stdout, docker::boot::FAILED_MARKER)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("exit status {:?}", out.status));
+                Some(format!(
+                    "{} container on {host}: {why}\nhint: raise `deploy_timeout` ({}s) if the app needs longer to become healthy",
+                    self.role.name, self.config.deploy_timeout
+                ))
             }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} container on {} not healthy within deploy_timeout ({}s), last status `{status}`\nhint: raise `deploy_timeout` in the configuration if the app needs longer to start",
-                    self.role.name, self.host, self.config.deploy_timeout
-                ));
-            }
-            let step = if status == "running" {
-                Duration::from_millis(500)
-            } else {
-                Duration::from_secs(1)
-            };
-            tokio::time::sleep(step).await;
-        }
-    }
-
-    async fn show_failure(&self, app: &App<'_>) {
-        let version = &self.release.version;
-        let logs = app.logs(&docker::app::LogsOptions {
-            container_id: Some(app.container_name(version)),
-            lines: Some(20),
-            ..Default::default()
-        });
-        for cmd in [logs, app.health_log(version)] {
-            if let Ok(out) = self.remote.run(self.host, &cmd).await {
-                for line in out.stdout.lines().chain(out.stderr.lines()) {
-                    self.emit.emit(Event::HostOutput {
-                        host: self.host.to_string(),
-                        line: line.to_string(),
-                    });
+            Err(e) => Some(e.clone()),
+        };
+        match failure {
+            None => {
+                if self.primary {
+                    self.barrier.open();
                 }
+                Ok(())
+            }
+            Some(why) => {
+                if self.primary {
+                    self.barrier.close();
+                }
+                Err(why)
             }
         }
     }

@@ -1,0 +1,218 @@
+//! A role's boot on a host as **two** remote round trips instead of Kamal's dozen, each one
+//! `sh -c` script composed from the single-command builders (so every word is still quoted once):
+//!
+//! 1. [`start`]: rename a clashing container, write the env file (secrets on stdin), print the
+//!    version running now, audit, `docker run`.
+//! 2. [`settle`]: wait for readiness on the host itself — `kamal-proxy deploy` for proxy roles,
+//!    a bounded poll of Docker's health (or running for `readiness_delay`) otherwise — then stop
+//!    the old version; on failure print the container's log tail and health log, stop the new
+//!    container and exit non-zero, so the old one keeps serving.
+//!
+//! The scripts print marker lines the engine reads: `dray-old-version:<v>` and
+//! `dray-failed:<reason>`.
+
+use crate::command::{CommandSpec, Secret};
+use crate::config::model::Config;
+use crate::shell::quote;
+
+use super::app::{App, LogsOptions};
+use super::audit::{self, AuditLine};
+use super::env_file;
+use super::script::sh;
+
+/// Prefix of the line carrying the version that ran before the boot.
+pub const OLD_VERSION_MARKER: &str = "dray-old-version:";
+/// Prefix of the line saying why the new container failed.
+pub const FAILED_MARKER: &str = "dray-failed:";
+
+fn audit_line(config: &Config, host: &str, line: &AuditLine) -> String {
+    audit::record(config, host, line).to_shell()
+}
+
+/// Round trip 1: clash rename, env file from stdin, old version, audit, `docker run`.
+/// `audit` builds an audit line from a message (time and performer filled by the caller).
+pub fn start(
+    app: &App<'_>,
+    version: &str,
+    hostname: &str,
+    replaced_hex: &str,
+    env_content: Secret,
+    audit: &dyn Fn(String) -> AuditLine,
+) -> CommandSpec {
+    let config = app.config();
+    let host = app.host();
+    let name = app.container_name(version);
+    let replaced = App::replaced_version(version, replaced_hex);
+    let script = format!(
+        "set -e\n\
+         if [ -n \"$({clash})\" ]; then\n  {audit_rename}\n  {rename}\nfi\n\
+         {env_file}\n\
+         old=$({current} || true)\n\
+         echo {marker}\"$old\"\n\
+         {audit_boot}\n\
+         {run} > /dev/null",
+        clash = app.container_id(version).to_shell(),
+        audit_rename = audit_line(
+            config,
+            host,
+            &audit(format!("Renaming container {version} to {replaced}"))
+        ),
+        rename = app.rename(version, replaced_hex).to_shell(),
+        env_file = env_file::write(config, &app.role().name, host, Secret(Vec::new())).to_shell(),
+        current = app.current_running_version().to_shell(),
+        marker = quote(OLD_VERSION_MARKER),
+        audit_boot = audit_line(
+            config,
+            host,
+            &audit(format!("Booted app version {version}"))
+        ),
+        run = app.run(version, Some(hostname)).to_shell(),
+    );
+    let mut cmd = sh(
+        format!("start {} {name} on {host}", app.role().name),
+        script,
+    );
+    cmd.stdin = Some(env_content);
+    cmd
+}
+
+/// Round trip 2: readiness on the host, then stop `old` (when it differs); on failure, the
+/// diagnostics and a stop of the new container.
+pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
+    let config = app.config();
+    let host = app.host();
+    let role = app.role();
+    let logs = app
+        .logs(&LogsOptions {
+            container_id: Some(app.container_name(version)),
+            lines: Some(20),
+            ..Default::default()
+        })
+        .to_shell();
+    let fail = format!(
+        "fail() {{ echo {marker}\"$1\"; {logs} || true; {health} || true; {stop_new} > /dev/null 2>&1 || true; exit 1; }}",
+        marker = quote(FAILED_MARKER),
+        health = app.health_log(version).to_shell(),
+        stop_new = app.stop(Some(version)).to_shell(),
+    );
+    let wait = if role.runs_proxy() {
+        const PLACEHOLDER: &str = "DRAYTARGETID";
+        let deploy = super::proxy::deploy(config, role, PLACEHOLDER, version, host)
+            .map(|c| c.to_shell())
+            .unwrap_or_default()
+            .replace(PLACEHOLDER, "\"$id\"");
+        format!(
+            "id=$({find} | head -1)\n\
+             [ -n \"$id\" ] || fail {no_endpoint}\n\
+             {deploy} >&2 || fail {proxy_failed}",
+            find = app.container_id(version).to_shell(),
+            no_endpoint = quote(&format!(
+                "failed to get endpoint for {} on {host}, did the container boot?",
+                role.name
+            )),
+            proxy_failed = quote(&format!(
+                "the proxy's health check did not pass within deploy_timeout ({}s)",
+                config.deploy_timeout
+            )),
+        )
+    } else {
+        format!(
+            "deadline=$(( $(date +%s) + {timeout} )); since=\n\
+             while :; do\n\
+             \x20 s=$({status} 2>/dev/null || true)\n\
+             \x20 now=$(date +%s)\n\
+             \x20 case \"$s\" in\n\
+             \x20   healthy) break ;;\n\
+             \x20   running) [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break ;;\n\
+             \x20   starting|created|restarting) ;;\n\
+             \x20   '') fail 'the container is gone' ;;\n\
+             \x20   *) fail \"the container is $s\" ;;\n\
+             \x20 esac\n\
+             \x20 [ \"$now\" -lt \"$deadline\" ] || fail \"not healthy within deploy_timeout ({timeout}s), last status $s\"\n\
+             \x20 sleep 1\n\
+             done",
+            timeout = config.deploy_timeout,
+            delay = config.readiness_delay,
+            status = app.status(version).to_shell(),
+        )
+    };
+    let stop_old = match old.filter(|o| !o.is_empty() && *o != version) {
+        Some(old) => format!(
+            "{} > /dev/null 2>&1 || true",
+            app.stop(Some(old)).to_shell()
+        ),
+        None => "true".to_string(),
+    };
+    sh(
+        format!(
+            "wait for {} {} on {host}",
+            role.name,
+            app.container_name(version)
+        ),
+        format!("{fail}\n{wait}\n{stop_old}"),
+    )
+}
+
+/// The marker value in `output`, if present.
+pub fn marker<'a>(output: &'a str, marker: &str) -> Option<&'a str> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix(marker))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::test_support::base;
+
+    fn line(message: String) -> AuditLine {
+        AuditLine {
+            recorded_at: "2024-01-01T00:00:00Z".into(),
+            performer: "dev@example.com".into(),
+            destination: None,
+            role: Some("web".into()),
+            message,
+        }
+    }
+
+    #[test]
+    fn start_carries_the_env_file_on_stdin_only() {
+        let config = base();
+        let role = config.role("web").expect("web");
+        let app = App::new(&config, role, "1.1.1.1");
+        let cmd = start(
+            &app,
+            "999",
+            "h-1",
+            "abcd",
+            Secret(b"SECRET=shh\n".to_vec()),
+            &line,
+        );
+        let shell = cmd.to_shell();
+        assert!(!shell.contains("shh"));
+        assert!(shell.contains("docker run"));
+        assert!(shell.contains(OLD_VERSION_MARKER));
+        assert_eq!(
+            cmd.stdin.as_ref().map(|s| s.0.clone()),
+            Some(b"SECRET=shh\n".to_vec())
+        );
+    }
+
+    #[test]
+    fn settle_polls_or_deploys_and_stops_the_old_version() {
+        let config = base();
+        let role = config.role("web").expect("web");
+        let app = App::new(&config, role, "1.1.1.1");
+        let shell = settle(&app, "999", Some("998")).to_shell();
+        assert!(shell.contains("app-web-998"));
+        assert!(shell.contains(FAILED_MARKER));
+    }
+
+    #[test]
+    fn markers_are_read_back() {
+        let out = "noise\ndray-old-version:abc\n";
+        assert_eq!(marker(out, OLD_VERSION_MARKER), Some("abc"));
+        assert_eq!(marker("dray-old-version:\n", OLD_VERSION_MARKER), Some(""));
+    }
+}

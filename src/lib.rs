@@ -20,6 +20,7 @@ pub mod docker;
 pub mod error;
 pub mod hooks;
 pub mod plan;
+pub mod proxy_server;
 pub mod release;
 pub mod remote;
 pub mod shell;

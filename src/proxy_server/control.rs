@@ -20,7 +20,7 @@ pub enum Request {
     /// Route the service to a new (healthy) target.
     Deploy {
         /// The service as it should be.
-        spec: ServiceSpec,
+        spec: Box<ServiceSpec>,
         /// Longest wait for the target to become healthy, in ms.
         deploy_timeout_ms: u64,
         /// Longest wait for the old target to drain, in ms.
@@ -123,7 +123,7 @@ async fn dispatch(req: Request, services: &Services) -> Result<String, String> {
         } => {
             services
                 .deploy(
-                    spec,
+                    *spec,
                     Duration::from_millis(deploy_timeout_ms),
                     Duration::from_millis(drain_timeout_ms),
                     force,

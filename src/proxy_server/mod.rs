@@ -12,7 +12,7 @@
 //! - [`handler`]: proxying one request; [`body`], [`pages`]: what it answers.
 //! - [`control`]: the unix control socket between the CLI and the server.
 //! - [`state`]: the state directory and the saved routes.
-//! - [`server`]: `run`.
+//! - [`server`]: the `run` subcommand.
 //! - [`log`]: JSON log lines.
 
 pub mod body;
@@ -96,7 +96,7 @@ async fn execute(command: Command) -> Result<String, String> {
             return server::run(config).await.map(|()| String::new());
         }
         Command::Deploy(d) => Request::Deploy {
-            spec: d.to_spec()?,
+            spec: Box::new(d.to_spec()?),
             deploy_timeout_ms: millis(d.deploy_timeout),
             drain_timeout_ms: millis(d.drain_timeout),
             force: d.force.unwrap_or(false),

@@ -84,7 +84,7 @@ impl<T: Clone> RouteTable<T> {
         }
         // Longest prefix first, so the first match of the best host rank wins.
         self.entries
-            .sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+            .sort_by_key(|e| std::cmp::Reverse(e.prefix.len()));
     }
 
     /// The value routing `host` (a `Host` header, port allowed) and `path`: exact host beats

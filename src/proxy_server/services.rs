@@ -139,7 +139,7 @@ impl Services {
         if !force {
             health::wait_healthy(&target, addr, &spec.options.health_check, deploy_timeout)
                 .await
-                .map_err(|e| {
+                .inspect_err(|e| {
                     log::event(
                         Level::Error,
                         "Deploy failed",
@@ -148,7 +148,6 @@ impl Services {
                             ("error", e.clone().into()),
                         ],
                     );
-                    e
                 })?;
         }
         let mut old = None;

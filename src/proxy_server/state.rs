@@ -88,9 +88,11 @@ mod tests {
     fn state_round_trips_through_the_file() {
         let dir = tempfile::tempdir().expect("temp dir");
         assert_eq!(load(dir.path()), Ok(None));
-        let mut options = TargetOptions::default();
-        options.target_timeout = Duration::from_millis(1500);
-        options.log_request_headers = vec!["User-Agent".into()];
+        let options = TargetOptions {
+            target_timeout: Duration::from_millis(1500),
+            log_request_headers: vec!["User-Agent".into()],
+            ..TargetOptions::default()
+        };
         let services = vec![
             ServiceSpec {
                 name: "b".into(),

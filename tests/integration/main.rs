@@ -4,5 +4,6 @@ mod config;
 mod fixtures;
 mod fleet;
 mod plan;
+mod proxy_server;
 mod release;
 mod support;

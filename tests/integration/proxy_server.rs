@@ -514,3 +514,83 @@ fn the_binary_answers_as_kamal_proxy() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the proxy"));
 }
+
+/// Latencies of `count` sequential keep-alive `GET`s to `port`, one every `interval`.
+fn sequential_latencies(port: u16, count: usize, interval: Duration) -> Vec<Duration> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("bench runtime");
+    rt.block_on(async move {
+        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let uri: hyper::Uri = format!("http://127.0.0.1:{port}/bench")
+            .parse()
+            .expect("uri");
+        let mut ticker = tokio::time::interval(interval);
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            ticker.tick().await;
+            let started = Instant::now();
+            let resp = client.get(uri.clone()).await.expect("bench request");
+            assert_eq!(resp.status(), 200);
+            resp.into_body().collect().await.expect("bench body");
+            out.push(started.elapsed());
+        }
+        out
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Benchmark, not a test (`scripts/bench-proxy`): proxy overhead against the backend direct,
+/// sequential client at a fixed rate. `BENCH_REQUESTS` (2000), `BENCH_RATE` (500/s).
+#[test]
+#[ignore = "benchmark: run through scripts/bench-proxy"]
+fn bench_proxy_overhead() {
+    let env_num = |k: &str, d: u64| -> u64 {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let count = env_num("BENCH_REQUESTS", 2000) as usize;
+    let rate = env_num("BENCH_RATE", 500).max(1);
+    let interval = Duration::from_micros(1_000_000 / rate);
+    let proxy = Proxy::start();
+    let backend = Backend::start("v1", true);
+    proxy.ok(&deploy_args("bench-web", &backend.target(), &[]));
+    let report = |name: &str, lat: &mut Vec<Duration>| -> (Duration, Duration) {
+        lat.sort();
+        let (p50, p99) = (percentile(lat, 0.50), percentile(lat, 0.99));
+        println!(
+            "{name:<7} n={} p50={:.3}ms p99={:.3}ms max={:.3}ms",
+            lat.len(),
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+        );
+        (p50, p99)
+    };
+    // Warm both paths (connection pools, caches), then measure alternately twice.
+    sequential_latencies(backend.addr.port(), 200, interval);
+    sequential_latencies(proxy.port, 200, interval);
+    println!("{count} sequential keep-alive requests at {rate}/s per run");
+    for round in 1..=2 {
+        let (d50, d99) = report(
+            "direct",
+            &mut sequential_latencies(backend.addr.port(), count, interval),
+        );
+        let (p50, p99) = report(
+            "proxy",
+            &mut sequential_latencies(proxy.port, count, interval),
+        );
+        println!(
+            "round {round}: overhead p50=+{:.3}ms p99=+{:.3}ms",
+            (p50.as_secs_f64() - d50.as_secs_f64()) * 1e3,
+            (p99.as_secs_f64() - d99.as_secs_f64()) * 1e3
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! Proxying one request: route it, answer maintenance and error pages, rewrite the URI and
+//! `X-Forwarded-*` headers, forward it over a pooled keep-alive connection, log it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Map, Value};
+
+use super::body::ProxyBody;
+use super::log;
+use super::pages;
+use super::router::strip_prefix;
+use super::services::{Routed, Services};
+
+/// Shared by all connections of the HTTP listener.
+#[derive(Debug)]
+pub struct Handler {
+    services: Arc<Services>,
+    client: Client<HttpConnector, Incoming>,
+    log_requests: bool,
+}
+
+/// Headers meaningful only for one connection, never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+impl Handler {
+    /// A handler over `services`, with one upstream connection pool.
+    pub fn new(services: Arc<Services>, log_requests: bool) -> Handler {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Handler {
+            services,
+            client,
+            log_requests,
+        }
+    }
+
+    /// Answer one request from `remote`.
+    pub async fn handle(
+        self: Arc<Self>,
+        remote: SocketAddr,
+        mut req: Request<Incoming>,
+    ) -> Result<Response<ProxyBody>, Infallible> {
+        let started = Instant::now();
+        let host = request_host(&req);
+        let path = req.uri().path().to_string();
+        let (live, prefix, guard) = match self.services.route(&host, &path) {
+            Routed::Forward {
+                live,
+                prefix,
+                guard,
+            } => (live, prefix, guard),
+            Routed::Stopped { live } => {
+                let message = match &live.spec.state {
+                    super::service::ServiceState::Stopped { message } => message.clone(),
+                    super::service::ServiceState::Running => String::new(),
+                };
+                let resp = pages::page(StatusCode::SERVICE_UNAVAILABLE, &message);
+                self.log(
+                    &req,
+                    &resp,
+                    remote,
+                    started,
+                    Some(&live.spec.name),
+                    None,
+                    &[],
+                    &[],
+                );
+                return Ok(resp);
+            }
+            Routed::NotFound => {
+                let resp = pages::page(StatusCode::NOT_FOUND, "");
+                self.log(&req, &resp, remote, started, None, None, &[], &[]);
+                return Ok(resp);
+            }
+        };
+        let target = Arc::clone(guard.target());
+        let addr = match target.addr() {
+            Some(a) => a,
+            None => match target.resolve().await {
+                Ok(a) => a,
+                Err(_) => return Ok(pages::page(StatusCode::BAD_GATEWAY, "")),
+            },
+        };
+        let opts = &live.spec.options;
+        let logged_req = self
+            .log_requests
+            .then(|| LoggedRequest::of(&req, &opts.log_request_headers));
+
+        // The upstream URI: the resolved address, the (stripped) path and the query.
+        let forwarded_path = if live.spec.strip_path_prefix {
+            strip_prefix(&prefix, &path)
+        } else {
+            path.as_str()
+        };
+        let pq = match req.uri().query() {
+            Some(q) => format!("{forwarded_path}?{q}"),
+            None => forwarded_path.to_string(),
+        };
+        let uri = match Uri::builder()
+            .scheme("http")
+            .authority(addr.to_string())
+            .path_and_query(pq)
+            .build()
+        {
+            Ok(u) => u,
+            Err(_) => return Ok(pages::page(StatusCode::BAD_REQUEST, "")),
+        };
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_11;
+        let headers = req.headers_mut();
+        remove_hop_by_hop(headers);
+        set_forwarded(headers, remote, &host, opts.forward_headers);
+        if !headers.contains_key(header::HOST) {
+            if let Ok(v) = HeaderValue::from_str(&host) {
+                headers.insert(header::HOST, v);
+            }
+        }
+
+        let upstream = tokio::time::timeout(opts.target_timeout, self.client.request(req)).await;
+        let resp = match upstream {
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                remove_hop_by_hop(&mut parts.headers);
+                Response::from_parts(
+                    parts,
+                    ProxyBody::Upstream {
+                        inner: body,
+                        guard: Some(guard),
+                    },
+                )
+            }
+            Ok(Err(e)) => {
+                if e.is_connect() {
+                    // The container may have a new address (restarted): look it up again.
+                    let t = Arc::clone(&target);
+                    tokio::spawn(async move {
+                        let _ = t.resolve().await;
+                    });
+                }
+                log::event(
+                    log::Level::Debug,
+                    "Upstream error",
+                    &[
+                        ("target", target.authority().into()),
+                        ("error", e.to_string().into()),
+                    ],
+                );
+                pages::page(StatusCode::BAD_GATEWAY, "")
+            }
+            Err(_) => pages::page(StatusCode::GATEWAY_TIMEOUT, ""),
+        };
+        if let Some(lr) = logged_req {
+            self.write_log(
+                lr,
+                &resp,
+                remote,
+                started,
+                Some(&live.spec.name),
+                Some(target.authority()),
+                &opts.log_response_headers,
+            );
+        }
+        Ok(resp)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &self,
+        req: &Request<Incoming>,
+        resp: &Response<ProxyBody>,
+        remote: SocketAddr,
+        started: Instant,
+        service: Option<&str>,
+        target: Option<&str>,
+        req_headers: &[String],
+        resp_headers: &[String],
+    ) {
+        if self.log_requests {
+            let lr = LoggedRequest::of(req, req_headers);
+            self.write_log(lr, resp, remote, started, service, target, resp_headers);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_log(
+        &self,
+        lr: LoggedRequest,
+        resp: &Response<ProxyBody>,
+        remote: SocketAddr,
+        started: Instant,
+        service: Option<&str>,
+        target: Option<&str>,
+        resp_headers: &[String],
+    ) {
+        let mut m = lr.fields;
+        m.insert("time".into(), log::now().into());
+        m.insert("level".into(), "INFO".into());
+        m.insert("msg".into(), "Request".into());
+        m.insert("service".into(), service.unwrap_or("").into());
+        m.insert("target".into(), target.unwrap_or("").into());
+        m.insert("status".into(), resp.status().as_u16().into());
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        m.insert("duration".into(), nanos.into());
+        m.insert("remote_addr".into(), remote.ip().to_string().into());
+        m.insert(
+            "resp_content_length".into(),
+            header_str(resp.headers(), header::CONTENT_LENGTH).into(),
+        );
+        for h in resp_headers {
+            m.insert(
+                log::header_key("resp", h),
+                header_str(resp.headers(), h.as_str()).into(),
+            );
+        }
+        log::write_line(&Value::Object(m));
+    }
+}
+
+/// The request fields of a log line, taken before the request is consumed.
+struct LoggedRequest {
+    fields: Map<String, Value>,
+}
+
+impl LoggedRequest {
+    fn of<B>(req: &Request<B>, headers: &[String]) -> LoggedRequest {
+        let mut m = Map::new();
+        m.insert("host".into(), request_host(req).into());
+        m.insert("method".into(), req.method().as_str().into());
+        m.insert("path".into(), req.uri().path().into());
+        m.insert("query".into(), req.uri().query().unwrap_or("").into());
+        m.insert("proto".into(), format!("{:?}", req.version()).into());
+        m.insert(
+            "req_content_length".into(),
+            header_str(req.headers(), header::CONTENT_LENGTH).into(),
+        );
+        m.insert(
+            "user_agent".into(),
+            header_str(req.headers(), header::USER_AGENT).into(),
+        );
+        for h in headers {
+            m.insert(
+                log::header_key("req", h),
+                header_str(req.headers(), h.as_str()).into(),
+            );
+        }
+        LoggedRequest { fields: m }
+    }
+}
+
+fn header_str<K: header::AsHeaderName>(headers: &HeaderMap, key: K) -> String {
+    headers
+        .get(key)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The request's host: the `Host` header, else the URI authority.
+fn request_host<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+}
+
+/// Drop hop-by-hop headers, including those the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(h);
+    }
+}
+
+/// `X-Forwarded-For/Proto/Host`: extended from the client's when `trust` (kamal-proxy's
+/// `--forward-headers`), else replaced.
+fn set_forwarded(headers: &mut HeaderMap, remote: SocketAddr, host: &str, trust: bool) {
+    const XFF: &str = "x-forwarded-for";
+    const XFP: &str = "x-forwarded-proto";
+    const XFH: &str = "x-forwarded-host";
+    let ip = remote.ip().to_string();
+    let prior = |h: &HeaderMap, k: &str| -> Option<String> {
+        let vals: Vec<&str> = h
+            .get_all(k)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!vals.is_empty()).then(|| vals.join(", "))
+    };
+    let (xff, xfp, xfh) = if trust {
+        (
+            match prior(headers, XFF) {
+                Some(p) => format!("{p}, {ip}"),
+                None => ip,
+            },
+            prior(headers, XFP).unwrap_or_else(|| "http".into()),
+            prior(headers, XFH).unwrap_or_else(|| host.to_string()),
+        )
+    } else {
+        (ip, "http".into(), host.to_string())
+    };
+    for (k, v) in [(XFF, xff), (XFP, xfp), (XFH, xfh)] {
+        headers.remove(k);
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(HeaderName::from_static(k), v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_headers_extend_or_replace() {
+        let remote: SocketAddr = "10.0.0.9:5000".parse().expect("addr");
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let mut trusted = h.clone();
+        set_forwarded(&mut trusted, remote, "app.test", true);
+        assert_eq!(trusted["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
+        assert_eq!(trusted["x-forwarded-proto"], "https");
+        assert_eq!(trusted["x-forwarded-host"], "app.test");
+        set_forwarded(&mut h, remote, "app.test", false);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.9");
+        assert_eq!(h["x-forwarded-proto"], "http");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}

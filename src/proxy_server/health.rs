@@ -1,0 +1,83 @@
+//! Health checks of a new target before traffic is switched to it: `GET <path>` every
+//! interval, each bounded by its timeout, until a 2xx answer or the deploy timeout.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::duration::format_duration;
+use super::log::{self, Level};
+use super::service::HealthCheck;
+use super::target::Target;
+
+/// Check `addr` until healthy or `deploy_timeout`; the error names the last failure.
+pub async fn wait_healthy(
+    target: &Target,
+    addr: SocketAddr,
+    hc: &HealthCheck,
+    deploy_timeout: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + deploy_timeout;
+    let host = hc
+        .host
+        .clone()
+        .unwrap_or_else(|| target.authority().to_string());
+    loop {
+        let started = tokio::time::Instant::now();
+        let budget = hc.timeout.min(deadline.saturating_duration_since(started));
+        let last = match tokio::time::timeout(budget, check_once(addr, &host, &hc.path)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => "request timed out".to_string(),
+        };
+        log::event(
+            Level::Debug,
+            "Health check failed",
+            &[
+                ("target", target.authority().into()),
+                ("error", last.clone().into()),
+            ],
+        );
+        let next = started + hc.interval;
+        if next >= deadline {
+            return Err(format!(
+                "target failed to become healthy within configured timeout ({}): {last}",
+                format_duration(deploy_timeout)
+            ));
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// One `GET` on a fresh connection; `Ok` for a 2xx status.
+async fn check_once(addr: SocketAddr, host: &str, path: &str) -> Result<(), String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(path)
+        .header(http::header::HOST, host)
+        .header(http::header::USER_AGENT, "kamal-proxy")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("unexpected status ({})", status.as_u16()))
+        }
+    }
+    .await;
+    conn.abort();
+    result
+}

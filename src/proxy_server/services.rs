@@ -1,0 +1,426 @@
+//! The live services and the operations on them: deploy (health check, atomic switch, drain),
+//! remove, stop, resume, list. Every change rebuilds the route table, swaps it in under a
+//! write lock, and saves the state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use super::health;
+use super::log::{self, Level};
+use super::router::RouteTable;
+use super::service::{ServiceSpec, ServiceState};
+use super::state;
+use super::target::{InflightGuard, Target};
+
+/// A service as it runs: its spec and its (shared) target.
+#[derive(Debug)]
+pub struct Live {
+    /// What was deployed.
+    pub spec: ServiceSpec,
+    /// Where requests go.
+    pub target: Arc<Target>,
+}
+
+/// What a request was routed to.
+#[derive(Debug)]
+pub enum Routed {
+    /// Forward to the service's target; the guard counts the request in flight.
+    Forward {
+        /// The service.
+        live: Arc<Live>,
+        /// The prefix that matched.
+        prefix: String,
+        /// Counts the request on the target until dropped.
+        guard: InflightGuard,
+    },
+    /// The service is stopped: answer 503 with this message.
+    Stopped {
+        /// The service.
+        live: Arc<Live>,
+    },
+    /// No service serves this host and path.
+    NotFound,
+}
+
+/// All services of the proxy.
+#[derive(Debug)]
+pub struct Services {
+    table: RwLock<Arc<RouteTable<Arc<Live>>>>,
+    by_name: Mutex<BTreeMap<String, Arc<Live>>>,
+    deploy_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    state_dir: Option<PathBuf>,
+}
+
+impl Services {
+    /// No services; state saved in `state_dir` when given.
+    pub fn new(state_dir: Option<PathBuf>) -> Services {
+        Services {
+            table: RwLock::new(Arc::new(RouteTable::default())),
+            by_name: Mutex::new(BTreeMap::new()),
+            deploy_locks: Mutex::new(HashMap::new()),
+            state_dir,
+        }
+    }
+
+    /// Route a request; when forwarding, the request is counted in flight on the target
+    /// under the table's read lock, so a switch-over that follows will wait for it.
+    pub fn route(&self, host: &str, path: &str) -> Routed {
+        let Ok(table) = self.table.read() else {
+            return Routed::NotFound;
+        };
+        let Some(m) = table.find(host, path) else {
+            return Routed::NotFound;
+        };
+        let live = Arc::clone(m.value);
+        match live.spec.state {
+            ServiceState::Stopped { .. } => Routed::Stopped { live },
+            ServiceState::Running => {
+                let guard = live.target.begin();
+                Routed::Forward {
+                    prefix: m.prefix.to_string(),
+                    live,
+                    guard,
+                }
+            }
+        }
+    }
+
+    /// Restore saved services (targets resolved now if possible, else on first request).
+    pub async fn restore(&self, specs: Vec<ServiceSpec>) {
+        let mut restored = Vec::new();
+        for spec in specs {
+            let target = Target::new(&spec.target);
+            if let Err(e) = target.resolve().await {
+                log::event(
+                    Level::Warn,
+                    "Target not resolvable yet",
+                    &[("service", spec.name.clone().into()), ("error", e.into())],
+                );
+            }
+            restored.push(Arc::new(Live { spec, target }));
+        }
+        let count = restored.len();
+        self.apply(|map| {
+            for live in restored {
+                map.insert(live.spec.name.clone(), live);
+            }
+        });
+        log::event(
+            Level::Info,
+            "Restored saved state",
+            &[("services", count.into())],
+        );
+    }
+
+    /// Deploy: resolve and health-check the new target, switch, drain the old target.
+    pub async fn deploy(
+        &self,
+        spec: ServiceSpec,
+        deploy_timeout: Duration,
+        drain_timeout: Duration,
+        force: bool,
+    ) -> Result<String, String> {
+        let lock = self.deploy_lock(&spec.name);
+        let _serial = lock.lock().await;
+        self.check_conflict(&spec)?;
+        let name = spec.name.clone();
+        log::event(
+            Level::Info,
+            "Deploying",
+            &[
+                ("service", name.clone().into()),
+                ("target", spec.target.clone().into()),
+            ],
+        );
+        let target = Target::new(&spec.target);
+        let addr = target.resolve().await?;
+        if !force {
+            health::wait_healthy(&target, addr, &spec.options.health_check, deploy_timeout)
+                .await
+                .inspect_err(|e| {
+                    log::event(
+                        Level::Error,
+                        "Deploy failed",
+                        &[
+                            ("service", name.clone().into()),
+                            ("error", e.clone().into()),
+                        ],
+                    );
+                })?;
+        }
+        let mut old = None;
+        let mut conflict = None;
+        self.apply(|map| {
+            let keep_state = map.get(&name).map(|l| l.spec.state.clone());
+            if let Some(other) = conflicting(map, &spec) {
+                conflict = Some(other);
+                return;
+            }
+            let mut spec = spec.clone();
+            if let Some(s) = keep_state {
+                spec.state = s;
+            }
+            old = map.insert(name.clone(), Arc::new(Live { spec, target }));
+        });
+        if let Some(other) = conflict {
+            return Err(format!(
+                "host settings conflict with another service ({other})"
+            ));
+        }
+        let mut drained = true;
+        if let Some(old) = old {
+            drained = old.target.drain(drain_timeout).await;
+        }
+        log::event(
+            Level::Info,
+            "Deployed",
+            &[
+                ("service", name.clone().into()),
+                ("target", addr.to_string().into()),
+                ("drained", drained.into()),
+            ],
+        );
+        Ok(format!("Deployed {name} to {addr}"))
+    }
+
+    /// Forget a service.
+    pub fn remove(&self, name: &str) -> Result<String, String> {
+        let mut found = false;
+        self.apply(|map| found = map.remove(name).is_some());
+        if found {
+            log::event(Level::Info, "Removed", &[("service", name.into())]);
+            Ok(format!("Removed {name}"))
+        } else {
+            Err(format!("service not found: {name}"))
+        }
+    }
+
+    /// Maintenance: new requests get a 503 page with `message`; in-flight ones may finish for
+    /// up to `drain_timeout`.
+    pub async fn stop(
+        &self,
+        name: &str,
+        drain_timeout: Duration,
+        message: String,
+    ) -> Result<String, String> {
+        let target = self.set_state(name, ServiceState::Stopped { message })?;
+        target.drain(drain_timeout).await;
+        log::event(Level::Info, "Stopped", &[("service", name.into())]);
+        Ok(format!("Stopped {name}"))
+    }
+
+    /// End maintenance.
+    pub fn resume(&self, name: &str) -> Result<String, String> {
+        self.set_state(name, ServiceState::Running)?;
+        log::event(Level::Info, "Resumed", &[("service", name.into())]);
+        Ok(format!("Resumed {name}"))
+    }
+
+    /// A table of the services: name, hosts, paths, target, state, TLS.
+    pub fn list(&self) -> String {
+        let rows: Vec<[String; 6]> = self
+            .snapshot()
+            .iter()
+            .map(|l| {
+                let s = &l.spec;
+                let state = match &s.state {
+                    ServiceState::Running => "running".to_string(),
+                    ServiceState::Stopped { .. } => "stopped".to_string(),
+                };
+                [
+                    s.name.clone(),
+                    if s.hosts.is_empty() {
+                        "*".into()
+                    } else {
+                        s.hosts.join(",")
+                    },
+                    s.effective_prefixes().join(","),
+                    match l.target.addr() {
+                        Some(a) if a.to_string() != s.target => format!("{} ({a})", s.target),
+                        _ => s.target.clone(),
+                    },
+                    state,
+                    if s.tls { "yes".into() } else { "no".into() },
+                ]
+            })
+            .collect();
+        format_table(["Service", "Host", "Path", "Target", "State", "TLS"], &rows)
+    }
+
+    /// Every live service, in name order.
+    pub fn snapshot(&self) -> Vec<Arc<Live>> {
+        self.by_name
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Wait until the current targets have no request in flight (shutdown), up to `timeout`.
+    pub async fn drain_all(&self, timeout: Duration) {
+        for live in self.snapshot() {
+            live.target.drain(timeout).await;
+        }
+    }
+
+    fn set_state(&self, name: &str, state: ServiceState) -> Result<Arc<Target>, String> {
+        let mut target = None;
+        self.apply(|map| {
+            if let Some(live) = map.get(name) {
+                let mut spec = live.spec.clone();
+                spec.state = state;
+                let t = Arc::clone(&live.target);
+                target = Some(Arc::clone(&t));
+                map.insert(name.to_string(), Arc::new(Live { spec, target: t }));
+            }
+        });
+        target.ok_or_else(|| format!("service not found: {name}"))
+    }
+
+    fn deploy_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.deploy_locks.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(locks.entry(name.to_string()).or_default())
+    }
+
+    fn check_conflict(&self, spec: &ServiceSpec) -> Result<(), String> {
+        let map = match self.by_name.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match conflicting(&map, spec) {
+            Some(other) => Err(format!(
+                "host settings conflict with another service ({other})"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Change the services, then swap in the new route table and save the state.
+    fn apply(&self, change: impl FnOnce(&mut BTreeMap<String, Arc<Live>>)) {
+        let mut map = match self.by_name.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        change(&mut map);
+        let mut table = RouteTable::default();
+        for live in map.values() {
+            table.insert(
+                &live.spec.hosts,
+                &live.spec.effective_prefixes(),
+                Arc::clone(live),
+            );
+        }
+        match self.table.write() {
+            Ok(mut t) => *t = Arc::new(table),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(table),
+        }
+        if let Some(dir) = &self.state_dir {
+            let specs: Vec<ServiceSpec> = map.values().map(|l| l.spec.clone()).collect();
+            if let Err(e) = state::save(dir, &specs) {
+                log::event(Level::Error, "Cannot save state", &[("error", e.into())]);
+            }
+        }
+    }
+}
+
+/// The name of another service already serving one of `spec`'s host × prefix routes.
+fn conflicting(map: &BTreeMap<String, Arc<Live>>, spec: &ServiceSpec) -> Option<String> {
+    let mut table = RouteTable::default();
+    for live in map.values() {
+        table.insert(
+            &live.spec.hosts,
+            &live.spec.effective_prefixes(),
+            live.spec.name.clone(),
+        );
+    }
+    table
+        .conflict(&spec.hosts, &spec.effective_prefixes(), |n| *n != spec.name)
+        .cloned()
+}
+
+/// Columns padded to their widest cell.
+fn format_table(header: [&str; 6], rows: &[[String; 6]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy_server::service::TargetOptions;
+
+    fn spec(name: &str, hosts: &[&str]) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            target: "127.0.0.1:9".into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            path_prefixes: vec![],
+            strip_path_prefix: true,
+            tls: false,
+            options: TargetOptions::default(),
+            state: ServiceState::Running,
+        }
+    }
+
+    #[tokio::test]
+    async fn forced_deploy_routes_and_conflicts_are_refused() {
+        let s = Services::new(None);
+        s.deploy(
+            spec("a", &["a.test"]),
+            Duration::from_secs(1),
+            Duration::ZERO,
+            true,
+        )
+        .await
+        .expect("deploy a");
+        assert!(matches!(s.route("a.test", "/"), Routed::Forward { .. }));
+        assert!(matches!(s.route("b.test", "/"), Routed::NotFound));
+        let err = s
+            .deploy(
+                spec("b", &["a.test"]),
+                Duration::from_secs(1),
+                Duration::ZERO,
+                true,
+            )
+            .await
+            .expect_err("conflict");
+        assert!(err.contains("conflict"), "{err}");
+        s.stop("a", Duration::ZERO, "later".into())
+            .await
+            .expect("stop");
+        assert!(matches!(s.route("a.test", "/"), Routed::Stopped { .. }));
+        s.resume("a").expect("resume");
+        assert!(matches!(s.route("a.test", "/"), Routed::Forward { .. }));
+        let list = s.list();
+        assert!(list.starts_with("Service"), "{list}");
+        assert!(list.contains("a.test"), "{list}");
+        s.remove("a").expect("remove");
+        assert!(s.remove("a").is_err());
+        assert!(matches!(s.route("a.test", "/"), Routed::NotFound));
+    }
+}

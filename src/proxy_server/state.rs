@@ -1,0 +1,134 @@
+//! Where dray-proxy keeps its files, and the saved services (JSON), written after every change
+//! and read back at start so a restarted proxy keeps its routes.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::service::ServiceSpec;
+
+/// The state file's name inside the state directory.
+pub const STATE_FILE: &str = "dray-proxy.state.json";
+/// The control socket's file name.
+pub const SOCKET_FILE: &str = "kamal-proxy.sock";
+
+/// The state directory: `$XDG_CONFIG_HOME/kamal-proxy`, else `$HOME/.config/kamal-proxy`
+/// (in the container: `/home/kamal-proxy/.config/kamal-proxy`, the `kamal-proxy-config`
+/// volume), else `/tmp/kamal-proxy`.
+pub fn state_dir() -> PathBuf {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(xdg) = non_empty("XDG_CONFIG_HOME") {
+        return PathBuf::from(xdg).join("kamal-proxy");
+    }
+    if let Some(home) = non_empty("HOME") {
+        return PathBuf::from(home).join(".config").join("kamal-proxy");
+    }
+    std::env::temp_dir().join("kamal-proxy")
+}
+
+/// The control socket, as kamal-proxy finds it: `$KAMAL_PROXY_SOCKET`, else
+/// `$XDG_RUNTIME_DIR/kamal-proxy.sock`, else `/tmp/kamal-proxy.sock`.
+pub fn socket_path() -> PathBuf {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(p) = non_empty("KAMAL_PROXY_SOCKET") {
+        return PathBuf::from(p);
+    }
+    let dir = non_empty("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(SOCKET_FILE)
+}
+
+/// The saved form of the proxy's services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SavedState {
+    /// Format version, 1.
+    pub version: u32,
+    /// Every service, in name order.
+    pub services: Vec<ServiceSpec>,
+}
+
+/// Read the saved services in `dir`; `Ok(None)` when there is no state file yet.
+pub fn load(dir: &Path) -> Result<Option<SavedState>, String> {
+    let path = dir.join(STATE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("cannot parse {}: {e}", path.display()))
+}
+
+/// Write the services to `dir` atomically (temporary file, then rename).
+pub fn save(dir: &Path, services: &[ServiceSpec]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut services = services.to_vec();
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    let state = SavedState {
+        version: 1,
+        services,
+    };
+    let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
+    let path = dir.join(STATE_FILE);
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::proxy_server::service::{ServiceState, TargetOptions};
+
+    #[test]
+    fn state_round_trips_through_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(load(dir.path()), Ok(None));
+        let options = TargetOptions {
+            target_timeout: Duration::from_millis(1500),
+            log_request_headers: vec!["User-Agent".into()],
+            ..TargetOptions::default()
+        };
+        let services = vec![
+            ServiceSpec {
+                name: "b".into(),
+                target: "abc123:3000".into(),
+                hosts: vec!["b.test".into()],
+                path_prefixes: vec!["/api".into()],
+                strip_path_prefix: true,
+                tls: false,
+                options: options.clone(),
+                state: ServiceState::Stopped {
+                    message: "Back <soon>".into(),
+                },
+            },
+            ServiceSpec {
+                name: "a".into(),
+                target: "127.0.0.1:80".into(),
+                hosts: vec![],
+                path_prefixes: vec![],
+                strip_path_prefix: true,
+                tls: true,
+                options,
+                state: ServiceState::Running,
+            },
+        ];
+        save(dir.path(), &services).expect("save");
+        let loaded = load(dir.path()).expect("load").expect("some state");
+        assert_eq!(loaded.version, 1);
+        let mut expected = services.clone();
+        expected.reverse();
+        assert_eq!(loaded.services, expected);
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(STATE_FILE), "{not json").expect("write");
+        assert!(load(dir.path()).is_err());
+    }
+}

@@ -531,11 +531,15 @@ impl<'a> Engine<'a> {
                     .any(|r| config.role(r).is_some_and(|r| r.runs_proxy()));
                 if needs_proxy {
                     checked(docker::proxy::ensure_apps_config_directory(host)).await?;
-                    checked(docker::proxy::boot(
-                        docker::proxy::run_config_for(config, host),
-                        host,
-                    ))
-                    .await?;
+                    let boot =
+                        docker::proxy::boot(docker::proxy::run_config_for(config, host), host);
+                    if let Err(e) = checked(boot).await {
+                        // Another deploy on this host may have started it meanwhile (the name is
+                        // taken): fine if it runs now.
+                        if checked(docker::proxy::start(host)).await.is_err() {
+                            return Err(e);
+                        }
+                    }
                 }
                 Ok(())
             }

@@ -48,6 +48,7 @@ impl Project {
         let deploy = deploy
             .replace("service: dray-demo", &format!("service: {service}"))
             .replace("image: dray-demo", &format!("image: {service}"))
+            .replace("host: dray-demo.test", &format!("host: {service}.test"))
             .replace(
                 "config: .fleet/ssh/config",
                 &format!("config: {}", fleet.ssh_config().display()),

@@ -87,21 +87,19 @@ impl Services {
         }
     }
 
-    /// Restore saved services (targets resolved now if possible, else on first request).
+    /// Restore saved services at once; their targets are resolved in the background, in
+    /// parallel (and again on first request), so a target that no longer resolves — a container
+    /// gone while the proxy was down — never delays start-up.
     pub async fn restore(&self, specs: Vec<ServiceSpec>) {
-        let mut restored = Vec::new();
-        for spec in specs {
-            let target = Target::new(&spec.target);
-            if let Err(e) = target.resolve().await {
-                log::event(
-                    Level::Warn,
-                    "Target not resolvable yet",
-                    &[("service", spec.name.clone().into()), ("error", e.into())],
-                );
-            }
-            restored.push(Arc::new(Live { spec, target }));
-        }
+        let restored: Vec<Arc<Live>> = specs
+            .into_iter()
+            .map(|spec| {
+                let target = Target::new(&spec.target);
+                Arc::new(Live { spec, target })
+            })
+            .collect();
         let count = restored.len();
+        let background = restored.clone();
         self.apply(|map| {
             for live in restored {
                 map.insert(live.spec.name.clone(), live);
@@ -112,6 +110,25 @@ impl Services {
             "Restored saved state",
             &[("services", count.into())],
         );
+        for live in background {
+            tokio::spawn(async move {
+                let outcome =
+                    tokio::time::timeout(Duration::from_secs(5), live.target.resolve()).await;
+                let error = match outcome {
+                    Ok(Ok(_)) => return,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "no answer within 5s".to_string(),
+                };
+                log::event(
+                    Level::Warn,
+                    "Target not resolvable yet",
+                    &[
+                        ("service", live.spec.name.clone().into()),
+                        ("error", error.into()),
+                    ],
+                );
+            });
+        }
     }
 
     /// Deploy: resolve and health-check the new target, switch, drain the old target.

@@ -5,6 +5,7 @@ mod deploy;
 mod fixtures;
 mod fleet;
 mod plan;
+mod proxy;
 mod proxy_server;
 mod release;
 mod remote;

@@ -35,6 +35,7 @@ pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write file");
 }
 
+pub mod deployer;
 pub mod fleet;
 pub mod project;
 pub mod ssh_cli;

@@ -412,8 +412,8 @@ fn start(s: &mut Session) -> Result<()> {
                         )),
                         Err(e) => return Err(e.to_string()),
                     }
-                    if role.runs_proxy() {
-                        let version = running_version(s, &app).await;
+                    let version = running_version(s, &app).await;
+                    if role.runs_proxy() && !version.is_empty() {
                         let id = s
                             .checked(host, &app.container_id(&version))
                             .await?
@@ -595,7 +595,10 @@ fn exec(s: &mut Session, args: &AppExecArgs) -> Result<()> {
     }
     let release = s.release()?;
     let (s, release, exec, line) = (&*s, &release, &exec, &line);
-    s.block_on(async {
+    // Standard error of each host, printed in host order once every host finished.
+    let stderr = std::sync::Mutex::new(std::collections::BTreeMap::<String, String>::new());
+    let stderr = &stderr;
+    let result = s.block_on(async {
         let r = s
             .each_host(|host| async move {
                 let mut text = String::new();
@@ -618,19 +621,32 @@ fn exec(s: &mut Session, args: &AppExecArgs) -> Result<()> {
                     s.trace(host, &cmd);
                     let out = s.remote.run(host, &cmd).await.map_err(|e| e.to_string())?;
                     text.push_str(&out.stdout);
-                    eprint!("{}", crate::audit::prefixed(host, &out.stderr));
+                    if let Ok(mut map) = stderr.lock() {
+                        map.entry(host.to_string())
+                            .or_default()
+                            .push_str(&out.stderr);
+                    }
                     if !out.success() {
-                        print!("{}", crate::audit::prefixed(host, &text));
-                        return Err(
-                            crate::remote::RemoteError::failed(host, &cmd, &out).to_string()
-                        );
+                        return Err(format!(
+                            "{}{}",
+                            crate::audit::prefixed(host, &text),
+                            crate::remote::RemoteError::failed(host, &cmd, &out)
+                        ));
                     }
                 }
                 Ok(text)
             })
             .await;
-        report(&r)
-    })
+        Ok(r)
+    })?;
+    if let Ok(map) = stderr.lock() {
+        for host in &s.targets.hosts {
+            if let Some(text) = map.get(host) {
+                eprint!("{}", crate::audit::prefixed(host, text));
+            }
+        }
+    }
+    report(&result)
 }
 
 /// `docker container prune --force` with the role's filters (`app remove`).

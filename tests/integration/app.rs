@@ -87,6 +87,20 @@ fn images(fleet: &Fleet, host: &str, service: &str) -> Vec<String> {
     v
 }
 
+/// [`Project::cleanup`], plus the service's images (the fleet is shared).
+fn cleanup(fleet: &Fleet, project: &Project) {
+    project.cleanup(fleet);
+    for host in fleet.hosts() {
+        let _ = fleet.ssh(
+            host,
+            &format!(
+                "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 127.0.0.1:5000/{} | xargs -r docker rmi >/dev/null 2>&1",
+                project.service
+            ),
+        );
+    }
+}
+
 fn served_version(fleet: &Fleet, host: &str, container: &str) -> String {
     fleet
         .ssh_ok(
@@ -260,6 +274,15 @@ fn deploy_rollback_layout_and_app_commands() {
         assert!(audit.contains("Started app version v1"), "{audit}");
     }
 
+    // `app boot` reboots the given version on every host (a clash is renamed `_replaced_`).
+    dray_ok(&p, &["app", "boot", "--version", "v1"]);
+    for (host, role) in [(&hosts[0], "web"), (&hosts[2], "workers")] {
+        let got = containers(fleet, host, &s);
+        assert_eq!(got.len(), 4, "{host}: {got:?}");
+        assert_eq!(got[0], format!("{s}-{role}-v1 running"), "{host}: {got:?}");
+        assert_eq!(served_version(fleet, host, &format!("{s}-{role}-v1")), "v1");
+    }
+
     // Registry login, locally (DOCKER_CONFIG is the project's) and on every host.
     let out = dray_ok(&p, &["registry", "login"]);
     assert!(out.contains("[local] Login Succeeded"), "{out}");
@@ -267,7 +290,7 @@ fn deploy_rollback_layout_and_app_commands() {
         assert_eq!(lines_of(&out, host), ["Login Succeeded"], "{out}");
     }
     eprintln!("app commands: {:?}", t.elapsed());
-    p.cleanup(fleet);
+    cleanup(fleet, &p);
 }
 
 #[test]
@@ -371,7 +394,7 @@ fn prune_on_a_destination_leaves_the_default_destination_alone() {
     let (code, _, err) = dray(&p, &["prune", "containers", "--retain", "0"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--retain must be at least 1"), "{err}");
-    p.cleanup(fleet);
+    cleanup(fleet, &p);
 }
 
 #[test]
@@ -476,5 +499,5 @@ fn skip_push_of_a_missing_tag_fails_before_the_lock_and_changes_nothing() {
         .read_file(&hosts[0], &format!("~/.kamal/{s}-audit.log"))
         .unwrap_or_default();
     assert!(!audit.contains("nosuchtag"), "{audit}");
-    p.cleanup(fleet);
+    cleanup(fleet, &p);
 }

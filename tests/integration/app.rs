@@ -101,6 +101,19 @@ fn cleanup(fleet: &Fleet, project: &Project) {
     }
 }
 
+/// `(status, body)` of `GET /version` through the proxy on `host`, for `<service>.test`.
+fn via_proxy(host: &str, service: &str) -> (String, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-m", "5", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Host: {service}.test"))
+        .arg(format!("http://{host}/version"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.to_string(), body.trim().to_string())
+}
+
 fn served_version(fleet: &Fleet, host: &str, container: &str) -> String {
     fleet
         .ssh_ok(
@@ -274,6 +287,19 @@ fn deploy_rollback_layout_and_app_commands() {
         assert!(audit.contains("Started app version v1"), "{audit}");
     }
 
+    // Through the proxy: started again and routed; maintenance, then live.
+    assert_eq!(via_proxy(&hosts[0], &s), ("200".into(), "v1".into()));
+    dray_ok(&p, &["app", "maintenance", "--message", "back soon"]);
+    for host in &hosts[..2] {
+        let (status, body) = via_proxy(host, &s);
+        assert_eq!(status, "503", "{host}: {body}");
+        assert!(body.contains("back soon"), "{host}: {body}");
+    }
+    dray_ok(&p, &["app", "live"]);
+    for host in &hosts[..2] {
+        assert_eq!(via_proxy(host, &s), ("200".into(), "v1".into()), "{host}");
+    }
+
     // `app boot` reboots the given version on every host (a clash is renamed `_replaced_`).
     dray_ok(&p, &["app", "boot", "--version", "v1"]);
     for (host, role) in [(&hosts[0], "web"), (&hosts[2], "workers")] {
@@ -299,10 +325,10 @@ fn prune_on_a_destination_leaves_the_default_destination_alone() {
     let hosts = fleet.require_hosts(3).to_vec();
     let p = project(fleet, "e2e-prune");
     let s = p.service.clone();
-    crate::support::write(
-        &p.path().join("config/deploy.staging.yml"),
-        "retain_containers: 5\n",
-    );
+    // Same hosts, its own proxy host (kamal-proxy refuses two services on one host name).
+    let overlay =
+        |retain: u32| format!("retain_containers: {retain}\nproxy:\n  host: {s}-staging.test\n");
+    crate::support::write(&p.path().join("config/deploy.staging.yml"), &overlay(5));
     git(p.path(), &["add", "-A"]);
     git(p.path(), &["commit", "-qm", "staging"]);
     let started = std::time::Instant::now();
@@ -336,10 +362,7 @@ fn prune_on_a_destination_leaves_the_default_destination_alone() {
     }
 
     // Keep one stopped container per destination: staging's s1 goes, and its image with it.
-    crate::support::write(
-        &p.path().join("config/deploy.staging.yml"),
-        "retain_containers: 1\n",
-    );
+    crate::support::write(&p.path().join("config/deploy.staging.yml"), &overlay(1));
     let t = std::time::Instant::now();
     dray_ok(&p, &["prune", "all", "-d", "staging"]);
     eprintln!("prune all: {:?}", t.elapsed());

@@ -184,7 +184,8 @@ pub enum Command {
     /// Show dray version.
     Version,
     /// Manage application.
-    App(PendingArgs),
+    #[command(subcommand)]
+    App(AppCommand),
     /// Build application image.
     Build(PendingArgs),
     /// Manage kamal-proxy.
@@ -195,9 +196,11 @@ pub enum Command {
     #[command(subcommand)]
     Lock(LockCommand),
     /// Prune old application images and containers.
-    Prune(PendingArgs),
+    #[command(subcommand)]
+    Prune(PruneCommand),
     /// Login and -out of the image registry.
-    Registry(PendingArgs),
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Helpers for extracting secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -212,6 +215,135 @@ pub enum Command {
     /// An alias defined under `aliases:` in the configuration.
     #[command(external_subcommand)]
     Alias(Vec<String>),
+}
+
+/// `dray app …` (Kamal's `lib/kamal/cli/app.rb`).
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Boot app on servers (or reboot app if already running).
+    Boot,
+    /// Start existing app container on servers.
+    Start,
+    /// Stop app container on servers.
+    Stop,
+    /// Show details about app containers.
+    Details,
+    /// Execute a custom command on servers within the app container (use --help to show options).
+    Exec(AppExecArgs),
+    /// Show app containers on servers.
+    Containers,
+    /// Detect app stale containers.
+    #[command(name = "stale_containers", alias = "stale-containers")]
+    StaleContainers {
+        /// Stop the stale containers found.
+        #[arg(short = 's', long)]
+        stop: bool,
+    },
+    /// Show app images on servers.
+    Images,
+    /// Show log lines from app on servers (use --help to show options).
+    Logs(AppLogsArgs),
+    /// Remove app containers and images from servers.
+    Remove,
+    /// Set the app to live mode.
+    Live,
+    /// Set the app to maintenance mode.
+    Maintenance {
+        /// How long to allow in-flight requests to complete (defaults to `drain_timeout`).
+        #[arg(
+            long = "drain-timeout",
+            alias = "drain_timeout",
+            value_name = "SECONDS"
+        )]
+        drain_timeout: Option<u64>,
+        /// Message to display to clients while stopped.
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Show app version currently running on servers.
+    Version,
+}
+
+/// Options of `app exec`.
+#[derive(Debug, Clone, Args)]
+pub struct AppExecArgs {
+    /// Execute command over ssh for an interactive shell (use for console/bash).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Reuse currently running container instead of starting a new one.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Set environment variables for the command (KEY=VALUE, repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run the command in the background (a new container, not removed when it ends).
+    #[arg(long)]
+    pub detach: bool,
+    /// The command, passed to the remote shell as written (words joined with spaces).
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true, trailing_var_arg = true)]
+    pub cmd: Vec<String>,
+}
+
+/// Options of `app logs`.
+#[derive(Debug, Clone, Args)]
+pub struct AppLogsArgs {
+    /// Show lines since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).
+    #[arg(short = 's', long)]
+    pub since: Option<String>,
+    /// Number of lines to show from each server (default 100, 10 with --follow, none with
+    /// --since or --grep).
+    #[arg(short = 'n', long)]
+    pub lines: Option<u64>,
+    /// Show lines with grep match only (use this to fetch specific requests by id).
+    #[arg(short = 'g', long)]
+    pub grep: Option<String>,
+    /// Additional options supplied to grep.
+    #[arg(long = "grep-options", alias = "grep_options")]
+    pub grep_options: Option<String>,
+    /// Follow log on primary server (or specific host set by --hosts).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Skip appending timestamps to logging output.
+    #[arg(short = 'T', long = "skip-timestamps", alias = "skip_timestamps")]
+    pub skip_timestamps: bool,
+    /// Docker container ID to fetch logs from.
+    #[arg(long = "container-id", alias = "container_id")]
+    pub container_id: Option<String>,
+}
+
+/// `dray prune …` (Kamal's `lib/kamal/cli/prune.rb`).
+#[derive(Debug, Subcommand)]
+pub enum PruneCommand {
+    /// Prune unused images and stopped containers.
+    All,
+    /// Prune unused images.
+    Images,
+    /// Prune all stopped containers, except the last n (default `retain_containers`).
+    Containers {
+        /// How many stopped containers to keep (at least 1).
+        #[arg(long, value_name = "N")]
+        retain: Option<u32>,
+    },
+}
+
+/// `dray registry …` (Kamal's `lib/kamal/cli/registry.rb`).
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Log in to the registry locally and remotely.
+    Login(RegistryArgs),
+    /// Log out of the registry locally and remotely.
+    Logout(RegistryArgs),
+}
+
+/// Options of `registry login|logout`.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Skip the local registry action.
+    #[arg(short = 'L', long = "skip-local", alias = "skip_local")]
+    pub skip_local: bool,
+    /// Skip the remote registry action.
+    #[arg(short = 'R', long = "skip-remote", alias = "skip_remote")]
+    pub skip_remote: bool,
 }
 
 /// `dray secrets …`.

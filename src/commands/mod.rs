@@ -1,10 +1,13 @@
 //! One handler per command: resolve settings → plan → engine.
 
+pub mod app;
 pub mod audit;
 pub mod config;
 pub mod deploy;
 pub mod init;
 pub mod lock;
+pub mod prune;
+pub mod registry;
 pub mod server;
 
 use clap::Parser;
@@ -161,6 +164,9 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Lock(sub) => lock::run(&cli.global, &sub),
         Command::Server(sub) => server::run(&cli.global, &sub),
         Command::Audit => audit::run(&cli.global),
+        Command::App(sub) => app::run(&cli.global, &sub),
+        Command::Prune(sub) => prune::run(&cli.global, &sub),
+        Command::Registry(sub) => registry::run(&cli.global, &sub),
         other => Err(not_implemented(&other)),
     }
 }

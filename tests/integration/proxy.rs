@@ -47,10 +47,13 @@ fn get(addr: &str, host: &str, path: &str) -> Result<(u16, String), String> {
     Ok((status, body))
 }
 
+/// What one request got (the version, or why it failed) and how long it took.
+type Sample = (Result<String, String>, Duration);
+
 /// A bounded load: sequential requests to each address until stopped or `max` requests.
 struct Load {
     stop: Arc<AtomicBool>,
-    handles: Vec<std::thread::JoinHandle<Vec<(Result<String, String>, Duration)>>>,
+    handles: Vec<std::thread::JoinHandle<Vec<Sample>>>,
 }
 
 impl Load {
@@ -83,7 +86,7 @@ impl Load {
         Load { stop, handles }
     }
 
-    fn finish(self) -> Vec<Vec<(Result<String, String>, Duration)>> {
+    fn finish(self) -> Vec<Vec<Sample>> {
         self.stop.store(true, Ordering::Relaxed);
         self.handles
             .into_iter()
@@ -92,7 +95,7 @@ impl Load {
     }
 }
 
-fn versions_switched(seen: &[(Result<String, String>, Duration)]) -> Vec<String> {
+fn versions_switched(seen: &[Sample]) -> Vec<String> {
     let mut order: Vec<String> = Vec::new();
     for (r, _) in seen {
         if let Ok(v) = r {
@@ -204,8 +207,11 @@ fn maintenance_answers_503_with_the_message_and_live_restores() {
 #[test]
 fn two_services_share_a_proxy_routed_by_host_and_survive_its_restart() {
     let Some(fleet) = Fleet::get() else { return };
-    let a = Project::new(fleet, &unique_name("e2e-hosta"), |d| d);
-    let b = Project::new(fleet, &unique_name("e2e-hostb"), |d| d);
+    // This test restarts a proxy that every deploy on the host goes through: no other test
+    // deploys while it runs.
+    let _alone = crate::support::project::exclusive_fleet();
+    let a = Project::unguarded(fleet, &unique_name("e2e-hosta"), |d| d);
+    let b = Project::unguarded(fleet, &unique_name("e2e-hostb"), |d| d);
     assert_ok(&run(fleet, &a, PlanKind::Deploy, Some("a1"), false));
     assert_ok(&run(fleet, &b, PlanKind::Deploy, Some("b1"), false));
     let web = fleet.require_hosts(1)[0].clone();

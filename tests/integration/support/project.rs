@@ -8,12 +8,23 @@ use std::process::Command;
 use super::fleet::Fleet;
 use super::write;
 
+/// Tests that deploy share the fleet's proxies; a test that restarts a proxy takes this lock
+/// exclusively (see [`exclusive_fleet`]) so no deploy runs on it meanwhile.
+static FLEET_PROXIES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Hold the fleet's proxies alone (no project deploys meanwhile).
+pub fn exclusive_fleet() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FLEET_PROXIES.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A project directory (removed on drop).
 pub struct Project {
     /// The directory.
     pub dir: tempfile::TempDir,
     /// The unique service name.
     pub service: String,
+    /// Shared use of the fleet's proxies while the project lives.
+    _shared: Option<std::sync::RwLockReadGuard<'static, ()>>,
 }
 
 fn repo_root() -> PathBuf {
@@ -42,6 +53,14 @@ impl Project {
     /// A committed project deploying the example app as `service` to the fleet; `edit` may
     /// change the deploy.yml text before it is written.
     pub fn new(fleet: &Fleet, service: &str, edit: impl FnOnce(String) -> String) -> Project {
+        let mut project = Project::unguarded(fleet, service, edit);
+        project._shared = Some(FLEET_PROXIES.read().unwrap_or_else(|e| e.into_inner()));
+        project
+    }
+
+    /// Like [`Project::new`], without holding the fleet's proxies shared (for the test that
+    /// takes them exclusively).
+    pub fn unguarded(fleet: &Fleet, service: &str, edit: impl FnOnce(String) -> String) -> Project {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = repo_root();
         let deploy = std::fs::read_to_string(root.join("deploy.yml")).expect("deploy.yml");
@@ -86,6 +105,7 @@ impl Project {
         Project {
             dir,
             service: service.to_string(),
+            _shared: None,
         }
     }
 

@@ -5,8 +5,8 @@
 
 use std::hint::black_box;
 
-use dray::config::secrets::Secrets;
 use dray::config::load::load_str_without_commands;
+use dray::config::secrets::Secrets;
 use dray::config::Config;
 use dray::plan::{build_plan, Filters, PlanInputs, PlanKind, Targets};
 use dray::release::{Release, Resolved, VersionSource};
@@ -101,12 +101,36 @@ fn shell_quote(arg: &str) -> String {
 #[divan::bench]
 fn shell_join_docker_run() -> String {
     let argv = [
-        "docker", "run", "--detach", "--restart", "unless-stopped", "--name",
-        "dray-demo-web-v1", "--network", "kamal", "--env", "KAMAL_CONTAINER_NAME=dray-demo-web-v1",
-        "--env", "KAMAL_VERSION=v1", "--env", "KAMAL_HOST=127.0.0.11", "--env",
-        "APP_GREETING=hello from dray", "--env-file", ".kamal/apps/dray-demo/env/roles/web.env",
-        "--log-opt", "max-size=10m", "--label", "service=dray-demo", "--label", "role=web",
-        "--label", "destination", "127.0.0.1:5000/dray-demo:v1", "/app/start", "web",
+        "docker",
+        "run",
+        "--detach",
+        "--restart",
+        "unless-stopped",
+        "--name",
+        "dray-demo-web-v1",
+        "--network",
+        "kamal",
+        "--env",
+        "KAMAL_CONTAINER_NAME=dray-demo-web-v1",
+        "--env",
+        "KAMAL_VERSION=v1",
+        "--env",
+        "KAMAL_HOST=127.0.0.11",
+        "--env",
+        "APP_GREETING=hello from dray",
+        "--env-file",
+        ".kamal/apps/dray-demo/env/roles/web.env",
+        "--log-opt",
+        "max-size=10m",
+        "--label",
+        "service=dray-demo",
+        "--label",
+        "role=web",
+        "--label",
+        "destination",
+        "127.0.0.1:5000/dray-demo:v1",
+        "/app/start",
+        "web",
     ];
     dray::shell::join(black_box(argv.iter()))
 }

@@ -189,7 +189,8 @@ pub enum Command {
     /// Build application image.
     Build(PendingArgs),
     /// Manage kamal-proxy.
-    Proxy(PendingArgs),
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
     /// Manage accessories (db/redis/search).
     Accessory(PendingArgs),
     /// Manage the deploy lock.
@@ -309,6 +310,38 @@ pub struct AppLogsArgs {
     /// Docker container ID to fetch logs from.
     #[arg(long = "container-id", alias = "container_id")]
     pub container_id: Option<String>,
+}
+
+/// `dray proxy …` (Kamal's `lib/kamal/cli/proxy.rb`).
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Boot proxy on servers.
+    Boot,
+    /// Reboot proxy on servers (stop container, remove container, start new container).
+    Reboot {
+        /// Reboot proxy on hosts in sequence, rather than in parallel.
+        #[arg(long)]
+        rolling: bool,
+        /// Proceed without confirmation question.
+        #[arg(short = 'y', long)]
+        confirmed: bool,
+    },
+    /// Start existing proxy container on servers.
+    Start,
+    /// Stop existing proxy container on servers.
+    Stop,
+    /// Restart existing proxy container on servers.
+    Restart,
+    /// Show details about proxy container from servers.
+    Details,
+    /// Show log lines from proxy on servers.
+    Logs(AppLogsArgs),
+    /// Remove proxy container and image from servers.
+    Remove {
+        /// Force removing proxy when apps are still installed.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `dray prune …` (Kamal's `lib/kamal/cli/prune.rb`).

@@ -6,6 +6,7 @@ pub mod config;
 pub mod deploy;
 pub mod init;
 pub mod lock;
+pub mod proxy;
 pub mod prune;
 pub mod registry;
 pub mod server;
@@ -166,6 +167,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Audit => audit::run(&cli.global),
         Command::App(sub) => app::run(&cli.global, &sub),
         Command::Prune(sub) => prune::run(&cli.global, &sub),
+        Command::Proxy(sub) => proxy::run(&cli.global, &sub),
         Command::Registry(sub) => registry::run(&cli.global, &sub),
         other => Err(not_implemented(&other)),
     }

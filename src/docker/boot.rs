@@ -104,15 +104,11 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
         format!(
             "id=$({find} | head -1)\n\
              [ -n \"$id\" ] || fail {no_endpoint}\n\
-             {deploy} >&2 || fail {proxy_failed}",
+             if ! out=$({deploy} 2>&1); then fail \"kamal-proxy deploy: $(printf '%s' \"$out\" | tail -n 3)\"; fi",
             find = app.container_id(version).to_shell(),
             no_endpoint = quote(&format!(
                 "failed to get endpoint for {} on {host}, did the container boot?",
                 role.name
-            )),
-            proxy_failed = quote(&format!(
-                "the proxy's health check did not pass within deploy_timeout ({}s)",
-                config.deploy_timeout
             )),
         )
     } else {

@@ -190,9 +190,17 @@ impl BootContext<'_> {
                 let why = docker::boot::marker(&out.stdout, docker::boot::FAILED_MARKER)
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("exit status {:?}", out.status));
+                let hint = if why.contains("health") || why.contains("deploy_timeout") {
+                    format!(
+                        "\nhint: raise `deploy_timeout` ({}s) if the app needs longer to become healthy",
+                        self.config.deploy_timeout
+                    )
+                } else {
+                    String::new()
+                };
                 Some(format!(
-                    "{} container on {host}: {why}\nhint: raise `deploy_timeout` ({}s) if the app needs longer to become healthy",
-                    self.role.name, self.config.deploy_timeout
+                    "{} container on {host}: {why}{hint}",
+                    self.role.name
                 ))
             }
             Err(e) => Some(e.clone()),

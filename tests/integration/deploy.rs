@@ -173,13 +173,12 @@ fn broken_image_keeps_the_old_version_serving() {
         format!("{d}\ndeploy_timeout: 8\n")
     });
     assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v1"), false));
-    let dockerfile = std::fs::read_to_string(project.path().join("Dockerfile")).expect("read");
-    let broken = dockerfile.replace(
-        "CMD wget -q -O /dev/null http://127.0.0.1/up || exit 1",
-        "CMD echo never healthy; exit 1",
-    );
-    assert_ne!(broken, dockerfile, "the health check line changed");
-    crate::support::write(&project.path().join("Dockerfile"), &broken);
+    // The new version never answers /up: the proxy's health check (web) and Docker's
+    // HEALTHCHECK (workers) both fail.
+    let start = std::fs::read_to_string(project.path().join("example/start")).expect("read");
+    let broken = start.replace("printf 'OK\\n' >\"$root/up\"", "true");
+    assert_ne!(broken, start, "the /up line changed");
+    crate::support::write(&project.path().join("example/start"), &broken);
     crate::support::project::git(project.path(), &["commit", "-qam", "broken"]);
     let log_before = project.hook_log();
     let r = run(fleet, &project, PlanKind::Deploy, Some("v2"), false);

@@ -239,3 +239,52 @@ fn two_services_share_a_proxy_routed_by_host_and_survive_its_restart() {
     a.cleanup(fleet);
     b.cleanup(fleet);
 }
+
+#[test]
+fn proxy_reboot_runs_its_hooks_and_keeps_the_routes() {
+    let Some(fleet) = Fleet::get() else { return };
+    let _alone = crate::support::project::exclusive_fleet();
+    let project = Project::unguarded(fleet, &unique_name("e2e-reboot"), |d| d);
+    let host_header = format!("{}.test", project.service);
+    assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("r1"), false));
+    let out = crate::support::dray_cmd(project.path(), &["proxy", "reboot", "-y", "--rolling"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("run dray");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = project.hook_log();
+    let reboots: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once("hook=").map(|x| x.1))
+        .filter(|h| h.contains("proxy-reboot"))
+        .collect();
+    // --rolling: one pre/post pair per web host.
+    assert_eq!(
+        reboots,
+        [
+            "pre-proxy-reboot",
+            "post-proxy-reboot",
+            "pre-proxy-reboot",
+            "post-proxy-reboot"
+        ]
+    );
+    assert!(log.contains("KAMAL_SUBCOMMAND=reboot"), "{log}");
+    let web = fleet.require_hosts(2)[..2].to_vec();
+    for host in &web {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = Err("not tried".to_string());
+        while Instant::now() < deadline {
+            last = get(host, &host_header, "/version");
+            if matches!(last, Ok((200, _))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(last.expect("after reboot"), (200, "r1".into()), "{host}");
+    }
+    project.cleanup(fleet);
+}

@@ -44,6 +44,7 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         },
     )?;
     let secrets = load_secrets(&config, &opts)?;
+    check_secrets(&config, &targets, &secrets, req)?;
     let plan = build_plan(&PlanInputs {
         kind: req.kind,
         config: &config,
@@ -62,6 +63,47 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
     match req.output {
         OutputFormat::Json => println!("{}", plan_json(&plan)),
         OutputFormat::Human => print!("{}", plan_text(&plan)),
+    }
+    Ok(())
+}
+
+/// Every secret the run will need exists, before anything runs: env secrets of the targeted
+/// roles and hosts, registry credentials, and build secrets when building. A missing one names
+/// the key and the files searched.
+fn check_secrets(
+    config: &crate::config::Config,
+    targets: &Targets,
+    secrets: &crate::config::secrets::Secrets,
+    req: &DeployRequest,
+) -> Result<()> {
+    use crate::config::model::Credential;
+    let mut keys: Vec<&str> = Vec::new();
+    let mut owned: Vec<String> = Vec::new();
+    for host in &targets.hosts {
+        for role in targets.roles_on(config, host) {
+            if let Some(role) = config.role(role) {
+                owned.extend(
+                    config
+                        .env_for(role, host)
+                        .secrets
+                        .into_iter()
+                        .map(|s| s.key),
+                );
+            }
+        }
+    }
+    for c in [&config.registry.username, &config.registry.password] {
+        if let Some(Credential::Secret(name)) = c {
+            keys.push(name);
+        }
+    }
+    let building = !req.skip_push && !matches!(req.kind, PlanKind::Rollback | PlanKind::AppBoot);
+    if building {
+        keys.extend(config.builder.secrets.iter().map(String::as_str));
+    }
+    keys.extend(owned.iter().map(String::as_str));
+    for key in keys {
+        secrets.get(key)?;
     }
     Ok(())
 }
@@ -94,18 +136,25 @@ fn execute(
     root: &std::path::Path,
 ) -> Result<()> {
     use crate::report::{HumanReporter, JsonReporter, Reporter, Verbosity};
+    let verbosity = if global.quiet {
+        Verbosity::Quiet
+    } else if global.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
     let reporter: Box<dyn Reporter> = match req.output {
         OutputFormat::Json => Box::new(JsonReporter),
-        OutputFormat::Human => Box::new(HumanReporter::new(
-            if global.quiet {
-                Verbosity::Quiet
-            } else if global.verbose {
-                Verbosity::Verbose
+        OutputFormat::Human => {
+            let human = HumanReporter::new(verbosity, hooks_showing_output(global, config));
+            // The live view only where a person watches: stderr is a terminal, not -v/-q.
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            if tty && verbosity == Verbosity::Normal && std::env::var_os("CI").is_none() {
+                Box::new(crate::report::live::LiveReporter::new(human))
             } else {
-                Verbosity::Normal
-            },
-            hooks_showing_output(global, config),
-        )),
+                Box::new(human)
+            }
+        }
     };
     let remote = std::sync::Arc::new(
         crate::remote::SshRemote::new(crate::remote::SshOptions::from_config(config, root))

@@ -1,5 +1,8 @@
-//! Reporters consume engine events: plain `host | message` lines for people and CI logs
-//! (stderr), or one JSON object per event (`--output json`, stdout).
+//! Reporters consume engine events: a live view per host on a terminal ([`live`]), plain
+//! `[host] message` lines for CI logs (stderr), or one JSON object per event (`--output json`,
+//! stdout).
+
+pub mod live;
 
 use std::io::Write;
 

@@ -274,7 +274,11 @@ fn missing_config_file_says_how_to_create_one() {
 #[test]
 fn unimplemented_commands_exit_2() {
     let dir = project(&[("config/deploy.yml", BASE)]);
-    fails_with(dir.path(), &["proxy", "boot"], &["not implemented yet"]);
+    fails_with(
+        dir.path(),
+        &["accessory", "boot", "db"],
+        &["not implemented yet"],
+    );
 }
 
 #[test]
@@ -302,5 +306,54 @@ fn init_writes_the_stubs_once_and_they_load() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn unsupported_erb_names_the_line_and_the_tera_form() {
+    let text = BASE.replace("image: user/app", "image: <% if true %>user/app<% end %>");
+    let dir = project(&[("config/deploy.yml", &text)]);
+    let stderr = fails_with(
+        dir.path(),
+        &["config"],
+        &[
+            "config/deploy.yml:2:8:",
+            "unsupported ERB `<% if true %>`",
+            "hint:",
+        ],
+    );
+    assert!(
+        stderr.contains("{%"),
+        "the hint shows the tera form: {stderr}"
+    );
+}
+
+#[test]
+fn a_missing_secret_names_the_key_and_the_files_before_anything_runs() {
+    let dir = project(&[
+        ("config/deploy.yml", BASE),
+        (".kamal/secrets-common", "OTHER=1\n"),
+    ]);
+    fails_with(
+        dir.path(),
+        &["deploy", "--dry-run", "--version", "1"],
+        &[
+            "secret 'KAMAL_REGISTRY_PASSWORD' not found in",
+            ".kamal/secrets-common",
+            ".kamal/secrets",
+        ],
+    );
+}
+
+#[test]
+fn an_unterminated_command_substitution_names_the_file_and_line() {
+    let dir = project(&[
+        ("config/deploy.yml", BASE),
+        (".kamal/secrets", "A=1\nKAMAL_REGISTRY_PASSWORD=$(echo x\n"),
+    ]);
+    fails_with(
+        dir.path(),
+        &["secrets", "print"],
+        &[".kamal/secrets:2:", "unterminated `$(`"],
     );
 }

@@ -438,33 +438,41 @@ impl<'a> Engine<'a> {
         };
         match action {
             HostAction::Pull => {
+                // One round trip: login (password on stdin), drop the old copy, pull, check the
+                // `service` label, audit.
                 let user = self.credential(&config.registry.username)?;
                 let password = self.credential(&config.registry.password)?;
-                if let Some(login) =
-                    docker::registry::login(&config.registry, &user, &password, host)
-                {
-                    checked(login).await?;
-                }
-                let _ = remote
-                    .run(
-                        host,
-                        &docker::registry::remove_image(config, &release.version, host),
-                    )
-                    .await;
-                checked(docker::registry::pull(config, &release.version, host)).await?;
-                checked(docker::registry::validate_image(
-                    config,
-                    &release.version,
-                    host,
-                ))
-                .await?;
-                self.audit(
-                    host,
-                    None,
-                    format!("Pulled image with version {}", release.version),
+                let login = docker::registry::login(&config.registry, &user, &password, host);
+                let line = docker::audit::AuditLine {
+                    recorded_at: crate::release::format_recorded_at(chrono::Utc::now()),
+                    performer: release.performer.clone(),
+                    destination: config.destination.clone(),
+                    role: None,
+                    message: format!("Pulled image with version {}", release.version),
+                };
+                let rest = format!(
+                    "{} > /dev/null 2>&1 || true\n{} > /dev/null\n{} > /dev/null\n{}",
+                    docker::registry::remove_image(config, &release.version, host).to_shell(),
+                    docker::registry::pull(config, &release.version, host).to_shell(),
+                    docker::registry::validate_image(config, &release.version, host).to_shell(),
+                    docker::audit::record(config, host, &line).to_shell(),
+                );
+                // The script as run, and as shown in errors (the username redacted).
+                let (script, shown) = match &login {
+                    Some(l) => (
+                        format!("set -e\n{} > /dev/null\n{rest}", l.to_shell()),
+                        format!("set -e\n{} > /dev/null\n{rest}", l.to_shell_redacted()),
+                    ),
+                    None => (format!("set -e\n{rest}"), format!("set -e\n{rest}")),
+                };
+                let mut cmd = crate::command::CommandSpec::new(
+                    format!("pull {} on {host}", release.image),
+                    "sh",
                 )
-                .await;
-                Ok(())
+                .arg("-c")
+                .arg_sensitive(script, shown);
+                cmd.stdin = login.and_then(|l| l.stdin);
+                checked(cmd).await.map(|_| ())
             }
             HostAction::LockAcquire => {
                 for h in &self.plan.targets.hosts {
@@ -522,26 +530,33 @@ impl<'a> Engine<'a> {
                 Ok(())
             }
             HostAction::ProxyBoot => {
-                let _ = remote.run(host, &docker::proxy::create_network(host)).await;
                 let needs_proxy = self
                     .plan
                     .targets
                     .roles_on(config, host)
                     .iter()
                     .any(|r| config.role(r).is_some_and(|r| r.runs_proxy()));
+                // One round trip: the network ("already exists" is fine, as for Kamal), and
+                // where a role needs it the proxy, started or run; a concurrent deploy may have
+                // started it meanwhile (its name taken): fine if it runs now.
+                let mut script = format!(
+                    "{} > /dev/null 2>&1 || true",
+                    docker::proxy::create_network(host).to_shell()
+                );
                 if needs_proxy {
-                    checked(docker::proxy::ensure_apps_config_directory(host)).await?;
-                    let boot =
-                        docker::proxy::boot(docker::proxy::run_config_for(config, host), host);
-                    if let Err(e) = checked(boot).await {
-                        // Another deploy on this host may have started it meanwhile (the name is
-                        // taken): fine if it runs now.
-                        if checked(docker::proxy::start(host)).await.is_err() {
-                            return Err(e);
-                        }
-                    }
+                    script.push_str(&format!(
+                        "\n{} && {{ {} > /dev/null || {} > /dev/null; }}",
+                        docker::proxy::ensure_apps_config_directory(host).to_shell(),
+                        docker::proxy::boot(docker::proxy::run_config_for(config, host), host)
+                            .to_shell(),
+                        docker::proxy::start(host).to_shell(),
+                    ));
                 }
-                Ok(())
+                let cmd =
+                    crate::command::CommandSpec::new(format!("boot the proxy on {host}"), "sh")
+                        .arg("-c")
+                        .arg(script);
+                checked(cmd).await.map(|_| ())
             }
             HostAction::StaleContainers => {
                 for role in self.plan.targets.roles_on(config, host) {
@@ -574,10 +589,16 @@ impl<'a> Engine<'a> {
                     .map(|_| ())
             }
             HostAction::Prune => {
-                for cmd in docker::prune::all(config, host) {
-                    checked(cmd).await?;
-                }
-                Ok(())
+                // One round trip for the three prune commands.
+                let script = docker::prune::all(config, host)
+                    .iter()
+                    .map(|c| c.to_shell())
+                    .collect::<Vec<_>>()
+                    .join(" && ");
+                let cmd = crate::command::CommandSpec::new(format!("prune on {host}"), "sh")
+                    .arg("-c")
+                    .arg(script);
+                checked(cmd).await.map(|_| ())
             }
         }
     }

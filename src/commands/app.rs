@@ -16,6 +16,7 @@ use crate::command::CommandSpec;
 use crate::config::model::Role;
 use crate::config::{Config, LoadOptions};
 use crate::docker::app::{App, ExecOptions, Interactive, LogsOptions};
+use crate::engine::boot::random_hex;
 use crate::error::{Error, ExitCode, Result};
 use crate::lock::{LockGuard, LockRequest, LockStatus, LockWait};
 use crate::plan::Targets;
@@ -239,24 +240,6 @@ pub(crate) fn report(reports: &[HostReport]) -> Result<()> {
         ExitCode::Partial
     };
     Err(Error::failure(failed.join("\n")).with_exit(exit))
-}
-
-/// Random lowercase hex of `len` digits (exec container names).
-fn random_hex(len: usize) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    while out.len() < len {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out.truncate(len);
-    out
 }
 
 /// Run `dray app …`.

@@ -102,7 +102,8 @@ pub struct BootContext<'a> {
     pub emit: &'a Emitter,
 }
 
-fn random_hex(len: usize) -> String {
+/// Random lowercase hex of `len` digits (replaced-container suffixes, hostnames, exec names).
+pub fn random_hex(len: usize) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut out = String::new();
     while out.len() < len {

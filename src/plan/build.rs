@@ -82,6 +82,26 @@ impl Builder<'_> {
     }
 }
 
+/// A step doing `action` on each of `hosts`, with the commands `commands(host)` shows.
+fn on_hosts(
+    action: HostAction,
+    purpose: String,
+    hosts: &[String],
+    commands: impl Fn(&str) -> Vec<PlannedCommand>,
+) -> Vec<Step> {
+    vec![Step::Hosts(HostsStep {
+        action,
+        purpose,
+        hosts: hosts
+            .iter()
+            .map(|h| HostCommands {
+                host: h.clone(),
+                commands: commands(h),
+            })
+            .collect(),
+    })]
+}
+
 /// Build the plan of `deploy`, `redeploy` or `rollback`.
 pub fn build_plan(inp: &PlanInputs) -> Plan {
     let config = inp.config;
@@ -118,56 +138,46 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
         b.stage(
             "pull",
-            vec![Step::Hosts(HostsStep {
-                action: HostAction::Pull,
-                purpose: format!("pull {} on the hosts", release.image),
-                hosts: hosts
-                    .iter()
-                    .map(|h| HostCommands {
-                        host: h.clone(),
-                        commands: cmds::pull(config, release, h),
-                    })
-                    .collect(),
-            })],
+            on_hosts(
+                HostAction::Pull,
+                format!("pull {} on the hosts", release.image),
+                hosts,
+                |h| cmds::pull(config, release, h),
+            ),
         );
     }
 
     if lock_held {
         b.stage(
             "lock",
-            vec![Step::Hosts(HostsStep {
-                action: HostAction::LockAcquire,
-                purpose: "acquire the deploy lock".into(),
-                hosts: vec![HostCommands {
-                    host: targets.primary_host.clone(),
-                    commands: cmds::lock_acquire(config, release, &targets.primary_host),
-                }],
-            })],
+            on_hosts(
+                HostAction::LockAcquire,
+                "acquire the deploy lock".into(),
+                std::slice::from_ref(&targets.primary_host),
+                |h| cmds::lock_acquire(config, release, h),
+            ),
         );
     }
 
     if inp.kind == PlanKind::Rollback {
         b.stage(
             "check",
-            vec![Step::Hosts(HostsStep {
-                action: HostAction::CheckVersion,
-                purpose: format!(
+            on_hosts(
+                HostAction::CheckVersion,
+                format!(
                     "check that version {} exists on every host",
                     release.version
                 ),
-                hosts: hosts
-                    .iter()
-                    .map(|h| HostCommands {
-                        host: h.clone(),
-                        commands: targets
-                            .roles_on(config, h)
-                            .iter()
-                            .filter_map(|r| config.role(r))
-                            .map(|r| cmds::container_exists(config, r, &release.version, h))
-                            .collect(),
-                    })
-                    .collect(),
-            })],
+                hosts,
+                |h| {
+                    targets
+                        .roles_on(config, h)
+                        .iter()
+                        .filter_map(|r| config.role(r))
+                        .map(|r| cmds::container_exists(config, r, &release.version, h))
+                        .collect()
+                },
+            ),
         );
     }
 
@@ -188,39 +198,31 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
             .collect();
         b.stage(
             "proxy",
-            vec![Step::Hosts(HostsStep {
-                action: HostAction::ProxyBoot,
-                purpose: "ensure kamal-proxy is running".into(),
-                hosts: hosts
-                    .iter()
-                    .map(|h| HostCommands {
-                        host: h.clone(),
-                        commands: cmds::proxy_boot(config, h, proxy_hosts.contains(&h)),
-                    })
-                    .collect(),
-            })],
+            on_hosts(
+                HostAction::ProxyBoot,
+                "ensure kamal-proxy is running".into(),
+                hosts,
+                |h| cmds::proxy_boot(config, h, proxy_hosts.iter().any(|p| *p == h)),
+            ),
         );
     }
 
     if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
         b.stage(
             "stale-containers",
-            vec![Step::Hosts(HostsStep {
-                action: HostAction::StaleContainers,
-                purpose: "stop stale containers".into(),
-                hosts: hosts
-                    .iter()
-                    .map(|h| HostCommands {
-                        host: h.clone(),
-                        commands: targets
-                            .roles_on(config, h)
-                            .iter()
-                            .filter_map(|r| config.role(r))
-                            .map(|r| cmds::stale_containers(config, r, h))
-                            .collect(),
-                    })
-                    .collect(),
-            })],
+            on_hosts(
+                HostAction::StaleContainers,
+                "stop stale containers".into(),
+                hosts,
+                |h| {
+                    targets
+                        .roles_on(config, h)
+                        .iter()
+                        .filter_map(|r| config.role(r))
+                        .map(|r| cmds::stale_containers(config, r, h))
+                        .collect()
+                },
+            ),
         );
     }
 
@@ -252,47 +254,35 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
 
     b.stage(
         "tag-latest",
-        vec![Step::Hosts(HostsStep {
-            action: HostAction::TagLatest,
-            purpose: format!("tag {} as the latest image", release.image),
-            hosts: hosts
-                .iter()
-                .map(|h| HostCommands {
-                    host: h.clone(),
-                    commands: vec![cmds::tag_latest(config, release, h)],
-                })
-                .collect(),
-        })],
+        on_hosts(
+            HostAction::TagLatest,
+            format!("tag {} as the latest image", release.image),
+            hosts,
+            |h| vec![cmds::tag_latest(config, release, h)],
+        ),
     );
 
     if inp.kind == PlanKind::Deploy {
         b.stage(
             "prune",
-            vec![Step::Hosts(HostsStep {
-                action: HostAction::Prune,
-                purpose: "prune old containers and images".into(),
-                hosts: hosts
-                    .iter()
-                    .map(|h| HostCommands {
-                        host: h.clone(),
-                        commands: cmds::prune(config, h),
-                    })
-                    .collect(),
-            })],
+            on_hosts(
+                HostAction::Prune,
+                "prune old containers and images".into(),
+                hosts,
+                |h| cmds::prune(config, h),
+            ),
         );
     }
 
     if lock_held {
         b.stage(
             "unlock",
-            vec![Step::Hosts(HostsStep {
-                action: HostAction::LockRelease,
-                purpose: "release the deploy lock".into(),
-                hosts: vec![HostCommands {
-                    host: targets.primary_host.clone(),
-                    commands: vec![cmds::lock_release(config, &targets.primary_host)],
-                }],
-            })],
+            on_hosts(
+                HostAction::LockRelease,
+                "release the deploy lock".into(),
+                std::slice::from_ref(&targets.primary_host),
+                |h| vec![cmds::lock_release(config, h)],
+            ),
         );
     }
 

@@ -544,12 +544,13 @@ impl<'a> Engine<'a> {
                     docker::proxy::create_network(host).to_shell()
                 );
                 if needs_proxy {
+                    // Retried: two deploys booting the same host's proxy race on its name (one
+                    // creates it while the other's `run` fails); the retry finds it and starts it.
                     script.push_str(&format!(
-                        "\n{} && {{ {} > /dev/null || {} > /dev/null; }}",
+                        "\n{} || exit 1\nn=0\nuntil out=$({} 2>&1); do\n  n=$((n + 1))\n  [ \"$n\" -lt 5 ] || {{ printf '%s\\n' \"$out\" >&2; exit 1; }}\n  sleep 1\ndone",
                         docker::proxy::ensure_apps_config_directory(host).to_shell(),
                         docker::proxy::boot(docker::proxy::run_config_for(config, host), host)
                             .to_shell(),
-                        docker::proxy::start(host).to_shell(),
                     ));
                 }
                 let cmd =

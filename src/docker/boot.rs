@@ -125,7 +125,7 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
              \x20   *) fail \"the container is $s\" ;;\n\
              \x20 esac\n\
              \x20 [ \"$now\" -lt \"$deadline\" ] || fail \"not healthy within deploy_timeout ({timeout}s), last status $s\"\n\
-             \x20 sleep 1\n\
+             \x20 sleep 0.2 2>/dev/null || sleep 1\n\
              done",
             timeout = config.deploy_timeout,
             delay = config.readiness_delay,

@@ -42,7 +42,14 @@ pub async fn wait_healthy(
                 ("error", last.clone().into()),
             ],
         );
-        let next = started + hc.interval;
+        // A target that does not accept connections yet is still starting: look again soon
+        // rather than a whole interval later (the check's verdict is unchanged).
+        let pause = if last.starts_with("connect ") {
+            hc.interval.min(Duration::from_millis(100))
+        } else {
+            hc.interval
+        };
+        let next = started + pause;
         if next >= deadline {
             return Err(format!(
                 "target failed to become healthy within configured timeout ({}): {last}",

@@ -1040,6 +1040,28 @@ fn file_spec(spec: &RawFileSpec) -> Option<FileSpec> {
     }
 }
 
+/// An accessory's `files` or `directories` (`key`), each `local:remote` or a map.
+fn file_specs(
+    cx: &Ctx,
+    path: &str,
+    key: &str,
+    specs: Option<&[RawFileSpec]>,
+) -> Result<Vec<FileSpec>, ConfigError> {
+    specs
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            file_spec(f).ok_or_else(|| {
+                cx.err(
+                    &format!("{path}.{key}[{i}]"),
+                    "expected `local:remote` or a map with `local` and `remote`",
+                )
+            })
+        })
+        .collect()
+}
+
 fn validate_accessory(
     cx: &Ctx,
     service: &str,
@@ -1141,34 +1163,8 @@ fn validate_accessory(
         None => image,
     };
     let env = validate_env(cx, &format!("{path}.env"), raw.env.as_ref(), false)?;
-    let files = raw
-        .files
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, f)| {
-            file_spec(f).ok_or_else(|| {
-                cx.err(
-                    &format!("{path}.files[{i}]"),
-                    "expected `local:remote` or a map with `local` and `remote`",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let directories = raw
-        .directories
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, f)| {
-            file_spec(f).ok_or_else(|| {
-                cx.err(
-                    &format!("{path}.directories[{i}]"),
-                    "expected `local:remote` or a map with `local` and `remote`",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let files = file_specs(cx, &path, "files", raw.files.as_deref())?;
+    let directories = file_specs(cx, &path, "directories", raw.directories.as_deref())?;
     let proxy = match &raw.proxy {
         Some(p) => Some(resolve_proxy(cx, &format!("{path}.proxy"), p)?),
         None => None,

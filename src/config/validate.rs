@@ -164,6 +164,15 @@ pub fn validate(
     // servers and roles
     let primary_role = s(&raw.primary_role).unwrap_or_else(|| "web".to_string());
     let allow_empty_roles = raw.allow_empty_roles.unwrap_or(false);
+    let defaults = RoleDefaults {
+        primary_role: &primary_role,
+        logging: &logging,
+        labels: &labels,
+        root_proxy: root_proxy.as_ref(),
+        asset_path: s(&raw.asset_path),
+        stop_timeout: raw.stop_timeout,
+        allow_empty_roles,
+    };
     let mut roles = Vec::new();
     match &raw.servers {
         None => {
@@ -178,21 +187,7 @@ pub fn validate(
                 hosts: Some(hosts.clone()),
                 ..Default::default()
             };
-            roles.push(validate_role(
-                &cx,
-                "servers",
-                "web",
-                &settings,
-                &RoleDefaults {
-                    primary_role: &primary_role,
-                    logging: &logging,
-                    labels: &labels,
-                    root_proxy: root_proxy.as_ref(),
-                    asset_path: s(&raw.asset_path),
-                    stop_timeout: raw.stop_timeout,
-                    allow_empty_roles,
-                },
-            )?);
+            roles.push(validate_role(&cx, "servers", "web", &settings, &defaults)?);
         }
         Some(RawServers::Roles(map)) => {
             let mut names: Vec<&String> = map.0.iter().map(|(k, _)| k).collect();
@@ -213,21 +208,7 @@ pub fn validate(
                     Some(RawRole::Settings(s)) => (**s).clone(),
                     None => RawRoleSettings::default(),
                 };
-                roles.push(validate_role(
-                    &cx,
-                    &path,
-                    name,
-                    &settings,
-                    &RoleDefaults {
-                        primary_role: &primary_role,
-                        logging: &logging,
-                        labels: &labels,
-                        root_proxy: root_proxy.as_ref(),
-                        asset_path: s(&raw.asset_path),
-                        stop_timeout: raw.stop_timeout,
-                        allow_empty_roles,
-                    },
-                )?);
+                roles.push(validate_role(&cx, &path, name, &settings, &defaults)?);
             }
         }
     }

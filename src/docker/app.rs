@@ -521,9 +521,14 @@ pub(crate) fn is_blank(s: &str) -> bool {
 }
 
 /// `--env KEY=value` per pair (expanding), bare `--env KEY` when the value is blank.
-fn env_pairs(mut cmd: CommandSpec, pairs: &[(String, String)]) -> CommandSpec {
+fn env_pairs(cmd: CommandSpec, pairs: &[(String, String)]) -> CommandSpec {
+    keyed_pairs(cmd, "--env", pairs)
+}
+
+/// `<flag> KEY=value` per pair (expanding), bare `<flag> KEY` when the value is blank.
+fn keyed_pairs(mut cmd: CommandSpec, flag: &str, pairs: &[(String, String)]) -> CommandSpec {
     for (k, v) in pairs {
-        cmd = cmd.arg("--env");
+        cmd = cmd.arg(flag);
         cmd = if is_blank(v) {
             cmd.arg(k)
         } else {
@@ -551,15 +556,7 @@ pub(crate) fn logging_args(mut cmd: CommandSpec, logging: &Logging) -> CommandSp
     if let Some(d) = driver {
         cmd = cmd.arg("--log-driver").arg_expanding(d);
     }
-    for (k, v) in &logging.options {
-        cmd = cmd.arg("--log-opt");
-        cmd = if is_blank(v) {
-            cmd.arg(k)
-        } else {
-            cmd.arg_expanding(format!("{k}={v}"))
-        };
-    }
-    cmd
+    keyed_pairs(cmd, "--log-opt", &logging.options)
 }
 
 /// Docker options in order, without `restart`: `true` → `--key`, a value → `--key value`

@@ -87,6 +87,12 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
             secrets: &secrets,
             lock_inherited: false,
             buildx: false,
+            lock_details: dray::lock::details(
+                "bench",
+                &resolved.release.version,
+                dray::docker::lock::AUTOMATIC_MESSAGE,
+            ),
+            lock_wait: None,
         })
     });
 }

@@ -100,6 +100,15 @@ pub struct GlobalOptions {
         global = true
     )]
     pub lock_wait_interval: u64,
+
+    /// Print the plan (stages, hooks with their environment, the exact commands per host) and
+    /// run nothing.
+    #[arg(long = "dry-run", alias = "dry_run", global = true)]
+    pub dry_run: bool,
+
+    /// Output format: human text, or one JSON object per event (per line).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human, global = true)]
+    pub output: OutputFormat,
 }
 
 /// How a command reports what it does.
@@ -122,14 +131,6 @@ pub struct DeployArgs {
     /// Build without the Docker cache.
     #[arg(long = "no-cache", alias = "no_cache")]
     pub no_cache: bool,
-
-    /// Print the plan (stages, hooks with their environment, commands per host) and run nothing.
-    #[arg(long = "dry-run", alias = "dry_run")]
-    pub dry_run: bool,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
 }
 
 /// Arguments of a command group whose subcommands are not implemented yet.
@@ -153,12 +154,6 @@ pub enum Command {
     Rollback {
         /// The version to roll back to.
         rollback_version: String,
-        /// Print the plan and run nothing.
-        #[arg(long = "dry-run", alias = "dry_run")]
-        dry_run: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-        output: OutputFormat,
     },
     /// Show details about all containers.
     Details(PendingArgs),

@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod prune;
 pub mod registry;
 pub mod server;
+pub mod session;
 
 use clap::Parser;
 
@@ -124,8 +125,6 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 kind: crate::plan::PlanKind::Deploy,
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
-                dry_run: args.dry_run,
-                output: args.output,
             },
         ),
         Command::Redeploy(args) => deploy::run(
@@ -134,15 +133,9 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 kind: crate::plan::PlanKind::Redeploy,
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
-                dry_run: args.dry_run,
-                output: args.output,
             },
         ),
-        Command::Rollback {
-            rollback_version,
-            dry_run,
-            output,
-        } => {
+        Command::Rollback { rollback_version } => {
             let mut global = cli.global.clone();
             global.version = Some(rollback_version);
             deploy::run(
@@ -151,8 +144,6 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                     kind: crate::plan::PlanKind::Rollback,
                     skip_push: true,
                     no_cache: false,
-                    dry_run,
-                    output,
                 },
             )
         }
@@ -221,6 +212,12 @@ fn global_args(g: &GlobalOptions) -> Vec<String> {
     }
     if g.quiet {
         out.push("-q".into());
+    }
+    if g.dry_run {
+        out.push("--dry-run".into());
+    }
+    if g.output == crate::cli::OutputFormat::Json {
+        out.extend(["--output".into(), "json".into()]);
     }
     out
 }

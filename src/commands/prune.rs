@@ -5,9 +5,9 @@
 
 use crate::cli::{GlobalOptions, PruneCommand};
 use crate::error::{Error, Result};
-use crate::release::Release;
+use crate::plan::{locked, Plan};
 
-use super::app::{report, HostReport, Session};
+use super::session::Session;
 
 /// Run `dray prune …`.
 pub fn run(global: &GlobalOptions, command: &PruneCommand) -> Result<()> {
@@ -19,54 +19,23 @@ pub fn run(global: &GlobalOptions, command: &PruneCommand) -> Result<()> {
         PruneCommand::Containers { retain: Some(n) } => Some(*n),
         _ => None,
     };
-    let mut s = Session::new(global)?;
-    let release = s.release()?;
+    let s = Session::new(global)?;
+    let release = s.release()?.release;
     let retain = retain.unwrap_or(s.config.retain_containers.max(1));
-    let (prune_containers, prune_images) = match command {
-        PruneCommand::All => (true, true),
-        PruneCommand::Images => (false, true),
-        PruneCommand::Containers { .. } => (true, false),
+    let (containers, images, sub) = match command {
+        PruneCommand::All => (Some(retain), true, "all"),
+        PruneCommand::Images => (None, true, "images"),
+        PruneCommand::Containers { .. } => (Some(retain), false, "containers"),
     };
-    let s = &s;
-    let release = &release;
-    let result = s.locked(release, async {
-        if prune_containers {
-            report(&containers(s, release, retain).await)?;
-        }
-        if prune_images {
-            report(&images(s, release).await)?;
-        }
-        Ok(())
-    });
-    s.close();
-    result
-}
-
-/// Remove the stopped containers of this service and destination beyond the newest `retain`.
-async fn containers(s: &Session<'_>, release: &Release, retain: u32) -> Vec<HostReport> {
-    s.each_host(|host| async move {
-        s.audit(host, release, None, "Pruned containers".into())
-            .await?;
-        s.checked(
-            host,
-            &crate::docker::prune::containers(&s.config, retain, host),
-        )
-        .await
-    })
-    .await
-}
-
-/// Remove dangling images and untag the images no container of the service uses.
-async fn images(s: &Session<'_>, release: &Release) -> Vec<HostReport> {
-    s.each_host(|host| async move {
-        s.audit(host, release, None, "Pruned images".into()).await?;
-        s.checked(
-            host,
-            &crate::docker::prune::dangling_images(&s.config, host),
-        )
-        .await?;
-        s.checked(host, &crate::docker::prune::tagged_images(&s.config, host))
-            .await
-    })
-    .await
+    let stages = locked(
+        s.lock(&release.version),
+        crate::plan::admin::prune(&s.config, &release, &s.targets.hosts, containers, images),
+    );
+    s.run(&Plan::command(
+        "prune",
+        Some(sub),
+        Some(release),
+        s.targets.clone(),
+        stages,
+    ))
 }

@@ -330,6 +330,64 @@ impl<'a> App<'a> {
         )
     }
 
+    /// Stale containers of the role in one round trip: running containers other than the
+    /// current one. [`Stale::Stop`] stops them quietly (a deploy's stale-containers stage:
+    /// "current" is the newest running one), [`Stale::Report`] and [`Stale::ReportAndStop`]
+    /// say which (`app stale_containers [--stop]`: every listed version but the first).
+    pub fn stale_containers(&self, mode: Stale) -> CommandSpec {
+        let mut stop = vec!["xargs".to_string(), "docker".into(), "stop".into()];
+        stop.extend(self.stop_args());
+        let stop_v = format!(
+            "docker container ls --all --filter {}\"$v\"'$' --quiet | {}",
+            quote(&format!("name=^{}-", self.container_prefix())),
+            words(&stop)
+        );
+        let role = quote(&self.role.name);
+        let body = match mode {
+            Stale::Stop => format!(
+                "current=$({current} || true)\n\
+                 {list} | while read v; do\n\
+                 \x20 [ -n \"$v\" ] && [ \"$v\" != \"$current\" ] || continue\n\
+                 \x20 {stop_v} > /dev/null 2>&1 || true\n\
+                 done",
+                current = self.current_running_version().to_shell(),
+                list = self.list_versions().to_shell(),
+            ),
+            Stale::Report | Stale::ReportAndStop => format!(
+                "{list} | tail -n +2 | while read v; do\n\
+                 \x20 [ -n \"$v\" ] || continue\n{act}\
+                 done",
+                list = self.list_versions().to_shell(),
+                act = if mode == Stale::ReportAndStop {
+                    format!(
+                        "\x20 echo \"Stopping stale container for role \"{role}\" with version $v\"\n\
+                         \x20 {stop_v} > /dev/null 2>&1 || true\n"
+                    )
+                } else {
+                    format!(
+                        "\x20 echo \"Detected stale container for role \"{role}\" with version $v (use \\`dray app stale_containers --stop\\` to stop)\"\n"
+                    )
+                },
+            ),
+        };
+        sh(
+            format!("stale {} containers on {}", self.role.name, self.host),
+            body,
+        )
+    }
+
+    /// `app version`: the version the role runs, or `no <role> container running`.
+    pub fn version_report(&self) -> CommandSpec {
+        sh(
+            format!("find running {} version on {}", self.role.name, self.host),
+            format!(
+                "v=$({}) || exit $?\nif [ -n \"$v\" ]; then echo \"$v\"; else echo {}; fi",
+                self.current_running_version().to_shell(),
+                quote(&format!("no {} container running", self.role.name))
+            ),
+        )
+    }
+
     /// `docker tag <repo>:<version> <repo>:latest[-D]`.
     pub fn tag_latest(&self, version: &str) -> CommandSpec {
         tag_latest(self.config, version, self.host)
@@ -500,6 +558,17 @@ pub fn container_hostname(host: &str, hex12: &str) -> String {
     let short: String = host.chars().take(51).collect();
     let short = short.strip_suffix('.').unwrap_or(&short);
     format!("{short}-{hex12}")
+}
+
+/// What [`App::stale_containers`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// Stop every running container but the current one, silently.
+    Stop,
+    /// Say which are stale.
+    Report,
+    /// Say which are stale and stop them.
+    ReportAndStop,
 }
 
 /// The role's `restart` option, else `unless-stopped`.

@@ -9,7 +9,7 @@
 //!    container and exit non-zero, so the old one keeps serving.
 //!
 //! The scripts print marker lines the engine reads: `dray-old-version:<v>` and
-//! `dray-failed:<reason>`.
+//! `dray-failed:<reason>`, and `dray-unhealthy` when it did not become healthy.
 
 use crate::command::{CommandSpec, Secret};
 use crate::config::model::Config;
@@ -24,6 +24,9 @@ use super::script::sh;
 pub const OLD_VERSION_MARKER: &str = "dray-old-version:";
 /// Prefix of the line saying why the new container failed.
 pub const FAILED_MARKER: &str = "dray-failed:";
+/// The line saying that the new container did not become healthy (unhealthy, or not healthy
+/// within `deploy_timeout`): raising `deploy_timeout` may help.
+pub const UNHEALTHY_MARKER: &str = "dray-unhealthy";
 
 fn audit_line(config: &Config, host: &str, line: &AuditLine) -> String {
     audit::record(config, host, line).to_shell()
@@ -119,23 +122,29 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
              \x20 now=$(date +%s)\n\
              \x20 case \"$s\" in\n\
              \x20   healthy) break ;;\n\
+             \x20   unhealthy) echo {unhealthy_marker}; fail 'the container is unhealthy' ;;\n\
              \x20   running) [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break ;;\n\
              \x20   starting|created|restarting) ;;\n\
              \x20   '') fail 'the container is gone' ;;\n\
              \x20   *) fail \"the container is $s\" ;;\n\
              \x20 esac\n\
-             \x20 [ \"$now\" -lt \"$deadline\" ] || fail \"not healthy within deploy_timeout ({timeout}s), last status $s\"\n\
+             \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $s\"; }}\n\
              \x20 sleep 0.2 2>/dev/null || sleep 1\n\
              done",
             timeout = config.deploy_timeout,
+            unhealthy_marker = quote(UNHEALTHY_MARKER),
             delay = config.readiness_delay,
             status = app.status(version).to_shell(),
         )
     };
-    let stop_old = match old.filter(|o| !o.is_empty() && *o != version) {
+    // `old` may be a hole the engine fills at run time: whether it is empty or the new
+    // version is decided on the host.
+    let stop_old = match old {
         Some(old) => format!(
-            "{} > /dev/null 2>&1 || true",
-            app.stop(Some(old)).to_shell()
+            "[ -z {q} ] || [ {q} = {v} ] || {stop} > /dev/null 2>&1 || true",
+            q = quote(old),
+            v = quote(version),
+            stop = app.stop(Some(old)).to_shell()
         ),
         None => "true".to_string(),
     };

@@ -150,6 +150,105 @@ pub fn boot(run_config: Option<&ProxyRun>, host: &str) -> CommandSpec {
     )
 }
 
+/// The proxy stage of a deploy as one round trip: the `kamal` network ("already exists" is
+/// fine, as for Kamal) and, where a role needs it, the proxy, started or run. Two deploys
+/// booting the same host's proxy race on its name (one creates it while the other's `run`
+/// fails): the boot is retried up to 5 times, a second apart, and then finds it and starts it.
+pub fn boot_batch(config: &Config, host: &str, runs_proxy: bool) -> CommandSpec {
+    let mut script = format!(
+        "{} > /dev/null 2>&1 || true",
+        create_network(host).to_shell()
+    );
+    if runs_proxy {
+        script.push_str(&format!(
+            "\n{} || exit 1\nn=0\nuntil out=$({} 2>&1); do\n  n=$((n + 1))\n  [ \"$n\" -lt 5 ] || {{ printf '%s\\n' \"$out\" >&2; exit 1; }}\n  sleep 1\ndone",
+            ensure_apps_config_directory(host).to_shell(),
+            boot(run_config_for(config, host), host).to_shell(),
+        ));
+    }
+    sh(format!("boot the proxy on {host}"), script)
+}
+
+/// `proxy remove` on one host as one round trip: unless `force`, keep the proxy while apps are
+/// still installed (`.kamal/apps/*`); else stop and remove its container, image and directory
+/// (each failure ignored, as Kamal does).
+pub fn remove_batch(host: &str, force: bool) -> CommandSpec {
+    let keep = if force {
+        String::new()
+    } else {
+        "apps=$(ls .kamal/apps 2>/dev/null | wc -l)\n\
+         if [ \"$apps\" != 0 ]; then echo \"kamal-proxy kept: $apps app(s) still installed (use --force)\"; exit 0; fi\n"
+            .to_string()
+    };
+    let steps = [
+        stop(host),
+        remove_container(host),
+        CommandSpec::new(format!("remove kamal-proxy image on {host}"), "docker")
+            .args(["image", "prune", "--all", "--force", "--filter"])
+            .arg("label=org.opencontainers.image.title=kamal-proxy"),
+        CommandSpec::new(format!("remove proxy directory on {host}"), "rm")
+            .args(["-r", ".kamal/proxy"]),
+    ]
+    .iter()
+    .map(|c| format!("{} > /dev/null 2>&1 || true\n", c.to_shell()))
+    .collect::<String>();
+    sh(
+        format!("remove kamal-proxy on {host}"),
+        format!("{keep}{steps}echo 'removed kamal-proxy'"),
+    )
+}
+
+/// `docker container restart kamal-proxy`.
+pub fn restart(host: &str) -> CommandSpec {
+    CommandSpec::new(format!("restart kamal-proxy on {host}"), "docker").args([
+        "container",
+        "restart",
+        CONTAINER_NAME,
+    ])
+}
+
+/// `docker ps --filter name=^kamal-proxy$` (`proxy details`).
+pub fn details(host: &str) -> CommandSpec {
+    CommandSpec::new(format!("show kamal-proxy on {host}"), "docker")
+        .args(["ps", "--filter"])
+        .arg(format!("name=^{CONTAINER_NAME}$"))
+}
+
+/// What `proxy logs` reads: the proxy container's log lines.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyLogs {
+    /// Leave out `--timestamps`.
+    pub skip_timestamps: bool,
+    /// `--since`.
+    pub since: Option<String>,
+    /// `--tail`.
+    pub lines: Option<u64>,
+    /// `| grep`.
+    pub grep: Option<String>,
+}
+
+/// `docker logs kamal-proxy [--timestamps] [--since S] [--tail N] 2>&1 [| grep G]`.
+pub fn logs(host: &str, opts: &ProxyLogs) -> CommandSpec {
+    let mut words = vec!["docker".to_string(), "logs".into(), CONTAINER_NAME.into()];
+    if !opts.skip_timestamps {
+        words.push("--timestamps".into());
+    }
+    if let Some(since) = &opts.since {
+        words.extend(["--since".into(), since.clone()]);
+    }
+    let lines = opts
+        .lines
+        .or((opts.since.is_none() && opts.grep.is_none()).then_some(100));
+    if let Some(n) = lines {
+        words.extend(["--tail".into(), n.to_string()]);
+    }
+    let mut script = format!("{} 2>&1", crate::shell::join(&words));
+    if let Some(grep) = &opts.grep {
+        script.push_str(&format!(" | grep {}", quote(grep)));
+    }
+    sh(format!("read kamal-proxy logs on {host}"), script)
+}
+
 /// `docker container prune --force --filter label=org.opencontainers.image.title=kamal-proxy`.
 pub fn remove_container(host: &str) -> CommandSpec {
     CommandSpec::new(format!("remove kamal-proxy container on {host}"), "docker")

@@ -69,6 +69,16 @@ pub fn all(config: &Config, host: &str) -> Vec<CommandSpec> {
     ]
 }
 
+/// The three prune steps of a deploy as one round trip (`&&`-chained).
+pub fn all_batch(config: &Config, host: &str) -> CommandSpec {
+    let script = all(config, host)
+        .iter()
+        .map(|c| c.to_shell())
+        .collect::<Vec<_>>()
+        .join(" && ");
+    super::script::sh(format!("prune on {host}"), script)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

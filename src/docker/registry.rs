@@ -34,6 +34,37 @@ pub fn logout(registry: &Registry, on: &str) -> CommandSpec {
     }
 }
 
+/// The pull of a deploy as one round trip: log in (password on stdin), drop the old copy of
+/// the image, pull it, check its `service` label, record the audit line. The script is shown
+/// with the username redacted.
+pub fn pull_batch(
+    config: &Config,
+    version: &str,
+    host: &str,
+    login: Option<CommandSpec>,
+    audit: &super::audit::AuditLine,
+) -> CommandSpec {
+    let rest = format!(
+        "{} > /dev/null 2>&1 || true\n{} > /dev/null\n{} > /dev/null\n{}",
+        remove_image(config, version, host).to_shell(),
+        pull(config, version, host).to_shell(),
+        validate_image(config, version, host).to_shell(),
+        super::audit::record(config, host, audit).to_shell(),
+    );
+    let (script, shown) = match &login {
+        Some(l) => (
+            format!("set -e\n{} > /dev/null\n{rest}", l.to_shell()),
+            format!("set -e\n{} > /dev/null\n{rest}", l.to_shell_redacted()),
+        ),
+        None => (format!("set -e\n{rest}"), format!("set -e\n{rest}")),
+    };
+    let mut cmd = CommandSpec::new(format!("pull {} on {host}", image(config, version)), "sh")
+        .arg("-c")
+        .arg_sensitive(script, shown);
+    cmd.stdin = login.and_then(|l| l.stdin);
+    cmd
+}
+
 /// `<repository>:<version>`.
 pub fn image(config: &Config, version: &str) -> String {
     format!("{}:{}", config.repository, version)

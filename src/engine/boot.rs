@@ -1,18 +1,17 @@
-//! Booting one role on one host, Kamal's `Kamal::Cli::App::Boot#run`: clash check, old
-//! version, primary-role barrier, env file, `docker run`, readiness (proxy deploy, or Docker
-//! health / readiness delay), on failure stop the new container, on success stop the old one.
+//! Booting one role on one host, Kamal's `Kamal::Cli::App::Boot#run`, with the plan's two
+//! commands: the primary-role barrier, then start (clash check, env file, old version,
+//! `docker run`) and settle (readiness: proxy deploy, or Docker health / readiness delay; on
+//! failure stop the new container, on success stop the old one).
 
 use tokio::sync::watch;
 
-use crate::config::model::Role;
-use crate::config::secrets::Secrets;
-use crate::config::Config;
-use crate::docker::{self, app::App};
-use crate::release::Release;
-use crate::remote::Remote;
+use crate::docker;
+use crate::plan::BootStep;
 
+use super::error::HostFailure;
 use super::events::Event;
-use super::Emitter;
+use super::host::Slots;
+use super::Engine;
 
 /// The primary-role barrier: other roles wait for the first primary container's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,28 +79,6 @@ impl Barrier {
     }
 }
 
-/// Everything one boot needs.
-pub struct BootContext<'a> {
-    /// The configuration.
-    pub config: &'a Config,
-    /// The role.
-    pub role: &'a Role,
-    /// The host.
-    pub host: &'a str,
-    /// The frozen release.
-    pub release: &'a Release,
-    /// Secret values for the env file.
-    pub secrets: &'a Secrets,
-    /// Runs commands.
-    pub remote: &'a dyn Remote,
-    /// Whether this role is the gatekeeper (the first targeted role).
-    pub primary: bool,
-    /// The run's barrier.
-    pub barrier: &'a Barrier,
-    /// Where events go.
-    pub emit: &'a Emitter,
-}
-
 /// Random lowercase hex of `len` digits (replaced-container suffixes, hostnames, exec names).
 pub fn random_hex(len: usize) -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -120,105 +97,88 @@ pub fn random_hex(len: usize) -> String {
     out
 }
 
-impl BootContext<'_> {
-    /// Boot the role on the host in two round trips (see [`docker::boot`]). On failure the new
-    /// container is stopped and the old one keeps running; the error says why.
-    pub async fn run(&self) -> Result<(), String> {
-        let app = App::new(self.config, self.role, self.host);
-        let version = &self.release.version;
-        let host = self.host;
-
-        // Other roles wait for the first primary container's verdict.
-        if !self.primary && !self.barrier.wait().await {
-            return Err(format!(
-                "first primary container is unhealthy, not booting {} on {host}",
-                self.role.name
+impl Engine<'_> {
+    /// Boot one role on one host with the step's two commands (see [`crate::docker::boot`]):
+    /// start, then settle. Other roles wait for the first primary container's verdict. On
+    /// failure the new container is stopped and the old one keeps running; the error says why.
+    pub(crate) async fn boot(
+        &self,
+        stage: &str,
+        step: &BootStep,
+        barrier: &Barrier,
+    ) -> Result<(), HostFailure> {
+        let host = step.host.as_str();
+        let role = Some(step.role.as_str());
+        if !step.primary && !barrier.wait().await {
+            return Err(HostFailure::new(
+                stage,
+                host,
+                role,
+                &format!("boot {} on {host}", step.role),
+                format!(
+                    "first primary container is unhealthy, not booting {} on {host}",
+                    step.role
+                ),
             ));
         }
-
-        let env = self.config.env_for(self.role, host);
-        let mut pairs = Vec::new();
-        for s in &env.secrets {
-            let value = self.secrets.get(&s.key).map_err(|e| e.to_string())?;
-            pairs.push((s.name.clone(), value.to_string()));
-        }
-        let audit = |message: String| docker::audit::AuditLine {
-            recorded_at: crate::release::format_recorded_at(chrono::Utc::now()),
-            performer: self.release.performer.clone(),
-            destination: self.config.destination.clone(),
-            role: Some(self.role.name.clone()),
-            message,
-        };
-        let hostname = docker::app::container_hostname(host, &random_hex(12));
-        let start = docker::boot::start(
-            &app,
-            version,
-            &hostname,
-            &random_hex(16),
-            docker::env_file::content(&pairs),
-            &audit,
-        );
-        let started = match self.remote.run_checked(host, &start).await {
-            Ok(out) => out,
-            Err(e) => {
-                if self.primary {
-                    self.barrier.close();
-                }
-                return Err(e.to_string());
+        let result = self.boot_commands(stage, step).await;
+        if step.primary {
+            match result {
+                Ok(()) => barrier.open(),
+                Err(_) => barrier.close(),
             }
-        };
-        let old = docker::boot::marker(&started.stdout, docker::boot::OLD_VERSION_MARKER)
-            .unwrap_or("")
-            .to_string();
+        }
+        result
+    }
 
-        let settle = docker::boot::settle(&app, version, Some(&old));
-        let settled = self
-            .remote
-            .run(host, &settle)
+    async fn boot_commands(&self, stage: &str, step: &BootStep) -> Result<(), HostFailure> {
+        let host = step.host.as_str();
+        let role = Some(step.role.as_str());
+        let mut slots = Slots::default();
+        let Some((settle, start)) = step.commands.split_last() else {
+            return Ok(());
+        };
+        self.run_commands(stage, host, role, start, &mut slots)
+            .await?;
+        let (_, out) = self
+            .send(host, settle, &mut slots)
             .await
-            .map_err(|e| e.to_string());
-        let failure = match &settled {
-            Ok(out) if out.success() => None,
-            Ok(out) => {
-                for line in out.stdout.lines().chain(out.stderr.lines()) {
-                    if !line.starts_with(docker::boot::FAILED_MARKER) {
-                        self.emit.emit(Event::HostOutput {
-                            host: host.to_string(),
-                            line: line.to_string(),
-                        });
-                    }
-                }
-                let why = docker::boot::marker(&out.stdout, docker::boot::FAILED_MARKER)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("exit status {:?}", out.status));
-                let hint = if why.contains("health") || why.contains("deploy_timeout") {
-                    format!(
-                        "\nhint: raise `deploy_timeout` ({}s) if the app needs longer to become healthy",
-                        self.config.deploy_timeout
-                    )
-                } else {
-                    String::new()
-                };
-                Some(format!(
-                    "{} container on {host}: {why}{hint}",
-                    self.role.name
-                ))
-            }
-            Err(e) => Some(e.clone()),
-        };
-        match failure {
-            None => {
-                if self.primary {
-                    self.barrier.open();
-                }
-                Ok(())
-            }
-            Some(why) => {
-                if self.primary {
-                    self.barrier.close();
-                }
-                Err(why)
+            .map_err(|e| e.into_failure(stage, host, role, settle))?;
+        if out.success() {
+            return Ok(());
+        }
+        for line in out.stdout.lines().chain(out.stderr.lines()) {
+            if !line.starts_with(docker::boot::FAILED_MARKER)
+                && line.trim() != docker::boot::UNHEALTHY_MARKER
+            {
+                self.emit.emit(Event::HostOutput {
+                    host: host.to_string(),
+                    line: line.to_string(),
+                });
             }
         }
+        let why = docker::boot::marker(&out.stdout, docker::boot::FAILED_MARKER)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("exit status {:?}", out.status));
+        let mut failure = HostFailure::new(
+            stage,
+            host,
+            role,
+            &settle.purpose,
+            format!("{} container on {host}: {why}", step.role),
+        );
+        failure.exit = out.status;
+        failure.stderr_tail = out.stderr_tail(10);
+        let unhealthy = out
+            .stdout
+            .lines()
+            .any(|l| l.trim() == docker::boot::UNHEALTHY_MARKER);
+        if unhealthy {
+            failure = failure.with_hint(format!(
+                "raise `deploy_timeout` ({}s) if the app needs longer to become healthy",
+                self.config.deploy_timeout
+            ));
+        }
+        Err(failure)
     }
 }

@@ -1,15 +1,18 @@
-//! The local build: a clean clone of `HEAD` (Kamal's clone semantics) or `builder.context`,
-//! then `docker build` + `docker push` (or `docker buildx build --output=type=registry`).
+//! Local steps: the build directory (a clean clone of `HEAD`, Kamal's clone semantics, or
+//! `builder.context`), then the step's commands as planned (`docker build` + `docker push`, or
+//! `docker buildx build --output=type=registry`; `docker login` for `registry login`).
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::command::CommandSpec;
+use crate::command::Secret;
 use crate::config::Config;
-use crate::docker;
-use crate::release::Release;
+use crate::plan::{LocalStep, Shown};
 use crate::remote::{CommandOutput, RemoteError};
+
+use super::error::HostFailure;
+use super::events::Event;
 
 /// Where the image is built from.
 #[derive(Debug, Clone)]
@@ -25,13 +28,30 @@ async fn run_local(
     args: &[String],
     cwd: &Path,
     env: &[(String, String)],
+    stdin: Option<&Secret>,
 ) -> Result<CommandOutput, String> {
-    let out = tokio::process::Command::new(program)
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(program)
         .args(args)
         .current_dir(cwd)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .output()
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    if let (Some(mut pipe), Some(secret)) = (child.stdin.take(), stdin) {
+        pipe.write_all(&secret.0)
+            .await
+            .map_err(|e| format!("cannot write to {}: {e}", program.display()))?;
+    }
+    let out = child
+        .wait_with_output()
         .await
         .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
     Ok(CommandOutput {
@@ -44,7 +64,7 @@ async fn run_local(
 async fn git(root: &Path, args: &[&str]) -> Result<String, String> {
     let git = which::which("git").map_err(|e| format!("git not found: {e}"))?;
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = run_local(&git, &args, root, &[]).await?;
+    let out = run_local(&git, &args, root, &[], None).await?;
     if !out.success() {
         return Err(format!(
             "git {} failed: {}",
@@ -124,59 +144,44 @@ async fn fresh_clone(clones: &Path, top: &str, name: &str) -> Result<(), String>
     Ok(())
 }
 
-/// Build and push the release's image; returns the commands' combined output.
-pub async fn build_and_push(
-    config: &Config,
-    release: &Release,
-    dir: &BuildDir,
-    no_cache: bool,
-    secrets: &[(String, String)],
-) -> Result<String, RemoteError> {
-    let docker_bin = which::which("docker").map_err(|e| RemoteError::Exec {
-        host: "localhost".into(),
-        purpose: "build the image".into(),
-        message: format!("the docker CLI is not on PATH ({e})"),
-    })?;
-    let opts = docker::build::BuildOptions {
-        version: &release.version,
-        context: &dir.context,
-        no_cache,
-        secrets,
-    };
-    let buildx = run_local(
-        &docker_bin,
-        &["buildx".into(), "version".into()],
-        &dir.dir,
-        &[],
-    )
-    .await
-    .map(|o| o.success())
-    .unwrap_or(false);
-    let specs: Vec<CommandSpec> = if buildx {
-        let builder = docker::build::builder_name(config, std::env::consts::ARCH);
-        vec![docker::build::buildx_build(
-            config,
-            builder.as_deref(),
-            &opts,
-        )]
-    } else {
-        docker::build::docker_build_and_push(config, &opts)
-    };
-    let mut log = String::new();
-    for spec in specs {
+/// Run a local step's commands in `dir`, in order: each program found on `PATH`, its
+/// environment and stdin as planned; the first failure ends the step.
+pub async fn run_commands(
+    engine: &super::Engine<'_>,
+    stage: &str,
+    step: &LocalStep,
+    dir: &Path,
+) -> Result<(), HostFailure> {
+    let label = step.label.as_str();
+    for cmd in &step.commands {
+        let spec = &cmd.spec;
+        let fail = |message: String| HostFailure::new(stage, label, None, &spec.purpose, message);
+        let program = which::which(&spec.program).map_err(|e| {
+            fail(format!(
+                "{}: `{}` is not on PATH ({e})",
+                spec.purpose, spec.program
+            ))
+            .with_hint(format!("install `{}` on this machine", spec.program))
+        })?;
+        engine.emit.emit(Event::CommandStarted {
+            host: label.to_string(),
+            purpose: spec.purpose.clone(),
+            line: spec.to_shell_redacted(),
+        });
         let args: Vec<String> = spec.args.iter().map(|a| a.as_str().to_string()).collect();
-        let out = run_local(&docker_bin, &args, &dir.dir, &spec.env)
+        let out = run_local(&program, &args, dir, &spec.env, spec.stdin.as_ref())
             .await
-            .map_err(|message| RemoteError::Exec {
-                host: "localhost".into(),
-                purpose: spec.purpose.clone(),
-                message,
-            })?;
-        log.push_str(&out.stdout);
-        log.push_str(&out.stderr);
+            .map_err(|m| fail(format!("{}: {m}", spec.purpose)))?;
+        if cmd.shown != Shown::Nothing && !out.stdout.is_empty() {
+            engine.output(label, out.stdout.clone(), false);
+        }
         if !out.success() {
-            return Err(RemoteError::failed("localhost", &spec, &out));
+            return Err(HostFailure::remote(
+                stage,
+                None,
+                &RemoteError::failed(label, spec, &out),
+            ));
         }
     }
-    Ok(log)
+    Ok(())
 }

@@ -1,6 +1,58 @@
-//! What the engine reports, as it happens. The engine never prints: reporters render events.
+//! What the engine reports, as it happens, and where it goes: the engine never prints; it sends
+//! [`Event`]s into an [`EventSink`], which `report/` implements (human, live, JSON).
+
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+
+use crate::plan::{OutputStyle, PlanKind};
+
+/// Where events go. Implemented by the reporters.
+pub trait EventSink: Send {
+    /// Take one event.
+    fn emit(&mut self, event: &Event);
+}
+
+/// The engine's handle on its sink, shared by every task of a run.
+#[derive(Clone)]
+pub struct Emitter {
+    sink: Arc<Mutex<Box<dyn EventSink>>>,
+}
+
+impl Emitter {
+    /// An emitter feeding `sink`.
+    pub fn new(sink: Box<dyn EventSink>) -> Self {
+        Emitter {
+            sink: Arc::new(Mutex::new(sink)),
+        }
+    }
+
+    /// Report one event.
+    pub fn emit(&self, event: Event) {
+        if let Ok(mut s) = self.sink.lock() {
+            s.emit(&event);
+        }
+    }
+}
+
+/// A sink that keeps every event (tests).
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
+
+impl EventSink for Recorder {
+    fn emit(&mut self, event: &Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event.clone());
+        }
+    }
+}
+
+impl Recorder {
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
 
 /// One thing that happened during a run. The JSON form (`--output json`) is one object per
 /// line with an `event` field naming the variant; `tests/integration/engine.rs` pins the schema.
@@ -9,16 +61,25 @@ use serde::Serialize;
 pub enum Event {
     /// The run began.
     RunStarted {
-        /// `deploy`, `redeploy`, `rollback`.
+        /// `deploy`, `redeploy`, `rollback`, `app`, `proxy`, …
         command: String,
-        /// The frozen version.
-        version: String,
-        /// The image reference.
-        image: String,
+        /// `boot`, `exec`, …
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subcommand: Option<String>,
+        /// The kind of plan.
+        kind: PlanKind,
+        /// The frozen version, when the command has one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// The image reference, when the command has one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
         /// Targeted hosts.
         hosts: Vec<String>,
         /// Targeted roles.
         roles: Vec<String>,
+        /// How command output is shown.
+        output: OutputStyle,
     },
     /// A stage began.
     StageStarted {
@@ -82,6 +143,45 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A command is sent (shown with `-v`).
+    CommandStarted {
+        /// The host (`localhost`/`local` for local commands).
+        host: String,
+        /// What it is for.
+        purpose: String,
+        /// The command line, secrets redacted, holes filled.
+        line: String,
+    },
+    /// A command's failure that the plan ignores, as Kamal does (shown with `-v`).
+    CommandIgnored {
+        /// The host.
+        host: String,
+        /// What it was for.
+        purpose: String,
+        /// Its standard error, or why it could not run.
+        stderr: String,
+    },
+    /// Output of the command for the user (what `app details`, `app exec`, … print).
+    Output {
+        /// The host it came from.
+        host: String,
+        /// The text (whole lines).
+        text: String,
+        /// Whether it is standard error.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stderr: bool,
+    },
+    /// The deploy lock is held by someone else and `--lock-wait` waits for it.
+    LockWaiting {
+        /// Where.
+        host: String,
+        /// The holder's details, with its age.
+        holder: String,
+        /// How long we wait at most.
+        timeout_seconds: u64,
+        /// How often we try.
+        interval_seconds: u64,
+    },
     /// A line of detail from a host (a failing container's logs, …).
     HostOutput {
         /// The host.
@@ -99,6 +199,11 @@ pub enum Event {
         /// Where.
         host: String,
     },
+    /// There was no deploy lock to release (`lock release`).
+    LockAbsent {
+        /// Where.
+        host: String,
+    },
     /// Something worth knowing that is not an error.
     Warning {
         /// The message.
@@ -108,18 +213,25 @@ pub enum Event {
     HostResult {
         /// The host.
         host: String,
-        /// The role.
-        role: String,
+        /// The role (release plans), else none: the result is the host's.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
         /// The version running now (`None`: nothing running).
         version: Option<String>,
-        /// Whether this host reached the new version.
+        /// Whether this host reached the new version (or, for other commands, succeeded).
         ok: bool,
-        /// Why not.
+        /// Why not: every failure of this host, one per line.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The failures as data.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        failures: Vec<super::error::HostFailure>,
     },
     /// The run ended.
     RunFinished {
+        /// Whether it ended on ctrl-c / SIGTERM.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        interrupted: bool,
         /// Whether everything succeeded.
         ok: bool,
         /// Seconds the whole run took (the engine's own clock).

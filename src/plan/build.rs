@@ -29,8 +29,12 @@ pub struct PlanInputs<'a> {
     pub secrets: &'a Secrets,
     /// Whether the lock is already held by a parent (`KAMAL_LOCK=true`).
     pub lock_inherited: bool,
-    /// Whether `docker buildx` is available locally.
+    /// Whether `docker buildx` is available locally (found before planning).
     pub buildx: bool,
+    /// The lock's details as this run writes them.
+    pub lock_details: crate::docker::lock::LockDetails,
+    /// `--lock-wait`.
+    pub lock_wait: Option<LockWaitPlan>,
 }
 
 struct Builder<'a> {
@@ -70,7 +74,7 @@ impl Builder<'_> {
         if name == "post-deploy" {
             env.push(crate::hooks::HookVar {
                 name: "KAMAL_RUNTIME".into(),
-                value: "<seconds, measured at run time>".into(),
+                value: Hole::Runtime.token(),
                 secret: false,
             });
         }
@@ -80,26 +84,6 @@ impl Builder<'_> {
             env,
         }))
     }
-}
-
-/// A step doing `action` on each of `hosts`, with the commands `commands(host)` shows.
-fn on_hosts(
-    action: HostAction,
-    purpose: String,
-    hosts: &[String],
-    commands: impl Fn(&str) -> Vec<PlannedCommand>,
-) -> Vec<Step> {
-    vec![Step::Hosts(HostsStep {
-        action,
-        purpose,
-        hosts: hosts
-            .iter()
-            .map(|h| HostCommands {
-                host: h.clone(),
-                commands: commands(h),
-            })
-            .collect(),
-    })]
 }
 
 /// Build the plan of `deploy`, `redeploy` or `rollback`.
@@ -125,12 +109,26 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     if building {
         let step = b.hook("pre-build", hosts, inp.lock_inherited);
         b.stage("pre-build", step.into_iter().collect());
+        let secret_env: Vec<(String, String)> = config
+            .builder
+            .secrets
+            .iter()
+            .map(|k| {
+                let v = inp.secrets.get(k).map(str::to_string).unwrap_or_default();
+                (k.clone(), v)
+            })
+            .collect();
         b.stage(
             "build",
             vec![Step::Local(LocalStep {
-                action: LocalAction::Build,
                 purpose: format!("build and push {}", release.image),
-                commands: cmds::build(config, release, inp.no_cache, inp.buildx),
+                label: "localhost".into(),
+                build_dir: Some(match &config.builder.context {
+                    Some(c) => BuildDir::Context(c.clone()),
+                    None => BuildDir::CloneOfHead,
+                }),
+                secret_env: config.builder.secrets.clone(),
+                commands: cmds::build(config, release, inp.no_cache, inp.buildx, &secret_env),
             })],
         );
     }
@@ -138,24 +136,21 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
         b.stage(
             "pull",
-            on_hosts(
-                HostAction::Pull,
-                format!("pull {} on the hosts", release.image),
-                hosts,
-                |h| cmds::pull(config, release, h),
-            ),
+            on_hosts(format!("pull {} on the hosts", release.image), hosts, |h| {
+                cmds::pull(config, release, h, inp.secrets)
+            }),
         );
     }
 
     if lock_held {
         b.stage(
             "lock",
-            on_hosts(
-                HostAction::LockAcquire,
-                "acquire the deploy lock".into(),
-                std::slice::from_ref(&targets.primary_host),
-                |h| cmds::lock_acquire(config, release, h),
-            ),
+            vec![Step::Lock(cmds::lock(
+                config,
+                &targets.primary_host,
+                &inp.lock_details,
+                inp.lock_wait,
+            ))],
         );
     }
 
@@ -163,7 +158,6 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage(
             "check",
             on_hosts(
-                HostAction::CheckVersion,
                 format!(
                     "check that version {} exists on every host",
                     release.version
@@ -198,31 +192,23 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
             .collect();
         b.stage(
             "proxy",
-            on_hosts(
-                HostAction::ProxyBoot,
-                "ensure kamal-proxy is running".into(),
-                hosts,
-                |h| cmds::proxy_boot(config, h, proxy_hosts.iter().any(|p| *p == h)),
-            ),
+            on_hosts("ensure kamal-proxy is running", hosts, |h| {
+                cmds::proxy_boot(config, h, proxy_hosts.iter().any(|p| *p == h))
+            }),
         );
     }
 
     if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
         b.stage(
             "stale-containers",
-            on_hosts(
-                HostAction::StaleContainers,
-                "stop stale containers".into(),
-                hosts,
-                |h| {
-                    targets
-                        .roles_on(config, h)
-                        .iter()
-                        .filter_map(|r| config.role(r))
-                        .map(|r| cmds::stale_containers(config, r, h))
-                        .collect()
-                },
-            ),
+            on_hosts("stop stale containers", hosts, |h| {
+                targets
+                    .roles_on(config, h)
+                    .iter()
+                    .filter_map(|r| config.role(r))
+                    .map(|r| cmds::stale_containers(config, r, h))
+                    .collect()
+            }),
         );
     }
 
@@ -241,6 +227,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     group,
                     container: format!("{}-{}", config.container_prefix(role), release.version),
                     proxy: r.runs_proxy(),
+                    primary: targets.roles.first().map(String::as_str) == Some(role),
                     commands: cmds::boot(config, r, release, host, inp.secrets),
                 }));
             }
@@ -255,34 +242,25 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     b.stage(
         "tag-latest",
         on_hosts(
-            HostAction::TagLatest,
             format!("tag {} as the latest image", release.image),
             hosts,
-            |h| vec![cmds::tag_latest(config, release, h)],
+            |h| cmds::tag_latest(config, release, h),
         ),
     );
 
     if inp.kind == PlanKind::Deploy {
         b.stage(
             "prune",
-            on_hosts(
-                HostAction::Prune,
-                "prune old containers and images".into(),
-                hosts,
-                |h| cmds::prune(config, h),
-            ),
+            on_hosts("prune old containers and images", hosts, |h| {
+                cmds::prune(config, h)
+            }),
         );
     }
 
     if lock_held {
         b.stage(
             "unlock",
-            on_hosts(
-                HostAction::LockRelease,
-                "release the deploy lock".into(),
-                std::slice::from_ref(&targets.primary_host),
-                |h| vec![cmds::lock_release(config, h)],
-            ),
+            vec![Step::Unlock(cmds::unlock(config, &targets.primary_host))],
         );
     }
 
@@ -291,12 +269,37 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         .flatten();
     b.stage("post-deploy", step.into_iter().collect());
 
+    // The result: what every host runs now, read from the host.
+    let rows = hosts
+        .iter()
+        .flat_map(|h| {
+            targets
+                .roles_on(config, h)
+                .into_iter()
+                .filter_map(|r| config.role(r))
+                .map(|r| ReadBackRow {
+                    host: h.clone(),
+                    role: r.name.clone(),
+                    command: cmds::running_version(config, r, h),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    b.stages.push(Stage {
+        name: "result".into(),
+        steps: vec![Step::ReadBack(ReadBackStep { rows })],
+    });
+
     Plan {
-        command: inp.kind,
-        release: release.clone(),
-        version_source: inp.resolved.source,
+        command: inp.kind.name().to_string(),
+        subcommand: inp.kind.subcommand().map(str::to_string),
+        kind: inp.kind,
+        release: Some(release.clone()),
+        version_source: Some(inp.resolved.source),
         skip_push: inp.skip_push,
         targets: targets.clone(),
+        connect: targets.hosts.clone(),
+        output: OutputStyle::Prefixed,
         stages: b.stages,
     }
 }

@@ -1,125 +1,155 @@
-//! The commands each plan step runs, as [`PlannedCommand`]s built from the docker builders in
-//! [`crate::docker`] (the one place that knows Kamal's command lines).
+//! The commands each deploy step runs, as [`PlannedCommand`]s built from the docker builders in
+//! [`crate::docker`] (the one place that knows Kamal's command lines). What is built here is
+//! what the engine sends: batched scripts included, with run-time values as [`Hole`]s.
 
-use crate::command::CommandSpec;
 use crate::config::model::{Credential, Role};
 use crate::config::secrets::Secrets;
 use crate::config::Config;
 use crate::docker::{self, app::App};
 use crate::release::Release;
 
-use super::PlannedCommand;
+use super::{planned, Hole, IfEmpty, LockStep, LockWaitPlan, PlannedCommand, UnlockStep};
 
-fn planned(spec: CommandSpec) -> PlannedCommand {
-    PlannedCommand::new(spec, None)
+/// An audit line of this run, stamped when it is written ([`Hole::Now`]).
+pub fn audit_line(
+    release: &Release,
+    role: Option<&str>,
+    message: impl Into<String>,
+) -> docker::audit::AuditLine {
+    let mut line = crate::audit::line(release, role, message);
+    line.recorded_at = Hole::Now.token();
+    line
 }
 
-/// Build and push the image (buildx when present, else `docker build` + `docker push`).
+/// Record `message` in the audit log of `host` (a failure fails the host).
+pub fn audit(
+    config: &Config,
+    release: &Release,
+    host: &str,
+    role: Option<&str>,
+    message: impl Into<String>,
+) -> PlannedCommand {
+    planned(docker::audit::record(
+        config,
+        host,
+        &audit_line(release, role, message),
+    ))
+}
+
+/// Build and push the image: `docker buildx build` when buildx is present on this machine
+/// (found before the plan is built), else `docker build` + `docker push`. Build secrets are in
+/// the commands' environment (never shown).
 pub fn build(
     config: &Config,
     release: &Release,
     no_cache: bool,
     buildx: bool,
+    secrets: &[(String, String)],
 ) -> Vec<PlannedCommand> {
     let context = config.builder.context.clone().unwrap_or_else(|| ".".into());
     let opts = docker::build::BuildOptions {
         version: &release.version,
         context: &context,
         no_cache,
-        secrets: &[],
+        secrets,
     };
-    if buildx {
+    let specs = if buildx {
         let builder = docker::build::builder_name(config, std::env::consts::ARCH);
-        vec![planned(docker::build::buildx_build(
+        vec![docker::build::buildx_build(
             config,
             builder.as_deref(),
             &opts,
-        ))]
+        )]
     } else {
         docker::build::docker_build_and_push(config, &opts)
-            .into_iter()
-            .map(planned)
-            .collect()
-    }
+    };
+    specs.into_iter().map(planned).collect()
 }
 
-/// Log in, pull the image, check its `service` label.
-pub fn pull(config: &Config, release: &Release, host: &str) -> Vec<PlannedCommand> {
-    let mut out = Vec::new();
-    let user = match &config.registry.username {
+/// A registry credential's value: the configured one, or the secret it names.
+pub fn credential(c: &Option<Credential>, secrets: &Secrets) -> String {
+    match c {
         Some(Credential::Value(v)) => v.clone(),
-        Some(Credential::Secret(name)) => format!("<secret {name}>"),
+        Some(Credential::Secret(name)) => secrets.get(name).map(str::to_string).unwrap_or_default(),
         None => String::new(),
-    };
-    if let Some(login) = docker::registry::login(&config.registry, &user, "", host) {
-        out.push(PlannedCommand::new(
-            login,
-            Some("the registry password [REDACTED]".into()),
-        ));
     }
-    out.push(planned(docker::registry::remove_image(
-        config,
-        &release.version,
-        host,
-    )));
-    out.push(planned(docker::registry::pull(
-        config,
-        &release.version,
-        host,
-    )));
-    out.push(planned(docker::registry::validate_image(
-        config,
-        &release.version,
-        host,
-    )));
-    out
 }
 
-/// Take the deploy lock on the primary host.
-pub fn lock_acquire(config: &Config, release: &Release, host: &str) -> Vec<PlannedCommand> {
-    let details = docker::lock::LockDetails {
-        locked_by: release.performer.clone(),
-        locked_at: release.recorded_at.clone(),
-        version: release.version.clone(),
-        message: docker::lock::AUTOMATIC_MESSAGE.to_string(),
-        machine: None,
-        process: None,
-    };
-    vec![
-        planned(docker::lock::ensure_locks_directory(host)),
-        planned(docker::lock::acquire(config, host, &details)),
-    ]
+/// Log in, pull the image, check its `service` label, audit: one round trip.
+pub fn pull(
+    config: &Config,
+    release: &Release,
+    host: &str,
+    secrets: &Secrets,
+) -> Vec<PlannedCommand> {
+    let user = credential(&config.registry.username, secrets);
+    let password = credential(&config.registry.password, secrets);
+    let login = docker::registry::login(&config.registry, &user, &password, host);
+    let has_login = login.is_some();
+    let line = audit_line(
+        release,
+        None,
+        format!("Pulled image with version {}", release.version),
+    );
+    let cmd = docker::registry::pull_batch(config, &release.version, host, login, &line);
+    vec![PlannedCommand::new(
+        cmd,
+        has_login.then(|| "the registry password [REDACTED]".into()),
+    )]
+}
+
+/// Take the deploy lock on `host` with these details.
+pub fn lock(
+    config: &Config,
+    host: &str,
+    details: &docker::lock::LockDetails,
+    wait: Option<LockWaitPlan>,
+) -> LockStep {
+    LockStep {
+        host: host.to_string(),
+        commands: vec![
+            planned(docker::lock::ensure_locks_directory(host)),
+            planned(docker::lock::acquire(config, host, details)),
+        ],
+        status: planned(docker::lock::status(config, host)),
+        wait,
+        release_at_end: true,
+        announce: false,
+    }
 }
 
 /// Release the deploy lock.
-pub fn lock_release(config: &Config, host: &str) -> PlannedCommand {
-    planned(docker::lock::release(config, host))
-}
-
-/// Whether the container of `version` exists (rollback check).
-pub fn container_exists(config: &Config, role: &Role, version: &str, host: &str) -> PlannedCommand {
-    planned(App::new(config, role, host).container_id(version))
-}
-
-/// Create the `kamal` network; start or run the proxy where a role needs it.
-pub fn proxy_boot(config: &Config, host: &str, runs_proxy: bool) -> Vec<PlannedCommand> {
-    let mut out = vec![planned(docker::proxy::create_network(host))];
-    if runs_proxy {
-        out.push(planned(docker::proxy::ensure_apps_config_directory(host)));
-        out.push(planned(docker::proxy::boot(
-            docker::proxy::run_config_for(config, host),
-            host,
-        )));
+pub fn unlock(config: &Config, host: &str) -> UnlockStep {
+    UnlockStep {
+        host: host.to_string(),
+        command: planned(docker::lock::release(config, host)),
+        announce: false,
     }
-    out
 }
 
-/// List the role's running versions (the stale ones, all but the new, are stopped).
+/// Whether the container of `version` exists (rollback check): the host fails when not.
+pub fn container_exists(config: &Config, role: &Role, version: &str, host: &str) -> PlannedCommand {
+    planned(App::new(config, role, host).container_id(version)).capture(
+        Hole::ContainerId,
+        IfEmpty::Fail(format!(
+            "the app version '{version}' is not available as a container on {host} (use 'dray app containers' for available versions)"
+        )),
+    )
+}
+
+/// Create the `kamal` network; start or run the proxy where a role needs it: one round trip.
+pub fn proxy_boot(config: &Config, host: &str, runs_proxy: bool) -> Vec<PlannedCommand> {
+    vec![planned(docker::proxy::boot_batch(config, host, runs_proxy))]
+}
+
+/// Stop the role's running containers other than the current one: one round trip.
 pub fn stale_containers(config: &Config, role: &Role, host: &str) -> PlannedCommand {
-    planned(App::new(config, role, host).list_versions())
+    planned(App::new(config, role, host).stale_containers(docker::app::Stale::Stop))
 }
 
-/// Boot `role` on `host`: clash check, env file, `docker run`, readiness, stop the old version.
+/// Boot `role` on `host` in two round trips ([`docker::boot`]): start (clash rename, env file
+/// with the secrets on stdin, old version, audit, `docker run`), then settle (readiness on the
+/// host, then stop the old version; on failure diagnose and stop the new one).
 pub fn boot(
     config: &Config,
     role: &Role,
@@ -127,47 +157,64 @@ pub fn boot(
     host: &str,
     secrets: &Secrets,
 ) -> Vec<PlannedCommand> {
-    let _ = secrets;
     let app = App::new(config, role, host);
+    let version = &release.version;
     let env = config.env_for(role, host);
+    let pairs: Vec<(String, String)> = env
+        .secrets
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                secrets.get(&s.key).map(str::to_string).unwrap_or_default(),
+            )
+        })
+        .collect();
     let env_note = env
         .secrets
         .iter()
         .map(|s| format!("{}=[REDACTED]", s.name))
         .collect::<Vec<_>>()
         .join("\n");
-    let mut write =
-        docker::env_file::write(config, &role.name, host, crate::command::Secret(Vec::new()));
-    write.purpose = format!("write the {} env file on {host}", role.name);
-    let mut out = vec![
-        planned(app.container_id(&release.version)),
-        planned(app.current_running_version()),
-        PlannedCommand::new(write, Some(env_note)),
-        planned(app.run(&release.version, None)),
-    ];
-    if role.runs_proxy() {
-        out.push(planned(app.container_id(&release.version)));
-        if let Some(deploy) =
-            docker::proxy::deploy(config, role, "<container id>", &release.version, host)
-        {
-            out.push(planned(deploy));
-        }
-    } else {
-        out.push(planned(app.status(&release.version)));
-    }
-    out.push(planned(app.stop(Some("<old version>"))));
-    out
+    let audit = |message: String| audit_line(release, Some(&role.name), message);
+    let hostname = docker::app::container_hostname(host, &Hole::Random(12).token());
+    let start = docker::boot::start(
+        &app,
+        version,
+        &hostname,
+        &Hole::Random(16).token(),
+        docker::env_file::content(&pairs),
+        &audit,
+    );
+    let settle = docker::boot::settle(&app, version, Some(&Hole::OldVersion.token()));
+    vec![
+        PlannedCommand::new(start, Some(format!("the env file: {env_note}")))
+            .capture_marker(Hole::OldVersion, docker::boot::OLD_VERSION_MARKER),
+        planned(settle),
+    ]
 }
 
-/// Tag the booted image as the latest.
-pub fn tag_latest(config: &Config, release: &Release, host: &str) -> PlannedCommand {
-    planned(docker::app::tag_latest(config, &release.version, host))
+/// Tag the booted image as the latest (audited).
+pub fn tag_latest(config: &Config, release: &Release, host: &str) -> Vec<PlannedCommand> {
+    vec![
+        audit(
+            config,
+            release,
+            host,
+            None,
+            format!("Tagging {} as the latest image", release.image),
+        )
+        .ignore_errors(),
+        planned(docker::app::tag_latest(config, &release.version, host)),
+    ]
 }
 
-/// Prune old containers and images of this service and destination.
+/// Prune old containers and images of this service and destination: one round trip.
 pub fn prune(config: &Config, host: &str) -> Vec<PlannedCommand> {
-    docker::prune::all(config, host)
-        .into_iter()
-        .map(planned)
-        .collect()
+    vec![planned(docker::prune::all_batch(config, host))]
+}
+
+/// The version `role` runs on `host` now (for the result table).
+pub fn running_version(config: &Config, role: &Role, host: &str) -> PlannedCommand {
+    planned(App::new(config, role, host).current_running_version()).ignore_errors()
 }

@@ -1,14 +1,20 @@
-//! The plan: pure data built from Config + Release + targets before anything runs. Stages in
-//! order, each a list of steps; `deploy --dry-run` prints it, the engine executes it.
+//! The plan: pure data built before anything runs, and exactly what runs. Stages in order, each
+//! a list of steps; every command a step sends is in the plan, batched scripts included, and
+//! values known only at run time are typed [`Hole`]s the engine fills. `--dry-run` prints the
+//! plan; the engine executes it and nothing else.
 //!
-//! The stage order is Kamal 2.12's `deploy` (`lib/kamal/cli/main.rb`): pre-connect, pre-build,
-//! build, push, pull on hosts, lock, pre-deploy, proxy boot, stale containers, per boot group
-//! (pre-app-boot, boot each host × role, post-app-boot, wait), tag latest, prune, unlock,
-//! post-deploy. `redeploy` drops proxy boot and prune; `rollback` has no build or pull and checks
-//! that the version exists as a container on every host first; `--skip-push` pulls an existing tag.
+//! Deploy-like plans ([`build`]) follow Kamal 2.12's `deploy` (`lib/kamal/cli/main.rb`):
+//! pre-connect, pre-build, build, push, pull on hosts, lock, pre-deploy, proxy boot, stale
+//! containers, per boot group (pre-app-boot, boot each host × role, post-app-boot, wait), tag
+//! latest, prune, unlock, post-deploy, and a read-back of what every host runs. The other
+//! commands' plans are in [`app`], [`proxy`] and [`admin`].
 
+pub mod admin;
+pub mod app;
 pub mod build;
 pub mod cmds;
+pub mod hole;
+pub mod proxy;
 pub mod targets;
 
 use serde::Serialize;
@@ -18,11 +24,12 @@ use crate::hooks::HookVar;
 use crate::release::{Release, VersionSource};
 
 pub use build::{build_plan, PlanInputs};
+pub use hole::Hole;
 pub use targets::{Filters, Targets};
 
-/// Which command the plan is for.
+/// Which kind of command the plan is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum PlanKind {
     /// `dray deploy`.
     Deploy,
@@ -32,16 +39,20 @@ pub enum PlanKind {
     Rollback,
     /// `dray app boot`: lock, boot groups (with their hooks), tag latest, unlock.
     AppBoot,
+    /// Any other command that touches servers (`app …`, `proxy …`, `prune`, `lock`, …): its
+    /// result is per host (did every step succeed there), not a version read back.
+    Command,
 }
 
 impl PlanKind {
-    /// The command name (`KAMAL_COMMAND`).
+    /// The command name (`KAMAL_COMMAND`) of the release kinds.
     pub fn name(self) -> &'static str {
         match self {
             PlanKind::Deploy => "deploy",
             PlanKind::Redeploy => "redeploy",
             PlanKind::Rollback => "rollback",
             PlanKind::AppBoot => "app",
+            PlanKind::Command => "command",
         }
     }
 
@@ -52,21 +63,48 @@ impl PlanKind {
             _ => None,
         }
     }
+
+    /// Whether the plan releases a version (its result is the version each host runs).
+    pub fn is_release(self) -> bool {
+        self != PlanKind::Command
+    }
+}
+
+/// How the output of a command's remote commands is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStyle {
+    /// Each line `[host]`-prefixed, hosts in target order once a stage has finished.
+    #[default]
+    Prefixed,
+    /// As it comes, without a prefix (`lock` answers).
+    Plain,
 }
 
 /// A whole plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
-    /// The command.
-    pub command: PlanKind,
-    /// The frozen release every step uses.
-    pub release: Release,
+    /// `KAMAL_COMMAND`: `deploy`, `app`, `proxy`, `lock`, …
+    pub command: String,
+    /// `KAMAL_SUBCOMMAND`: `boot`, `exec`, `reboot`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subcommand: Option<String>,
+    /// The kind of command.
+    pub kind: PlanKind,
+    /// The frozen release every step uses, when the command needs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<Release>,
     /// Where the version came from.
-    pub version_source: VersionSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_source: Option<VersionSource>,
     /// `--skip-push`: pull an existing tag instead of building.
     pub skip_push: bool,
     /// Targeted roles and hosts.
     pub targets: Targets,
+    /// The hosts the plan connects to (before anything else, all at once).
+    pub connect: Vec<String>,
+    /// How command output is shown.
+    pub output: OutputStyle,
     /// Stages in order.
     pub stages: Vec<Stage>,
 }
@@ -80,7 +118,7 @@ pub struct Stage {
     pub steps: Vec<Step>,
 }
 
-/// One step: a hook, local commands, commands on hosts, a boot, or a wait.
+/// One step. The engine executes each kind with one `match`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
@@ -88,12 +126,22 @@ pub enum Step {
     Hook(HookStep),
     /// Run commands on the deploying machine.
     Local(LocalStep),
-    /// Run commands on hosts, in parallel across hosts.
+    /// Run commands on hosts, in parallel across hosts, in order on each.
     Hosts(HostsStep),
+    /// Take the deploy lock.
+    Lock(LockStep),
+    /// Release the deploy lock.
+    Unlock(UnlockStep),
+    /// Read the deploy lock.
+    LockStatus(LockStatusStep),
     /// Boot one role on one host.
     Boot(BootStep),
-    /// Sleep (`boot.wait`).
+    /// Sleep (`boot.wait`, `lock hold`); cut short by ctrl-c.
     Wait(WaitStep),
+    /// Read back the version each host and role runs (the result of a release).
+    ReadBack(ReadBackStep),
+    /// A command attached to this terminal over `ssh -t`.
+    Interactive(InteractiveStep),
 }
 
 /// A hook and the environment it receives.
@@ -103,47 +151,33 @@ pub struct HookStep {
     pub hook: String,
     /// `<hooks_path>/<hook>`.
     pub path: String,
-    /// The environment, secrets marked.
+    /// The environment, secrets marked; `KAMAL_RUNTIME` holds [`Hole::Runtime`].
     pub env: Vec<HookVar>,
 }
 
-/// What a local step does (the engine matches on it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where a local build runs.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum LocalAction {
-    /// Build the image (from a clean clone of HEAD, or `builder.context`) and push it.
-    Build,
-}
-
-/// What a hosts step does (the engine matches on it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostAction {
-    /// Log in, pull the image and check its `service` label.
-    Pull,
-    /// Take the deploy lock (on the primary host).
-    LockAcquire,
-    /// Release the deploy lock.
-    LockRelease,
-    /// Check that the version exists as a container (rollback).
-    CheckVersion,
-    /// Create the `kamal` network and start the proxy where needed.
-    ProxyBoot,
-    /// Stop containers of other versions still running.
-    StaleContainers,
-    /// Tag the booted image as the latest.
-    TagLatest,
-    /// Prune old containers and images.
-    Prune,
+pub enum BuildDir {
+    /// A clean clone of `HEAD` in `$TMPDIR/kamal-clones/…` (Kamal's clone build).
+    CloneOfHead,
+    /// The project itself, with `builder.context` as the context.
+    Context(String),
 }
 
 /// Commands run locally.
 #[derive(Debug, Clone, Serialize)]
 pub struct LocalStep {
-    /// What the engine does for this step.
-    pub action: LocalAction,
     /// What the step does.
     pub purpose: String,
+    /// The name shown as the "host" of its output (`localhost`, `local`).
+    pub label: String,
+    /// For a build: where the commands run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_dir: Option<BuildDir>,
+    /// Environment variables filled from secrets (`builder.secrets`): name and secret key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
     /// The commands, in order.
     pub commands: Vec<PlannedCommand>,
 }
@@ -151,8 +185,6 @@ pub struct LocalStep {
 /// The same kind of work on several hosts.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostsStep {
-    /// What the engine does for this step.
-    pub action: HostAction,
     /// What the step does.
     pub purpose: String,
     /// Per host, the commands.
@@ -164,8 +196,55 @@ pub struct HostsStep {
 pub struct HostCommands {
     /// The host.
     pub host: String,
-    /// Commands, in order.
+    /// Commands, in order; the first failing one (unless it may fail) ends the host's step.
     pub commands: Vec<PlannedCommand>,
+}
+
+/// How long and how often to retry a held lock (`--lock-wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LockWaitPlan {
+    /// Give up after this many seconds.
+    pub timeout_seconds: u64,
+    /// Try again after this many seconds.
+    pub interval_seconds: u64,
+}
+
+/// Take the deploy lock on the primary host.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockStep {
+    /// The primary host.
+    pub host: String,
+    /// `mkdir -p .kamal`, then the atomic `mkdir` of the lock directory with its details.
+    pub commands: Vec<PlannedCommand>,
+    /// Read the holder's details when the lock is held.
+    pub status: PlannedCommand,
+    /// `--lock-wait`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<LockWaitPlan>,
+    /// Whether the run releases it at its end, on every path (else it stays: `lock acquire`).
+    pub release_at_end: bool,
+    /// Say "Acquired the deploy lock" on standard output (the `lock` commands).
+    pub announce: bool,
+}
+
+/// Release the deploy lock.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnlockStep {
+    /// The primary host.
+    pub host: String,
+    /// `rm` of the details and the directory.
+    pub command: PlannedCommand,
+    /// Say "Released the deploy lock" / "There is no deploy lock" on standard output.
+    pub announce: bool,
+}
+
+/// Read the deploy lock (`lock status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LockStatusStep {
+    /// The primary host.
+    pub host: String,
+    /// The command that prints the decoded details.
+    pub command: PlannedCommand,
 }
 
 /// Boot of one role on one host.
@@ -181,7 +260,10 @@ pub struct BootStep {
     pub container: String,
     /// Whether the role waits behind the proxy (else Docker health / readiness delay).
     pub proxy: bool,
-    /// The commands, in order; those that depend on what the host runs say so in their purpose.
+    /// Whether this is the primary role, whose first verdict other roles wait for.
+    pub primary: bool,
+    /// The two round trips: start (prints the old version), settle (readiness, then stop the
+    /// old version, or diagnose and stop the new one).
     pub commands: Vec<PlannedCommand>,
 }
 
@@ -192,19 +274,142 @@ pub struct WaitStep {
     pub seconds: u64,
 }
 
-/// A command as the plan shows it: purpose, the exact line, and a note on its stdin.
+/// One host and role whose running version is read back.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadBackRow {
+    /// The host.
+    pub host: String,
+    /// The role.
+    pub role: String,
+    /// Prints the version running now.
+    pub command: PlannedCommand,
+}
+
+/// Read back what every targeted host and role runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadBackStep {
+    /// The rows, in host order.
+    pub rows: Vec<ReadBackRow>,
+}
+
+/// A command on this terminal.
+#[derive(Debug, Clone, Serialize)]
+pub struct InteractiveStep {
+    /// The host.
+    pub host: String,
+    /// The command (its holes filled from earlier steps on the host).
+    pub command: PlannedCommand,
+}
+
+/// What a failing command means for its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The host's step fails.
+    #[default]
+    Fail,
+    /// Ignored, as Kamal ignores it (shown with `-v`).
+    Ignore,
+    /// Success with no output when standard error says this (e.g. `No such file or directory`).
+    Tolerate(String),
+}
+
+/// Where a captured value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureFrom {
+    /// The first line of standard output, trimmed.
+    Stdout,
+    /// The rest of the line that starts with this marker.
+    Marker(String),
+}
+
+/// What to do when the captured value is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfEmpty {
+    /// Keep it empty.
+    Keep,
+    /// Use this value instead.
+    Use(String),
+    /// Fail the host with this message.
+    Fail(String),
+}
+
+/// A value a command's output fills for later commands of the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capture {
+    /// The hole it fills.
+    pub hole: Hole,
+    /// Where in the output.
+    pub from: CaptureFrom,
+    /// When nothing was found.
+    pub if_empty: IfEmpty,
+}
+
+/// Which streams of a command are the command's output for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Shown {
+    /// Neither (only `-v` and errors show them).
+    #[default]
+    Nothing,
+    /// Standard output.
+    Stdout,
+    /// Standard output, and standard error on stderr.
+    Both,
+}
+
+/// Text added to the host's output after a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    /// The text (holes filled), on success.
+    pub ok: String,
+    /// The text when an ignored command failed; its standard error follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// Said only when this hole holds a non-empty value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_with: Option<Hole>,
+}
+
+/// A command as the plan holds it and the engine sends it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedCommand {
     /// What it is for.
     pub purpose: String,
-    /// The command line exactly as the remote shell receives it.
+    /// The command line exactly as the remote shell receives it, holes as their tokens,
+    /// sensitive arguments redacted.
     pub line: String,
     /// What goes on stdin (secrets redacted), if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
-    /// The spec itself, for the engine.
+    /// What a failure means.
+    #[serde(skip_serializing_if = "is_fail")]
+    pub on_error: OnError,
+    /// Run only when this hole was filled with a non-empty value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Hole>,
+    /// A value read from its output for later commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<Capture>,
+    /// Which streams are shown to the user.
+    #[serde(skip_serializing_if = "is_nothing")]
+    pub shown: Shown,
+    /// Text added to the host's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
+    /// The spec itself, for the engine (secret values inside, never serialized).
     #[serde(skip)]
     pub spec: CommandSpec,
+}
+
+fn is_fail(e: &OnError) -> bool {
+    *e == OnError::Fail
+}
+
+fn is_nothing(s: &Shown) -> bool {
+    *s == Shown::Nothing
 }
 
 impl PlannedCommand {
@@ -214,20 +419,193 @@ impl PlannedCommand {
             purpose: spec.purpose.clone(),
             line: spec.to_shell_redacted(),
             stdin: stdin_note.or_else(|| spec.stdin.as_ref().map(|_| "[REDACTED]".to_string())),
+            on_error: OnError::Fail,
+            when: None,
+            capture: None,
+            shown: Shown::Nothing,
+            note: None,
             spec,
         }
     }
+
+    /// Failures are ignored.
+    pub fn ignore_errors(mut self) -> Self {
+        self.on_error = OnError::Ignore;
+        self
+    }
+
+    /// A failure whose standard error contains `text` is a success with no output.
+    pub fn tolerate(mut self, text: &str) -> Self {
+        self.on_error = OnError::Tolerate(text.to_string());
+        self
+    }
+
+    /// Standard output is the user's output.
+    pub fn show(mut self) -> Self {
+        self.shown = Shown::Stdout;
+        self
+    }
+
+    /// Standard output and error are the user's output.
+    pub fn show_both(mut self) -> Self {
+        self.shown = Shown::Both;
+        self
+    }
+
+    /// Run only when `hole` holds a non-empty value.
+    pub fn when(mut self, hole: Hole) -> Self {
+        self.when = Some(hole);
+        self
+    }
+
+    /// Fill `hole` from standard output.
+    pub fn capture(mut self, hole: Hole, if_empty: IfEmpty) -> Self {
+        self.capture = Some(Capture {
+            hole,
+            from: CaptureFrom::Stdout,
+            if_empty,
+        });
+        self
+    }
+
+    /// Fill `hole` from the line starting with `marker`.
+    pub fn capture_marker(mut self, hole: Hole, marker: &str) -> Self {
+        self.capture = Some(Capture {
+            hole,
+            from: CaptureFrom::Marker(marker.to_string()),
+            if_empty: IfEmpty::Keep,
+        });
+        self
+    }
+
+    /// Add `text` to the host's output on success (and `failed` + stderr when ignored and failed).
+    pub fn note(mut self, ok: impl Into<String>, failed: Option<String>) -> Self {
+        self.note = Some(Note {
+            ok: ok.into(),
+            failed,
+            only_with: None,
+        });
+        self
+    }
+
+    /// The holes the command needs filled.
+    pub fn holes(&self) -> Vec<Hole> {
+        let mut text = self.spec.to_shell();
+        if let Some(note) = &self.note {
+            text.push_str(&note.ok);
+        }
+        Hole::found_in(&text)
+    }
+}
+
+/// A planned command from a spec, with nothing on stdin beyond what the spec says.
+pub fn planned(spec: CommandSpec) -> PlannedCommand {
+    PlannedCommand::new(spec, None)
 }
 
 impl Plan {
+    /// A plan of kind [`PlanKind::Command`] for `command [subcommand]` on `targets`,
+    /// connecting to every targeted host.
+    pub fn command(
+        command: &str,
+        subcommand: Option<&str>,
+        release: Option<Release>,
+        targets: Targets,
+        stages: Vec<Stage>,
+    ) -> Plan {
+        Plan {
+            command: command.to_string(),
+            subcommand: subcommand.map(str::to_string),
+            kind: PlanKind::Command,
+            release,
+            version_source: None,
+            skip_push: false,
+            connect: targets.hosts.clone(),
+            targets,
+            output: OutputStyle::Prefixed,
+            stages: stages.into_iter().filter(|s| !s.steps.is_empty()).collect(),
+        }
+    }
+
     /// Every hook step, in order.
     pub fn hooks(&self) -> impl Iterator<Item = &HookStep> {
-        self.stages
-            .iter()
-            .flat_map(|s| &s.steps)
-            .filter_map(|s| match s {
-                Step::Hook(h) => Some(h),
-                _ => None,
-            })
+        self.steps().filter_map(|s| match s {
+            Step::Hook(h) => Some(h),
+            _ => None,
+        })
     }
+
+    /// Every step, in order.
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.stages.iter().flat_map(|s| &s.steps)
+    }
+
+    /// Every command sent to a host, with its host, in plan order (what a recording remote
+    /// sees, holes aside, when every step succeeds; a lock's status read runs only when held).
+    pub fn remote_commands(&self) -> Vec<(&str, &PlannedCommand)> {
+        let mut out = Vec::new();
+        for step in self.steps() {
+            match step {
+                Step::Hosts(h) => {
+                    for hc in &h.hosts {
+                        out.extend(hc.commands.iter().map(|c| (hc.host.as_str(), c)));
+                    }
+                }
+                Step::Lock(l) => out.extend(l.commands.iter().map(|c| (l.host.as_str(), c))),
+                Step::Unlock(u) => out.push((u.host.as_str(), &u.command)),
+                Step::LockStatus(s) => out.push((s.host.as_str(), &s.command)),
+                Step::Boot(b) => out.extend(b.commands.iter().map(|c| (b.host.as_str(), c))),
+                Step::ReadBack(r) => {
+                    out.extend(r.rows.iter().map(|row| (row.host.as_str(), &row.command)))
+                }
+                Step::Hook(_) | Step::Local(_) | Step::Wait(_) | Step::Interactive(_) => {}
+            }
+        }
+        out
+    }
+}
+
+/// `stages` under the deploy lock: a `lock` stage first and an `unlock` stage last (the engine
+/// releases the lock on every path, failure and ctrl-c included). `None`: no lock (read-only
+/// commands, or a parent holds it, `KAMAL_LOCK=true`).
+pub fn locked(lock: Option<(LockStep, UnlockStep)>, stages: Vec<Stage>) -> Vec<Stage> {
+    let Some((lock, unlock)) = lock else {
+        return stages;
+    };
+    let mut out = vec![stage("lock", vec![Step::Lock(lock)])];
+    out.extend(stages);
+    out.push(stage("unlock", vec![Step::Unlock(unlock)]));
+    out
+}
+
+/// A stage, left out of the plan when it has no steps.
+pub fn stage(name: &str, steps: Vec<Step>) -> Stage {
+    Stage {
+        name: name.to_string(),
+        steps,
+    }
+}
+
+/// One [`Step::Hosts`] doing `commands(host)` on each of `hosts` (hosts with no commands left
+/// out); no step at all when no host has any.
+pub fn on_hosts(
+    purpose: impl Into<String>,
+    hosts: &[String],
+    mut commands: impl FnMut(&str) -> Vec<PlannedCommand>,
+) -> Vec<Step> {
+    let hosts: Vec<HostCommands> = hosts
+        .iter()
+        .map(|h| HostCommands {
+            host: h.clone(),
+            commands: commands(h),
+        })
+        .filter(|hc| !hc.commands.is_empty())
+        .collect();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    vec![Step::Hosts(HostsStep {
+        purpose: purpose.into(),
+        hosts,
+    })]
 }

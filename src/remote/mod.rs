@@ -217,4 +217,21 @@ pub trait Remote: Send + Sync {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// Run `line` on `host` attached to this terminal (`ssh -t`); its exit status (`None`: a
+    /// signal). Remotes without a terminal refuse.
+    fn interactive<'a>(
+        &'a self,
+        host: &'a str,
+        line: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i32>, RemoteError>> {
+        let _ = line;
+        Box::pin(async move {
+            Err(RemoteError::Exec {
+                host: host.to_string(),
+                purpose: "run an interactive command".into(),
+                message: "this remote has no terminal".into(),
+            })
+        })
+    }
 }

@@ -629,6 +629,26 @@ impl Remote for SshRemote {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.close_all())
     }
+
+    fn interactive<'a>(
+        &'a self,
+        host: &'a str,
+        line: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i32>, RemoteError>> {
+        Box::pin(async move {
+            let mut ssh = self.interactive_command(host, line).await?;
+            let status = tokio::task::spawn_blocking(move || ssh.status())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|message| RemoteError::Exec {
+                    host: host.to_string(),
+                    purpose: "run the local `ssh -t`".into(),
+                    message,
+                })?;
+            Ok(status.code())
+        })
+    }
 }
 
 #[cfg(test)]

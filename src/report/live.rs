@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{HumanReporter, Reporter};
-use crate::engine::events::Event;
+use super::HumanReporter;
+use crate::engine::{Event, EventSink};
 
 /// Live rows per host on stderr, then the human summary.
 pub struct LiveReporter {
@@ -71,7 +71,7 @@ impl LiveReporter {
     }
 }
 
-impl Reporter for LiveReporter {
+impl EventSink for LiveReporter {
     fn emit(&mut self, event: &Event) {
         match event {
             Event::RunStarted { command, hosts, .. } => {
@@ -136,6 +136,8 @@ impl Reporter for LiveReporter {
         let passthrough = matches!(
             event,
             Event::Warning { .. }
+                | Event::Output { .. }
+                | Event::LockWaiting { .. }
                 | Event::HostOutput { .. }
                 | Event::HookOutput { .. }
                 | Event::HostResult { .. }

@@ -1,18 +1,16 @@
-//! Reporters consume engine events: a live view per host on a terminal ([`live`]), plain
-//! `[host] message` lines for CI logs (stderr), or one JSON object per event (`--output json`,
-//! stdout).
+//! Reporters consume engine events ([`EventSink`]): a live view per host on a terminal
+//! ([`live`]), plain `[host] message` lines for CI logs (stderr) and the command's output
+//! (stdout), or one JSON object per event (`--output json`, stdout). [`plan`] renders plans
+//! for `--dry-run`.
 
 pub mod live;
+pub mod plan;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::engine::events::Event;
-
-/// Something that renders events.
-pub trait Reporter: Send {
-    /// Render one event.
-    fn emit(&mut self, event: &Event);
-}
+use crate::engine::{Event, EventSink};
+use crate::plan::{OutputStyle, PlanKind};
 
 /// How much a human reporter shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +19,7 @@ pub enum Verbosity {
     Quiet,
     /// Default.
     Normal,
-    /// `-v`: also every hook's output.
+    /// `-v`: also every hook's output and every command sent.
     Verbose,
 }
 
@@ -29,7 +27,7 @@ pub enum Verbosity {
 #[derive(Debug, Default)]
 pub struct JsonReporter;
 
-impl Reporter for JsonReporter {
+impl EventSink for JsonReporter {
     fn emit(&mut self, event: &Event) {
         if let Ok(line) = serde_json::to_string(event) {
             let mut out = std::io::stdout().lock();
@@ -42,7 +40,8 @@ impl Reporter for JsonReporter {
 /// One row of the summary: host, role, version running, ok, error.
 type ResultRow = (String, String, Option<String>, bool, Option<String>);
 
-/// Plain lines on stderr, `[host]`-prefixed, then a summary table.
+/// Plain lines on stderr, `[host]`-prefixed, then a summary table (release plans); the
+/// command's output on stdout.
 #[derive(Debug)]
 pub struct HumanReporter {
     verbosity: Verbosity,
@@ -50,6 +49,11 @@ pub struct HumanReporter {
     show_hook_output: Box<[String]>,
     results: Vec<ResultRow>,
     stages: Vec<(String, f64)>,
+    release: bool,
+    output: OutputStyle,
+    hosts: Vec<String>,
+    /// Prefixed output waiting for its stage to end: per host, stdout and stderr text.
+    pending: BTreeMap<String, (String, String)>,
 }
 
 impl HumanReporter {
@@ -60,6 +64,10 @@ impl HumanReporter {
             show_hook_output: show_hook_output.into_boxed_slice(),
             results: Vec::new(),
             stages: Vec::new(),
+            release: true,
+            output: OutputStyle::Prefixed,
+            hosts: Vec::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -67,27 +75,125 @@ impl HumanReporter {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
     }
+
+    /// Print the buffered output, hosts in target order (others, like `local`, first).
+    fn flush(&mut self) {
+        let mut order: Vec<String> = self
+            .pending
+            .keys()
+            .filter(|h| !self.hosts.contains(h))
+            .cloned()
+            .collect();
+        order.extend(self.hosts.iter().cloned());
+        for host in order {
+            if let Some((out, err)) = self.pending.remove(&host) {
+                if !out.is_empty() {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = write!(stdout, "{}", crate::audit::prefixed(&host, &out));
+                    let _ = stdout.flush();
+                }
+                if !err.is_empty() {
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = write!(stderr, "{}", crate::audit::prefixed(&host, &err));
+                }
+            }
+        }
+    }
+
+    fn table(&self, ok: bool, seconds: f64) -> String {
+        let quiet = self.verbosity == Verbosity::Quiet;
+        let mut table = String::new();
+        let host_w = self
+            .results
+            .iter()
+            .map(|r| r.0.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let role_w = self
+            .results
+            .iter()
+            .map(|r| r.1.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        table.push_str(&format!(
+            "\n{:host_w$}  {:role_w$}  {:8}  running\n",
+            "host", "role", "result"
+        ));
+        for (host, role, version, ok, _) in &self.results {
+            table.push_str(&format!(
+                "{host:host_w$}  {role:role_w$}  {:8}  {}\n",
+                if *ok { "ok" } else { "FAILED" },
+                version.as_deref().unwrap_or("(nothing)")
+            ));
+        }
+        let errors: Vec<String> = self
+            .results
+            .iter()
+            .filter_map(|(h, r, _, _, e)| e.as_ref().map(|e| format!("  {h} {r}: {e}")))
+            .collect();
+        if !errors.is_empty() {
+            table.push_str("\nfailures:\n");
+            for e in errors {
+                table.push_str(&e.replace('\n', "\n    "));
+                table.push('\n');
+            }
+        }
+        if !self.stages.is_empty() && !quiet {
+            table.push_str("\nstages: ");
+            let parts: Vec<String> = self
+                .stages
+                .iter()
+                .map(|(s, t)| format!("{s} {t:.1}s"))
+                .collect();
+            table.push_str(&parts.join(", "));
+            table.push('\n');
+        }
+        table.push_str(&format!(
+            "{} in {seconds:.1}s\n",
+            if ok { "finished" } else { "failed" }
+        ));
+        table
+    }
 }
 
-impl Reporter for HumanReporter {
+impl EventSink for HumanReporter {
     fn emit(&mut self, event: &Event) {
         let quiet = self.verbosity == Verbosity::Quiet;
+        let verbose = self.verbosity == Verbosity::Verbose;
+        // Progress lines are for releases; other commands show their output and errors.
+        let progress = self.release && !quiet;
         match event {
             Event::RunStarted {
                 command,
+                kind,
                 version,
                 image,
                 hosts,
+                output,
                 ..
-            } if !quiet => self.line(&format!(
-                "{command} {version} ({image}) to {}",
-                hosts.join(", ")
-            )),
-            Event::StageStarted { stage } if !quiet => self.line(&format!("==> {stage}")),
+            } => {
+                self.release = *kind != PlanKind::Command;
+                self.output = *output;
+                self.hosts = hosts.clone();
+                if self.release && !quiet {
+                    self.line(&format!(
+                        "{command} {} ({}) to {}",
+                        version.as_deref().unwrap_or(""),
+                        image.as_deref().unwrap_or(""),
+                        hosts.join(", ")
+                    ))
+                }
+            }
+            Event::StageStarted { stage } if progress => self.line(&format!("==> {stage}")),
             Event::StageFinished { stage, seconds, .. } => {
                 self.stages.push((stage.clone(), *seconds));
+                self.flush();
             }
-            Event::HookStarted { hook } if !quiet => self.line(&format!("  running hook {hook}")),
+            Event::HookStarted { hook } if progress || (verbose && !self.release) => {
+                self.line(&format!("  running hook {hook}"))
+            }
             Event::HookOutput { hook, line } if self.show_hook_output.iter().any(|h| h == hook) => {
                 self.line(&format!("  {hook} | {line}"));
             }
@@ -95,13 +201,13 @@ impl Reporter for HumanReporter {
                 hook,
                 exit_code,
                 seconds,
-            } if !quiet => self.line(&format!(
+            } if progress || (verbose && !self.release) => self.line(&format!(
                 "  finished hook {hook} (exit {}, {seconds:.1}s)",
                 exit_code
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "-".into())
             )),
-            Event::HostStepStarted { host, role, step } if self.verbosity == Verbosity::Verbose => {
+            Event::HostStepStarted { host, role, step } if verbose && self.release => {
                 let role = role.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
                 self.line(&format!("  [{host}]{role} {step}…"));
             }
@@ -112,7 +218,7 @@ impl Reporter for HumanReporter {
                 ok,
                 seconds,
                 error,
-            } => {
+            } if self.release => {
                 let role = role.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
                 if !ok {
                     self.line(&format!(
@@ -123,13 +229,47 @@ impl Reporter for HumanReporter {
                     self.line(&format!("  [{host}]{role} {step} ({seconds:.1}s)"));
                 }
             }
+            Event::CommandStarted { host, line, .. } if verbose => {
+                self.line(&format!("[{host}] $ {line}"))
+            }
+            Event::CommandIgnored { host, stderr, .. } if verbose => {
+                let text = crate::audit::prefixed(host, stderr);
+                self.line(text.trim_end());
+            }
+            Event::Output { host, text, stderr } => match self.output {
+                OutputStyle::Plain if *stderr => {
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "{text}");
+                }
+                OutputStyle::Plain => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{text}");
+                    let _ = out.flush();
+                }
+                OutputStyle::Prefixed => {
+                    let entry = self.pending.entry(host.clone()).or_default();
+                    if *stderr {
+                        entry.1.push_str(text);
+                    } else {
+                        entry.0.push_str(text);
+                    }
+                }
+            },
             Event::HostOutput { host, line } => self.line(&format!("  [{host}] | {line}")),
-            Event::LockAcquired { host } if !quiet => {
+            Event::LockAcquired { host } if progress => {
                 self.line(&format!("  acquired the deploy lock on {host}"))
             }
-            Event::LockReleased { host } if !quiet => {
+            Event::LockReleased { host } if progress => {
                 self.line(&format!("  released the deploy lock on {host}"))
             }
+            Event::LockWaiting {
+                holder,
+                timeout_seconds,
+                interval_seconds,
+                ..
+            } if !quiet => self.line(&format!(
+                "Deploy lock held, waiting (up to {timeout_seconds}s, every {interval_seconds}s):\n{holder}"
+            )),
             Event::Warning { message } => self.line(&format!("warning: {message}")),
             Event::HostResult {
                 host,
@@ -137,55 +277,20 @@ impl Reporter for HumanReporter {
                 version,
                 ok,
                 error,
+                ..
             } => self.results.push((
                 host.clone(),
-                role.clone(),
+                role.clone().unwrap_or_default(),
                 version.clone(),
                 *ok,
                 error.clone(),
             )),
             Event::RunFinished { ok, seconds, .. } => {
-                let mut table = String::new();
-                let host_w = self
-                    .results
-                    .iter()
-                    .map(|r| r.0.len())
-                    .max()
-                    .unwrap_or(4)
-                    .max(4);
-                let role_w = self
-                    .results
-                    .iter()
-                    .map(|r| r.1.len())
-                    .max()
-                    .unwrap_or(4)
-                    .max(4);
-                table.push_str(&format!(
-                    "\n{:host_w$}  {:role_w$}  {:8}  running\n",
-                    "host", "role", "result"
-                ));
-                for (host, role, version, ok, _) in &self.results {
-                    table.push_str(&format!(
-                        "{host:host_w$}  {role:role_w$}  {:8}  {}\n",
-                        if *ok { "ok" } else { "FAILED" },
-                        version.as_deref().unwrap_or("(nothing)")
-                    ));
+                self.flush();
+                if self.release {
+                    let table = self.table(*ok, *seconds);
+                    self.line(&table);
                 }
-                if !self.stages.is_empty() && !quiet {
-                    table.push_str("\nstages: ");
-                    let parts: Vec<String> = self
-                        .stages
-                        .iter()
-                        .map(|(s, t)| format!("{s} {t:.1}s"))
-                        .collect();
-                    table.push_str(&parts.join(", "));
-                    table.push('\n');
-                }
-                table.push_str(&format!(
-                    "{} in {seconds:.1}s\n",
-                    if *ok { "finished" } else { "failed" }
-                ));
-                self.line(&table);
             }
             _ => {}
         }

@@ -154,7 +154,7 @@ fn failing_pre_deploy_hook_changes_no_container_and_releases_the_lock() {
     );
     let r = run(fleet, &project, PlanKind::Deploy, Some("v2"), false);
     assert_ne!(r.outcome.exit.code(), 0);
-    let error = r.outcome.error.clone().unwrap_or_default();
+    let error = r.outcome.error_text().unwrap_or_default();
     assert!(
         error.contains("pre-deploy") && error.contains("exit status 3"),
         "{error}"
@@ -203,7 +203,7 @@ fn broken_image_keeps_the_old_version_serving() {
     assert!(!output.is_empty(), "no container log tail shown");
     assert!(r
         .outcome
-        .error
+        .error_text()
         .unwrap_or_default()
         .contains("deploy_timeout"));
     project.cleanup(fleet);

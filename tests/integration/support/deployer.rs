@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use dray::config::{load, LoadOptions};
+use dray::engine::EventSink;
 use dray::engine::{Emitter, Engine, Event, Outcome};
 use dray::plan::{build_plan, Filters, PlanInputs, PlanKind, Targets};
 use dray::release::{resolve, ResolveInputs};
-use dray::report::Reporter;
 
 use super::fleet::Fleet;
 use super::project::Project;
@@ -20,7 +20,7 @@ type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 #[derive(Clone)]
 pub struct Collect(Arc<Mutex<Vec<Event>>>, Hook);
 
-impl Reporter for Collect {
+impl EventSink for Collect {
     fn emit(&mut self, event: &Event) {
         (self.1)(event);
         if let Ok(mut v) = self.0.lock() {
@@ -89,6 +89,12 @@ pub fn run_with(
         secrets: &secrets,
         lock_inherited: false,
         buildx: false,
+        lock_details: dray::lock::details(
+            "test",
+            &resolved.release.version,
+            dray::docker::lock::AUTOMATIC_MESSAGE,
+        ),
+        lock_wait: None,
     });
     let cancel_slot: Arc<Mutex<Option<dray::engine::CancelHandle>>> = Arc::default();
     let slot = cancel_slot.clone();
@@ -106,7 +112,6 @@ pub fn run_with(
     let engine = Engine::new(
         &plan,
         &config,
-        &secrets,
         remote,
         project.path().to_path_buf(),
         Emitter::new(Box::new(collect.clone())),

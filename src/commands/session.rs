@@ -1,0 +1,219 @@
+//! What every command that touches a server shares: load the configuration and targets once,
+//! resolve the release when the command needs one, build the lock steps, then either print the
+//! plan (`--dry-run`) or run it on the one [`Engine`] with a reporter, the signal handling
+//! (first ctrl-c/SIGTERM: stop starting work, release the lock; second: abort) and the exit
+//! code of the outcome.
+
+use std::sync::Arc;
+
+use crate::cli::{GlobalOptions, OutputFormat};
+use crate::config::{Config, LoadOptions};
+use crate::engine::{Emitter, Engine, EventSink};
+use crate::error::{Error, Result};
+use crate::plan::{LockStep, LockWaitPlan, Plan, Targets, UnlockStep};
+use crate::release::Resolved;
+use crate::report::{HumanReporter, JsonReporter, Verbosity};
+
+use super::{load_config, resolve_release};
+
+/// One command's configuration, targets and options.
+pub struct Session<'g> {
+    /// The global options.
+    pub global: &'g GlobalOptions,
+    /// The loaded configuration.
+    pub config: Config,
+    /// How it was loaded (working directory, environment).
+    pub opts: LoadOptions,
+    /// The targeted hosts and roles.
+    pub targets: Targets,
+}
+
+impl<'g> Session<'g> {
+    /// Load the configuration and the targets; nothing is connected.
+    pub fn new(global: &'g GlobalOptions) -> Result<Session<'g>> {
+        let (config, opts) = load_config(global)?;
+        let targets = targets(&config, global)?;
+        Ok(Session {
+            global,
+            config,
+            opts,
+            targets,
+        })
+    }
+
+    /// The run's release, resolved once.
+    pub fn release(&self) -> Result<Resolved> {
+        resolve_release(self.global, &self.config, &self.opts)
+    }
+
+    /// Whether a parent holds the lock (`KAMAL_LOCK=true`).
+    pub fn lock_inherited(&self) -> bool {
+        crate::lock::inherited(&|k| self.opts.env.get(k).cloned())
+    }
+
+    /// `--lock-wait`, `--lock-wait-timeout`, `--lock-wait-interval`.
+    pub fn lock_wait(&self) -> Option<LockWaitPlan> {
+        lock_wait(self.global)
+    }
+
+    /// The lock details this process writes for `version` with `message`.
+    pub fn lock_details(&self, version: &str, message: &str) -> crate::docker::lock::LockDetails {
+        crate::lock::details(
+            &crate::release::lock_performer(&self.opts.cwd),
+            version,
+            message,
+        )
+    }
+
+    /// The lock and unlock steps of a command that changes the servers, unless a parent
+    /// holds the lock.
+    pub fn lock(&self, version: &str) -> Option<(LockStep, UnlockStep)> {
+        if self.lock_inherited() {
+            return None;
+        }
+        let host = &self.targets.primary_host;
+        let details = self.lock_details(version, crate::docker::lock::AUTOMATIC_MESSAGE);
+        Some((
+            crate::plan::cmds::lock(&self.config, host, &details, self.lock_wait()),
+            crate::plan::cmds::unlock(&self.config, host),
+        ))
+    }
+
+    /// Print the plan (`--dry-run`) or run it.
+    pub fn run(&self, plan: &Plan) -> Result<()> {
+        run_plan(self.global, &self.config, &self.opts.cwd, plan)
+    }
+}
+
+/// The hosts `--hosts/--roles/--primary` select.
+pub fn targets(config: &Config, global: &GlobalOptions) -> Result<Targets> {
+    Targets::resolve(
+        config,
+        &crate::plan::Filters {
+            hosts: global.hosts.as_deref(),
+            roles: global.roles.as_deref(),
+            primary: global.primary,
+        },
+    )
+}
+
+/// `--lock-wait`, `--lock-wait-timeout`, `--lock-wait-interval`.
+pub fn lock_wait(global: &GlobalOptions) -> Option<LockWaitPlan> {
+    global.lock_wait.then_some(LockWaitPlan {
+        timeout_seconds: global.lock_wait_timeout,
+        interval_seconds: global.lock_wait_interval.max(1),
+    })
+}
+
+/// Which hooks show their output (Kamal's `hooks_output`, overridden by `-v`/`-q`).
+fn hooks_showing_output(global: &GlobalOptions, config: &Config) -> Vec<String> {
+    use crate::config::model::{HookOutputLevel, HOOK_NAMES};
+    HOOK_NAMES
+        .iter()
+        .filter(|h| {
+            if global.verbose {
+                return true;
+            }
+            if global.quiet {
+                return false;
+            }
+            config.hook_output(h) == Some(HookOutputLevel::Verbose)
+        })
+        .map(|h| h.to_string())
+        .collect()
+}
+
+/// The reporter the options ask for.
+fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn EventSink> {
+    let verbosity = if global.quiet {
+        Verbosity::Quiet
+    } else if global.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    match global.output {
+        OutputFormat::Json => Box::new(JsonReporter),
+        OutputFormat::Human => {
+            let human = HumanReporter::new(verbosity, hooks_showing_output(global, config));
+            // The live view only where a person watches a release: stderr is a terminal, not
+            // -v/-q, not CI, and nothing interactive owns the terminal.
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let interactive = plan
+                .steps()
+                .any(|s| matches!(s, crate::plan::Step::Interactive(_)));
+            if tty
+                && verbosity == Verbosity::Normal
+                && std::env::var_os("CI").is_none()
+                && plan.kind.is_release()
+                && !interactive
+            {
+                Box::new(crate::report::live::LiveReporter::new(human))
+            } else {
+                Box::new(human)
+            }
+        }
+    }
+}
+
+/// Print `plan` (`--dry-run`, as text or JSON) or execute it on the engine.
+pub fn run_plan(
+    global: &GlobalOptions,
+    config: &Config,
+    root: &std::path::Path,
+    plan: &Plan,
+) -> Result<()> {
+    if global.dry_run {
+        match global.output {
+            OutputFormat::Json => println!("{}", crate::report::plan::plan_json(plan)),
+            OutputFormat::Human => print!("{}", crate::report::plan::plan_text(plan)),
+        }
+        return Ok(());
+    }
+    let remote = Arc::new(
+        crate::remote::SshRemote::new(crate::remote::SshOptions::from_config(config, root))
+            .map_err(Error::from)?,
+    );
+    let engine = Engine::new(
+        plan,
+        config,
+        remote,
+        root.to_path_buf(),
+        Emitter::new(reporter(global, config, plan)),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failure(format!("cannot start the runtime: {e}")))?;
+    let cancel = engine.cancel_handle();
+    let outcome = runtime.block_on(async {
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).ok();
+            let mut int = signal(SignalKind::interrupt()).ok();
+            let mut signals = 0;
+            loop {
+                let got = tokio::select! {
+                    r = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => r,
+                    r = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => r,
+                };
+                if got.is_none() {
+                    break;
+                }
+                signals += 1;
+                if signals == 1 {
+                    eprintln!("interrupted: finishing what is in flight, then releasing the lock (ctrl-c again to abort)");
+                    cancel.cancel();
+                } else {
+                    std::process::exit(crate::error::ExitCode::Interrupted.code());
+                }
+            }
+        });
+        engine.run().await
+    });
+    match outcome.into_error() {
+        None => Ok(()),
+        Some(err) => Err(err),
+    }
+}

@@ -1,0 +1,1 @@
+//! Engine unit tests over a fake [`Remote`]: no SSH, milliseconds each.

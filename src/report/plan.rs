@@ -1,0 +1,185 @@
+//! `--dry-run`: the plan as text or one JSON document, secrets redacted, holes shown as their
+//! tokens (`<old version>`, `<random hex 12>`, `<time>`). Every command line printed here is
+//! sent as it is, holes filled.
+
+use std::fmt::Write;
+
+use crate::plan::{OnError, Plan, PlannedCommand, Step};
+
+/// The plan as one JSON document; secret values are redacted.
+pub fn plan_json(plan: &Plan) -> String {
+    let mut value = match serde_json::to_value(plan) {
+        Ok(v) => v,
+        Err(e) => return format!("{{\"error\": \"{e}\"}}"),
+    };
+    redact_json(&mut value);
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("secret") == Some(&serde_json::Value::Bool(true)) {
+                map.insert(
+                    "value".into(),
+                    serde_json::Value::String("[REDACTED]".into()),
+                );
+            }
+            map.values_mut().for_each(redact_json);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+fn command(out: &mut String, host: &str, c: &PlannedCommand) {
+    let mut flags = Vec::new();
+    if let Some(h) = c.when {
+        flags.push(format!("only with {}", h.token()));
+    }
+    match &c.on_error {
+        OnError::Fail => {}
+        OnError::Ignore => flags.push("failure ignored".into()),
+        OnError::Tolerate(t) => flags.push(format!("ok if stderr says {t:?}")),
+    }
+    if let Some(cap) = &c.capture {
+        flags.push(format!("output fills {}", cap.hole.token()));
+    }
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!("    # {}", flags.join("; "))
+    };
+    let _ = writeln!(out, "    [{host}] $ {}{flags}", c.line);
+    if let Some(stdin) = &c.stdin {
+        let _ = writeln!(out, "    [{host}]   stdin: {}", stdin.replace('\n', "\\n"));
+    }
+}
+
+/// The plan as text: stages in order, each hook with its environment, each host's commands.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let sub = plan
+        .subcommand
+        .as_deref()
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
+    match (&plan.release, plan.version_source) {
+        (Some(r), Some(source)) => {
+            let _ = writeln!(
+                out,
+                "plan: {}{sub} {} (version from {source})",
+                plan.command, r.version
+            );
+            let _ = writeln!(out, "image: {}", r.image);
+        }
+        (Some(r), None) => {
+            let _ = writeln!(out, "plan: {}{sub} (version {})", plan.command, r.version);
+        }
+        (None, _) => {
+            let _ = writeln!(out, "plan: {}{sub}", plan.command);
+        }
+    }
+    let _ = writeln!(out, "hosts: {}", plan.targets.hosts.join(", "));
+    let _ = writeln!(out, "roles: {}", plan.targets.roles.join(", "));
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(out, "\n{}. {}", i + 1, stage.name);
+        for step in &stage.steps {
+            match step {
+                Step::Hook(h) => {
+                    let _ = writeln!(out, "  hook {} ({})", h.hook, h.path);
+                    for var in &h.env {
+                        let value = if var.secret {
+                            "[REDACTED]"
+                        } else {
+                            var.value.as_str()
+                        };
+                        let _ = writeln!(out, "    {}={}", var.name, value);
+                    }
+                }
+                Step::Local(l) => {
+                    let _ = writeln!(out, "  local: {}", l.purpose);
+                    if let Some(dir) = &l.build_dir {
+                        let _ = match dir {
+                            crate::plan::BuildDir::CloneOfHead => writeln!(
+                                out,
+                                "    in a clean clone of HEAD ($TMPDIR/kamal-clones/…)"
+                            ),
+                            crate::plan::BuildDir::Context(c) => {
+                                writeln!(out, "    in the project, context {c}")
+                            }
+                        };
+                    }
+                    for name in &l.secret_env {
+                        let _ = writeln!(out, "    env {name}=[REDACTED]");
+                    }
+                    for c in &l.commands {
+                        command(&mut out, &l.label, c);
+                    }
+                }
+                Step::Hosts(h) => {
+                    let _ = writeln!(out, "  {}", h.purpose);
+                    for hc in &h.hosts {
+                        for c in &hc.commands {
+                            command(&mut out, &hc.host, c);
+                        }
+                    }
+                }
+                Step::Lock(l) => {
+                    let _ = writeln!(
+                        out,
+                        "  acquire the deploy lock on {}{}",
+                        l.host,
+                        match l.wait {
+                            Some(w) => format!(
+                                " (waiting up to {}s, every {}s)",
+                                w.timeout_seconds, w.interval_seconds
+                            ),
+                            None => String::new(),
+                        }
+                    );
+                    for c in &l.commands {
+                        command(&mut out, &l.host, c);
+                    }
+                    let _ = writeln!(out, "    if held, read the holder:");
+                    command(&mut out, &l.host, &l.status);
+                }
+                Step::Unlock(u) => {
+                    let _ = writeln!(out, "  release the deploy lock on {}", u.host);
+                    command(&mut out, &u.host, &u.command);
+                }
+                Step::LockStatus(s) => {
+                    let _ = writeln!(out, "  read the deploy lock on {}", s.host);
+                    command(&mut out, &s.host, &s.command);
+                }
+                Step::Boot(b) => {
+                    let _ = writeln!(
+                        out,
+                        "  boot {} on {} (group {}) as {}",
+                        b.role,
+                        b.host,
+                        b.group + 1,
+                        b.container
+                    );
+                    for c in &b.commands {
+                        command(&mut out, &b.host, c);
+                    }
+                }
+                Step::Wait(w) => {
+                    let _ = writeln!(out, "  wait {}s", w.seconds);
+                }
+                Step::ReadBack(r) => {
+                    let _ = writeln!(out, "  read back what each host runs");
+                    for row in &r.rows {
+                        command(&mut out, &row.host, &row.command);
+                    }
+                }
+                Step::Interactive(i) => {
+                    let _ = writeln!(out, "  on this terminal (ssh -t)");
+                    command(&mut out, &i.host, &i.command);
+                }
+            }
+        }
+    }
+    out
+}

@@ -5,7 +5,7 @@
 /// Plain words (letters, digits and `-_./:=@%+,`) are left as they are; everything else is put in
 /// single quotes, with embedded single quotes written as `'\''`.
 pub fn quote(arg: &str) -> String {
-    if !arg.is_empty() && arg.bytes().all(is_plain) {
+    if !arg.is_empty() && without_placeholders(arg).bytes().all(is_plain) {
         return arg.to_string();
     }
     let mut out = String::with_capacity(arg.len() + 2);
@@ -61,6 +61,31 @@ fn braced_var_len(s: &str) -> Option<usize> {
         return None;
     }
     Some(end + 3)
+}
+
+/// The plan's hole tokens (`crate::plan::Hole::token`): a word that is plain but for them is
+/// left unquoted, because the engine replaces each by one plain word before the command is
+/// sent, so the line `--dry-run` shows is the line sent, quotes and all, holes aside.
+pub const PLACEHOLDERS: &[&str] = &[
+    "<old version>",
+    "<running version>",
+    "<container id>",
+    "<random hex 6>",
+    "<random hex 12>",
+    "<random hex 16>",
+    "<time>",
+    "<runtime seconds>",
+];
+
+fn without_placeholders(arg: &str) -> std::borrow::Cow<'_, str> {
+    if !arg.contains('<') {
+        return std::borrow::Cow::Borrowed(arg);
+    }
+    let mut out = arg.to_string();
+    for p in PLACEHOLDERS {
+        out = out.replace(p, "x");
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Quote every argument and join them with spaces.

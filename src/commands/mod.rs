@@ -45,8 +45,12 @@ pub fn main() -> i32 {
 
 /// Load the configuration named by the global options.
 pub fn load_config(global: &GlobalOptions) -> Result<(Config, LoadOptions)> {
-    let opts = LoadOptions::from_process(global.config_file.clone(), global.destination.clone())
-        .map_err(|e| Error::failure(format!("cannot read the working directory: {e}")))?;
+    let mut opts =
+        LoadOptions::from_process(global.config_file.clone(), global.destination.clone())
+            .map_err(|e| Error::failure(format!("cannot read the working directory: {e}")))?;
+    if let Some(dir) = session::capture_dir() {
+        opts.cwd = dir;
+    }
     let config = crate::config::load(&opts)?;
     Ok((config, opts))
 }

@@ -156,6 +156,40 @@ fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn Eve
     }
 }
 
+/// A plan as a command built it, with what the engine needs to run it.
+#[derive(Debug, Clone)]
+pub struct BuiltPlan {
+    /// The plan, exactly as `--dry-run` prints it.
+    pub plan: Plan,
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The project root.
+    pub root: std::path::PathBuf,
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<(std::path::PathBuf, Vec<BuiltPlan>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The project directory plans are captured for (see [`capture_plans`]), if any.
+pub(crate) fn capture_dir() -> Option<std::path::PathBuf> {
+    CAPTURE.with(|c| c.borrow().as_ref().map(|(d, _)| d.clone()))
+}
+
+/// Run `work` (a command, e.g. [`super::run`]) in the project at `dir` with the plans it
+/// builds kept instead of printed or executed: the plans `--dry-run` would print and the
+/// engine would run, for tests that run them on a recording remote.
+pub fn capture_plans<T>(dir: &std::path::Path, work: impl FnOnce() -> T) -> (T, Vec<BuiltPlan>) {
+    CAPTURE.with(|c| *c.borrow_mut() = Some((dir.to_path_buf(), Vec::new())));
+    let out = work();
+    let plans = CAPTURE
+        .with(|c| c.borrow_mut().take())
+        .map(|(_, p)| p)
+        .unwrap_or_default();
+    (out, plans)
+}
+
 /// Print `plan` (`--dry-run`, as text or JSON) or execute it on the engine.
 pub fn run_plan(
     global: &GlobalOptions,
@@ -163,6 +197,23 @@ pub fn run_plan(
     root: &std::path::Path,
     plan: &Plan,
 ) -> Result<()> {
+    let captured = CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        match c.as_mut() {
+            Some((_, plans)) => {
+                plans.push(BuiltPlan {
+                    plan: plan.clone(),
+                    config: config.clone(),
+                    root: root.to_path_buf(),
+                });
+                true
+            }
+            None => false,
+        }
+    });
+    if captured {
+        return Ok(());
+    }
     if global.dry_run {
         match global.output {
             OutputFormat::Json => println!("{}", crate::report::plan::plan_json(plan)),

@@ -141,7 +141,7 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
     // version is decided on the host.
     let stop_old = match old {
         Some(old) => format!(
-            "[ -z {q} ] || [ {q} = {v} ] || {stop} > /dev/null 2>&1 || true",
+            "old={q}\n[ -z \"$old\" ] || [ \"$old\" = {v} ] || {stop} > /dev/null 2>&1 || true",
             q = quote(old),
             v = quote(version),
             stop = app.stop(Some(old)).to_shell()

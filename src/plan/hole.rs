@@ -101,6 +101,17 @@ mod tests {
     }
 
     #[test]
+    fn every_token_is_a_shell_placeholder() {
+        for hole in FIXED
+            .iter()
+            .copied()
+            .chain([Hole::Random(6), Hole::Random(12), Hole::Random(16)])
+        {
+            assert!(crate::shell::PLACEHOLDERS.contains(&hole.token().as_str()));
+        }
+    }
+
+    #[test]
     fn only_single_safe_words_fill_holes() {
         assert!(is_safe_value("v1.2_3-rc+4"));
         assert!(is_safe_value("2024-01-01T00:00:00Z"));

@@ -50,7 +50,13 @@ fn command(out: &mut String, host: &str, c: &PlannedCommand) {
     } else {
         format!("    # {}", flags.join("; "))
     };
-    let _ = writeln!(out, "    [{host}] $ {}{flags}", c.line);
+    // A script's lines after the first are marked `>`, as a shell's continuation prompt.
+    let mut lines = c.line.split('\n');
+    let _ = write!(out, "    [{host}] $ {}", lines.next().unwrap_or(""));
+    for line in lines {
+        let _ = write!(out, "\n    [{host}] > {line}");
+    }
+    let _ = writeln!(out, "{flags}");
     if let Some(stdin) = &c.stdin {
         let _ = writeln!(out, "    [{host}]   stdin: {}", stdin.replace('\n', "\\n"));
     }

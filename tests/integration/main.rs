@@ -11,3 +11,4 @@ mod proxy_server;
 mod release;
 mod remote;
 mod support;
+mod transcript;

@@ -1,0 +1,321 @@
+//! The plan is the program: for each command that touches servers, the plan the command builds
+//! (what `--dry-run` prints) runs on the one engine against a recording remote, in process, no
+//! SSH; the commands sent to each host must be exactly the dry-run's lines, in order, holes
+//! (`<old version>`, `<random hex 12>`, `<time>` …) aside. A command the engine sent that the
+//! plan did not hold, or one it left out, fails the test.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use dray::cli::Cli;
+use dray::command::CommandSpec;
+use dray::commands::session::{capture_plans, BuiltPlan};
+use dray::engine::{Emitter, Engine, Event, Recorder};
+use dray::remote::{BoxFuture, CommandOutput, Remote, RemoteError};
+
+const CONFIG: &str = "\
+service: shop
+image: acme/shop
+registry:
+  server: registry.example.com
+  username: deployer
+  password:
+    - REGISTRY_PASSWORD
+servers:
+  web:
+    - 10.0.0.1
+    - 10.0.0.2
+  workers:
+    hosts:
+      - 10.0.0.3
+    cmd: bin/jobs
+env:
+  secret:
+    - DB_PASSWORD
+proxy:
+  host: shop.example.com
+builder:
+  arch: amd64
+";
+
+/// Answers every command as a healthy fleet would and keeps what it was sent, per host.
+#[derive(Default)]
+struct Recording {
+    sent: Mutex<BTreeMap<String, Vec<String>>>,
+}
+
+impl Remote for Recording {
+    fn run<'a>(
+        &'a self,
+        host: &'a str,
+        cmd: &'a CommandSpec,
+    ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
+        let line = cmd.to_shell_redacted();
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.entry(host.to_string()).or_default().push(line.clone());
+        }
+        let stdout = if line.contains("dray-old-version:") {
+            "dray-old-version:v0\n".to_string()
+        } else if cmd.purpose.starts_with("find running") {
+            "v0\n".to_string()
+        } else if line.contains("--quiet") && line.contains("container ls --all") {
+            "0123abcd\n".to_string()
+        } else {
+            String::new()
+        };
+        Box::pin(async move {
+            Ok(CommandOutput {
+                status: Some(0),
+                stdout,
+                stderr: String::new(),
+            })
+        })
+    }
+}
+
+/// A project directory with the configuration and a secrets file.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("config")).expect("config dir");
+    std::fs::create_dir_all(dir.path().join(".kamal")).expect(".kamal");
+    std::fs::write(dir.path().join("config/deploy.yml"), CONFIG).expect("deploy.yml");
+    std::fs::write(
+        dir.path().join(".kamal/secrets"),
+        "REGISTRY_PASSWORD=s3cr3t-registry\nDB_PASSWORD=s3cr3t-db\n",
+    )
+    .expect("secrets");
+    dir
+}
+
+/// The plans `dray <args> --dry-run` prints, built by the command layer in `dir`.
+fn plans(dir: &std::path::Path, args: &[&str]) -> Vec<BuiltPlan> {
+    let config = dir.join("config/deploy.yml");
+    // `--dry-run` before the command: after it, `app exec` would take it as the command's.
+    let mut argv = vec!["dray", "--dry-run", "-c", config.to_str().expect("utf-8 path")];
+    argv.extend(args);
+    let cli = Cli::try_parse_from(&argv).expect("command line parses");
+    let (result, plans) = capture_plans(dir, || dray::commands::run(cli, 0));
+    if let Err(e) = result {
+        panic!("{args:?}: {e}");
+    }
+    assert!(!plans.is_empty(), "{args:?} built no plan");
+    plans
+}
+
+/// Each host's command lines as the dry-run prints them, in order (the lock holder's read,
+/// which runs only when the lock is held, left out).
+fn dry_run_lines(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut skip_next = false;
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.trim() == "if held, read the holder:" {
+            skip_next = true;
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("    [") else {
+            continue;
+        };
+        let cmd = match rest.rfind("    # ") {
+            Some(at) => &rest[..at],
+            None => rest,
+        };
+        if let Some((host, more)) = cmd.split_once("] > ") {
+            // A script's next line.
+            if let Some(last) = out.get_mut(host).and_then(|v| v.last_mut()) {
+                if !skipping {
+                    last.push('\n');
+                    last.push_str(more);
+                }
+            }
+            continue;
+        }
+        let Some((host, cmd)) = cmd.split_once("] $ ") else {
+            continue;
+        };
+        skipping = std::mem::take(&mut skip_next) || host == "localhost" || host == "local";
+        if skipping {
+            continue;
+        }
+        out.entry(host.to_string())
+            .or_default()
+            .push(cmd.to_string());
+    }
+    out
+}
+
+const TOKENS: [&str; 8] = [
+    "<old version>",
+    "<running version>",
+    "<container id>",
+    "<time>",
+    "<runtime seconds>",
+    "<random hex 6>",
+    "<random hex 12>",
+    "<random hex 16>",
+];
+
+/// A planned line as literal pieces, `None` standing for a hole.
+fn pieces(planned: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    let mut rest = planned;
+    loop {
+        let next = TOKENS
+            .iter()
+            .filter_map(|t| rest.find(t).map(|at| (at, t.len())))
+            .min();
+        match next {
+            Some((at, len)) => {
+                out.push(Some(rest[..at].to_string()));
+                out.push(None);
+                rest = &rest[at + len..];
+            }
+            None => {
+                out.push(Some(rest.to_string()));
+                return out;
+            }
+        }
+    }
+}
+
+fn match_pieces(pieces: &[Option<String>], sent: &str) -> bool {
+    match pieces.split_first() {
+        None => sent.is_empty(),
+        Some((Some(lit), rest)) => sent
+            .strip_prefix(lit.as_str())
+            .is_some_and(|s| match_pieces(rest, s)),
+        Some((None, rest)) => {
+            let run = sent.bytes().take_while(|b| safe(*b)).count();
+            (0..=run).rev().any(|k| match_pieces(rest, &sent[k..]))
+        }
+    }
+}
+
+/// Whether `sent` is `planned` with each hole token replaced by one shell-safe word.
+fn matches_with_holes(planned: &str, sent: &str) -> bool {
+    match_pieces(&pieces(planned), sent)
+}
+
+fn safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'+' | b'-')
+}
+
+/// Run each plan on the recording remote and compare with its dry-run, host by host.
+fn assert_transcript_is_dry_run(args: &[&str]) {
+    let dir = project();
+    for built in plans(dir.path(), args) {
+        let text = dray::report::plan::plan_text(&built.plan);
+        let expected = dry_run_lines(&text);
+        let remote = Arc::new(Recording::default());
+        let recorder = Recorder::default();
+        let engine = Engine::new(
+            &built.plan,
+            &built.config,
+            remote.clone(),
+            built.root.clone(),
+            Emitter::new(Box::new(recorder.clone())),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let outcome = rt.block_on(engine.run());
+        assert!(
+            outcome.failures.is_empty(),
+            "{args:?} failed: {:?}\n{text}",
+            outcome.error_text()
+        );
+        let sent = remote.sent.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(
+            sent.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "{args:?}: hosts\n{text}"
+        );
+        for (host, planned) in &expected {
+            let got = &sent[host];
+            assert_eq!(
+                got.len(),
+                planned.len(),
+                "{args:?} on {host}: {} commands sent, {} planned\nsent:\n{}\nplan:\n{text}",
+                got.len(),
+                planned.len(),
+                got.join("\n")
+            );
+            for (p, s) in planned.iter().zip(got) {
+                assert!(
+                    matches_with_holes(p, s),
+                    "{args:?} on {host}:\nplanned: {p}\nsent:    {s}"
+                );
+            }
+        }
+        // No secret value in any event or sent line.
+        let events = format!("{:?}", recorder.events());
+        for secret in ["s3cr3t-registry", "s3cr3t-db"] {
+            assert!(!events.contains(secret), "{args:?}: a secret in the events");
+            assert!(!text.contains(secret), "{args:?}: a secret in the plan");
+        }
+        assert!(recorder
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::RunFinished { ok: true, .. })));
+    }
+}
+
+#[test]
+fn holes_match_one_safe_word_each() {
+    assert!(matches_with_holes("stop app-<old version> now", "stop app-v1.2 now"));
+    assert!(matches_with_holes("x <time>", "x 2024-01-01T00:00:00Z"));
+    assert!(!matches_with_holes("stop app-<old version> now", "stop app-v1 2 now"));
+    assert!(!matches_with_holes("a b", "a b c"));
+    assert!(matches_with_holes("a b", "a b"));
+    assert!(matches_with_holes(
+        "app-<running version>_<random hex 6>",
+        "app-v0_ab12cd"
+    ));
+}
+
+#[test]
+fn deploy_sends_exactly_its_dry_run() {
+    assert_transcript_is_dry_run(&["deploy", "--skip-push", "--version", "v1"]);
+}
+
+#[test]
+fn redeploy_sends_exactly_its_dry_run() {
+    assert_transcript_is_dry_run(&["redeploy", "--skip-push", "--version", "v1"]);
+}
+
+#[test]
+fn rollback_sends_exactly_its_dry_run() {
+    assert_transcript_is_dry_run(&["rollback", "v0"]);
+}
+
+#[test]
+fn app_boot_stop_and_exec_send_exactly_their_dry_run() {
+    assert_transcript_is_dry_run(&["app", "boot", "--version", "v1"]);
+    assert_transcript_is_dry_run(&["app", "stop", "--version", "v1"]);
+    assert_transcript_is_dry_run(&["app", "exec", "--version", "v1", "echo", "hi"]);
+    assert_transcript_is_dry_run(&["app", "exec", "--reuse", "--version", "v1", "ls"]);
+}
+
+#[test]
+fn proxy_reboot_sends_exactly_its_dry_run() {
+    assert_transcript_is_dry_run(&["proxy", "reboot", "-y", "--version", "v1"]);
+    assert_transcript_is_dry_run(&["proxy", "reboot", "-y", "--rolling", "--version", "v1"]);
+}
+
+#[test]
+fn prune_sends_exactly_its_dry_run() {
+    assert_transcript_is_dry_run(&["prune", "all", "--version", "v1"]);
+}
+
+#[test]
+fn lock_acquire_and_release_send_exactly_their_dry_run() {
+    assert_transcript_is_dry_run(&["lock", "acquire", "-m", "db work", "--version", "v1"]);
+    assert_transcript_is_dry_run(&["lock", "release"]);
+}
+
+#[test]
+fn server_exec_sends_exactly_its_dry_run() {
+    assert_transcript_is_dry_run(&["server", "exec", "--version", "v1", "uptime"]);
+}

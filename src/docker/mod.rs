@@ -42,4 +42,4 @@ pub use build::BuildOptions;
 pub use lock::LockDetails;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

@@ -1,1 +1,386 @@
-//! Engine unit tests over a fake [`Remote`]: no SSH, milliseconds each.
+//! Engine unit tests over a fake [`Remote`]: no SSH, milliseconds each. They pin the run
+//! loop's rules: the primary-role barrier, boot groups and `boot.limit`, cancellation at each
+//! stage, partial failure (exit 3), the lock released on every path, and hook order.
+
+use std::sync::{Arc, Mutex};
+
+use crate::command::CommandSpec;
+use crate::config::secrets::Secrets;
+use crate::config::Config;
+use crate::docker::test_support::config_with;
+use crate::error::ExitCode;
+use crate::plan::{build_plan, Filters, Plan, PlanInputs, PlanKind, Targets};
+use crate::release::{Release, Resolved, VersionSource};
+use crate::remote::{BoxFuture, CommandOutput, Remote, RemoteError};
+
+use super::{CancelHandle, Emitter, Engine, Event, Outcome, Recorder};
+
+const TWO_ROLES: &str = "\
+service: app
+image: dhh/app
+registry:
+  username: dhh
+  password: secret
+servers:
+  web:
+    - 1.1.1.1
+    - 1.1.1.2
+  workers:
+    - 1.1.1.3
+builder:
+  arch: amd64
+";
+
+type Rule = Box<dyn Fn(&str, &CommandSpec) -> Option<CommandOutput> + Send + Sync>;
+
+/// Answers by rules (first match wins, else success with no output), keeps `host: purpose`
+/// in order, and may cancel the run when it sees a purpose.
+#[derive(Default)]
+struct Fake {
+    rules: Vec<Rule>,
+    sent: Mutex<Vec<(String, String)>>,
+    cancel_on: Option<String>,
+    cancel: Mutex<Option<CancelHandle>>,
+}
+
+impl Fake {
+    fn with(mut self, rule: impl Fn(&str, &CommandSpec) -> Option<CommandOutput> + Send + Sync + 'static) -> Self {
+        self.rules.push(Box::new(rule));
+        self
+    }
+
+    fn sent(&self) -> Vec<(String, String)> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn purposes(&self) -> Vec<String> {
+        self.sent().into_iter().map(|(h, p)| format!("{h}: {p}")).collect()
+    }
+}
+
+fn ok(stdout: &str) -> CommandOutput {
+    CommandOutput {
+        status: Some(0),
+        stdout: stdout.into(),
+        stderr: String::new(),
+    }
+}
+
+fn failed(stdout: &str, stderr: &str) -> CommandOutput {
+    CommandOutput {
+        status: Some(1),
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    }
+}
+
+impl Remote for Fake {
+    fn run<'a>(
+        &'a self,
+        host: &'a str,
+        cmd: &'a CommandSpec,
+    ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
+        if let Ok(mut s) = self.sent.lock() {
+            s.push((host.to_string(), cmd.purpose.clone()));
+        }
+        if self.cancel_on.as_deref().is_some_and(|p| cmd.purpose.starts_with(p)) {
+            if let Some(c) = self.cancel.lock().ok().and_then(|c| c.clone()) {
+                c.cancel();
+            }
+        }
+        let out = self
+            .rules
+            .iter()
+            .find_map(|r| r(host, cmd))
+            .unwrap_or_else(|| {
+                if cmd.to_shell().contains("dray-old-version:") {
+                    ok("dray-old-version:v0\n")
+                } else {
+                    ok("")
+                }
+            });
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+fn resolved(version: &str) -> Resolved {
+    Resolved {
+        release: Release::new(
+            "app",
+            "dhh/app",
+            None,
+            version,
+            "dev@example.com",
+            "2024-01-01T00:00:00Z",
+        ),
+        source: VersionSource::Flag,
+        uncommitted: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+fn plan(config: &Config, kind: PlanKind) -> Plan {
+    let targets = Targets::resolve(config, &Filters::default()).expect("targets");
+    let resolved = resolved("v1");
+    build_plan(&PlanInputs {
+        kind,
+        config,
+        resolved: &resolved,
+        targets: &targets,
+        skip_push: true,
+        no_cache: false,
+        skip_hooks: false,
+        secrets: &Secrets::default(),
+        lock_inherited: false,
+        buildx: false,
+        lock_details: crate::lock::details("dev", "v1", crate::docker::lock::AUTOMATIC_MESSAGE),
+        lock_wait: None,
+    })
+}
+
+fn run(plan: &Plan, config: &Config, remote: Arc<Fake>, root: &std::path::Path) -> (Outcome, Vec<Event>) {
+    let recorder = Recorder::default();
+    let engine = Engine::new(
+        plan,
+        config,
+        remote.clone(),
+        root.to_path_buf(),
+        Emitter::new(Box::new(recorder.clone())),
+    );
+    if let Ok(mut c) = remote.cancel.lock() {
+        *c = Some(engine.cancel_handle());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let outcome = rt.block_on(engine.run());
+    (outcome, recorder.events())
+}
+
+fn released(remote: &Fake) -> bool {
+    remote
+        .sent()
+        .iter()
+        .any(|(_, p)| p.starts_with("release deploy lock"))
+}
+
+/// A settle that fails for `role` on `host`, as the host's script reports it.
+fn settle_fails(host: &'static str, role: &'static str) -> impl Fn(&str, &CommandSpec) -> Option<CommandOutput> {
+    move |h, cmd| {
+        (h == host && cmd.purpose.starts_with(&format!("wait for {role}")))
+            .then(|| failed("dray-failed:the container is exited\n", ""))
+    }
+}
+
+#[test]
+fn a_deploy_sends_only_planned_commands_and_ends_ok() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake::default().with(|_, cmd| {
+        cmd.purpose.starts_with("find running").then(|| ok("v1\n"))
+    }));
+    let (outcome, events) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(outcome.exit, ExitCode::Success, "{:?}", outcome.error_text());
+    assert_eq!(remote.sent().len(), p.remote_commands().len());
+    let results: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::HostResult { ok: true, .. }))
+        .collect();
+    assert_eq!(results.len(), 3);
+}
+
+#[test]
+fn a_failed_primary_container_keeps_other_roles_from_booting() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    // Both web hosts fail; workers must not start at all.
+    let remote = Arc::new(
+        Fake::default()
+            .with(settle_fails("1.1.1.1", "web"))
+            .with(settle_fails("1.1.1.2", "web")),
+    );
+    let (outcome, events) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(outcome.exit, ExitCode::Failure);
+    assert!(!remote
+        .sent()
+        .iter()
+        .any(|(h, p)| h == "1.1.1.3" && p.starts_with("start workers")));
+    let workers = events.iter().find_map(|e| match e {
+        Event::HostResult { host, error, .. } if host == "1.1.1.3" => error.clone(),
+        _ => None,
+    });
+    assert!(workers.is_some_and(|e| e.contains("first primary container is unhealthy")));
+    assert!(released(&remote));
+}
+
+#[test]
+fn one_healthy_primary_container_opens_the_barrier() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake::default().with(settle_fails("1.1.1.2", "web")).with(|h, cmd| {
+        (cmd.purpose.starts_with("find running") && h != "1.1.1.2").then(|| ok("v1\n"))
+    }));
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    // One web host failed, the others reached v1: partial success, every error kept.
+    assert_eq!(outcome.exit, ExitCode::Partial, "{:?}", outcome.error_text());
+    assert_eq!(outcome.failures.len(), 1);
+    assert_eq!(outcome.failures[0].host(), Some("1.1.1.2"));
+    assert!(remote
+        .sent()
+        .iter()
+        .any(|(h, p)| h == "1.1.1.3" && p.starts_with("start workers")));
+    assert!(released(&remote));
+}
+
+#[test]
+fn boot_limit_boots_hosts_group_by_group_with_their_hooks() {
+    let yaml = format!("{TWO_ROLES}boot:\n  limit: 1\n");
+    let config = config_with(&yaml, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let hooks = dir.path().join(".kamal/hooks");
+    std::fs::create_dir_all(&hooks).expect("hooks dir");
+    let log = dir.path().join("hooks.log");
+    for name in ["pre-connect", "pre-deploy", "pre-app-boot", "post-app-boot", "post-deploy"] {
+        let path = hooks.join(name);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"{name} $KAMAL_HOSTS\" >> {}\n", log.display()),
+        )
+        .expect("hook");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake::default());
+    let (_, _) = run(&p, &config, remote.clone(), dir.path());
+    let starts: Vec<String> = remote
+        .purposes()
+        .into_iter()
+        .filter(|p| p.contains(": start "))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "1.1.1.1: start web app-web-v1 on 1.1.1.1",
+            "1.1.1.2: start web app-web-v1 on 1.1.1.2",
+            "1.1.1.3: start workers app-workers-v1 on 1.1.1.3"
+        ]
+    );
+    let order = std::fs::read_to_string(&log).expect("hook log");
+    assert_eq!(
+        order,
+        "pre-connect 1.1.1.1,1.1.1.2,1.1.1.3\n\
+         pre-deploy 1.1.1.1,1.1.1.2,1.1.1.3\n\
+         pre-app-boot 1.1.1.1\npost-app-boot 1.1.1.1\n\
+         pre-app-boot 1.1.1.2\npost-app-boot 1.1.1.2\n\
+         pre-app-boot 1.1.1.3\npost-app-boot 1.1.1.3\n\
+         post-deploy 1.1.1.1,1.1.1.2,1.1.1.3\n"
+    );
+}
+
+#[test]
+fn a_failing_hook_stops_the_run_and_releases_the_lock() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let hooks = dir.path().join(".kamal/hooks");
+    std::fs::create_dir_all(&hooks).expect("hooks dir");
+    let path = hooks.join("pre-deploy");
+    std::fs::write(&path, "#!/bin/sh\necho red >&2\nexit 3\n").expect("hook");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake::default());
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(outcome.exit, ExitCode::Failure);
+    assert!(outcome.error_text().is_some_and(|e| e.contains("pre-deploy")));
+    assert!(!remote.purposes().iter().any(|p| p.contains(": start ")));
+    assert!(released(&remote));
+}
+
+#[test]
+fn cancelling_at_each_stage_starts_nothing_new_and_releases_the_lock() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    // The first command of each stage that runs on hosts after the lock.
+    for (at, later) in [
+        ("pull", Some("acquire deploy lock")),
+        ("acquire deploy lock", Some("boot the proxy")),
+        ("boot the proxy", Some("stale")),
+        ("stale", Some("start ")),
+        ("start web", Some("tag latest")),
+        ("tag latest", Some("prune")),
+        ("prune", None),
+    ] {
+        let remote = Arc::new(Fake {
+            cancel_on: Some(at.to_string()),
+            ..Fake::default()
+        });
+        let (outcome, events) = run(&p, &config, remote.clone(), dir.path());
+        assert_eq!(outcome.exit, ExitCode::Interrupted, "cancel at {at}");
+        if let Some(later) = later {
+            assert!(
+                !remote.sent().iter().any(|(_, p)| p.starts_with(later)),
+                "cancel at {at}: {later} still started"
+            );
+        }
+        let took_lock = remote.sent().iter().any(|(_, p)| p.starts_with("acquire deploy lock"));
+        assert_eq!(took_lock, released(&remote), "cancel at {at}: lock released");
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, Event::RunFinished { interrupted: true, .. })));
+    }
+}
+
+#[test]
+fn a_held_lock_fails_before_anything_changes() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(
+        Fake::default()
+            .with(|_, cmd| {
+                cmd.purpose
+                    .starts_with("acquire deploy lock")
+                    .then(|| failed("", "mkdir: cannot create directory: File exists"))
+            })
+            .with(|_, cmd| {
+                cmd.purpose.starts_with("read deploy lock").then(|| {
+                    ok("Locked by: Ann at 2024-01-01T00:00:00Z\nVersion: v0\nMessage: Automatic deploy lock\n")
+                })
+            }),
+    );
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(outcome.exit, ExitCode::Failure);
+    let text = outcome.error_text().unwrap_or_default();
+    assert!(text.contains("deploy lock already in place") && text.contains("Locked by: Ann"), "{text}");
+    assert!(text.contains("hint: "), "{text}");
+    // Not ours: never released, nothing booted.
+    assert!(!released(&remote));
+    assert!(!remote.purposes().iter().any(|p| p.contains(": start ")));
+}
+
+#[test]
+fn every_failed_hosts_error_is_kept() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake::default().with(|h, cmd| {
+        (cmd.purpose.starts_with("pull") && h != "1.1.1.1").then(|| failed("", "no such image"))
+    }));
+    let (outcome, events) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(outcome.exit, ExitCode::Failure);
+    let hosts: Vec<_> = outcome.failures.iter().filter_map(|f| f.host()).collect();
+    assert_eq!(hosts, ["1.1.1.2", "1.1.1.3"]);
+    let with_errors = events
+        .iter()
+        .filter(|e| matches!(e, Event::HostResult { failures, .. } if !failures.is_empty()))
+        .count();
+    assert_eq!(with_errors, 2);
+    // The pull failed before the lock: nothing to release.
+    assert!(!released(&remote));
+}

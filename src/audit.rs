@@ -1,11 +1,10 @@
 //! The audit log on hosts (§6.2): lines in Kamal's format appended to
 //! `.kamal/<service>[-<dest>]-audit.log` on each host a command changes, and `dray audit`, the
-//! last 50 lines of each host's log. The commands come from [`crate::docker::audit`].
+//! last 50 lines of each host's log. The commands come from [`crate::docker::audit`]; plans
+//! hold them (`plan::cmds::audit`); this module stamps lines and prefixes output.
 
-use crate::config::model::Config;
-use crate::docker::audit::{self as cmds, AuditLine};
+use crate::docker::audit::AuditLine;
 use crate::release::Release;
-use crate::remote::{run_each, HostOutcome, Remote, RemoteError};
 
 /// An audit line for `message`, stamped with the run's release (time, performer, destination).
 pub fn line(release: &Release, role: Option<&str>, message: impl Into<String>) -> AuditLine {
@@ -16,35 +15,6 @@ pub fn line(release: &Release, role: Option<&str>, message: impl Into<String>) -
         role: role.map(str::to_string),
         message: message.into(),
     }
-}
-
-/// Append `line` on every host of `hosts`; outcomes in host order.
-pub async fn record(
-    remote: &dyn Remote,
-    config: &Config,
-    hosts: &[String],
-    line: &AuditLine,
-) -> Vec<HostOutcome> {
-    run_each(remote, hosts, |host| cmds::record(config, host, line)).await
-}
-
-/// The last 50 lines of each host's audit log, in host order; a host without a log has none.
-pub async fn reveal(
-    remote: &dyn Remote,
-    config: &Config,
-    hosts: &[String],
-) -> Vec<(String, Result<String, RemoteError>)> {
-    let jobs = hosts.iter().map(|host| async move {
-        let cmd = cmds::reveal(config, host);
-        let result = match remote.run(host, &cmd).await {
-            Ok(out) if out.success() => Ok(out.stdout),
-            Ok(out) if out.stderr.contains("No such file or directory") => Ok(String::new()),
-            Ok(out) => Err(RemoteError::failed(host, &cmd, &out)),
-            Err(e) => Err(e),
-        };
-        (host.clone(), result)
-    });
-    crate::remote::fanout::join_all(jobs.collect()).await
 }
 
 /// Text with each line prefixed by `[host] `, hosts in the given order.

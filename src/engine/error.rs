@@ -39,10 +39,7 @@ impl HostFailure {
     pub fn remote(step: &str, role: Option<&str>, err: &RemoteError) -> Self {
         let (host, purpose, exit, stderr_tail) = match err {
             RemoteError::Connect { host, .. } => (host.clone(), "connect".to_string(), None, ""),
-            RemoteError::Exec { host, purpose, .. }
-            | RemoteError::Timeout { host, purpose, .. } => {
-                (host.clone(), purpose.clone(), None, "")
-            }
+            RemoteError::Exec { host, purpose, .. } => (host.clone(), purpose.clone(), None, ""),
             RemoteError::Failed {
                 host,
                 purpose,

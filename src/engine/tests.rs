@@ -44,7 +44,10 @@ struct Fake {
 }
 
 impl Fake {
-    fn with(mut self, rule: impl Fn(&str, &CommandSpec) -> Option<CommandOutput> + Send + Sync + 'static) -> Self {
+    fn with(
+        mut self,
+        rule: impl Fn(&str, &CommandSpec) -> Option<CommandOutput> + Send + Sync + 'static,
+    ) -> Self {
         self.rules.push(Box::new(rule));
         self
     }
@@ -54,7 +57,10 @@ impl Fake {
     }
 
     fn purposes(&self) -> Vec<String> {
-        self.sent().into_iter().map(|(h, p)| format!("{h}: {p}")).collect()
+        self.sent()
+            .into_iter()
+            .map(|(h, p)| format!("{h}: {p}"))
+            .collect()
     }
 }
 
@@ -83,7 +89,11 @@ impl Remote for Fake {
         if let Ok(mut s) = self.sent.lock() {
             s.push((host.to_string(), cmd.purpose.clone()));
         }
-        if self.cancel_on.as_deref().is_some_and(|p| cmd.purpose.starts_with(p)) {
+        if self
+            .cancel_on
+            .as_deref()
+            .is_some_and(|p| cmd.purpose.starts_with(p))
+        {
             if let Some(c) = self.cancel.lock().ok().and_then(|c| c.clone()) {
                 c.cancel();
             }
@@ -138,7 +148,12 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
     })
 }
 
-fn run(plan: &Plan, config: &Config, remote: Arc<Fake>, root: &std::path::Path) -> (Outcome, Vec<Event>) {
+fn run(
+    plan: &Plan,
+    config: &Config,
+    remote: Arc<Fake>,
+    root: &std::path::Path,
+) -> (Outcome, Vec<Event>) {
     let recorder = Recorder::default();
     let engine = Engine::new(
         plan,
@@ -166,7 +181,10 @@ fn released(remote: &Fake) -> bool {
 }
 
 /// A settle that fails for `role` on `host`, as the host's script reports it.
-fn settle_fails(host: &'static str, role: &'static str) -> impl Fn(&str, &CommandSpec) -> Option<CommandOutput> {
+fn settle_fails(
+    host: &'static str,
+    role: &'static str,
+) -> impl Fn(&str, &CommandSpec) -> Option<CommandOutput> {
     move |h, cmd| {
         (h == host && cmd.purpose.starts_with(&format!("wait for {role}")))
             .then(|| failed("dray-failed:the container is exited\n", ""))
@@ -178,11 +196,16 @@ fn a_deploy_sends_only_planned_commands_and_ends_ok() {
     let config = config_with(TWO_ROLES, None);
     let dir = tempfile::tempdir().expect("dir");
     let p = plan(&config, PlanKind::Deploy);
-    let remote = Arc::new(Fake::default().with(|_, cmd| {
-        cmd.purpose.starts_with("find running").then(|| ok("v1\n"))
-    }));
+    let remote = Arc::new(
+        Fake::default().with(|_, cmd| cmd.purpose.starts_with("find running").then(|| ok("v1\n"))),
+    );
     let (outcome, events) = run(&p, &config, remote.clone(), dir.path());
-    assert_eq!(outcome.exit, ExitCode::Success, "{:?}", outcome.error_text());
+    assert_eq!(
+        outcome.exit,
+        ExitCode::Success,
+        "{:?}",
+        outcome.error_text()
+    );
     assert_eq!(remote.sent().len(), p.remote_commands().len());
     let results: Vec<_> = events
         .iter()
@@ -221,12 +244,21 @@ fn one_healthy_primary_container_opens_the_barrier() {
     let config = config_with(TWO_ROLES, None);
     let dir = tempfile::tempdir().expect("dir");
     let p = plan(&config, PlanKind::Deploy);
-    let remote = Arc::new(Fake::default().with(settle_fails("1.1.1.2", "web")).with(|h, cmd| {
-        (cmd.purpose.starts_with("find running") && h != "1.1.1.2").then(|| ok("v1\n"))
-    }));
+    let remote = Arc::new(
+        Fake::default()
+            .with(settle_fails("1.1.1.2", "web"))
+            .with(|h, cmd| {
+                (cmd.purpose.starts_with("find running") && h != "1.1.1.2").then(|| ok("v1\n"))
+            }),
+    );
     let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
     // One web host failed, the others reached v1: partial success, every error kept.
-    assert_eq!(outcome.exit, ExitCode::Partial, "{:?}", outcome.error_text());
+    assert_eq!(
+        outcome.exit,
+        ExitCode::Partial,
+        "{:?}",
+        outcome.error_text()
+    );
     assert_eq!(outcome.failures.len(), 1);
     assert_eq!(outcome.failures[0].host(), Some("1.1.1.2"));
     assert!(remote
@@ -244,11 +276,20 @@ fn boot_limit_boots_hosts_group_by_group_with_their_hooks() {
     let hooks = dir.path().join(".kamal/hooks");
     std::fs::create_dir_all(&hooks).expect("hooks dir");
     let log = dir.path().join("hooks.log");
-    for name in ["pre-connect", "pre-deploy", "pre-app-boot", "post-app-boot", "post-deploy"] {
+    for name in [
+        "pre-connect",
+        "pre-deploy",
+        "pre-app-boot",
+        "post-app-boot",
+        "post-deploy",
+    ] {
         let path = hooks.join(name);
         std::fs::write(
             &path,
-            format!("#!/bin/sh\necho \"{name} $KAMAL_HOSTS\" >> {}\n", log.display()),
+            format!(
+                "#!/bin/sh\necho \"{name} $KAMAL_HOSTS\" >> {}\n",
+                log.display()
+            ),
         )
         .expect("hook");
         use std::os::unix::fs::PermissionsExt;
@@ -296,7 +337,9 @@ fn a_failing_hook_stops_the_run_and_releases_the_lock() {
     let remote = Arc::new(Fake::default());
     let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
     assert_eq!(outcome.exit, ExitCode::Failure);
-    assert!(outcome.error_text().is_some_and(|e| e.contains("pre-deploy")));
+    assert!(outcome
+        .error_text()
+        .is_some_and(|e| e.contains("pre-deploy")));
     assert!(!remote.purposes().iter().any(|p| p.contains(": start ")));
     assert!(released(&remote));
 }
@@ -328,11 +371,22 @@ fn cancelling_at_each_stage_starts_nothing_new_and_releases_the_lock() {
                 "cancel at {at}: {later} still started"
             );
         }
-        let took_lock = remote.sent().iter().any(|(_, p)| p.starts_with("acquire deploy lock"));
-        assert_eq!(took_lock, released(&remote), "cancel at {at}: lock released");
-        assert!(events
+        let took_lock = remote
+            .sent()
             .iter()
-            .any(|e| matches!(e, Event::RunFinished { interrupted: true, .. })));
+            .any(|(_, p)| p.starts_with("acquire deploy lock"));
+        assert_eq!(
+            took_lock,
+            released(&remote),
+            "cancel at {at}: lock released"
+        );
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::RunFinished {
+                interrupted: true,
+                ..
+            }
+        )));
     }
 }
 
@@ -357,7 +411,10 @@ fn a_held_lock_fails_before_anything_changes() {
     let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
     assert_eq!(outcome.exit, ExitCode::Failure);
     let text = outcome.error_text().unwrap_or_default();
-    assert!(text.contains("deploy lock already in place") && text.contains("Locked by: Ann"), "{text}");
+    assert!(
+        text.contains("deploy lock already in place") && text.contains("Locked by: Ann"),
+        "{text}"
+    );
     assert!(text.contains("hint: "), "{text}");
     // Not ours: never released, nothing booted.
     assert!(!released(&remote));

@@ -102,10 +102,11 @@ mod tests {
 
     #[test]
     fn every_token_is_a_shell_placeholder() {
-        for hole in FIXED
-            .iter()
-            .copied()
-            .chain([Hole::Random(6), Hole::Random(12), Hole::Random(16)])
+        for hole in
+            FIXED
+                .iter()
+                .copied()
+                .chain([Hole::Random(6), Hole::Random(12), Hole::Random(16)])
         {
             assert!(crate::shell::PLACEHOLDERS.contains(&hole.token().as_str()));
         }

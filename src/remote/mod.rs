@@ -78,16 +78,6 @@ pub enum RemoteError {
         /// The last lines of standard error.
         stderr_tail: String,
     },
-    /// The command did not finish in time.
-    #[error("{}: no answer within {seconds}s", at(.purpose, .host))]
-    Timeout {
-        /// The host.
-        host: String,
-        /// The command's purpose.
-        purpose: String,
-        /// The limit.
-        seconds: u64,
-    },
 }
 
 /// `<purpose> on <host>`, unless the purpose already ends with ` on <host>` (the docker

@@ -92,7 +92,12 @@ fn project() -> tempfile::TempDir {
 fn plans(dir: &std::path::Path, args: &[&str]) -> Vec<BuiltPlan> {
     let config = dir.join("config/deploy.yml");
     // `--dry-run` before the command: after it, `app exec` would take it as the command's.
-    let mut argv = vec!["dray", "--dry-run", "-c", config.to_str().expect("utf-8 path")];
+    let mut argv = vec![
+        "dray",
+        "--dry-run",
+        "-c",
+        config.to_str().expect("utf-8 path"),
+    ];
     argv.extend(args);
     let cli = Cli::try_parse_from(&argv).expect("command line parses");
     let (result, plans) = capture_plans(dir, || dray::commands::run(cli, 0));
@@ -264,9 +269,15 @@ fn assert_transcript_is_dry_run(args: &[&str]) {
 
 #[test]
 fn holes_match_one_safe_word_each() {
-    assert!(matches_with_holes("stop app-<old version> now", "stop app-v1.2 now"));
+    assert!(matches_with_holes(
+        "stop app-<old version> now",
+        "stop app-v1.2 now"
+    ));
     assert!(matches_with_holes("x <time>", "x 2024-01-01T00:00:00Z"));
-    assert!(!matches_with_holes("stop app-<old version> now", "stop app-v1 2 now"));
+    assert!(!matches_with_holes(
+        "stop app-<old version> now",
+        "stop app-v1 2 now"
+    ));
     assert!(!matches_with_holes("a b", "a b c"));
     assert!(matches_with_holes("a b", "a b"));
     assert!(matches_with_holes(

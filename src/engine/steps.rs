@@ -1,0 +1,239 @@
+//! The steps other than locks: hooks, local commands, hosts steps, boots in groups, the
+//! read-back of what hosts run, and commands on this terminal. The run loop is in `mod.rs`.
+
+use std::time::Instant;
+
+use crate::hooks::{self, HookVar};
+use crate::plan::{BootStep, HookStep, HostsStep, InteractiveStep, LocalStep, ReadBackStep};
+
+use super::boot::Barrier;
+use super::host::{SendError, Slots};
+use super::{build, Engine, Event, Failure, HostFailure};
+
+impl Engine<'_> {
+    pub(super) async fn hook(&self, step: &HookStep) -> Result<(), Failure> {
+        let Some(path) = hooks::find_hook(&self.root, &self.config.hooks_path, &step.hook) else {
+            return Ok(());
+        };
+        self.emit.emit(Event::HookStarted {
+            hook: step.hook.clone(),
+        });
+        let mut slots = Slots {
+            runtime: self.started.elapsed().as_secs(),
+            ..Slots::default()
+        };
+        let env: Vec<HookVar> = step
+            .env
+            .iter()
+            .map(|v| HookVar {
+                value: slots
+                    .fill_text(&v.value)
+                    .unwrap_or_else(|_| v.value.clone()),
+                ..v.clone()
+            })
+            .collect();
+        let started = Instant::now();
+        let emit = self.emit.clone();
+        let name = step.hook.clone();
+        let result = hooks::run_hook(&step.hook, &path, &self.root, &env, |line| {
+            emit.emit(Event::HookOutput {
+                hook: name.clone(),
+                line: line.to_string(),
+            })
+        })
+        .await;
+        let exit_code = match &result {
+            Ok(_) => Some(0),
+            Err(hooks::HookError::Failed { status, .. }) => status
+                .strip_prefix("exit status ")
+                .and_then(|c| c.parse().ok()),
+            Err(_) => None,
+        };
+        self.emit.emit(Event::HookFinished {
+            hook: step.hook.clone(),
+            exit_code,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        result.map(|_| ()).map_err(|e| Failure::Hook {
+            hook: step.hook.clone(),
+            message: e.to_string(),
+            hint: crate::error::Diagnostic::hint(&e),
+        })
+    }
+
+    pub(super) async fn local(&self, stage: &str, step: &LocalStep) -> Result<(), HostFailure> {
+        let started = Instant::now();
+        self.emit.emit(Event::HostStepStarted {
+            host: step.label.clone(),
+            role: None,
+            step: stage.to_string(),
+        });
+        let result = async {
+            let dir = match &step.build_dir {
+                Some(crate::plan::BuildDir::CloneOfHead) => {
+                    build::prepare(self.config, &self.root)
+                        .await
+                        .map_err(|m| {
+                            HostFailure::new(
+                                stage,
+                                &step.label,
+                                None,
+                                "prepare the build directory",
+                                m,
+                            )
+                        })?
+                        .dir
+                }
+                _ => self.root.clone(),
+            };
+            build::run_commands(self, stage, step, &dir).await
+        }
+        .await;
+        self.emit.emit(Event::HostStepFinished {
+            host: step.label.clone(),
+            role: None,
+            step: stage.to_string(),
+            ok: result.is_ok(),
+            seconds: started.elapsed().as_secs_f64(),
+            error: result.as_ref().err().map(|e| e.message.clone()),
+        });
+        result
+    }
+
+    /// One hosts step: every host in parallel; each host's failure kept, in host order.
+    pub(super) async fn hosts(&self, stage: &str, step: &HostsStep) -> Vec<HostFailure> {
+        let futures = step.hosts.iter().map(|hc| async move {
+            let started = Instant::now();
+            self.emit.emit(Event::HostStepStarted {
+                host: hc.host.clone(),
+                role: None,
+                step: stage.to_string(),
+            });
+            let mut slots = self.host_slots(&hc.host);
+            let result = self
+                .run_commands(stage, &hc.host, None, &hc.commands, &mut slots)
+                .await;
+            self.keep_slots(&hc.host, slots);
+            self.emit.emit(Event::HostStepFinished {
+                host: hc.host.clone(),
+                role: None,
+                step: stage.to_string(),
+                ok: result.is_ok(),
+                seconds: started.elapsed().as_secs_f64(),
+                error: result.as_ref().err().map(|e| e.message.clone()),
+            });
+            result.err()
+        });
+        crate::remote::fanout::join_all(futures.collect())
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Boot one group: hosts in parallel, roles one after another on each host.
+    pub(super) async fn boot_group(
+        &self,
+        stage: &str,
+        group: &[&BootStep],
+        barrier: &Barrier,
+    ) -> Vec<HostFailure> {
+        let mut by_host: Vec<(&str, Vec<&BootStep>)> = Vec::new();
+        for step in group {
+            match by_host.iter_mut().find(|(h, _)| *h == step.host) {
+                Some((_, steps)) => steps.push(step),
+                None => by_host.push((&step.host, vec![step])),
+            }
+        }
+        let futures = by_host.into_iter().map(|(host, steps)| async move {
+            let mut failed = Vec::new();
+            for step in steps {
+                if self.cancel.is_cancelled() {
+                    break;
+                }
+                let started = Instant::now();
+                self.emit.emit(Event::HostStepStarted {
+                    host: host.to_string(),
+                    role: Some(step.role.clone()),
+                    step: "boot".into(),
+                });
+                let result = self.boot(stage, step, barrier).await;
+                self.emit.emit(Event::HostStepFinished {
+                    host: host.to_string(),
+                    role: Some(step.role.clone()),
+                    step: "boot".into(),
+                    ok: result.is_ok(),
+                    seconds: started.elapsed().as_secs_f64(),
+                    error: result.as_ref().err().map(|e| e.message.clone()),
+                });
+                if let Err(e) = result {
+                    // Later roles on this host: the barrier decides for them.
+                    failed.push(e);
+                }
+            }
+            failed
+        });
+        crate::remote::fanout::join_all(futures.collect())
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// What every host and role runs now, read from the hosts.
+    pub(super) async fn read_back(
+        &self,
+        step: &ReadBackStep,
+    ) -> Vec<(String, String, Option<String>)> {
+        let futures = step.rows.iter().map(|row| async move {
+            let mut slots = Slots::default();
+            let running = match self.send(&row.host, &row.command, &mut slots).await {
+                Ok((_, out)) if out.success() => Some(out.stdout.trim().to_string()),
+                _ => None,
+            }
+            .filter(|v| !v.is_empty());
+            (row.host.clone(), row.role.clone(), running)
+        });
+        crate::remote::fanout::join_all(futures.collect()).await
+    }
+
+    pub(super) async fn interactive(
+        &self,
+        stage: &str,
+        step: &InteractiveStep,
+    ) -> Result<(), HostFailure> {
+        let mut slots = self.host_slots(&step.host);
+        let spec = slots.fill(&step.command.spec).map_err(|h| {
+            SendError::Unfilled(h).into_failure(stage, &step.host, None, &step.command)
+        })?;
+        self.emit.emit(Event::CommandStarted {
+            host: step.host.clone(),
+            purpose: spec.purpose.clone(),
+            line: spec.to_shell_redacted(),
+        });
+        let status = self
+            .remote
+            .interactive(&step.host, &spec.to_shell())
+            .await
+            .map_err(|e| HostFailure::remote(stage, None, &e))?;
+        match status {
+            Some(0) => Ok(()),
+            code => {
+                let mut f = HostFailure::new(
+                    stage,
+                    &step.host,
+                    None,
+                    &spec.purpose,
+                    format!(
+                        "{} exited {}",
+                        spec.purpose,
+                        code.map(|c| c.to_string())
+                            .unwrap_or_else(|| "on a signal".into())
+                    ),
+                );
+                f.exit = code;
+                Err(f)
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! A command as the plan holds it and the engine sends it: the spec, its line as shown, and
+//! how its answer is read (fail or ignore, a captured value, the user's output, a note).
+
+use serde::Serialize;
+
+use crate::command::CommandSpec;
+
+use super::Hole;
+
+/// What a failing command means for its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The host's step fails.
+    #[default]
+    Fail,
+    /// Ignored, as Kamal ignores it (shown with `-v`).
+    Ignore,
+    /// Success with no output when standard error says this (e.g. `No such file or directory`).
+    Tolerate(String),
+}
+
+/// Where a captured value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureFrom {
+    /// The first line of standard output, trimmed.
+    Stdout,
+    /// The rest of the line that starts with this marker.
+    Marker(String),
+}
+
+/// What to do when the captured value is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfEmpty {
+    /// Keep it empty.
+    Keep,
+    /// Use this value instead.
+    Use(String),
+    /// Fail the host with this message.
+    Fail(String),
+}
+
+/// A value a command's output fills for later commands of the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capture {
+    /// The hole it fills.
+    pub hole: Hole,
+    /// Where in the output.
+    pub from: CaptureFrom,
+    /// When nothing was found.
+    pub if_empty: IfEmpty,
+}
+
+/// Which streams of a command are the command's output for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Shown {
+    /// Neither (only `-v` and errors show them).
+    #[default]
+    Nothing,
+    /// Standard output.
+    Stdout,
+    /// Standard output, and standard error on stderr.
+    Both,
+}
+
+/// Text added to the host's output after a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    /// The text (holes filled), on success.
+    pub ok: String,
+    /// The text when an ignored command failed; its standard error follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// Said only when this hole holds a non-empty value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_with: Option<Hole>,
+}
+
+/// A command as the plan holds it and the engine sends it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedCommand {
+    /// What it is for.
+    pub purpose: String,
+    /// The command line exactly as the remote shell receives it, holes as their tokens,
+    /// sensitive arguments redacted.
+    pub line: String,
+    /// What goes on stdin (secrets redacted), if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// What a failure means.
+    #[serde(skip_serializing_if = "is_fail")]
+    pub on_error: OnError,
+    /// Run only when this hole was filled with a non-empty value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Hole>,
+    /// A value read from its output for later commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<Capture>,
+    /// Which streams are shown to the user.
+    #[serde(skip_serializing_if = "is_nothing")]
+    pub shown: Shown,
+    /// Text added to the host's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
+    /// The spec itself, for the engine (secret values inside, never serialized).
+    #[serde(skip)]
+    pub spec: CommandSpec,
+}
+
+fn is_fail(e: &OnError) -> bool {
+    *e == OnError::Fail
+}
+
+fn is_nothing(s: &Shown) -> bool {
+    *s == Shown::Nothing
+}
+
+impl PlannedCommand {
+    /// Wrap a spec; `stdin_note` says what its stdin holds, already redacted.
+    pub fn new(spec: CommandSpec, stdin_note: Option<String>) -> Self {
+        PlannedCommand {
+            purpose: spec.purpose.clone(),
+            line: spec.to_shell_redacted(),
+            stdin: stdin_note.or_else(|| spec.stdin.as_ref().map(|_| "[REDACTED]".to_string())),
+            on_error: OnError::Fail,
+            when: None,
+            capture: None,
+            shown: Shown::Nothing,
+            note: None,
+            spec,
+        }
+    }
+
+    /// Failures are ignored.
+    pub fn ignore_errors(mut self) -> Self {
+        self.on_error = OnError::Ignore;
+        self
+    }
+
+    /// A failure whose standard error contains `text` is a success with no output.
+    pub fn tolerate(mut self, text: &str) -> Self {
+        self.on_error = OnError::Tolerate(text.to_string());
+        self
+    }
+
+    /// Standard output is the user's output.
+    pub fn show(mut self) -> Self {
+        self.shown = Shown::Stdout;
+        self
+    }
+
+    /// Standard output and error are the user's output.
+    pub fn show_both(mut self) -> Self {
+        self.shown = Shown::Both;
+        self
+    }
+
+    /// Run only when `hole` holds a non-empty value.
+    pub fn when(mut self, hole: Hole) -> Self {
+        self.when = Some(hole);
+        self
+    }
+
+    /// Fill `hole` from standard output.
+    pub fn capture(mut self, hole: Hole, if_empty: IfEmpty) -> Self {
+        self.capture = Some(Capture {
+            hole,
+            from: CaptureFrom::Stdout,
+            if_empty,
+        });
+        self
+    }
+
+    /// Fill `hole` from the line starting with `marker`.
+    pub fn capture_marker(mut self, hole: Hole, marker: &str) -> Self {
+        self.capture = Some(Capture {
+            hole,
+            from: CaptureFrom::Marker(marker.to_string()),
+            if_empty: IfEmpty::Keep,
+        });
+        self
+    }
+
+    /// Add `text` to the host's output on success (and `failed` + stderr when ignored and failed).
+    pub fn note(mut self, ok: impl Into<String>, failed: Option<String>) -> Self {
+        self.note = Some(Note {
+            ok: ok.into(),
+            failed,
+            only_with: None,
+        });
+        self
+    }
+
+    /// The holes the command needs filled.
+    pub fn holes(&self) -> Vec<Hole> {
+        let mut text = self.spec.to_shell();
+        if let Some(note) = &self.note {
+            text.push_str(&note.ok);
+        }
+        Hole::found_in(&text)
+    }
+}
+
+/// A planned command from a spec, with nothing on stdin beyond what the spec says.
+pub fn planned(spec: CommandSpec) -> PlannedCommand {
+    PlannedCommand::new(spec, None)
+}

@@ -7,7 +7,6 @@ mod fixtures;
 mod fleet;
 mod plan;
 mod proxy;
-mod proxy_server;
 mod release;
 mod remote;
 mod support;

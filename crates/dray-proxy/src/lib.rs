@@ -15,6 +15,8 @@
 //! - [`server`]: the `run` subcommand.
 //! - [`log`]: JSON log lines.
 
+#![warn(missing_docs)]
+
 pub mod body;
 pub mod cli;
 pub mod control;

@@ -5,6 +5,7 @@ mod config;
 mod deploy;
 mod fixtures;
 mod fleet;
+mod logging;
 mod plan;
 mod proxy;
 mod release;

@@ -25,7 +25,6 @@ pub mod error;
 pub mod hooks;
 pub mod lock;
 pub mod plan;
-pub mod proxy_server;
 pub mod release;
 pub mod remote;
 pub mod report;

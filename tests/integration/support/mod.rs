@@ -10,7 +10,8 @@ pub fn dray_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dray"))
 }
 
-/// Run `dray` with `args` in `dir`, with no inherited `VERSION`, `DRAY_RELEASE` or `KAMAL_*`.
+/// Run `dray` with `args` in `dir`, with no inherited `VERSION`, `DRAY_RELEASE`, `DRAY_LOG` or
+/// `KAMAL_*`.
 pub fn dray(dir: &Path, args: &[&str]) -> Output {
     dray_cmd(dir, args).output().expect("run dray")
 }
@@ -20,7 +21,11 @@ pub fn dray_cmd(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(dray_bin());
     cmd.current_dir(dir).args(args);
     for (key, _) in std::env::vars() {
-        if key == "VERSION" || key.starts_with("KAMAL_") || key.starts_with("DRAY_RELEASE") {
+        if key == "VERSION"
+            || key == "DRAY_LOG"
+            || key.starts_with("KAMAL_")
+            || key.starts_with("DRAY_RELEASE")
+        {
             cmd.env_remove(key);
         }
     }

@@ -82,7 +82,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::proxy_server::service::{ServiceState, TargetOptions};
+    use crate::service::{ServiceState, TargetOptions};
 
     #[test]
     fn state_round_trips_through_the_file() {

@@ -1,6 +1,6 @@
 //! dray-proxy: an HTTP reverse proxy implementing the part of kamal-proxy's command contract
 //! Kamal uses (`run`, `deploy`, `remove`, `stop`, `resume`, `list`), so the same driving code
-//! serves both. The binary is `src/bin/dray-proxy.rs`; installed as `kamal-proxy` in its image.
+//! serves both. The binary is this crate's `src/main.rs`; installed as `kamal-proxy` in its image.
 //!
 //! - [`cli`]: the command line (clap), kamal-proxy's flags.
 //! - [`duration`]: Go-style durations.
@@ -14,6 +14,8 @@
 //! - [`state`]: the state directory and the saved routes.
 //! - [`server`]: the `run` subcommand.
 //! - [`log`]: JSON log lines.
+
+#![warn(missing_docs)]
 
 pub mod body;
 pub mod cli;

@@ -1,14 +1,15 @@
-//! The command lines dray's own builders (`src/docker/proxy.rs`) produce parse here, with the
-//! values they carry.
+//! The command lines dray's own builders (`dray::docker::proxy`, `src/docker/proxy.rs` at the
+//! repository root) produce parse with dray-proxy's command line, with the values they carry.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::Parser;
 
-use super::*;
-use crate::config::{load, Config, LoadOptions};
-use crate::docker::proxy;
+use dray::command::CommandSpec;
+use dray::config::{load, Config, LoadOptions};
+use dray::docker::proxy;
+use dray_proxy::cli::{Cli, Command};
 
 const BASE: &str = "\
 service: app
@@ -42,7 +43,7 @@ fn config(extra: &str) -> Config {
 }
 
 /// The argv after `docker exec kamal-proxy`, as the proxy's own binary receives it.
-fn proxy_argv(cmd: &crate::command::CommandSpec) -> Vec<String> {
+fn proxy_argv(cmd: &CommandSpec) -> Vec<String> {
     let args: Vec<String> = cmd.args.iter().map(|a| a.as_str().to_string()).collect();
     assert_eq!(&args[..3], ["exec", "kamal-proxy", "kamal-proxy"]);
     args[2..].to_vec()
@@ -156,49 +157,4 @@ fn run_command_of_the_container_parses() {
     assert!(r.debug);
     assert_eq!(r.metrics_port, 9090);
     assert_eq!(r.http_port, 80);
-}
-
-#[test]
-fn go_style_bools_and_lists() {
-    let argv: Vec<String> = [
-        "kamal-proxy",
-        "deploy",
-        "s",
-        "--target",
-        "t:80",
-        "--host=a.test,b.test",
-        "--strip-path-prefix=f",
-        "--forward-headers=0",
-        "--deploy-timeout=1m30s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let Command::Deploy(d) = parse(&argv) else {
-        panic!("not a deploy");
-    };
-    let spec = d.to_spec().expect("spec");
-    assert_eq!(spec.hosts, ["a.test", "b.test"]);
-    assert!(!spec.strip_path_prefix);
-    assert!(!spec.options.forward_headers);
-    assert_eq!(d.deploy_timeout, Duration::from_secs(90));
-}
-
-#[test]
-fn bad_targets_are_refused() {
-    let argv = |t: &str| -> Vec<String> {
-        ["kamal-proxy", "deploy", "s", t]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let Command::Deploy(d) = parse(&argv("--target=a:1,b:2")) else {
-        panic!("not a deploy");
-    };
-    assert!(d.to_spec().is_err());
-    let Command::Deploy(d) = parse(&argv("--target=nohost")) else {
-        panic!("not a deploy");
-    };
-    assert!(d.to_spec().is_err());
-    assert!(Cli::try_parse_from(["kamal-proxy", "deploy", "s"]).is_err());
 }

@@ -389,7 +389,7 @@ fn format_table(header: [&str; 6], rows: &[[String; 6]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy_server::service::TargetOptions;
+    use crate::service::TargetOptions;
 
     fn spec(name: &str, hosts: &[&str]) -> ServiceSpec {
         ServiceSpec {

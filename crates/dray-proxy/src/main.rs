@@ -4,5 +4,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    dray::proxy_server::main_with_args(std::env::args_os().collect())
+    dray_proxy::main_with_args(std::env::args_os().collect())
 }

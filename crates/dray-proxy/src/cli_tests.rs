@@ -1,0 +1,60 @@
+//! kamal-proxy's command-line habits: Go-style bools, comma lists, durations, bad targets.
+//! (That the command lines dray itself emits parse is `tests/dray_commands.rs`.)
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::*;
+
+fn parse(argv: &[String]) -> Command {
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => cli.command,
+        Err(e) => panic!("{argv:?} does not parse: {e}"),
+    }
+}
+
+#[test]
+fn go_style_bools_and_lists() {
+    let argv: Vec<String> = [
+        "kamal-proxy",
+        "deploy",
+        "s",
+        "--target",
+        "t:80",
+        "--host=a.test,b.test",
+        "--strip-path-prefix=f",
+        "--forward-headers=0",
+        "--deploy-timeout=1m30s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let Command::Deploy(d) = parse(&argv) else {
+        panic!("not a deploy");
+    };
+    let spec = d.to_spec().expect("spec");
+    assert_eq!(spec.hosts, ["a.test", "b.test"]);
+    assert!(!spec.strip_path_prefix);
+    assert!(!spec.options.forward_headers);
+    assert_eq!(d.deploy_timeout, Duration::from_secs(90));
+}
+
+#[test]
+fn bad_targets_are_refused() {
+    let argv = |t: &str| -> Vec<String> {
+        ["kamal-proxy", "deploy", "s", t]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let Command::Deploy(d) = parse(&argv("--target=a:1,b:2")) else {
+        panic!("not a deploy");
+    };
+    assert!(d.to_spec().is_err());
+    let Command::Deploy(d) = parse(&argv("--target=nohost")) else {
+        panic!("not a deploy");
+    };
+    assert!(d.to_spec().is_err());
+    assert!(Cli::try_parse_from(["kamal-proxy", "deploy", "s"]).is_err());
+}

@@ -3,10 +3,11 @@
 
 use super::de::{KeyPath, Segment};
 use super::error::{ConfigError, Position};
-use super::load::{locate, LoadOptions, Sources};
+use super::load_options::LoadOptions;
 use super::model::*;
 use super::node::Node;
 use super::raw::*;
+use super::sources::{locate, Sources};
 
 /// The Kamal version whose behaviour dray matches; `minimum_version` is compared with it.
 pub const KAMAL_COMPAT_VERSION: &str = "2.12.0";

@@ -27,3 +27,4 @@ pub use error::ConfigError;
 pub use load::load;
 pub use load_options::LoadOptions;
 pub use model::Config;
+pub use validate::COMMAND_NAMES;

@@ -5,7 +5,7 @@ use super::context::Ctx;
 use crate::config::error::ConfigError;
 
 /// Kamal's top-level command names, used to refuse aliases that shadow them. The command line
-/// (`crate::cli`) has exactly these subcommands; a test there keeps the two in step.
+/// (`src/cli`) has exactly these subcommands; a test there keeps the two in step.
 pub const COMMAND_NAMES: &[&str] = &[
     "setup",
     "deploy",

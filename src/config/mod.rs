@@ -2,8 +2,9 @@
 //! into raw serde structs, merged and validated into the [`Config`] model that everything
 //! downstream reads. Nothing downstream sees raw YAML.
 //!
-//! - [`load`](mod@load): reading the files in order and running the steps below; [`load_options`]: what
-//!   it needs from the outside world; [`sources`]: the files read, for error positions.
+//! - [`load`](mod@load): reading the files in order and running the steps below;
+//!   [`load_options`]: what it needs from the outside world; [`sources`]: the files read, for
+//!   error positions.
 //! - [`template`]: tera + the ERB subset, before YAML parsing.
 //! - [`node`]: YAML → a tree with locations; deep merge of the destination overlay.
 //! - [`de`]: serde over that tree, keeping key paths and locations in errors.

@@ -7,7 +7,7 @@
 //! - [`config`]: loading `config/deploy.yml` (+ destination overlay), templates, secrets, validation.
 //! - [`release`]: the frozen release identity (version, image, performer, time).
 //! - [`plan`]: the pure plan of stages × roles × hosts.
-//! - [`hooks`]: hook names, firing points and the `KAMAL_*` environment.
+//! - [`hooks`]: the `KAMAL_*` environment each hook receives, and running the hook files.
 //! - [`remote`]: running commands on hosts (OpenSSH, one master per host), fan-out.
 //! - [`lock`]: the deploy lock on the primary host; [`audit`]: the audit log.
 //! - [`command`]: `CommandSpec`, commands as data.

@@ -427,28 +427,32 @@ pub enum ServerCommand {
     Bootstrap,
 }
 
-/// Kamal's top-level command names, used to refuse aliases that shadow them.
-pub const COMMAND_NAMES: &[&str] = &[
-    "setup",
-    "deploy",
-    "redeploy",
-    "rollback",
-    "details",
-    "audit",
-    "config",
-    "docs",
-    "init",
-    "remove",
-    "upgrade",
-    "version",
-    "app",
-    "build",
-    "proxy",
-    "accessory",
-    "lock",
-    "prune",
-    "registry",
-    "secrets",
-    "server",
-    "help",
-];
+/// Kamal's top-level command names, used to refuse aliases that shadow them: exactly the
+/// subcommands of [`Command`] (the configuration knows them to validate `aliases:`).
+pub use crate::config::COMMAND_NAMES;
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::{Cli, COMMAND_NAMES};
+
+    #[test]
+    fn subcommands_are_exactly_kamals_command_names() {
+        let cli = Cli::command();
+        let subcommands: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        for name in &subcommands {
+            assert!(
+                COMMAND_NAMES.contains(name),
+                "`{name}` is a subcommand but not in COMMAND_NAMES"
+            );
+        }
+        for name in COMMAND_NAMES {
+            assert!(
+                subcommands.contains(name),
+                "`{name}` is in COMMAND_NAMES but not a subcommand"
+            );
+        }
+        assert_eq!(subcommands.len(), COMMAND_NAMES.len(), "{subcommands:?}");
+    }
+}

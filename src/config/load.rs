@@ -4,74 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::de::{self, DeError, KeyPath, Segment};
+use super::de::{self, DeError};
 use super::error::{did_you_mean, ConfigError, Position};
 use super::model::Config;
-use super::node::{self, Loc, Node};
+use super::node::{self, Node};
 use super::raw::RawConfig;
 use super::template::{self, TemplateContext};
 use super::validate;
 
-/// What loading needs from the outside world.
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    /// The base file (`-c`, default `config/deploy.yml`), relative to `cwd` unless absolute.
-    pub config_file: PathBuf,
-    /// The `-d` destination.
-    pub destination: Option<String>,
-    /// Where dray runs: templates' commands run here, relative paths start here.
-    pub cwd: PathBuf,
-    /// The environment templates see (`KAMAL_DESTINATION` is set from `destination`).
-    pub env: BTreeMap<String, String>,
-}
-
-impl LoadOptions {
-    /// Options from the process environment and working directory.
-    pub fn from_process(
-        config_file: PathBuf,
-        destination: Option<String>,
-    ) -> std::io::Result<Self> {
-        Ok(LoadOptions {
-            config_file,
-            destination,
-            cwd: std::env::current_dir()?,
-            env: std::env::vars().collect(),
-        })
-    }
-
-    /// The environment as templates, secrets and hooks see it.
-    pub fn template_env(&self) -> BTreeMap<String, String> {
-        let mut env = self.env.clone();
-        match &self.destination {
-            Some(d) => {
-                env.insert("KAMAL_DESTINATION".into(), d.clone());
-            }
-            None => {
-                env.remove("KAMAL_DESTINATION");
-            }
-        }
-        env
-    }
-}
-
-/// The files read, for turning a node's location into a file position.
-#[derive(Debug, Clone, Default)]
-pub struct Sources {
-    /// Files in load order: base first.
-    pub files: Vec<PathBuf>,
-}
-
-impl Sources {
-    /// The position of `loc`, when it is known.
-    pub fn position(&self, loc: Loc) -> Option<Position> {
-        let file = self.files.get(loc.file)?;
-        Some(Position {
-            file: file.clone(),
-            line: loc.line,
-            column: loc.column,
-        })
-    }
-}
+pub use super::load_options::LoadOptions;
+pub use super::sources::{locate, Sources};
 
 /// The path of the destination overlay: `config/deploy.yml` + `staging` →
 /// `config/deploy.staging.yml` (Ruby's `Pathname#sub_ext`).
@@ -215,23 +157,6 @@ pub fn de_error(err: DeError, tree: &Node, sources: &Sources) -> ConfigError {
         }
     }
     out
-}
-
-/// The node at `path`, or the deepest node on the way there.
-pub fn locate<'a>(tree: &'a Node, path: &KeyPath) -> Option<&'a Node> {
-    let mut node = tree;
-    for seg in &path.0 {
-        let next = match (seg, &node.value) {
-            (Segment::Key(k), _) => node.get(k),
-            (Segment::Index(i), node::Value::Seq(items)) => items.get(*i),
-            _ => None,
-        };
-        match next {
-            Some(n) => node = n,
-            None => break,
-        }
-    }
-    Some(node)
 }
 
 #[cfg(test)]

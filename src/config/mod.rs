@@ -2,6 +2,9 @@
 //! into raw serde structs, merged and validated into the [`Config`] model that everything
 //! downstream reads. Nothing downstream sees raw YAML.
 //!
+//! - [`load`](mod@load): reading the files in order and running the steps below;
+//!   [`load_options`]: what it needs from the outside world; [`sources`]: the files read, for
+//!   error positions.
 //! - [`template`]: tera + the ERB subset, before YAML parsing.
 //! - [`node`]: YAML → a tree with locations; deep merge of the destination overlay.
 //! - [`de`]: serde over that tree, keeping key paths and locations in errors.
@@ -12,13 +15,17 @@
 pub mod de;
 pub mod error;
 pub mod load;
+pub mod load_options;
 pub mod model;
 pub mod node;
 pub mod raw;
 pub mod secrets;
+pub mod sources;
 pub mod template;
 pub mod validate;
 
 pub use error::ConfigError;
-pub use load::{load, LoadOptions};
+pub use load::load;
+pub use load_options::LoadOptions;
 pub use model::Config;
+pub use validate::COMMAND_NAMES;

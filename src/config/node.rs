@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 /// Where a node was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Loc {
-    /// Index of the file in [`super::load::Sources`].
+    /// Index of the file in [`super::sources::Sources`].
     pub file: usize,
     /// 1-based line (0 when unknown).
     pub line: u32,

@@ -1,6 +1,6 @@
 //! The raw configuration: serde structs mirroring Kamal 2.12's schema
 //! (`lib/kamal/configuration/docs/*.yml`) key for key, with `deny_unknown_fields` so a typo is an
-//! error with a did-you-mean. Values are as written; defaults and checks live in `validate.rs`.
+//! error with a did-you-mean. Values are as written; defaults and checks live in `validate/`.
 
 use std::fmt;
 use std::marker::PhantomData;

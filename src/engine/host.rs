@@ -143,7 +143,8 @@ impl Engine<'_> {
                         });
                         self.show(host, cmd, &out);
                         if let Some(failed) = cmd.note.as_ref().and_then(|n| n.failed.as_ref()) {
-                            self.output(host, format!("{failed}{}\n", out.stderr.trim()), false);
+                            let text = failed.replace("{stderr}", out.stderr.trim());
+                            self.output(host, text, false);
                         }
                         continue;
                     }

@@ -240,7 +240,7 @@ pub fn start(inp: &AppInputs, release: &Release) -> Vec<Stage> {
                 ),
                 planned(app.start(version)).ignore_errors().note(
                     format!("started {name}\n"),
-                    Some(format!("could not start {name}: ")),
+                    Some(format!("could not start {name}: {{stderr}}\n")),
                 ),
             ];
             if app.role().runs_proxy() {

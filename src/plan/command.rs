@@ -71,7 +71,8 @@ pub enum Shown {
 pub struct Note {
     /// The text (holes filled), on success.
     pub ok: String,
-    /// The text when an ignored command failed; its standard error follows.
+    /// The text when an ignored command failed; `{stderr}` in it stands for the command's
+    /// standard error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
     /// Said only when this hole holds a non-empty value.
@@ -184,7 +185,7 @@ impl PlannedCommand {
         self
     }
 
-    /// Add `text` to the host's output on success (and `failed` + stderr when ignored and failed).
+    /// Add `ok` to the host's output on success (and `failed` when ignored and failed).
     pub fn note(mut self, ok: impl Into<String>, failed: Option<String>) -> Self {
         self.note = Some(Note {
             ok: ok.into(),

@@ -1,0 +1,124 @@
+//! Templates in configuration files: tera, plus the ERB subset real Kamal configs use.
+//!
+//! [`render`] turns the text of one configuration file into plain YAML text, before any YAML
+//! parsing. Two syntaxes are accepted in the same file:
+//!
+//! - **tera**: `{{ … }}`, `{% … %}`, `{# … #}`, with the functions `env(name="X", default="d")`
+//!   (also available as `get_env`, reading the context's environment, not the process's) and
+//!   `cmd(command="…")` (runs `sh -c` in the context's directory, output with trailing newlines
+//!   removed).
+//! - **ERB** (Kamal's `ERB.new(text, trim_mode: "-")`), limited to the forms real Kamal configs
+//!   use: `<%= ENV["X"] %>` (unset is empty, as Ruby's `nil.to_s`), `<%= ENV.fetch("X") %>`
+//!   (unset is an error), `<%= ENV.fetch("X", "d") %>`, `<%= ENV["X"] || "d" %>` (any chain of
+//!   `||`), string literals, `` <%= `cmd` %> `` and `<%= %x(cmd) %>` (output kept as is, trailing
+//!   newline included, as in Ruby), the methods `.strip`, `.lstrip`, `.rstrip`, `.chomp` and
+//!   `.to_s` on any of these, `<%= Kamal::Utils.docker_arch %>` (`amd64` or `arm64`, from the
+//!   machine dray runs on), `<%# comments %>`, `<%%` for a literal `<%`, and the trim marks
+//!   `-%>` (drops the newline that follows) and `<%-` (drops the indentation before it). Any
+//!   other Ruby is an error at the tag's line and column, with the tera form to use in the hint.
+//!
+//! # Order of evaluation
+//!
+//! One scan of the original text splits it into plain text, ERB tags and tera tags (ERB is not
+//! recognised inside a tera tag or `{% raw %}` block, and `{{` inside an ERB tag is not tera).
+//! Every ERB tag is then evaluated, in file order, to its value. When the file has no tera tag,
+//! the output is the text with each ERB tag replaced by its value, and tera never runs. When it
+//! has tera tags, each ERB tag is replaced by a call to an internal tera function that returns
+//! the tag's value, and the whole file is rendered by tera once. Either way, the value of an ERB
+//! tag is never read again as a template (a value containing `{{` or `<%` stays as it is), and
+//! tera output is never read as ERB. One consequence: ERB tags inside a tera `{% if %}` branch
+//! that is not taken are still evaluated.
+//!
+//! # Commands
+//!
+//! Backticks, `%x()` and `cmd()` run `/bin/sh -c <command>` in [`TemplateContext::cwd`] with
+//! exactly [`TemplateContext::env`] as the environment and no stdin. Unlike Ruby's backticks, a
+//! command that exits non-zero is an error (with its exit status and the end of its stderr):
+//! a silently empty registry password or version is worse than a clear stop. Append `|| true`
+//! to a command whose failure is expected. [`render_with_policy`] with [`CommandPolicy::Deny`]
+//! renders without ever starting a process (property tests, offline inspection).
+//!
+//! Files without any `{{`, `{%`, `{#` or `<%` are returned unchanged without further work.
+//!
+//! # Files
+//!
+//! - `scan.rs`: the one scan into text, ERB tags and tera tags;
+//! - `erb.rs`: evaluating ERB tags, whose Ruby `erb_expr.rs` parses;
+//! - `tera_render.rs`: rendering with tera, within `tera_limits.rs`, with errors mapped back to
+//!   the file by `tera_error.rs`;
+//! - `shell.rs`: running commands; `context.rs`: [`TemplateContext`] and [`CommandPolicy`];
+//!   `error.rs`: [`TemplateError`];
+//! - tests beside them: `erb_tests.rs`, `tera_tests.rs` and, for the whole, `render_tests.rs`.
+
+mod context;
+mod erb;
+mod erb_expr;
+mod error;
+mod scan;
+mod shell;
+mod tera_error;
+mod tera_limits;
+mod tera_render;
+
+#[cfg(test)]
+mod erb_tests;
+#[cfg(test)]
+mod render_tests;
+#[cfg(test)]
+mod tera_tests;
+#[cfg(test)]
+mod test_support;
+
+pub use context::{CommandPolicy, TemplateContext};
+pub(crate) use error::lowercase_first;
+pub use error::TemplateError;
+pub(crate) use shell::{chomp, run_shell, CommandFailure};
+
+use erb::eval_tag;
+use scan::{scan, Segment};
+use tera_render::render_tera;
+
+/// Render `source` (the text of one configuration file) into plain YAML text.
+pub fn render(source: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
+    render_with_policy(source, ctx, CommandPolicy::Run)
+}
+
+/// [`render`], with the choice of whether commands (`cmd()`, backticks, `%x()`) may run.
+pub fn render_with_policy(
+    source: &str,
+    ctx: &TemplateContext,
+    policy: CommandPolicy,
+) -> Result<String, TemplateError> {
+    if !has_template_syntax(source) {
+        return Ok(source.to_string());
+    }
+    let segments = scan(source)?;
+    let mut values = Vec::new();
+    for segment in &segments {
+        if let Segment::Erb(tag) = segment {
+            values.push(eval_tag(source, tag, ctx, policy)?);
+        }
+    }
+    if !segments.iter().any(|s| matches!(s, Segment::Tera { .. })) {
+        let mut out = String::with_capacity(source.len());
+        let mut values = values.iter();
+        for segment in &segments {
+            match segment {
+                Segment::Text { text, .. } => out.push_str(text),
+                Segment::Erb(_) => out.push_str(values.next().map_or("", String::as_str)),
+                Segment::Tera { .. } => {}
+            }
+        }
+        return Ok(out);
+    }
+    render_tera(source, &segments, values, ctx, policy)
+}
+
+fn has_template_syntax(source: &str) -> bool {
+    source.as_bytes().windows(2).any(|w| {
+        matches!(
+            (w[0], w[1]),
+            (b'{', b'{') | (b'{', b'%') | (b'{', b'#') | (b'<', b'%')
+        )
+    })
+}

@@ -1,0 +1,380 @@
+//! Validation: raw structs + the parsed tree (for positions) → the [`Config`] model, applying
+//! Kamal 2.12's defaults and semantic checks, each error pointing at the offending key.
+//!
+//! [`validate()`] checks the top-level keys and assembles the model from the sections, each
+//! checked in its own file:
+//!
+//! - `registry.rs`: `registry`; `env.rs`: `env`; `logging.rs`: `logging`;
+//! - `role.rs`: one role under `servers`; `proxy.rs`: `proxy` (root, role, accessory);
+//! - `builder.rs`: `builder`; `accessory.rs`: one accessory; `boot.rs`: `boot`;
+//!   `hooks_output.rs`: `hooks_output`; `aliases.rs`: `aliases` and [`COMMAND_NAMES`];
+//!   `ssh.rs`: `ssh`;
+//! - `context.rs`: what they share, errors at a key path and readers of raw values.
+
+mod accessory;
+mod aliases;
+mod boot;
+mod builder;
+mod context;
+mod env;
+mod hooks_output;
+mod logging;
+mod proxy;
+mod registry;
+mod role;
+mod ssh;
+
+use super::error::{did_you_mean, ConfigError};
+use super::load_options::LoadOptions;
+use super::model::*;
+use super::node::Node;
+use super::raw::*;
+use super::sources::Sources;
+use accessory::validate_accessory;
+use aliases::validate_aliases;
+use boot::validate_boot;
+use builder::validate_builder;
+use context::{pairs, s, strings, Ctx};
+use env::validate_env;
+use hooks_output::validate_hooks_output;
+use logging::validate_logging;
+use proxy::resolve_proxy;
+use registry::validate_registry;
+use role::{validate_role, RoleDefaults};
+use ssh::validate_ssh;
+
+pub use aliases::COMMAND_NAMES;
+
+/// The Kamal version whose behaviour dray matches; `minimum_version` is compared with it.
+pub const KAMAL_COMPAT_VERSION: &str = "2.12.0";
+
+fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Validate `raw` into the model.
+pub fn validate(
+    raw: RawConfig,
+    tree: &Node,
+    sources: &Sources,
+    opts: &LoadOptions,
+) -> Result<Config, ConfigError> {
+    let cx = Ctx { tree, sources };
+
+    if raw.require_destination == Some(true) && opts.destination.is_none() {
+        return Err(cx
+            .err("require_destination", "you must specify a destination")
+            .hint("pass -d <destination>, e.g. `dray deploy -d production`"));
+    }
+
+    // service
+    let service = s(&raw.service).ok_or_else(|| {
+        ConfigError::new("missing required key `service`")
+            .at(cx.file_only())
+            .hint("add `service: <name>` at the top of the file")
+    })?;
+    if !valid_service_name(&service) {
+        return Err(cx.err(
+            "service",
+            "service name can only include alphanumeric characters, hyphens, and underscores",
+        ));
+    }
+
+    if let Some(min) = s(&raw.minimum_version) {
+        if version_less(KAMAL_COMPAT_VERSION, &min) {
+            return Err(cx.err(
+                "minimum_version",
+                format!("current version is {KAMAL_COMPAT_VERSION}, minimum required is {min}"),
+            ));
+        }
+    }
+
+    // registry and image
+    let registry = validate_registry(&cx, "registry", raw.registry.as_ref(), true)?;
+    let image = match s(&raw.image) {
+        Some(image) => image,
+        None if registry.is_local() => service.clone(),
+        None => {
+            return Err(ConfigError::new("missing required key `image`")
+                .at(cx.file_only())
+                .hint("add `image: <user>/<name>`, the repository to push to"))
+        }
+    };
+    let repository = match &registry.server {
+        Some(server) => format!("{server}/{image}"),
+        None => image.clone(),
+    };
+
+    // env
+    let env = validate_env(&cx, "env", raw.env.as_ref(), true)?;
+    let env_tags = match &raw.env {
+        Some(e) => e
+            .tags
+            .iter()
+            .map(|(tag, tag_env)| {
+                validate_env(&cx, &format!("env.tags.{tag}"), Some(tag_env), false)
+                    .map(|env| (tag.clone(), env))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+
+    let logging = validate_logging(raw.logging.as_ref());
+    let labels = pairs(&raw.labels);
+    let root_proxy = raw.proxy.clone();
+    let retain_containers = match raw.retain_containers {
+        None => 5,
+        Some(n) if n >= 1 => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(_) => return Err(cx.err("retain_containers", "must retain at least 1 container")),
+    };
+
+    // servers and roles
+    let primary_role = s(&raw.primary_role).unwrap_or_else(|| "web".to_string());
+    let allow_empty_roles = raw.allow_empty_roles.unwrap_or(false);
+    let defaults = RoleDefaults {
+        primary_role: &primary_role,
+        logging: &logging,
+        labels: &labels,
+        root_proxy: root_proxy.as_ref(),
+        asset_path: s(&raw.asset_path),
+        stop_timeout: raw.stop_timeout,
+        allow_empty_roles,
+    };
+    let mut roles = Vec::new();
+    match &raw.servers {
+        None => {
+            if raw.accessories.as_ref().is_none_or(|a| a.is_empty()) {
+                return Err(ConfigError::new("no servers or accessories specified")
+                    .at(cx.file_only())
+                    .hint("add `servers:` with at least one host"));
+            }
+        }
+        Some(RawServers::List(hosts)) => {
+            let settings = RawRoleSettings {
+                hosts: Some(hosts.clone()),
+                ..Default::default()
+            };
+            roles.push(validate_role(&cx, "servers", "web", &settings, &defaults)?);
+        }
+        Some(RawServers::Roles(map)) => {
+            let mut names: Vec<&String> = map.0.iter().map(|(k, _)| k).collect();
+            names.sort();
+            for name in names {
+                let path = format!("servers.{name}");
+                if !valid_service_name(name) {
+                    return Err(cx.err(
+                        &path,
+                        "role name can only include alphanumeric characters, hyphens, and underscores",
+                    ));
+                }
+                let settings = match map.get(name) {
+                    Some(RawRole::Hosts(hosts)) => RawRoleSettings {
+                        hosts: Some(hosts.clone()),
+                        ..Default::default()
+                    },
+                    Some(RawRole::Settings(s)) => (**s).clone(),
+                    None => RawRoleSettings::default(),
+                };
+                roles.push(validate_role(&cx, &path, name, &settings, &defaults)?);
+            }
+        }
+    }
+    if raw.servers.is_some() {
+        match roles.iter().find(|r| r.name == primary_role) {
+            None => {
+                let known: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+                let path = if raw.primary_role.is_some() {
+                    "primary_role"
+                } else {
+                    "servers"
+                };
+                let mut err = cx.err(
+                    path,
+                    format!("the primary_role `{primary_role}` isn't defined"),
+                );
+                err = match did_you_mean(&primary_role, known.iter().copied()) {
+                    Some(s) => err.hint(format!("did you mean `{s}`? roles: {}", known.join(", "))),
+                    None => err.hint(format!(
+                        "set `primary_role:` to one of the roles under `servers`: {}",
+                        known.join(", ")
+                    )),
+                };
+                return Err(err);
+            }
+            Some(role) if role.hosts.is_empty() => {
+                return Err(cx.err(
+                    &format!("servers.{primary_role}"),
+                    format!("no servers specified for the {primary_role} primary_role"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+
+    for role in &roles {
+        if let Some(p) = &role.proxy {
+            if p.ssl && p.ssl_certificate_pem.is_none() && role.hosts.len() > 1 {
+                return Err(cx
+                    .err(
+                        &format!("servers.{}", role.name),
+                        format!(
+                            "SSL is only supported on a single server unless you provide custom certificates, found {} servers for role {}",
+                            role.hosts.len(),
+                            role.name
+                        ),
+                    )
+                    .hint("set `ssl.certificate_pem` and `ssl.private_key_pem`, or use one host"));
+            }
+        }
+    }
+
+    // builder
+    let builder = validate_builder(&cx, raw.builder.as_ref())?;
+
+    // accessories
+    let mut accessories = Vec::new();
+    for (name, acc) in raw.accessories.iter().flat_map(|a| a.iter()) {
+        accessories.push(validate_accessory(
+            &cx, &service, name, acc, &roles, &logging,
+        )?);
+    }
+
+    // boot
+    let all_hosts_count = {
+        let mut hosts: Vec<&str> = roles.iter().flat_map(|r| r.host_names()).collect();
+        hosts.extend(
+            accessories
+                .iter()
+                .flat_map(|a| a.hosts.iter().map(|h| h.as_str())),
+        );
+        hosts.sort();
+        hosts.dedup();
+        hosts.len()
+    };
+    let boot = validate_boot(&cx, raw.boot.as_ref(), all_hosts_count)?;
+
+    // hooks
+    let hooks_path = s(&raw.hooks_path).unwrap_or_else(|| ".kamal/hooks".to_string());
+    for legacy in ["pre-traefik-reboot", "post-traefik-reboot"] {
+        if opts.cwd.join(&hooks_path).join(legacy).exists() {
+            return Err(ConfigError::new(format!(
+                "found {hooks_path}/{legacy}: traefik hooks are no longer used"
+            ))
+            .at(cx.file_only())
+            .hint("rename it to pre-proxy-reboot / post-proxy-reboot"));
+        }
+    }
+    let hooks_output = validate_hooks_output(&cx, raw.hooks_output.as_ref())?;
+
+    // aliases
+    let aliases = pairs(&raw.aliases);
+    validate_aliases(&cx, &aliases)?;
+
+    let ssh = validate_ssh(&cx, raw.ssh.as_ref())?;
+    let sshkit = Sshkit {
+        max_concurrent_starts: raw
+            .sshkit
+            .as_ref()
+            .and_then(|s| s.max_concurrent_starts)
+            .unwrap_or(30),
+        pool_idle_timeout: raw
+            .sshkit
+            .as_ref()
+            .and_then(|s| s.pool_idle_timeout)
+            .unwrap_or(900),
+        dns_retries: raw.sshkit.as_ref().and_then(|s| s.dns_retries).unwrap_or(3),
+    };
+
+    let proxy = match &root_proxy {
+        Some(p) => Some(resolve_proxy(&cx, "proxy", p)?),
+        None => None,
+    };
+
+    Ok(Config {
+        service,
+        image,
+        repository,
+        destination: opts.destination.clone(),
+        registry,
+        roles,
+        primary_role,
+        env,
+        env_tags,
+        labels,
+        volumes: strings(&raw.volumes),
+        builder,
+        ssh,
+        sshkit,
+        proxy,
+        boot,
+        logging,
+        accessories,
+        aliases,
+        hooks_path,
+        hooks_output,
+        secrets_path: s(&raw.secrets_path).unwrap_or_else(|| ".kamal/secrets".to_string()),
+        error_pages_path: s(&raw.error_pages_path),
+        asset_path: s(&raw.asset_path),
+        require_destination: raw.require_destination.unwrap_or(false),
+        allow_empty_roles,
+        retain_containers,
+        minimum_version: s(&raw.minimum_version),
+        readiness_delay: raw.readiness_delay.unwrap_or(7),
+        deploy_timeout: raw.deploy_timeout.unwrap_or(30),
+        drain_timeout: raw.drain_timeout.unwrap_or(30),
+        stop_timeout: raw.stop_timeout,
+        output: Output {
+            file_path: raw
+                .output
+                .as_ref()
+                .and_then(|o| o.file.as_ref())
+                .and_then(|f| s(&f.path)),
+            otel_endpoint: raw
+                .output
+                .as_ref()
+                .and_then(|o| o.otel.as_ref())
+                .and_then(|o| s(&o.endpoint)),
+        },
+        files: sources.files.clone(),
+    })
+}
+
+/// Compare dotted versions numerically: is `a` < `b`?
+fn version_less(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> {
+        v.split('.')
+            .map(|p| {
+                p.chars()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect::<String>()
+            })
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    let (a, b) = (parse(a), parse(b));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x < y;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_less("2.12.0", "2.13"));
+        assert!(!version_less("2.12.0", "2.9.1"));
+        assert!(!version_less("2.12.0", "2.12.0"));
+    }
+}

@@ -107,8 +107,12 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
         format!(
             "id=$({find} | head -1)\n\
              [ -n \"$id\" ] || fail {no_endpoint}\n\
-             if ! out=$({deploy} 2>&1); then fail \"kamal-proxy deploy: $(printf '%s' \"$out\" | tail -n 3)\"; fi",
+             if ! out=$({deploy} 2>&1); then\n\
+             \x20 case \"$out\" in *healthy*|*timeout*) echo {unhealthy_marker} ;; esac\n\
+             \x20 fail \"kamal-proxy deploy: $(printf '%s' \"$out\" | tail -n 3)\"\n\
+             fi",
             find = app.container_id(version).to_shell(),
+            unhealthy_marker = quote(UNHEALTHY_MARKER),
             no_endpoint = quote(&format!(
                 "failed to get endpoint for {} on {host}, did the container boot?",
                 role.name

@@ -1,5 +1,5 @@
-//! [`Release`], the frozen identity of one run (service, version, image, performer, time,
-//! digest), with [`VersionSource`], where its version came from, and what derives from the
+//! [`Release`], the frozen identity of one run (service, version, image, performer,
+//! time), with [`VersionSource`], where its version came from, and what derives from the
 //! version alone: the `latest` tag and Kamal's `KAMAL_SERVICE_VERSION`. A release exports itself
 //! as the environment of a hook ([`Release::to_env`], with [`PARENT_RELEASE_ENV`]).
 
@@ -52,12 +52,10 @@ pub struct Release {
     pub performer: String,
     /// When the release was computed, UTC ISO 8601 (`2024-01-01T12:00:00Z`).
     pub recorded_at: String,
-    /// The pushed image digest, once known.
-    pub digest: Option<String>,
 }
 
 impl Release {
-    /// A release with the derived fields (`image`, `latest_tag`) filled in and no digest.
+    /// A release with the derived fields (`image`, `latest_tag`) filled in.
     pub fn new(
         service: &str,
         repository: &str,
@@ -75,7 +73,6 @@ impl Release {
             destination: destination.map(str::to_owned),
             performer: performer.to_owned(),
             recorded_at: recorded_at.to_owned(),
-            digest: None,
         }
     }
 

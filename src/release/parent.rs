@@ -13,7 +13,7 @@
 //!   `--version "$KAMAL_VERSION"` to deploy that version).
 //!
 //! `DRAY_RELEASE=` (empty) opts out. A child using the parent's version keeps the parent's
-//! identity: `performer`, `recorded_at` and (same repository only) `digest`. The same holds when
+//! identity: `performer`, and `recorded_at`. The same holds when
 //! `--version`/`VERSION` name the parent's version, which is what Kamal-style hooks
 //! (`--version "$KAMAL_VERSION"`) do.
 

@@ -158,9 +158,6 @@ pub fn resolve(inputs: &ResolveInputs<'_>) -> Result<Resolved, ReleaseError> {
         Some(parent) => {
             release.performer = parent.performer;
             release.recorded_at = parent.recorded_at;
-            if parent.repository == release.repository {
-                release.digest = parent.digest;
-            }
         }
         None => {
             release.performer = performer_lookup
@@ -229,8 +226,7 @@ mod tests {
     #[test]
     fn parent_identity_is_inherited_only_for_the_same_version() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut parent = sample(None);
-        parent.digest = Some("sha256:abc".to_owned());
+        let parent = sample(None);
         let env = lookup(parent_env(&parent));
         let mut input = inputs(dir.path(), &env);
 
@@ -250,9 +246,8 @@ mod tests {
         let got = resolve(&input).expect("flag");
         assert_eq!(got.release.version, "9.9.9");
         assert_eq!(got.release.recorded_at, "1970-01-01T00:00:00Z");
-        assert_eq!(got.release.digest, None);
 
-        // Another repository keeps the version and identity but not the digest.
+        // Another repository keeps the version and identity.
         input.flag_version = None;
         input.repository = "other.example.com/app";
         let got = resolve(&input).expect("parent");
@@ -261,6 +256,5 @@ mod tests {
             format!("other.example.com/app:{}", parent.version)
         );
         assert_eq!(got.release.recorded_at, parent.recorded_at);
-        assert_eq!(got.release.digest, None);
     }
 }

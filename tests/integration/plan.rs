@@ -344,7 +344,11 @@ fn snapshot_plan(name: &str, config: &str, files: &[(&str, &str)], args: &[&str]
     settings.add_filter(r"KAMAL_PERFORMER=.*", "KAMAL_PERFORMER=[PERFORMER]");
     settings.add_filter(r"[0-9a-f]{40}", "[SHA]");
     // The lock details (base64 of "Locked by: … at <time>…") change with the time.
-    settings.add_filter(r"TG9ja2Vk[A-Za-z0-9+/=\n]*", "[LOCK DETAILS BASE64]");
+    // (a script's continuation lines are marked `[host] >`).
+    settings.add_filter(
+        r"TG9ja2Vk(?:[A-Za-z0-9+/=]|\n    \[[^\]]+\] > )*",
+        "[LOCK DETAILS BASE64]",
+    );
     settings.set_snapshot_path("snapshots");
     settings.bind(|| insta::assert_snapshot!(name, text));
 }

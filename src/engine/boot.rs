@@ -79,24 +79,6 @@ impl Barrier {
     }
 }
 
-/// Random lowercase hex of `len` digits (replaced-container suffixes, hostnames, exec names).
-pub fn random_hex(len: usize) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    while out.len() < len {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out.truncate(len);
-    out
-}
-
 impl Engine<'_> {
     /// Boot one role on one host with the step's two commands (see [`crate::docker::boot`]):
     /// start, then settle. Other roles wait for the first primary container's verdict. On

@@ -28,7 +28,7 @@ impl Slots {
             return Some(v.clone());
         }
         let made = match hole {
-            Hole::Random(n) => crate::engine::boot::random_hex(n),
+            Hole::Random(n) => random_hex(n),
             Hole::Now => crate::release::format_recorded_at(chrono::Utc::now()),
             Hole::Runtime => self.runtime.to_string(),
             Hole::OldVersion | Hole::RunningVersion | Hole::ContainerId => return None,
@@ -263,4 +263,22 @@ impl SendError {
             SendError::Remote(e) => HostFailure::remote(stage, role, &e),
         }
     }
+}
+
+/// Random lowercase hex of `len` digits (replaced-container suffixes, hostnames, exec names).
+pub fn random_hex(len: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    while out.len() < len {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(len);
+    out
 }

@@ -12,6 +12,9 @@ pub use super::raw::OptionValue;
 pub struct Config {
     /// `service`: container name prefix and `service` label.
     pub service: String,
+    /// `x-dray: hooks: timeout`: seconds a hook may run before its process group is killed
+    /// and the run fails (none by default, as in Kamal).
+    pub hook_timeout: Option<u64>,
     /// `image` (defaults to `service` with a local registry).
     pub image: String,
     /// `<registry.server>/<image>`.

@@ -124,10 +124,14 @@ impl Node {
         self.value.scalar_string()
     }
 
-    /// Remove every top-level `x-*` key (Kamal's extension keys).
+    /// Remove every top-level `x-*` key (Kamal's extension keys) but `x-dray`, dray's own
+    /// settings (which Kamal ignores as it ignores every `x-*` key).
     pub fn strip_extension_keys(&mut self) {
         if let Value::Map(entries) = &mut self.value {
-            entries.retain(|(k, _)| !k.as_key().is_some_and(|k| k.starts_with("x-")));
+            entries.retain(|(k, _)| {
+                !k.as_key()
+                    .is_some_and(|k| k.starts_with("x-") && k != "x-dray")
+            });
         }
     }
 

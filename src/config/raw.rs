@@ -264,6 +264,22 @@ pub struct RawConfig {
     pub logging: Option<RawLogging>,
     pub output: Option<RawOutput>,
     pub aliases: Option<OrderedMap<Scalar>>,
+    #[serde(rename = "x-dray")]
+    pub x_dray: Option<RawDray>,
+}
+
+/// `x-dray:`: dray's own settings (Kamal ignores `x-*` keys).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDray {
+    pub hooks: Option<RawDrayHooks>,
+}
+
+/// `x-dray: hooks:`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrayHooks {
+    pub timeout: Option<u64>,
 }
 
 /// `registry:`.

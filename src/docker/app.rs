@@ -8,9 +8,9 @@ use crate::shell::quote;
 use super::env_file;
 use super::script::{container_id_script, sh, words};
 
-/// The health format Kamal polls: health status when the image has a healthcheck, else state.
-pub const HEALTH_STATUS_FORMAT: &str =
-    "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}";
+/// `docker inspect` format of [`App::state`].
+pub const STATE_FORMAT: &str =
+    "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}";
 
 /// The statuses Kamal counts as the current container.
 const ACTIVE_STATUSES: [&str; 2] = ["running", "restarting"];
@@ -264,15 +264,15 @@ impl<'a> App<'a> {
         )
     }
 
-    /// Health of `version`'s container, polled for readiness of non-proxy roles: prints
-    /// `healthy`/`unhealthy`/`starting` or the state (`running`, `exited`…).
-    pub fn status(&self, version: &str) -> CommandSpec {
+    /// The state of `version`'s container for readiness: `<status> <restart count> <exit code>
+    /// [<health>]` (health only with a health check).
+    pub fn state(&self, version: &str) -> CommandSpec {
         sh(
-            format!("check {} health on {}", self.role.name, self.host),
+            format!("check {} state on {}", self.role.name, self.host),
             format!(
                 "{} | xargs docker inspect --format {}",
                 container_id_script(&self.container_name(version)),
-                quote(HEALTH_STATUS_FORMAT)
+                quote(STATE_FORMAT)
             ),
         )
     }

@@ -167,7 +167,7 @@ fn container_queries_match_kamal() {
     insta::assert_snapshot!(a.start("999").to_shell(), @"docker start app-web-999");
     insta::assert_snapshot!(a.current_running_version().to_shell());
     insta::assert_snapshot!(a.current_running_container_id().to_shell());
-    insta::assert_snapshot!(a.status("999").to_shell(), @r#"sh -c 'docker container ls --all --filter '\''name=^app-web-999$'\'' --quiet | xargs docker inspect --format '\''{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'\'''"#);
+    insta::assert_snapshot!(a.state("999").to_shell());
     insta::assert_snapshot!(a.health_log("999").to_shell());
     insta::assert_snapshot!(a.list_versions().to_shell(), @"sh -c 'docker ps --filter label=service=app --filter label=destination= --filter label=role=web --format '\\''{{.Names}}'\\'' | while read line; do echo \"${line#app-web-}\"; done'");
     let s = staging();

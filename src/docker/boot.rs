@@ -81,6 +81,12 @@ pub fn start(
 
 /// Round trip 2: readiness on the host, then stop `old` (when it differs); on failure, the
 /// diagnostics and a stop of the new container.
+///
+/// Readiness cannot be fooled by a container that crashes and is restarted by its restart
+/// policy: at every check the container must be running and never have restarted. Without a
+/// proxy it must then be healthy (Docker health check) or have run for `readiness_delay`; behind
+/// the proxy, `kamal-proxy deploy` waits for its health check, and a container that restarted or
+/// stopped meanwhile sends the traffic back to the old container before failing.
 pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
     let config = app.config();
     let host = app.host();
@@ -98,20 +104,43 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
         health = app.health_log(version).to_shell(),
         stop_new = app.stop(Some(version)).to_shell(),
     );
+    // `state` prints: status, restart count, exit code, health (empty without a check).
+    let read_state = format!(
+        "set -- $({} 2>/dev/null || true)\n\
+         state=${{1:-}}; restarts=${{2:-0}}; code=${{3:-}}; health=${{4:-}}",
+        app.state(version).to_shell()
+    );
     let wait = if role.runs_proxy() {
         const PLACEHOLDER: &str = "DRAYTARGETID";
-        let deploy = super::proxy::deploy(config, role, PLACEHOLDER, version, host)
-            .map(|c| c.to_shell())
-            .unwrap_or_default()
-            .replace(PLACEHOLDER, "\"$id\"");
+        let deploy_to = |target: &str, v: &str| {
+            super::proxy::deploy(config, role, PLACEHOLDER, v, host)
+                .map(|c| c.to_shell())
+                .unwrap_or_default()
+                .replace(PLACEHOLDER, target)
+        };
+        let route_back = match old {
+            Some(old) => format!(
+                "old_id=$({find_old} | head -1)\n\
+                 \x20 [ -z \"$old\" ] || [ -z \"$old_id\" ] || {deploy_old} > /dev/null 2>&1 || true\n",
+                find_old = app.container_id(old).to_shell(),
+                deploy_old = deploy_to("\"$old_id\"", old),
+            ),
+            None => String::new(),
+        };
         format!(
             "id=$({find} | head -1)\n\
              [ -n \"$id\" ] || fail {no_endpoint}\n\
              if ! out=$({deploy} 2>&1); then\n\
              \x20 case \"$out\" in *healthy*|*timeout*) echo {unhealthy_marker} ;; esac\n\
              \x20 fail \"kamal-proxy deploy: $(printf '%s' \"$out\" | tail -n 3)\"\n\
+             fi\n\
+             {read_state}\n\
+             if [ \"$state\" != running ] || [ \"$restarts\" != 0 ]; then\n\
+             \x20 {route_back}\
+             \x20 fail \"the container is ${{state:-gone}} (restarted $restarts times, exit code ${{code:-none}}); traffic is back on the old container\"\n\
              fi",
             find = app.container_id(version).to_shell(),
+            deploy = deploy_to("\"$id\"", version),
             unhealthy_marker = quote(UNHEALTHY_MARKER),
             no_endpoint = quote(&format!(
                 "failed to get endpoint for {} on {host}, did the container boot?",
@@ -122,35 +151,42 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
         format!(
             "deadline=$(( $(date +%s) + {timeout} )); since=\n\
              while :; do\n\
-             \x20 s=$({status} 2>/dev/null || true)\n\
+             \x20 {read_state}\n\
              \x20 now=$(date +%s)\n\
-             \x20 case \"$s\" in\n\
-             \x20   healthy) break ;;\n\
-             \x20   unhealthy) echo {unhealthy_marker}; fail 'the container is unhealthy' ;;\n\
-             \x20   running) [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break ;;\n\
-             \x20   starting|created|restarting) ;;\n\
-             \x20   '') fail 'the container is gone' ;;\n\
-             \x20   *) fail \"the container is $s\" ;;\n\
+             \x20 [ -n \"$state\" ] || fail 'the container is gone'\n\
+             \x20 [ \"$restarts\" = 0 ] || fail \"the container restarted $restarts times (exit code $code)\"\n\
+             \x20 case \"$state\" in\n\
+             \x20   running) ;;\n\
+             \x20   created) since= ;;\n\
+             \x20   *) fail \"the container is $state (exit code $code)\" ;;\n\
              \x20 esac\n\
-             \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $s\"; }}\n\
+             \x20 case \"$health\" in\n\
+             \x20   healthy) [ \"$state\" = running ] && break ;;\n\
+             \x20   unhealthy) echo {unhealthy_marker}; fail 'the container is unhealthy' ;;\n\
+             \x20   starting) ;;\n\
+             \x20   *) if [ \"$state\" = running ]; then [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break; fi ;;\n\
+             \x20 esac\n\
+             \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $state${{health:+ $health}}\"; }}\n\
              \x20 sleep 0.2 2>/dev/null || sleep 1\n\
              done",
             timeout = config.deploy_timeout,
             unhealthy_marker = quote(UNHEALTHY_MARKER),
             delay = config.readiness_delay,
-            status = app.status(version).to_shell(),
+            read_state = read_state.replace('\n', "\n  "),
         )
     };
     // `old` may be a hole the engine fills at run time: whether it is empty or the new
     // version is decided on the host.
-    let stop_old = match old {
-        Some(old) => format!(
-            "old={q}\n[ -z \"$old\" ] || [ \"$old\" = {v} ] || {stop} > /dev/null 2>&1 || true",
-            q = quote(old),
-            v = quote(version),
-            stop = app.stop(Some(old)).to_shell()
+    let (set_old, stop_old) = match old {
+        Some(old) => (
+            format!("old={}\n", quote(old)),
+            format!(
+                "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {stop} > /dev/null 2>&1 || true",
+                v = quote(version),
+                stop = app.stop(Some(old)).to_shell()
+            ),
         ),
-        None => "true".to_string(),
+        None => (String::new(), "true".to_string()),
     };
     sh(
         format!(
@@ -158,7 +194,7 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
             role.name,
             app.container_name(version)
         ),
-        format!("{fail}\n{wait}\n{stop_old}"),
+        format!("{set_old}{fail}\n{wait}\n{stop_old}"),
     )
 }
 

@@ -120,8 +120,17 @@ impl Engine<'_> {
         let Some((settle, start)) = step.commands.split_last() else {
             return Ok(());
         };
-        self.run_commands(stage, host, role, start, &mut slots)
-            .await?;
+        if let Err(failure) = self
+            .run_commands(stage, host, role, start, &mut slots)
+            .await
+        {
+            if failure.lost {
+                // The start may have run: stop the new container (by name; idempotent) over a
+                // new connection, so the old version alone keeps running.
+                let _ = self.send(host, &step.if_start_lost, &mut slots).await;
+            }
+            return Err(failure);
+        }
         let (_, out) = self
             .send(host, settle, &mut slots)
             .await

@@ -32,6 +32,9 @@ pub struct HostFailure {
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Whether the connection was lost while the command may have run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lost: bool,
 }
 
 impl HostFailure {
@@ -39,7 +42,9 @@ impl HostFailure {
     pub fn remote(step: &str, role: Option<&str>, err: &RemoteError) -> Self {
         let (host, purpose, exit, stderr_tail) = match err {
             RemoteError::Connect { host, .. } => (host.clone(), "connect".to_string(), None, ""),
-            RemoteError::Exec { host, purpose, .. } => (host.clone(), purpose.clone(), None, ""),
+            RemoteError::Exec { host, purpose, .. } | RemoteError::Lost { host, purpose } => {
+                (host.clone(), purpose.clone(), None, "")
+            }
             RemoteError::Failed {
                 host,
                 purpose,
@@ -62,6 +67,7 @@ impl HostFailure {
             stderr_tail: stderr_tail.to_string(),
             message: err.to_string(),
             hint: err.hint(),
+            lost: matches!(err, RemoteError::Lost { .. }),
         }
     }
 
@@ -76,6 +82,7 @@ impl HostFailure {
             stderr_tail: String::new(),
             message,
             hint: None,
+            lost: false,
         }
     }
 

@@ -279,6 +279,9 @@ impl<'a> Engine<'a> {
             });
         }
 
+        if self.cancel.is_cancelled() {
+            st.cancelled = true;
+        }
         if let Some(host) = st.lock_held.take() {
             // Stopped before the unlock stage: release it here, on every path.
             let unlock = crate::plan::cmds::unlock(self.config, &host);

@@ -35,7 +35,11 @@ impl Engine<'_> {
         let started = Instant::now();
         let emit = self.emit.clone();
         let name = step.hook.clone();
-        let result = hooks::run_hook(&step.hook, &path, &self.root, &env, |line| {
+        let limits = hooks::HookLimits {
+            timeout: self.config.hook_timeout.map(std::time::Duration::from_secs),
+            stop: Some(self.cancel.0.subscribe()),
+        };
+        let result = hooks::run_hook(&step.hook, &path, &self.root, &env, &limits, |line| {
             emit.emit(Event::HookOutput {
                 hook: name.clone(),
                 line: line.to_string(),
@@ -54,7 +58,12 @@ impl Engine<'_> {
             exit_code,
             seconds: started.elapsed().as_secs_f64(),
         });
-        result.map(|_| ()).map_err(|e| Failure::Hook {
+        match result {
+            // Interrupted: the run ends as interrupted, not as the hook's failure.
+            Ok(_) | Err(hooks::HookError::Interrupted { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| Failure::Hook {
             hook: step.hook.clone(),
             message: e.to_string(),
             hint: crate::error::Diagnostic::hint(&e),

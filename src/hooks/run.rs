@@ -23,6 +23,23 @@ pub enum HookError {
         /// Why.
         message: String,
     },
+    /// The hook ran longer than `x-dray: hooks: timeout`; its process group was killed.
+    #[error("hook `{name}` did not finish within {seconds}s and was killed{}", tail(.output_tail))]
+    TimedOut {
+        /// The hook.
+        name: String,
+        /// The limit.
+        seconds: u64,
+        /// The last lines of its output.
+        output_tail: String,
+    },
+    /// The run was interrupted (ctrl-c, SIGTERM) while the hook ran; the signal was passed on to
+    /// its process group.
+    #[error("hook `{name}` was stopped: the run was interrupted")]
+    Interrupted {
+        /// The hook.
+        name: String,
+    },
     /// The hook exited non-zero.
     #[error("hook `{name}` failed with {status}{}", tail(.output_tail))]
     Failed {
@@ -48,7 +65,10 @@ impl crate::error::Diagnostic for HookError {
         match self {
             HookError::NotExecutable { path, .. } => Some(format!("chmod +x {path}")),
             HookError::Failed { .. } => Some("fix the hook, or skip hooks with -H".into()),
-            HookError::Spawn { .. } => None,
+            HookError::TimedOut { seconds, .. } => Some(format!(
+                "raise `x-dray: hooks: timeout` ({seconds}s) if the hook needs longer"
+            )),
+            HookError::Spawn { .. } | HookError::Interrupted { .. } => None,
         }
     }
     fn exit_code(&self) -> crate::error::ExitCode {
@@ -75,13 +95,35 @@ pub fn find_hook(
     path.is_file().then_some(path)
 }
 
+/// How a hook run may be cut short.
+#[derive(Debug, Clone, Default)]
+pub struct HookLimits {
+    /// Kill the hook's process group after this long (`x-dray: hooks: timeout`).
+    pub timeout: Option<std::time::Duration>,
+    /// Becomes `true` when the run is interrupted: SIGTERM goes to the hook's process group.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// How long a hook has to exit after SIGTERM before its process group gets SIGKILL.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Send `signal` to the process group `pgid` (the hook and every process it started).
+fn signal_group(pgid: u32, signal: nix::sys::signal::Signal) {
+    if let Ok(pid) = i32::try_from(pgid) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
+    }
+}
+
 /// Run a hook locally from `root`, with no arguments and no stdin, with `env` added to the
-/// process environment. Output lines are passed to `on_line` as they come.
+/// process environment, in its own process group. Output lines are passed to `on_line` as they
+/// come. When `limits.stop` turns true or `limits.timeout` runs out, the group gets SIGTERM,
+/// then SIGKILL after a grace period; nothing of the hook outlives the call.
 pub async fn run_hook(
     name: &str,
     path: &std::path::Path,
     root: &std::path::Path,
     env: &[HookVar],
+    limits: &HookLimits,
     mut on_line: impl FnMut(&str),
 ) -> Result<HookRun, HookError> {
     use std::os::unix::fs::PermissionsExt;
@@ -103,6 +145,7 @@ pub async fn run_hook(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     for var in env {
         cmd.env(&var.name, &var.value);
@@ -111,6 +154,17 @@ pub async fn run_hook(
         name: name.to_string(),
         message: e.to_string(),
     })?;
+    let pgid = child.id();
+    // Whatever happens to this call (even its future dropped), the group is killed.
+    struct Reap(Option<u32>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if let Some(pgid) = self.0 {
+                signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    let mut reap = Reap(pgid);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     if let Some(out) = child.stdout.take() {
         let tx = tx.clone();
@@ -132,24 +186,108 @@ pub async fn run_hook(
     }
     drop(tx);
     let mut output = String::new();
-    while let Some(line) = rx.recv().await {
-        on_line(&line);
-        output.push_str(&line);
-        output.push('\n');
+    let mut stop = limits.stop.clone();
+    let deadline = limits.timeout.map(|t| tokio::time::Instant::now() + t);
+    // Why the group was signalled, and when SIGKILL follows.
+    let mut ended: Option<(bool, tokio::time::Instant)> = None;
+    let mut lines_open = true;
+    let status = loop {
+        let ended_now = ended;
+        let stop_changed = async {
+            match stop.as_mut() {
+                Some(rx) if ended_now.is_none() => {
+                    if *rx.borrow_and_update() {
+                        return;
+                    }
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        let timer = async {
+            match (ended_now, deadline) {
+                (Some((_, kill_at)), _) => tokio::time::sleep_until(kill_at).await,
+                (None, Some(d)) => tokio::time::sleep_until(d).await,
+                (None, None) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            line = rx.recv(), if lines_open => match line {
+                Some(line) => {
+                    on_line(&line);
+                    output.push_str(&line);
+                    output.push('\n');
+                }
+                None => lines_open = false,
+            },
+            status = child.wait() => break status,
+            _ = stop_changed => {
+                if let Some(pgid) = pgid {
+                    signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
+                }
+                ended = Some((true, tokio::time::Instant::now() + GRACE));
+            }
+            _ = timer => match ended {
+                Some(_) => {
+                    if let Some(pgid) = pgid {
+                        signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+                None => {
+                    if let Some(pgid) = pgid {
+                        signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
+                    }
+                    ended = Some((false, tokio::time::Instant::now() + GRACE));
+                }
+            },
+        }
+    };
+    // The hook exited. When it was stopped, what it left in its group goes too; a hook that
+    // exited on its own may leave a process running on purpose (a tunnel, say), as with Kamal.
+    match reap.0.take() {
+        Some(pgid) if ended.is_some() => signal_group(pgid, nix::sys::signal::Signal::SIGKILL),
+        _ => {}
     }
-    let status = child.wait().await.map_err(|e| HookError::Spawn {
+    // The rest of its output; a process it left behind may keep the pipes open: bounded.
+    let drain = async {
+        while let Some(line) = rx.recv().await {
+            on_line(&line);
+            output.push_str(&line);
+            output.push('\n');
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+    let status = status.map_err(|e| HookError::Spawn {
         name: name.to_string(),
         message: e.to_string(),
     })?;
+    let lines: Vec<&str> = output.lines().collect();
+    let output_tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    match ended {
+        Some((true, _)) => {
+            return Err(HookError::Interrupted {
+                name: name.to_string(),
+            })
+        }
+        Some((false, _)) => {
+            return Err(HookError::TimedOut {
+                name: name.to_string(),
+                seconds: limits.timeout.map(|t| t.as_secs()).unwrap_or_default(),
+                output_tail,
+            })
+        }
+        None => {}
+    }
     if !status.success() {
-        let lines: Vec<&str> = output.lines().collect();
         return Err(HookError::Failed {
             name: name.to_string(),
             status: match status.code() {
                 Some(c) => format!("exit status {c}"),
                 None => "a signal".to_string(),
             },
-            output_tail: lines[lines.len().saturating_sub(20)..].join("\n"),
+            output_tail,
         });
     }
     Ok(HookRun {

@@ -229,6 +229,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     proxy: r.runs_proxy(),
                     primary: targets.roles.first().map(String::as_str) == Some(role),
                     commands: cmds::boot(config, r, release, host, inp.secrets),
+                    if_start_lost: cmds::stop_new(config, r, release, host),
                 }));
             }
         }

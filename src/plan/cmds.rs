@@ -194,6 +194,11 @@ pub fn boot(
     ]
 }
 
+/// Stop the release's container of `role` (after its start was lost).
+pub fn stop_new(config: &Config, role: &Role, release: &Release, host: &str) -> PlannedCommand {
+    planned(App::new(config, role, host).stop(Some(&release.version))).ignore_errors()
+}
+
 /// Tag the booted image as the latest (audited).
 pub fn tag_latest(config: &Config, release: &Release, host: &str) -> Vec<PlannedCommand> {
     vec![

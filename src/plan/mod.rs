@@ -266,6 +266,9 @@ pub struct BootStep {
     /// The two round trips: start (prints the old version), settle (readiness, then stop the
     /// old version, or diagnose and stop the new one).
     pub commands: Vec<PlannedCommand>,
+    /// Run only when the connection was lost while the start ran: stop the new container,
+    /// which may or may not have started, so the old version alone keeps running.
+    pub if_start_lost: PlannedCommand,
 }
 
 /// A pause.

@@ -64,6 +64,15 @@ pub enum RemoteError {
         /// What went wrong.
         message: String,
     },
+    /// The connection dropped while the command may have been running: it may have finished,
+    /// or not. It is never run again on its own.
+    #[error("{}: lost the connection while it ran; it may or may not have finished", at(.purpose, .host))]
+    Lost {
+        /// The host.
+        host: String,
+        /// The command's purpose.
+        purpose: String,
+    },
     /// The command ran and exited non-zero.
     #[error("{}: `{line}` exited {status}{}", at(.purpose, .host), tail_suffix(.stderr_tail))]
     Failed {
@@ -119,6 +128,9 @@ impl crate::error::Diagnostic for RemoteError {
         match self {
             RemoteError::Connect { host, .. } => Some(format!(
                 "check that {host} is up and reachable, that sshd listens on the configured port, and the `ssh:` settings (user, port, keys, proxy)"
+            )),
+            RemoteError::Lost { host, .. } => Some(format!(
+                "{host} keeps the old or the new version; `dray app details -h {host}` shows which, and deploying again is safe"
             )),
             _ => None,
         }

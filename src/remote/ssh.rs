@@ -451,7 +451,7 @@ impl SshRemote {
         host: &str,
         cmd: &CommandSpec,
         session: &Session,
-    ) -> Result<CommandOutput, openssh::Error> {
+    ) -> Result<CommandOutput, (openssh::Error, bool)> {
         let mut command = session.raw_command(cmd.to_shell());
         command
             .stdin(if cmd.stdin.is_some() {
@@ -461,7 +461,8 @@ impl SshRemote {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().await?;
+        // Not started yet: a failure here may be retried.
+        let mut child = command.spawn().await.map_err(|e| (e, false))?;
         let stdin = child.stdin().take();
         let feed = async move {
             if let (Some(mut pipe), Some(bytes)) = (stdin, cmd.stdin.as_ref()) {
@@ -479,18 +480,18 @@ impl SshRemote {
             },
             Err(openssh::Error::RemoteProcessTerminated) => {
                 // Killed by a signal, or the connection dropped: tell them apart.
-                session.check().await?;
+                session.check().await.map_err(|e| (e, true))?;
                 CommandOutput {
                     status: None,
                     ..CommandOutput::default()
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err((e, true)),
         };
         match fed {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                 tracing::debug!(host, purpose = %cmd.purpose, "stdin not fully written: {e}");
-                Err(openssh::Error::ChildIo(e))
+                Err((openssh::Error::ChildIo(e), true))
             }
             _ => Ok(output),
         }
@@ -520,12 +521,21 @@ impl SshRemote {
             tracing::debug!(host, purpose = %cmd.purpose, line = %cmd.to_shell_redacted(), "run");
             match self.run_once(host, cmd, &session).await {
                 Ok(output) => return Ok(output),
-                // The master is gone (idle timeout, network): the command never started, so
-                // reconnect once and run it again.
-                Err(openssh::Error::Disconnected) if attempt == 0 => {
+                // The master was gone (idle timeout, network) before the command started:
+                // reconnect once and run it.
+                Err((openssh::Error::Disconnected, false)) if attempt == 0 => {
                     Self::forget(&slot, &session).await;
                 }
-                Err(e) => return Err(exec_error(&e)),
+                // The connection dropped while the command may have run: never again on its
+                // own, whatever it was.
+                Err((openssh::Error::Disconnected, true)) => {
+                    Self::forget(&slot, &session).await;
+                    return Err(RemoteError::Lost {
+                        host: host.to_string(),
+                        purpose: cmd.purpose.clone(),
+                    });
+                }
+                Err((e, _)) => return Err(exec_error(&e)),
             }
         }
         Err(exec_error(&openssh::Error::Disconnected))

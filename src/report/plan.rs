@@ -170,6 +170,8 @@ pub fn plan_text(plan: &Plan) -> String {
                     for c in &b.commands {
                         command(&mut out, &b.host, c);
                     }
+                    let _ = writeln!(out, "    if the connection is lost during the start:");
+                    command(&mut out, &b.host, &b.if_start_lost);
                 }
                 Step::Wait(w) => {
                     let _ = writeln!(out, "  wait {}s", w.seconds);

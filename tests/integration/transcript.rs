@@ -115,7 +115,9 @@ fn dry_run_lines(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut skip_next = false;
     let mut skipping = false;
     for line in text.lines() {
-        if line.trim() == "if held, read the holder:" {
+        if line.trim() == "if held, read the holder:"
+            || line.trim() == "if the connection is lost during the start:"
+        {
             skip_next = true;
             continue;
         }

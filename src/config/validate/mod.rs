@@ -293,7 +293,18 @@ pub fn validate(
         None => None,
     };
 
+    let hook_timeout = raw
+        .x_dray
+        .as_ref()
+        .and_then(|d| d.hooks.as_ref())
+        .and_then(|h| h.timeout);
+    if hook_timeout == Some(0) {
+        return Err(cx
+            .err("x-dray.hooks.timeout", "must be at least 1 (seconds)")
+            .hint("leave it out for no timeout, as in Kamal"));
+    }
     Ok(Config {
+        hook_timeout,
         service,
         image,
         repository,

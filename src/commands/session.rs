@@ -97,6 +97,21 @@ pub fn targets(config: &Config, global: &GlobalOptions) -> Result<Targets> {
     )
 }
 
+/// `dray lock release` with this run's `-c` and `-d`.
+fn release_command(global: &GlobalOptions) -> String {
+    let mut cmd = "dray lock release".to_string();
+    if global.config_file.as_os_str() != "config/deploy.yml" {
+        cmd.push_str(&format!(
+            " -c {}",
+            crate::shell::quote(&global.config_file.display().to_string())
+        ));
+    }
+    if let Some(d) = &global.destination {
+        cmd.push_str(&format!(" -d {}", crate::shell::quote(d)));
+    }
+    cmd
+}
+
 /// `--lock-wait`, `--lock-wait-timeout`, `--lock-wait-interval`.
 pub fn lock_wait(global: &GlobalOptions) -> Option<LockWaitPlan> {
     global.lock_wait.then_some(LockWaitPlan {
@@ -225,20 +240,23 @@ pub fn run_plan(
         crate::remote::SshRemote::new(crate::remote::SshOptions::from_config(config, root))
             .map_err(Error::from)?,
     );
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         plan,
         config,
         remote,
         root.to_path_buf(),
         Emitter::new(reporter(global, config, plan)),
     );
+    engine.release_command = release_command(global);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::failure(format!("cannot start the runtime: {e}")))?;
     let cancel = engine.cancel_handle();
+    let release = engine.release_command.clone();
     let outcome = runtime.block_on(async {
+        let (abort_tx, mut abort_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let mut term = signal(SignalKind::terminate()).ok();
@@ -253,15 +271,34 @@ pub fn run_plan(
                     break;
                 }
                 signals += 1;
-                if signals == 1 {
-                    eprintln!("interrupted: finishing what is in flight, then releasing the lock (ctrl-c again to abort)");
-                    cancel.cancel();
-                } else {
-                    std::process::exit(crate::error::ExitCode::Interrupted.code());
+                match signals {
+                    1 => {
+                        eprintln!("interrupted: finishing what is in flight, then releasing the lock (again to abort)");
+                        cancel.cancel();
+                    }
+                    2 => {
+                        eprintln!("aborting: stopping everything, releasing the lock (again to exit at once)");
+                        cancel.cancel();
+                        abort_tx.send_replace(true);
+                    }
+                    _ => {
+                        eprintln!("error: exited at once; the deploy lock may still be held\nhint: `dray lock status` shows it; `{release}` releases it");
+                        std::process::exit(crate::error::ExitCode::Interrupted.code());
+                    }
                 }
             }
         });
-        engine.run().await
+        let aborted = async {
+            while !*abort_rx.borrow_and_update() {
+                if abort_rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            outcome = engine.run() => outcome,
+            _ = aborted => engine.abort().await,
+        }
     });
     match outcome.into_error() {
         None => Ok(()),

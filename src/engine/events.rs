@@ -35,6 +35,18 @@ impl Emitter {
     }
 }
 
+/// How one host ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostOutcome {
+    /// It reached the new version (or every step succeeded there).
+    Ok,
+    /// A step failed there.
+    Failed,
+    /// The run stopped (a failure elsewhere, ctrl-c) before anything was tried there.
+    NotStarted,
+}
+
 /// A sink that keeps every event (tests).
 #[derive(Debug, Clone, Default)]
 pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
@@ -220,6 +232,8 @@ pub enum Event {
         version: Option<String>,
         /// Whether this host reached the new version (or, for other commands, succeeded).
         ok: bool,
+        /// `ok`, `failed`, or `not_started`: the run stopped before anything was tried here.
+        outcome: HostOutcome,
         /// Why not: every failure of this host, one per line.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,

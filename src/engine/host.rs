@@ -84,6 +84,9 @@ impl Engine<'_> {
         slots: &mut Slots,
     ) -> Result<(CommandSpec, CommandOutput), SendError> {
         let spec = slots.fill(&cmd.spec).map_err(SendError::Unfilled)?;
+        if let Ok(mut t) = self.touched.lock() {
+            t.insert(host.to_string());
+        }
         self.emit.emit(Event::CommandStarted {
             host: host.to_string(),
             purpose: spec.purpose.clone(),

@@ -33,8 +33,11 @@ use crate::remote::Remote;
 
 use boot::Barrier;
 pub use error::{Failure, HostFailure, Outcome};
-pub use events::{Emitter, Event, EventSink, Recorder};
+pub use events::{Emitter, Event, EventSink, HostOutcome, Recorder};
 use host::Slots;
+
+/// How long releasing the lock may take on the way out of a stopped run.
+const RELEASE_BOUND: Duration = Duration::from_secs(10);
 
 /// Asks a running engine to stop starting new work.
 #[derive(Clone, Debug)]
@@ -64,6 +67,13 @@ pub struct Engine<'a> {
     pub root: PathBuf,
     /// Where events go.
     pub emit: Emitter,
+    /// The command that releases the lock by hand, for the message when it stays held
+    /// (`dray lock release`, with the run's `-c`/`-d`).
+    pub release_command: String,
+    /// The host whose lock this run holds and must release.
+    held: Mutex<Option<String>>,
+    /// The hosts a command was sent to (the others were never started).
+    touched: Mutex<std::collections::BTreeSet<String>>,
     cancel: CancelHandle,
     started: Instant,
     /// Each host's hole values, kept across the steps of the run.
@@ -74,8 +84,6 @@ pub struct Engine<'a> {
 #[derive(Default)]
 struct RunState {
     failures: Vec<Failure>,
-    /// The host of a lock this run took and must release.
-    lock_held: Option<String>,
     cancelled: bool,
     released_after_cancel: Option<String>,
     /// Read-back rows: host, role, version running.
@@ -103,6 +111,9 @@ impl<'a> Engine<'a> {
             remote,
             root,
             emit,
+            release_command: "dray lock release".into(),
+            held: Mutex::new(None),
+            touched: Mutex::new(Default::default()),
             cancel: CancelHandle(Arc::new(watch::channel(false).0)),
             started: Instant::now(),
             slots: Mutex::new(BTreeMap::new()),
@@ -165,7 +176,7 @@ impl<'a> Engine<'a> {
             if !st.stopped() && self.cancel.is_cancelled() {
                 st.cancelled = true;
             }
-            if st.stopped() && !(unlock_stage && st.lock_held.is_some()) {
+            if st.stopped() && !(unlock_stage && self.held().is_some()) {
                 continue;
             }
             if !connected && stage.name != "connect" && !plan.connect.is_empty() {
@@ -216,13 +227,13 @@ impl<'a> Engine<'a> {
                     Step::Lock(l) => match self.lock(l).await {
                         Ok(()) => {
                             if l.release_at_end {
-                                st.lock_held = Some(l.host.clone());
+                                self.set_held(Some(l.host.clone()));
                             }
                         }
                         Err(f) => st.failures.push(f),
                     },
                     Step::Unlock(u) => {
-                        if st.stopped() && st.lock_held.as_deref() != Some(u.host.as_str()) {
+                        if st.stopped() && self.held().as_deref() != Some(u.host.as_str()) {
                             continue;
                         }
                         match self.unlock(u).await {
@@ -230,9 +241,12 @@ impl<'a> Engine<'a> {
                                 if st.cancelled {
                                     st.released_after_cancel = Some(u.host.clone());
                                 }
-                                st.lock_held = None;
+                                self.set_held(None);
                             }
-                            Err(f) => st.failures.push(f),
+                            Err(f) => {
+                                self.set_held(None);
+                                st.failures.push(self.still_held(&u.host, f));
+                            }
                         }
                     }
                     Step::LockStatus(s) => {
@@ -282,10 +296,9 @@ impl<'a> Engine<'a> {
         if self.cancel.is_cancelled() {
             st.cancelled = true;
         }
-        if let Some(host) = st.lock_held.take() {
-            // Stopped before the unlock stage: release it here, on every path.
-            let unlock = crate::plan::cmds::unlock(self.config, &host);
-            match self.unlock(&unlock).await {
+        if let Some(host) = self.held() {
+            // Stopped before the unlock stage: release it here, on every path, bounded.
+            match self.release_now(&host).await {
                 Ok(()) => {
                     if st.cancelled {
                         st.released_after_cancel = Some(host);
@@ -329,6 +342,79 @@ impl<'a> Engine<'a> {
         }
     }
 
+    fn held(&self) -> Option<String> {
+        self.held.lock().ok().and_then(|h| h.clone())
+    }
+
+    fn set_held(&self, host: Option<String>) {
+        if let Ok(mut h) = self.held.lock() {
+            *h = host;
+        }
+    }
+
+    /// The lock could not be released: say so, with the command that releases it.
+    fn still_held(&self, host: &str, why: Failure) -> Failure {
+        Failure::Lock {
+            message: format!(
+                "the deploy lock on {host} is still held ({})",
+                why.message().lines().next().unwrap_or("")
+            ),
+            hint: Some(format!("release it with `{}`", self.release_command)),
+        }
+    }
+
+    /// Release this run's lock on `host` now, within [`RELEASE_BOUND`].
+    async fn release_now(&self, host: &str) -> Result<(), Failure> {
+        let unlock = crate::plan::cmds::unlock(self.config, host);
+        let result = match tokio::time::timeout(RELEASE_BOUND, self.unlock(&unlock)).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Lock {
+                message: format!("no answer within {}s", RELEASE_BOUND.as_secs()),
+                hint: None,
+            }),
+        };
+        self.set_held(None);
+        result.map_err(|f| self.still_held(host, f))
+    }
+
+    /// End an aborted run (a second ctrl-c/SIGTERM, after [`Engine::run`]'s future was
+    /// dropped): release the lock if this run holds it, within a short bound, close the
+    /// connections, and report. Exit code 130.
+    pub async fn abort(&self) -> Outcome {
+        self.emit.emit(Event::Warning {
+            message: "aborted: releasing the deploy lock and closing the connections".into(),
+        });
+        let mut failures = Vec::new();
+        let mut released = None;
+        if let Some(host) = self.held() {
+            match self.release_now(&host).await {
+                Ok(()) => released = Some(host),
+                Err(f) => failures.push(f),
+            }
+        }
+        let _ = tokio::time::timeout(RELEASE_BOUND, self.remote.close()).await;
+        let message = (!failures.is_empty()).then(|| {
+            failures
+                .iter()
+                .map(Failure::message)
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        self.emit.emit(Event::RunFinished {
+            interrupted: true,
+            ok: false,
+            seconds: self.started.elapsed().as_secs_f64(),
+            exit_code: crate::error::ExitCode::Interrupted.code(),
+            error: message,
+        });
+        Outcome {
+            exit: crate::error::ExitCode::Interrupted,
+            failures,
+            interrupted: true,
+            lock_released_on: released,
+        }
+    }
+
     /// Emit the per-host results; `true` if any targeted host succeeded.
     fn report_results(&self, st: &RunState) -> bool {
         let failures_of = |host: &str, role: Option<&str>| -> Vec<HostFailure> {
@@ -362,25 +448,43 @@ impl<'a> Engine<'a> {
                 let failures = failures_of(host, Some(role));
                 let ok = failures.is_empty() && running.as_deref() == version;
                 any_ok |= ok;
+                let outcome = if ok {
+                    HostOutcome::Ok
+                } else if failures.is_empty() {
+                    HostOutcome::NotStarted
+                } else {
+                    HostOutcome::Failed
+                };
                 self.emit.emit(Event::HostResult {
                     host: host.clone(),
                     role: Some(role.clone()),
                     version: running.clone(),
                     ok,
+                    outcome,
                     error: join(&failures),
                     failures,
                 });
             }
         } else {
+            let touched = self.touched.lock().map(|t| t.clone()).unwrap_or_default();
             for host in &self.plan.targets.hosts {
                 let failures = failures_of(host, None);
-                let ok = failures.is_empty();
+                let started = touched.contains(host) || self.plan.connect.is_empty();
+                let ok = failures.is_empty() && started;
                 any_ok |= ok;
+                let outcome = if ok {
+                    HostOutcome::Ok
+                } else if failures.is_empty() {
+                    HostOutcome::NotStarted
+                } else {
+                    HostOutcome::Failed
+                };
                 self.emit.emit(Event::HostResult {
                     host: host.clone(),
                     role: None,
                     version: None,
                     ok,
+                    outcome,
                     error: join(&failures),
                     failures,
                 });

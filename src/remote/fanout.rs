@@ -150,10 +150,7 @@ mod tests {
         assert_eq!(outcomes[0].last().map(|o| o.stdout.as_str()), Some("a"));
         assert!(outcomes[1].outputs.is_empty());
         let err = outcomes[1].error.as_ref().expect("failed").to_string();
-        assert_eq!(
-            err,
-            "check the thing on bbbb: `false` exited 1:\na\nb\nboom"
-        );
+        assert_eq!(err, "check the thing on bbbb: exited 1:\na\nb\nboom");
         assert!(outcomes[2].success());
     }
 }

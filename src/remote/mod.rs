@@ -73,8 +73,9 @@ pub enum RemoteError {
         /// The command's purpose.
         purpose: String,
     },
-    /// The command ran and exited non-zero.
-    #[error("{}: `{line}` exited {status}{}", at(.purpose, .host), tail_suffix(.stderr_tail))]
+    /// The command ran and exited non-zero. Shown as its purpose, host, exit status and its
+    /// own standard error; the command line (`-v` prints it) is kept for who needs it.
+    #[error("{}: exited {status}{}", at(.purpose, .host), tail_suffix(.stderr_tail))]
     Failed {
         /// The host.
         host: String,
@@ -118,9 +119,25 @@ impl RemoteError {
                 .status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "on a signal".to_string()),
-            stderr_tail: output.stderr_tail(10),
+            stderr_tail: readable_tail(&output.stderr, 10),
         }
     }
+}
+
+/// Lines of `docker login`'s advice that say nothing about a failure.
+const NOISE: [&str; 3] = [
+    "WARNING! Your password will be stored unencrypted",
+    "Configure a credential helper to remove this warning",
+    "https://docs.docker.com/engine/reference/commandline/login/#credential",
+];
+
+/// The last `lines` lines of `stderr` without `docker login`'s advice and blank lines.
+fn readable_tail(stderr: &str, lines: usize) -> String {
+    let kept: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !NOISE.iter().any(|n| l.contains(n)))
+        .collect();
+    kept[kept.len().saturating_sub(lines)..].join("\n")
 }
 
 impl crate::error::Diagnostic for RemoteError {

@@ -9,7 +9,7 @@ pub mod plan;
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::engine::{Event, EventSink};
+use crate::engine::{Event, EventSink, HostOutcome};
 use crate::plan::{OutputStyle, PlanKind};
 
 /// How much a human reporter shows.
@@ -37,8 +37,8 @@ impl EventSink for JsonReporter {
     }
 }
 
-/// One row of the summary: host, role, version running, ok, error.
-type ResultRow = (String, String, Option<String>, bool, Option<String>);
+/// One row of the summary: host, role, version running, result, error.
+type ResultRow = (String, String, Option<String>, HostOutcome, Option<String>);
 
 /// Plain lines on stderr, `[host]`-prefixed, then a summary table (release plans); the
 /// command's output on stdout.
@@ -118,13 +118,17 @@ impl HumanReporter {
             .unwrap_or(4)
             .max(4);
         table.push_str(&format!(
-            "\n{:host_w$}  {:role_w$}  {:8}  running\n",
+            "\n{:host_w$}  {:role_w$}  {:11}  running\n",
             "host", "role", "result"
         ));
-        for (host, role, version, ok, _) in &self.results {
+        for (host, role, version, outcome, _) in &self.results {
             table.push_str(&format!(
-                "{host:host_w$}  {role:role_w$}  {:8}  {}\n",
-                if *ok { "ok" } else { "FAILED" },
+                "{host:host_w$}  {role:role_w$}  {:11}  {}\n",
+                match outcome {
+                    HostOutcome::Ok => "ok",
+                    HostOutcome::Failed => "FAILED",
+                    HostOutcome::NotStarted => "not started",
+                },
                 version.as_deref().unwrap_or("(nothing)")
             ));
         }
@@ -275,14 +279,14 @@ impl EventSink for HumanReporter {
                 host,
                 role,
                 version,
-                ok,
+                outcome,
                 error,
                 ..
             } => self.results.push((
                 host.clone(),
                 role.clone().unwrap_or_default(),
                 version.clone(),
-                *ok,
+                *outcome,
                 error.clone(),
             )),
             Event::RunFinished { ok, seconds, .. } => {

@@ -3,6 +3,7 @@
 mod app;
 mod config;
 mod deploy;
+mod faults;
 mod fixtures;
 mod fleet;
 mod logging;

@@ -438,6 +438,12 @@ fn every_failed_hosts_error_is_kept() {
         .filter(|e| matches!(e, Event::HostResult { failures, .. } if !failures.is_empty()))
         .count();
     assert_eq!(with_errors, 2);
+    // The host whose pull worked was never booted: "not started", not "failed".
+    let first = events.iter().find_map(|e| match e {
+        Event::HostResult { host, outcome, .. } if host == "1.1.1.1" => Some(*outcome),
+        _ => None,
+    });
+    assert_eq!(first, Some(super::HostOutcome::NotStarted));
     // The pull failed before the lock: nothing to release.
     assert!(!released(&remote));
 }

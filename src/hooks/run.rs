@@ -295,3 +295,105 @@ pub async fn run_hook(
         elapsed: started.elapsed(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn hook(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+        let path = dir.join("hook");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write hook");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    fn alive(marker: &str) -> bool {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|p| {
+                std::fs::read(p.path().join("cmdline"))
+                    .map(|c| {
+                        String::from_utf8_lossy(&c)
+                            .replace('\0', " ")
+                            .contains(marker)
+                    })
+                    .unwrap_or(false)
+            })
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn a_hook_past_its_timeout_is_killed_with_everything_it_started() {
+        let dir = tempfile::tempdir().expect("dir");
+        let marker = format!("{}.25", 400 + std::process::id() % 100);
+        let path = hook(dir.path(), &format!("echo started\nsleep {marker} &\nwait"));
+        let limits = HookLimits {
+            timeout: Some(std::time::Duration::from_millis(500)),
+            stop: None,
+        };
+        let started = std::time::Instant::now();
+        let result = rt().block_on(run_hook(
+            "pre-deploy",
+            &path,
+            dir.path(),
+            &[],
+            &limits,
+            |_| {},
+        ));
+        match result {
+            Err(HookError::TimedOut {
+                seconds,
+                output_tail,
+                ..
+            }) => {
+                assert_eq!(seconds, 0);
+                assert!(output_tail.contains("started"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(8));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !alive(&format!("sleep {marker}")),
+            "the hook's child lives on"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_stops_the_hook_at_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = hook(
+            dir.path(),
+            "trap 'echo got TERM; exit 0' TERM\nsleep 30 &\nwait",
+        );
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let limits = HookLimits {
+            timeout: None,
+            stop: Some(rx),
+        };
+        let started = std::time::Instant::now();
+        let result = rt().block_on(async {
+            let run = run_hook("pre-deploy", &path, dir.path(), &[], &limits, |_| {});
+            let stop = async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                tx.send_replace(true);
+                std::future::pending::<()>().await
+            };
+            tokio::select! { r = run => r, _ = stop => unreachable!() }
+        });
+        assert!(
+            matches!(result, Err(HookError::Interrupted { .. })),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    }
+}

@@ -389,3 +389,33 @@ mod tests {
         assert!(!version_less("2.12.0", "2.12.0"));
     }
 }
+
+#[cfg(test)]
+mod dray_settings_tests {
+    use crate::config::load::load_str_without_commands;
+
+    const BASE: &str = "service: app\nimage: app\nregistry:\n  server: localhost:5555\nservers:\n  - 1.1.1.1\nbuilder:\n  arch: amd64\n";
+
+    #[test]
+    fn x_dray_hooks_timeout_is_read_and_other_extension_keys_are_ignored() {
+        let text = format!("{BASE}x-dray:\n  hooks:\n    timeout: 30\nx-other:\n  anything: 1\n");
+        let config = load_str_without_commands(&text, "config/deploy.yml").expect("loads");
+        assert_eq!(config.hook_timeout, Some(30));
+        let plain = load_str_without_commands(BASE, "config/deploy.yml").expect("loads");
+        assert_eq!(plain.hook_timeout, None);
+    }
+
+    #[test]
+    fn unknown_or_zero_x_dray_settings_are_refused_with_their_key() {
+        let text = format!("{BASE}x-dray:\n  hook:\n    timeout: 30\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("hook"), "{err}");
+        let text = format!("{BASE}x-dray:\n  hooks:\n    timeout: 0\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("x-dray.hooks.timeout"), "{err}");
+    }
+}

@@ -1,5 +1,7 @@
 //! Health checks of a new target before traffic is switched to it: `GET <path>` every
-//! interval, each bounded by its timeout, until a 2xx answer or the deploy timeout.
+//! interval, each bounded by its timeout, until a 2xx answer or the deploy timeout. The target
+//! is resolved again for every check: a container that stopped or restarted may have lost its
+//! address, and another container may have been given it meanwhile.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,10 +16,10 @@ use super::log::{self, Level};
 use super::service::HealthCheck;
 use super::target::Target;
 
-/// Check `addr` until healthy or `deploy_timeout`; the error names the last failure.
+/// Check `target` until healthy or `deploy_timeout`; the error names the last failure. On
+/// success the target's address is the one that answered.
 pub async fn wait_healthy(
     target: &Target,
-    addr: SocketAddr,
     hc: &HealthCheck,
     deploy_timeout: Duration,
 ) -> Result<(), String> {
@@ -29,9 +31,16 @@ pub async fn wait_healthy(
     loop {
         let started = tokio::time::Instant::now();
         let budget = hc.timeout.min(deadline.saturating_duration_since(started));
-        let last = match tokio::time::timeout(budget, check_once(addr, &host, &hc.path)).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
+        let last = match tokio::time::timeout(budget, target.resolve()).await {
+            Ok(Ok(addr)) => {
+                match tokio::time::timeout(budget, check_once(addr, &host, &hc.path)).await {
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(e)) => e,
+                    Err(_) => "request timed out".to_string(),
+                }
+            }
+            // Not running (no address in Docker's DNS) yet or any more: look again soon.
+            Ok(Err(e)) => format!("connect {e}"),
             Err(_) => "request timed out".to_string(),
         };
         log::event(

@@ -152,9 +152,10 @@ impl Services {
             ],
         );
         let target = Target::new(&spec.target);
-        let addr = target.resolve().await?;
-        if !force {
-            health::wait_healthy(&target, addr, &spec.options.health_check, deploy_timeout)
+        if force {
+            target.resolve().await?;
+        } else {
+            health::wait_healthy(&target, &spec.options.health_check, deploy_timeout)
                 .await
                 .inspect_err(|e| {
                     log::event(
@@ -167,6 +168,10 @@ impl Services {
                     );
                 })?;
         }
+        let addr = target
+            .addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| spec.target.clone());
         let mut old = None;
         let mut conflict = None;
         self.apply(|map| {
@@ -195,7 +200,7 @@ impl Services {
             "Deployed",
             &[
                 ("service", name.clone().into()),
-                ("target", addr.to_string().into()),
+                ("target", addr.clone().into()),
                 ("drained", drained.into()),
             ],
         );

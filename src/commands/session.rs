@@ -151,8 +151,8 @@ fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn Eve
         OutputFormat::Json => Box::new(JsonReporter),
         OutputFormat::Human => {
             let human = HumanReporter::new(verbosity, hooks_showing_output(global, config));
-            // The live view only where a person watches a release: stderr is a terminal, not
-            // -v/-q, not CI, and nothing interactive owns the terminal.
+            // The live view only where a person watches: stderr is a terminal, not -v/-q, not
+            // CI, and nothing interactive owns the terminal.
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let interactive = plan
                 .steps()
@@ -160,7 +160,6 @@ fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn Eve
             if tty
                 && verbosity == Verbosity::Normal
                 && std::env::var_os("CI").is_none()
-                && plan.kind.is_release()
                 && !interactive
             {
                 Box::new(crate::report::live::LiveReporter::new(human))

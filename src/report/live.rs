@@ -75,6 +75,7 @@ impl EventSink for LiveReporter {
     fn emit(&mut self, event: &Event) {
         match event {
             Event::RunStarted { command, hosts, .. } => {
+                self.summary.start_quietly(event);
                 self.command = command.clone();
                 for h in hosts {
                     self.row(h).set_message("waiting");

@@ -71,6 +71,22 @@ impl HumanReporter {
         }
     }
 
+    /// Take the run's kind, output style and hosts from its `run_started` without printing it
+    /// (the live view draws its own header).
+    pub fn start_quietly(&mut self, event: &Event) {
+        if let Event::RunStarted {
+            kind,
+            output,
+            hosts,
+            ..
+        } = event
+        {
+            self.release = *kind != PlanKind::Command;
+            self.output = *output;
+            self.hosts = hosts.clone();
+        }
+    }
+
     fn line(&self, text: &str) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");

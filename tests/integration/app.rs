@@ -187,6 +187,58 @@ fn deploy_rollback_layout_and_app_commands() {
         assert_eq!(lines_of(&out, host), ["v1"], "{out}");
     }
 
+    // The same command as events: every line JSON, the output per host, a result per host,
+    // and the run's end last.
+    let out = dray_ok(&p, &["app", "version", "--output", "json"]);
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for host in &hosts {
+        assert!(
+            events.iter().any(|e| e["event"] == "output"
+                && e["host"] == host.as_str()
+                && e["text"] == "v1\n"),
+            "{out}"
+        );
+        assert!(
+            events.iter().any(|e| e["event"] == "host_result"
+                && e["host"] == host.as_str()
+                && e["outcome"] == "ok"),
+            "{out}"
+        );
+    }
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "run_finished", "{out}");
+    assert_eq!(last["exit_code"], 0, "{out}");
+
+    // And on a terminal (util-linux `script` gives it one): the live view draws its rows, and
+    // the command's output still arrives, host by host.
+    let typescript = p.path().join("typescript");
+    let live = std::process::Command::new("script")
+        .current_dir(p.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("CI")
+        .args(["-qec"])
+        .arg(format!(
+            "{} app version",
+            crate::support::dray_bin().display()
+        ))
+        .arg(&typescript)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script");
+    assert!(live.success());
+    let screen =
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned();
+    assert!(
+        screen.contains(&format!("app {n}/{n} hosts", n = hosts.len())),
+        "{screen}"
+    );
+    for host in &hosts {
+        assert!(screen.contains(&format!("[{host}] v1")), "{screen}");
+    }
+
     let out = dray_ok(&p, &["app", "exec", "--reuse", "echo ok"]);
     for host in &hosts {
         assert_eq!(lines_of(&out, host), ["ok"], "{out}");

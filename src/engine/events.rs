@@ -47,6 +47,17 @@ pub enum HostOutcome {
     NotStarted,
 }
 
+impl HostOutcome {
+    /// `Failed` when a step failed there, else `Ok` when it succeeded, else `NotStarted`.
+    pub fn of(ok: bool, failed: bool) -> Self {
+        match (failed, ok) {
+            (true, _) => HostOutcome::Failed,
+            (false, true) => HostOutcome::Ok,
+            (false, false) => HostOutcome::NotStarted,
+        }
+    }
+}
+
 /// A sink that keeps every event (tests).
 #[derive(Debug, Clone, Default)]
 pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);

@@ -448,13 +448,7 @@ impl<'a> Engine<'a> {
                 let failures = failures_of(host, Some(role));
                 let ok = failures.is_empty() && running.as_deref() == version;
                 any_ok |= ok;
-                let outcome = if ok {
-                    HostOutcome::Ok
-                } else if failures.is_empty() {
-                    HostOutcome::NotStarted
-                } else {
-                    HostOutcome::Failed
-                };
+                let outcome = HostOutcome::of(ok, !failures.is_empty());
                 self.emit.emit(Event::HostResult {
                     host: host.clone(),
                     role: Some(role.clone()),
@@ -472,13 +466,7 @@ impl<'a> Engine<'a> {
                 let started = touched.contains(host) || self.plan.connect.is_empty();
                 let ok = failures.is_empty() && started;
                 any_ok |= ok;
-                let outcome = if ok {
-                    HostOutcome::Ok
-                } else if failures.is_empty() {
-                    HostOutcome::NotStarted
-                } else {
-                    HostOutcome::Failed
-                };
+                let outcome = HostOutcome::of(ok, !failures.is_empty());
                 self.emit.emit(Event::HostResult {
                     host: host.clone(),
                     role: None,

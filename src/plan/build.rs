@@ -181,15 +181,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     b.stage("pre-deploy", step.into_iter().collect());
 
     if inp.kind == PlanKind::Deploy {
-        let proxy_hosts: Vec<&String> = hosts
-            .iter()
-            .filter(|h| {
-                targets
-                    .roles_on(config, h)
-                    .iter()
-                    .any(|r| config.role(r).is_some_and(|r| r.runs_proxy()))
-            })
-            .collect();
+        let proxy_hosts = super::proxy::proxy_hosts(config, targets);
         b.stage(
             "proxy",
             on_hosts("ensure kamal-proxy is running", hosts, |h| {

@@ -129,6 +129,39 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
+/// `dray <args>` in the project (with its own `TMPDIR` when given), its stderr lines on the
+/// returned channel as they come.
+fn spawn_watched(
+    project: &Project,
+    args: &[&str],
+    tmp: Option<&Path>,
+) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = dray_cmd(project.path(), args);
+    if let Some(tmp) = tmp {
+        cmd.env("TMPDIR", tmp);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dray");
+    let rx = stderr_lines(&mut child);
+    (child, rx)
+}
+
+/// `dray lock hold` with its own `TMPDIR`, stdout piped (it says when it holds the lock).
+fn spawn_hold(project: &Project, tmp: &Path) -> Child {
+    dray_cmd(
+        project.path(),
+        &["lock", "hold", "--seconds", "30", "--version", "v1"],
+    )
+    .env("TMPDIR", tmp)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn dray")
+}
+
 /// Read `child`'s stderr in the background; lines arrive on the channel.
 fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -195,15 +228,11 @@ fn sigterm_then_sigkill_during_a_hung_hook_leaves_no_hook_and_no_silent_lock() {
         &project.path().join(".kamal/hooks/pre-deploy"),
         &format!("#!/bin/sh\necho hanging\nsleep {marker}.5\n"),
     );
-    let mut child = dray_cmd(
-        project.path(),
+    let (mut child, rx) = spawn_watched(
+        &project,
         &["deploy", "--skip-push", "--version", "v1"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn dray");
-    let rx = stderr_lines(&mut child);
+        None,
+    );
     let mut seen = Vec::new();
     assert!(
         wait_line(&rx, &mut seen, Duration::from_secs(60), |l| l
@@ -250,15 +279,11 @@ fn a_second_sigint_during_the_boot_exits_130_releases_the_lock_and_keeps_an_app_
     assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v1"), false));
     assert_ok(&run(fleet, &project, PlanKind::Deploy, Some("v2"), false));
     assert_ok(&run(fleet, &project, PlanKind::Rollback, Some("v1"), false));
-    let mut child = dray_cmd(
-        project.path(),
+    let (mut child, rx) = spawn_watched(
+        &project,
         &["deploy", "--skip-push", "--version", "v2"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn dray");
-    let rx = stderr_lines(&mut child);
+        None,
+    );
     let mut seen = Vec::new();
     assert!(
         wait_line(&rx, &mut seen, Duration::from_secs(60), |l| l == "==> boot"),
@@ -289,16 +314,11 @@ fn a_connection_killed_during_a_boot_is_named_never_rerun_and_the_next_deploy_wo
     let host = fleet.require_hosts(3)[1].clone();
     // This run's ssh masters live under its own TMPDIR.
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut child = dray_cmd(
-        project.path(),
+    let (mut child, rx) = spawn_watched(
+        &project,
         &["deploy", "--skip-push", "--version", "v2", "-v"],
-    )
-    .env("TMPDIR", tmp.path())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn dray");
-    let rx = stderr_lines(&mut child);
+        Some(tmp.path()),
+    );
     let mut seen = Vec::new();
     // The boot's second round trip (readiness, then stop the old version) starts on `host`.
     let settle = format!("[{host}] $ sh -c 'old=");
@@ -381,15 +401,7 @@ fn runs_ended_by_signals_leave_no_ssh_master_and_no_run_directory() {
     let project = Project::new(fleet, &unique_name("e2e-leak"), |d| d);
     let tmp = tempfile::tempdir().expect("tmp");
     for i in 0..20 {
-        let mut child = dray_cmd(
-            project.path(),
-            &["lock", "hold", "--seconds", "30", "--version", "v1"],
-        )
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn dray");
+        let mut child = spawn_hold(&project, tmp.path());
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
@@ -415,15 +427,7 @@ fn runs_ended_by_signals_leave_no_ssh_master_and_no_run_directory() {
     assert!(procs.is_empty() && dirs.is_empty(), "{procs:#?} {dirs:#?}");
 
     // SIGKILL cannot be handled: the next run reclaims what it left.
-    let mut child = dray_cmd(
-        project.path(),
-        &["lock", "hold", "--seconds", "30", "--version", "v1"],
-    )
-    .env("TMPDIR", tmp.path())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn dray");
+    let mut child = spawn_hold(&project, tmp.path());
     let mut line = String::new();
     let mut out = child.stdout.take().expect("stdout");
     let mut byte = [0u8; 1];

@@ -6,7 +6,9 @@
 
 pub mod fanout;
 pub mod process;
+mod reclaim;
 pub mod ssh;
+mod ssh_options;
 
 use std::future::Future;
 use std::pin::Pin;

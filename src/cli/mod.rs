@@ -15,6 +15,9 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
     disable_help_flag = true,
     disable_version_flag = true,
     disable_help_subcommand = true,
+    // An option given twice takes the last value: the global options given before an alias's
+    // name are appended to its expansion and win over the alias's own.
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Cli {

@@ -211,6 +211,36 @@ fn global_args(g: &GlobalOptions) -> Vec<String> {
         out.push("-d".into());
         out.push(d.clone());
     }
+    if let Some(v) = &g.version {
+        out.extend(["--version".into(), v.clone()]);
+    }
+    if g.primary {
+        out.push("--primary".into());
+    }
+    if let Some(h) = &g.hosts {
+        out.extend(["--hosts".into(), h.clone()]);
+    }
+    if let Some(r) = &g.roles {
+        out.extend(["--roles".into(), r.clone()]);
+    }
+    if g.skip_hooks {
+        out.push("--skip-hooks".into());
+    }
+    if g.lock_wait {
+        out.push("--lock-wait".into());
+    }
+    if g.lock_wait_timeout != 900 {
+        out.extend([
+            "--lock-wait-timeout".into(),
+            g.lock_wait_timeout.to_string(),
+        ]);
+    }
+    if g.lock_wait_interval != 15 {
+        out.extend([
+            "--lock-wait-interval".into(),
+            g.lock_wait_interval.to_string(),
+        ]);
+    }
     if g.verbose {
         out.push("-v".into());
     }

@@ -332,3 +332,39 @@ fn lock_acquire_and_release_send_exactly_their_dry_run() {
 fn server_exec_sends_exactly_its_dry_run() {
     assert_transcript_is_dry_run(&["server", "exec", "--version", "v1", "uptime"]);
 }
+
+#[test]
+fn global_options_before_an_alias_apply_to_its_expansion() {
+    let dir = project();
+    let config = dir.path().join("config/deploy.yml");
+    let text = std::fs::read_to_string(&config).expect("deploy.yml");
+    std::fs::write(
+        &config,
+        format!("{text}aliases:\n  shipit: deploy --skip-push --version 0.0.1\n"),
+    )
+    .expect("write");
+    let path = config.to_str().expect("utf-8 path").to_string();
+    let argv = [
+        "dray",
+        "--dry-run",
+        "-c",
+        path.as_str(),
+        "--version",
+        "1.2.3",
+        "-h",
+        "10.0.0.2",
+        "-H",
+        "shipit",
+    ];
+    let cli = Cli::try_parse_from(argv).expect("command line parses");
+    let (result, plans) = capture_plans(dir.path(), || dray::commands::run(cli, 0));
+    result.expect("alias runs");
+    let plan = &plans[0].plan;
+    // The command line wins over the alias's own `--version`; -h and -H reach the expansion.
+    assert_eq!(
+        plan.release.as_ref().map(|r| r.version.as_str()),
+        Some("1.2.3")
+    );
+    assert_eq!(plan.targets.hosts, ["10.0.0.2"]);
+    assert_eq!(plan.hooks().count(), 0);
+}

@@ -107,6 +107,20 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     b.stage("connect", step.into_iter().collect());
 
     if building {
+        // Kamal logs in to the registry on this machine before the build pushes (a registry
+        // that needs a login refuses the push otherwise); the hosts log in in the pull step.
+        if let Some(login) = cmds::local_login(config, inp.secrets) {
+            b.stage(
+                "registry-login",
+                vec![Step::Local(LocalStep {
+                    purpose: "log in to the registry on this machine".into(),
+                    label: "localhost".into(),
+                    build_dir: None,
+                    secret_env: Vec::new(),
+                    commands: vec![login],
+                })],
+            );
+        }
         let step = b.hook("pre-build", hosts, inp.lock_inherited);
         b.stage("pre-build", step.into_iter().collect());
         let secret_env: Vec<(String, String)> = config

@@ -75,6 +75,21 @@ pub fn credential(c: &Option<Credential>, secrets: &Secrets) -> String {
     }
 }
 
+/// `docker login` on this machine before a build pushes, when the registry needs one (a
+/// username is set and the registry is not a local one); the password on stdin.
+pub fn local_login(config: &Config, secrets: &Secrets) -> Option<PlannedCommand> {
+    if config.registry.is_local() || config.registry.username.is_none() {
+        return None;
+    }
+    let user = credential(&config.registry.username, secrets);
+    let password = credential(&config.registry.password, secrets);
+    let login = docker::registry::login(&config.registry, &user, &password, "localhost")?;
+    Some(PlannedCommand::new(
+        login,
+        Some("the registry password [REDACTED]".into()),
+    ))
+}
+
 /// Log in, pull the image, check its `service` label, audit: one round trip.
 pub fn pull(
     config: &Config,

@@ -576,3 +576,50 @@ fn skip_push_of_a_missing_tag_fails_before_the_lock_and_changes_nothing() {
     assert!(!audit.contains("nosuchtag"), "{audit}");
     cleanup(fleet, &p);
 }
+
+#[test]
+fn redeploy_audit_and_app_remove_through_the_binary() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let p = project(fleet, "e2e-remove");
+    let s = p.service.clone();
+    dray_ok(&p, &["deploy", "--version", "v1"]);
+    // redeploy: build, push and boot v2 without proxy boot or prune.
+    let err = dray(&p, &["redeploy", "--version", "v2"]);
+    assert_eq!(err.0, 0, "{}\n{}", err.1, err.2);
+    for host in &hosts[..2] {
+        assert_eq!(via_proxy(host, &s), ("200".to_string(), "v2".to_string()));
+    }
+    // audit: the last lines of every host's log, host by host.
+    let out = dray_ok(&p, &["audit"]);
+    for host in &hosts {
+        let lines = lines_of(&out, host);
+        assert!(
+            lines.iter().any(|l| l.contains("Booted app version v2")),
+            "{host}: {out}"
+        );
+    }
+    // app remove: containers, images and the app's directories go; the audit says so.
+    dray_ok(&p, &["app", "remove"]);
+    for host in &hosts {
+        assert!(containers(fleet, host, &s).is_empty(), "{host}");
+        assert!(
+            images(fleet, host, &s).is_empty(),
+            "{host}: {:?}",
+            images(fleet, host, &s)
+        );
+        let dirs = fleet.ssh_ok(host, &format!("ls -d .kamal/apps/{s} 2>/dev/null || true"));
+        assert!(dirs.trim().is_empty(), "{host}: {dirs}");
+        let audit = fleet
+            .read_file(host, &format!("~/.kamal/{s}-audit.log"))
+            .unwrap_or_default();
+        for line in [
+            "Removed all app containers",
+            "Removed all app images",
+            "Removed app directories",
+        ] {
+            assert!(audit.contains(line), "{host}: {line} missing in\n{audit}");
+        }
+    }
+    cleanup(fleet, &p);
+}

@@ -262,22 +262,23 @@ pub fn run_plan(
             let mut int = signal(SignalKind::interrupt()).ok();
             let mut signals = 0;
             loop {
+                use crate::hooks::StopSignal;
                 let got = tokio::select! {
-                    r = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => r,
-                    r = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => r,
+                    r = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => r.map(|()| StopSignal::Interrupt),
+                    r = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => r.map(|()| StopSignal::Terminate),
                 };
-                if got.is_none() {
+                let Some(sig) = got else {
                     break;
-                }
+                };
                 signals += 1;
                 match signals {
                     1 => {
                         eprintln!("interrupted: finishing what is in flight, then releasing the lock (again to abort)");
-                        cancel.cancel();
+                        cancel.cancel_with(sig);
                     }
                     2 => {
                         eprintln!("aborting: stopping everything, releasing the lock (again to exit at once)");
-                        cancel.cancel();
+                        cancel.cancel_with(sig);
                         abort_tx.send_replace(true);
                     }
                     _ => {

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::hooks::StopSignal;
 use crate::plan::{Plan, Step};
 use crate::remote::Remote;
 
@@ -41,17 +42,30 @@ const RELEASE_BOUND: Duration = Duration::from_secs(10);
 
 /// Asks a running engine to stop starting new work.
 #[derive(Clone, Debug)]
-pub struct CancelHandle(Arc<watch::Sender<bool>>);
+pub struct CancelHandle(Arc<watch::Sender<Option<StopSignal>>>);
 
 impl CancelHandle {
     /// Stop starting new work; in-flight steps finish, the lock is released.
     pub fn cancel(&self) {
-        self.0.send_replace(true);
+        self.cancel_with(StopSignal::Interrupt);
+    }
+
+    /// Cancel because of `signal`, which a running hook's process group gets too (the first
+    /// cancellation's signal counts).
+    pub fn cancel_with(&self, signal: StopSignal) {
+        self.0.send_if_modified(|s| {
+            if s.is_none() {
+                *s = Some(signal);
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// Whether cancellation was asked for.
     pub fn is_cancelled(&self) -> bool {
-        *self.0.borrow()
+        self.0.borrow().is_some()
     }
 }
 
@@ -114,7 +128,7 @@ impl<'a> Engine<'a> {
             release_command: "dray lock release".into(),
             held: Mutex::new(None),
             touched: Mutex::new(Default::default()),
-            cancel: CancelHandle(Arc::new(watch::channel(false).0)),
+            cancel: CancelHandle(Arc::new(watch::channel(None).0)),
             started: Instant::now(),
             slots: Mutex::new(BTreeMap::new()),
         }
@@ -128,7 +142,7 @@ impl<'a> Engine<'a> {
     /// Sleep for `d`; `false` when cancelled first.
     async fn sleep_unless_cancelled(&self, d: Duration) -> bool {
         let mut rx = self.cancel.0.subscribe();
-        if *rx.borrow_and_update() {
+        if rx.borrow_and_update().is_some() {
             return false;
         }
         tokio::select! {

@@ -11,4 +11,4 @@ pub mod env;
 pub mod run;
 
 pub use env::{hook_env, HookContext, HookVar, HOOKS_WITH_SECRETS};
-pub use run::{find_hook, run_hook, HookError, HookLimits, HookRun};
+pub use run::{find_hook, run_hook, HookError, HookLimits, HookRun, StopSignal};

@@ -95,13 +95,31 @@ pub fn find_hook(
     path.is_file().then_some(path)
 }
 
+/// The signal an interrupted run passes on to a running hook's process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// ctrl-c.
+    Interrupt,
+    /// SIGTERM (CI's cancel).
+    Terminate,
+}
+
+impl StopSignal {
+    fn as_nix(self) -> nix::sys::signal::Signal {
+        match self {
+            StopSignal::Interrupt => nix::sys::signal::Signal::SIGINT,
+            StopSignal::Terminate => nix::sys::signal::Signal::SIGTERM,
+        }
+    }
+}
+
 /// How a hook run may be cut short.
 #[derive(Debug, Clone, Default)]
 pub struct HookLimits {
     /// Kill the hook's process group after this long (`x-dray: hooks: timeout`).
     pub timeout: Option<std::time::Duration>,
-    /// Becomes `true` when the run is interrupted: SIGTERM goes to the hook's process group.
-    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Set when the run is interrupted: that signal goes to the hook's process group.
+    pub stop: Option<tokio::sync::watch::Receiver<Option<StopSignal>>>,
 }
 
 /// How long a hook has to exit after SIGTERM before its process group gets SIGKILL.
@@ -116,8 +134,9 @@ fn signal_group(pgid: u32, signal: nix::sys::signal::Signal) {
 
 /// Run a hook locally from `root`, with no arguments and no stdin, with `env` added to the
 /// process environment, in its own process group. Output lines are passed to `on_line` as they
-/// come. When `limits.stop` turns true or `limits.timeout` runs out, the group gets SIGTERM,
-/// then SIGKILL after a grace period; nothing of the hook outlives the call.
+/// come. When `limits.stop` is set, the group gets its signal (SIGINT or SIGTERM, as dray got);
+/// when `limits.timeout` runs out, SIGTERM; then SIGKILL after a grace period. Nothing of a
+/// stopped hook outlives the call.
 pub async fn run_hook(
     name: &str,
     path: &std::path::Path,
@@ -195,15 +214,15 @@ pub async fn run_hook(
         let ended_now = ended;
         let stop_changed = async {
             match stop.as_mut() {
-                Some(rx) if ended_now.is_none() => {
-                    if *rx.borrow_and_update() {
-                        return;
+                Some(rx) if ended_now.is_none() => loop {
+                    if let Some(sig) = *rx.borrow_and_update() {
+                        return sig;
                     }
                     if rx.changed().await.is_err() {
                         std::future::pending::<()>().await
                     }
-                }
-                _ => std::future::pending::<()>().await,
+                },
+                _ => std::future::pending::<StopSignal>().await,
             }
         };
         let timer = async {
@@ -223,9 +242,9 @@ pub async fn run_hook(
                 None => lines_open = false,
             },
             status = child.wait() => break status,
-            _ = stop_changed => {
+            sig = stop_changed => {
                 if let Some(pgid) = pgid {
-                    signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
+                    signal_group(pgid, sig.as_nix());
                 }
                 ended = Some((true, tokio::time::Instant::now() + GRACE));
             }
@@ -375,7 +394,7 @@ mod tests {
             dir.path(),
             "trap 'echo got TERM; exit 0' TERM\nsleep 30 &\nwait",
         );
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (tx, rx) = tokio::sync::watch::channel(None);
         let limits = HookLimits {
             timeout: None,
             stop: Some(rx),
@@ -385,7 +404,7 @@ mod tests {
             let run = run_hook("pre-deploy", &path, dir.path(), &[], &limits, |_| {});
             let stop = async {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                tx.send_replace(true);
+                tx.send_replace(Some(StopSignal::Interrupt));
                 std::future::pending::<()>().await
             };
             tokio::select! { r = run => r, _ = stop => unreachable!() }

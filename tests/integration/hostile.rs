@@ -1,0 +1,88 @@
+//! Hostile configuration input (issue 23): each input that used to crash, hang or eat memory
+//! fails with exit 2, a message naming the file, line and the budget, within a time bound.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::{dray, write};
+
+const BASE: &str = "\
+service: app
+image: user/app
+servers:
+  - 10.0.0.1
+registry:
+  username: user
+  password: secret
+builder:
+  arch: amd64
+";
+
+/// The bound on each hostile input. The issue asks for 1 s; the debug binary on a loaded
+/// 2-core machine gets some slack.
+const BOUND: Duration = Duration::from_secs(3);
+
+/// `config/deploy.yml` = [`BASE`] + `extra`, and `dray config` must fail with exit 2 within
+/// [`BOUND`], its stderr containing each of `expected` and no panic.
+fn refused(extra: &str, secrets: Option<&str>, expected: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        &dir.path().join("config/deploy.yml"),
+        &format!("{BASE}{extra}"),
+    );
+    if let Some(secrets) = secrets {
+        write(&dir.path().join(".kamal/secrets"), secrets);
+    }
+    check(dir.path(), expected)
+}
+
+fn check(dir: &Path, expected: &[&str]) -> String {
+    let started = Instant::now();
+    let out = dray(dir, &["config", "--version", "abc"]);
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(elapsed < BOUND, "took {elapsed:?}: {stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
+    }
+    for word in ["panicked", "RUST_BACKTRACE", "overflowed its stack"] {
+        assert!(!stderr.contains(word), "{word:?} in:\n{stderr}");
+    }
+    stderr
+}
+
+#[test]
+fn a_boot_limit_percentage_that_overflows_is_an_error() {
+    refused(
+        "boot:\n  limit: 9223372036854775808%\n",
+        None,
+        &[
+            "deploy.yml:11:10",
+            "boot.limit",
+            "`9223372036854775808%` is too large",
+        ],
+    );
+}
+
+#[test]
+fn a_boot_limit_number_that_overflows_is_an_error() {
+    refused(
+        "boot:\n  limit: 99999999999999999999\n",
+        None,
+        &["deploy.yml:11:10", "boot.limit", "too large"],
+    );
+}
+
+#[test]
+fn a_timeout_beyond_ten_years_is_an_error() {
+    refused(
+        "deploy_timeout: 9223372036854775807\n",
+        None,
+        &[
+            "deploy.yml:10:17",
+            "deploy_timeout",
+            "more than the 315360000",
+        ],
+    );
+}

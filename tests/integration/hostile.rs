@@ -33,12 +33,12 @@ fn refused(extra: &str, secrets: Option<&str>, expected: &[&str]) -> String {
     if let Some(secrets) = secrets {
         write(&dir.path().join(".kamal/secrets"), secrets);
     }
-    check(dir.path(), expected)
+    check(dir.path(), &["config", "--version", "abc"], expected)
 }
 
-fn check(dir: &Path, expected: &[&str]) -> String {
+fn check(dir: &Path, args: &[&str], expected: &[&str]) -> String {
     let started = Instant::now();
-    let out = dray(dir, &["config", "--version", "abc"]);
+    let out = dray(dir, args);
     let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
@@ -83,6 +83,26 @@ fn a_timeout_beyond_ten_years_is_an_error() {
             "deploy.yml:10:17",
             "deploy_timeout",
             "more than the 315360000",
+        ],
+    );
+}
+
+#[test]
+fn secrets_doubling_by_substitution_stops_at_the_value_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let deploy = BASE.replace("password: secret", "password:\n    - S");
+    write(&dir.path().join("config/deploy.yml"), &deploy);
+    let mut secrets = String::from("S=xxxxxxxx\n");
+    for _ in 0..64 {
+        secrets.push_str("S=$S$S\n");
+    }
+    write(&dir.path().join(".kamal/secrets"), &secrets);
+    check(
+        dir.path(),
+        &["secrets", "print"],
+        &[
+            ".kamal/secrets:",
+            "S expands to more than 1048576 bytes (the secret value size budget)",
         ],
     );
 }

@@ -106,3 +106,87 @@ fn secrets_doubling_by_substitution_stops_at_the_value_budget() {
         ],
     );
 }
+
+/// `labels: {x: "<template>"}` appended to [`BASE`]; refused at line 11, column 6.
+fn template_refused(template: &str, expected: &[&str]) -> String {
+    let extra = format!("labels:\n  x: \"{template}\"\n");
+    let mut all = vec!["deploy.yml:11:"];
+    all.extend_from_slice(expected);
+    refused(&extra, None, &all)
+}
+
+#[test]
+fn endless_macro_recursion_is_refused_at_the_call_depth_budget() {
+    let stderr = template_refused(
+        "{% macro f() %}{{self::f()}}{% endmacro %}{{self::f()}}",
+        &["recursion and call depth budget (16 MiB of stack)"],
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
+fn string_doubling_is_refused_at_the_memory_budget() {
+    let mut t = String::from("{% set a = 'xxxxxxxx' %}");
+    for _ in 0..40 {
+        t.push_str("{% set a = a ~ a %}");
+    }
+    t.push_str("{{ a }}");
+    template_refused(&t, &["memory budget (64 MiB)"]);
+}
+
+#[test]
+fn a_joined_range_is_refused_at_the_output_budget() {
+    template_refused(
+        "{{ range(end=100000) | join(sep='xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') }}",
+        &["output size budget (1048576 bytes)"],
+    );
+}
+
+#[test]
+fn nested_loops_are_refused_at_the_cpu_time_budget() {
+    template_refused(
+        "{% for i in range(end=100000) %}{% for j in range(end=100000) %}a{% endfor %}{% endfor %}",
+        &["CPU time budget (500 ms)"],
+    );
+}
+
+#[test]
+fn ten_nested_env_calls_are_refused_at_the_cpu_time_budget() {
+    let mut e = String::from("'HOME'");
+    for _ in 0..10 {
+        e = format!("env(name={e})");
+    }
+    template_refused(&format!("{{{{ {e} }}}}"), &["CPU time budget (500 ms)"]);
+}
+
+#[test]
+fn a_panic_in_int_with_a_bad_base_is_a_config_error() {
+    template_refused(
+        "{{ 'zz' | int(base=99) }}",
+        &["the tera template engine failed on this file", "radix"],
+    );
+}
+
+#[test]
+fn a_panic_in_remainder_overflow_is_a_config_error() {
+    template_refused(
+        "{{ -9223372036854775808 % -1 }}",
+        &["the tera template engine failed on this file", "overflow"],
+    );
+}
+
+#[test]
+fn an_ordinary_template_still_renders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text =
+        format!("{BASE}labels:\n  x: \"{{% for i in range(end=3) %}}{{{{ i }}}}{{% endfor %}}\"\n");
+    write(&dir.path().join("config/deploy.yml"), &text);
+    let out = dray(dir.path(), &["config", "--version", "abc"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("012"), "{stdout}");
+}

@@ -1,6 +1,10 @@
 //! The `dray` binary: parse the command line, run it, map the result to an exit code.
 
 fn main() {
+    // A child started to render a template within budgets (src/config/template/isolate.rs).
+    if let Some(code) = dray::config::template::enter_render_child() {
+        std::process::exit(code);
+    }
     init_logging();
     tracing::debug!(version = env!("CARGO_PKG_VERSION"), "dray starting");
     let code = dray::commands::main();

@@ -6,6 +6,8 @@ mod deploy;
 mod faults;
 mod fixtures;
 mod fleet;
+mod fuzz;
+mod hostile;
 mod logging;
 mod plan;
 mod proxy;

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use super::error::SecretsError;
-use super::subst::{lookup, DotenvContext, Expander};
+use super::subst::{lookup, DotenvContext, Expander, MAX_TOTAL_BYTES};
 
 /// Insert or overwrite `key`, keeping its first position (as a Ruby hash does).
 pub(super) fn set(values: &mut Vec<(String, String)>, key: String, value: String) {
@@ -210,6 +210,17 @@ fn apply(
         return Ok(());
     };
     let value = parse_value(raw, entry.key, ctx, values, line)?;
+    let total: usize = values.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total + entry.key.len() + value.len() > MAX_TOTAL_BYTES {
+        return Err(SecretsError::Parse {
+            file: ctx.file.to_path_buf(),
+            line,
+            message: format!(
+                "the secrets hold more than {MAX_TOTAL_BYTES} bytes with {} (the secrets total size budget)",
+                entry.key
+            ),
+        });
+    }
     set(values, entry.key.to_string(), value);
     Ok(())
 }

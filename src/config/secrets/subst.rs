@@ -74,7 +74,24 @@ pub(super) struct Expander<'a> {
     pub(super) line: usize,
 }
 
+/// Budget: the longest value a secret may expand to (`$A$A` doubling on every line would
+/// otherwise grow without bound).
+pub(super) const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Budget: the most bytes all secrets together may hold.
+pub(super) const MAX_TOTAL_BYTES: usize = 16 << 20;
+
 impl Expander<'_> {
+    /// Refuse a value grown past [`MAX_VALUE_BYTES`].
+    fn within_budget(&self, out: &str, done: &str) -> Result<(), SecretsError> {
+        if out.len() + done.len() > MAX_VALUE_BYTES {
+            return Err(self.error(format!(
+                "{} expands to more than {MAX_VALUE_BYTES} bytes (the secret value size budget)",
+                self.key
+            )));
+        }
+        Ok(())
+    }
+
     fn error(&self, message: String) -> SecretsError {
         SecretsError::Parse {
             file: self.ctx.file.to_path_buf(),
@@ -137,6 +154,7 @@ impl Expander<'_> {
                         let so_far = format!("{done}{out}");
                         let command = self.expand(written, false, &so_far)?;
                         out.push_str(chomp(&self.run(written, &command, &so_far)?));
+                        self.within_budget(&out, done)?;
                     }
                     i = close + 1;
                     plain = i;
@@ -160,6 +178,7 @@ impl Expander<'_> {
                         out.push_str(&s[i..j]);
                     } else {
                         out.push_str(lookup(self.values, self.ctx.env, name));
+                        self.within_budget(&out, done)?;
                     }
                     i = j;
                     plain = i;

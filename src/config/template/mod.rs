@@ -54,6 +54,7 @@ mod context;
 mod erb;
 mod erb_expr;
 mod error;
+mod isolate;
 mod scan;
 mod shell;
 mod tera_error;
@@ -72,6 +73,7 @@ mod test_support;
 pub use context::{CommandPolicy, TemplateContext};
 pub(crate) use error::lowercase_first;
 pub use error::TemplateError;
+pub use isolate::{enter as enter_render_child, use_child_exe as use_render_child_exe};
 pub(crate) use shell::{chomp, run_shell, CommandFailure};
 
 use erb::eval_tag;
@@ -92,6 +94,23 @@ pub fn render_with_policy(
     if !has_template_syntax(source) {
         return Ok(source.to_string());
     }
+    if let Some(exe) = isolate::child_exe() {
+        let segments = scan(source)?;
+        if segments.iter().any(|s| matches!(s, Segment::Tera { .. })) {
+            let offset = tera_error::first_tera_offset(&segments);
+            return isolate::render_in_child(exe, source, ctx, policy, offset);
+        }
+    }
+    render_in_process(source, ctx, policy, tera_limits::TERA_STACK)
+}
+
+/// [`render_with_policy`] in this process, tera on a thread with `stack` bytes of stack.
+fn render_in_process(
+    source: &str,
+    ctx: &TemplateContext,
+    policy: CommandPolicy,
+    stack: usize,
+) -> Result<String, TemplateError> {
     let segments = scan(source)?;
     let mut values = Vec::new();
     for segment in &segments {
@@ -111,7 +130,7 @@ pub fn render_with_policy(
         }
         return Ok(out);
     }
-    render_tera(source, &segments, values, ctx, policy)
+    render_tera(source, &segments, values, ctx, policy, stack)
 }
 
 fn has_template_syntax(source: &str) -> bool {

@@ -53,9 +53,16 @@ pub(crate) fn run_shell(
         return Err(CommandFailure::Denied);
     }
     let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(command)
-        .env_clear()
+    if super::isolate::in_child() {
+        // A render child runs with a soft memory limit; its commands get it lifted.
+        cmd.arg("-c")
+            .arg("ulimit -S -d unlimited 2>/dev/null; exec /bin/sh -c \"$1\"")
+            .arg("sh")
+            .arg(command);
+    } else {
+        cmd.arg("-c").arg(command);
+    }
+    cmd.env_clear()
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

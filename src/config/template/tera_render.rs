@@ -11,7 +11,7 @@ use super::error::TemplateError;
 use super::scan::Segment;
 use super::shell::run_shell;
 use super::tera_error::{first_tera_offset, map_tera_error, FailedCall, Span};
-use super::tera_limits::{bounded_range, check_tera_limits, TERA_STACK};
+use super::tera_limits::{bounded_range, check_tera_limits};
 
 /// Name of the internal function returning the value of ERB tag `i`.
 const ERB_FN: &str = "__dray_erb";
@@ -27,6 +27,7 @@ pub(super) fn render_tera(
     erb_values: Vec<String>,
     ctx: &TemplateContext,
     policy: CommandPolicy,
+    stack: usize,
 ) -> Result<String, TemplateError> {
     check_tera_limits(source, segments)?;
     let mut text = String::with_capacity(source.len() + 64);
@@ -86,29 +87,59 @@ pub(super) fn render_tera(
     let rendered = std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("dray-tera".into())
-            .stack_size(TERA_STACK)
+            .stack_size(stack)
             .spawn_scoped(scope, || {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    tera.render_str(&text, &tera::Context::new())
-                }))
+                catch_quietly(|| tera.render_str(&text, &tera::Context::new()))
             });
         match handle {
-            Ok(handle) => handle.join().ok(),
-            Err(_) => None,
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err("the render thread failed".to_string())),
+            Err(e) => Err(format!("no thread to render on: {e}")),
         }
     });
-    match rendered.and_then(|r| r.ok()) {
-        Some(Ok(out)) => Ok(out),
-        Some(Err(e)) => {
+    match rendered {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => {
             let failed = failed.lock().ok().and_then(|mut f| f.take());
             Err(map_tera_error(source, segments, &text, &spans, &e, failed))
         }
-        None => Err(TemplateError::at(
+        Err(panic) => Err(TemplateError::at(
             source,
             first_tera_offset(segments),
-            "the tera template engine failed on this file",
-        )),
+            format!("the tera template engine failed on this file: {panic}"),
+        )
+        .hint("an operation tera cannot do, e.g. an integer overflow or a base outside 2..=36 in int(base=…)")),
     }
+}
+
+thread_local! {
+    /// Set while [`catch_quietly`] runs on this thread: its panics print nothing.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f`, a panic in it caught and returned as its message, without the default hook
+/// printing it (or a backtrace hint) to the user. Panics on other threads print as usual.
+fn catch_quietly<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string())
+    })
 }
 
 fn record(failed: &FailedSlot, call: FailedCall) {

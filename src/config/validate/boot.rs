@@ -18,25 +18,25 @@ pub(super) fn validate_boot(
         None => None,
         Some(Scalar(text)) => {
             let t = text.trim();
-            if let Some(pct) = t.strip_suffix('%') {
-                let pct: u64 = pct.trim().parse().map_err(|_| {
-                    cx.err(
-                        "boot.limit",
-                        format!("expected a number or a percentage, found `{t}`"),
-                    )
-                })?;
-                Some(((all_hosts as u64 * pct) / 100).max(1) as usize)
+            let (digits, percent) = match t.strip_suffix('%') {
+                Some(pct) => (pct.trim(), true),
+                None => (t, false),
+            };
+            let n = parse_count(cx, t, digits)?;
+            if percent {
+                // Checked: a large percentage overflows the product (a panic in debug builds, a
+                // wrong number in release).
+                let n = u64::try_from(all_hosts)
+                    .ok()
+                    .and_then(|hosts| hosts.checked_mul(n))
+                    .and_then(|product| usize::try_from(product / 100).ok())
+                    .ok_or_else(|| too_large(cx, t))?;
+                Some(n.max(1))
             } else {
-                let n: usize = t.parse().map_err(|_| {
-                    cx.err(
-                        "boot.limit",
-                        format!("expected a number or a percentage, found `{t}`"),
-                    )
-                })?;
                 if n == 0 {
                     return Err(cx.err("boot.limit", "must be at least 1"));
                 }
-                Some(n)
+                Some(usize::try_from(n).map_err(|_| too_large(cx, t))?)
             }
         }
     };
@@ -45,4 +45,28 @@ pub(super) fn validate_boot(
         wait: raw.wait,
         parallel_roles: raw.parallel_roles.unwrap_or(false),
     })
+}
+
+/// The number in `boot.limit`: a whole number that fits a YAML integer (at most 2^63 - 1).
+fn parse_count(cx: &Ctx, written: &str, digits: &str) -> Result<u64, ConfigError> {
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(cx.err(
+            "boot.limit",
+            format!("expected a number or a percentage, found `{written}`"),
+        ));
+    }
+    digits
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| too_large(cx, written))
+}
+
+fn too_large(cx: &Ctx, written: &str) -> ConfigError {
+    cx.err(
+        "boot.limit",
+        format!("`{written}` is too large: the number overflows"),
+    )
+    .hint("a number of hosts, or a percentage of all hosts such as 25%")
 }

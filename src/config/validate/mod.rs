@@ -293,6 +293,15 @@ pub fn validate(
         None => None,
     };
 
+    check_seconds(
+        &cx,
+        &[
+            ("readiness_delay", raw.readiness_delay),
+            ("deploy_timeout", raw.deploy_timeout),
+            ("drain_timeout", raw.drain_timeout),
+            ("stop_timeout", raw.stop_timeout),
+        ],
+    )?;
     let hook_timeout = raw
         .x_dray
         .as_ref()
@@ -351,6 +360,27 @@ pub fn validate(
         },
         files: sources.files.clone(),
     })
+}
+
+/// The longest duration, in seconds, a key may give (ten years): larger values would overflow
+/// the deadlines computed from them.
+const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// Refuse a duration in seconds over [`MAX_SECONDS`].
+fn check_seconds(cx: &Ctx, keys: &[(&str, Option<u64>)]) -> Result<(), ConfigError> {
+    for (key, value) in keys {
+        if let Some(v) = value {
+            if *v > MAX_SECONDS {
+                return Err(cx
+                    .err(
+                        key,
+                        format!("{v} seconds is more than the {MAX_SECONDS} accepted"),
+                    )
+                    .hint("a duration in seconds, at most ten years"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Compare dotted versions numerically: is `a` < `b`?

@@ -376,6 +376,31 @@ impl<'a> App<'a> {
         )
     }
 
+    /// `docker container prune --force` with the role's filters (`app remove`), tried again
+    /// while another prune runs on the engine.
+    pub fn remove_containers(&self) -> CommandSpec {
+        let c = self.config;
+        let prune = words(&[
+            "docker".to_string(),
+            "container".into(),
+            "prune".into(),
+            "--force".into(),
+            "--filter".into(),
+            format!("label=service={}", c.service),
+            "--filter".into(),
+            format!(
+                "label=destination={}",
+                c.destination.as_deref().unwrap_or("")
+            ),
+            "--filter".into(),
+            format!("label=role={}", self.role.name),
+        ]);
+        sh(
+            format!("remove {} containers on {}", self.role.name, self.host),
+            super::script::retry_while_busy(&prune),
+        )
+    }
+
     /// `app version`: the version the role runs, or `no <role> container running`.
     pub fn version_report(&self) -> CommandSpec {
         sh(
@@ -543,6 +568,24 @@ pub fn tag_latest(config: &Config, version: &str, host: &str) -> CommandSpec {
         .arg("tag")
         .arg(format!("{}:{}", config.repository, version))
         .arg(format!("{}:{}", config.repository, config.latest_tag()))
+}
+
+/// `docker image prune --all --force --filter label=service=S` (`app remove`), tried again
+/// while another prune runs on the engine.
+pub fn remove_images(config: &Config, host: &str) -> CommandSpec {
+    let prune = words(&[
+        "docker",
+        "image",
+        "prune",
+        "--all",
+        "--force",
+        "--filter",
+        &format!("label=service={}", config.service),
+    ]);
+    sh(
+        format!("remove images on {host}"),
+        super::script::retry_while_busy(&prune),
+    )
 }
 
 /// `docker image ls <repo>` (`app images`).

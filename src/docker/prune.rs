@@ -36,10 +36,22 @@ pub fn containers(config: &Config, retain: u32, host: &str) -> CommandSpec {
 }
 
 /// `docker image prune --force --filter label=service=S`: dangling images no container uses.
+/// Docker runs one prune at a time per engine and refuses a second ("a prune operation is
+/// already running", e.g. another service deploying on the same host): it is tried again, up
+/// to 10 times a second apart (a prune is idempotent).
 pub fn dangling_images(config: &Config, host: &str) -> CommandSpec {
-    CommandSpec::new(format!("prune dangling images on {host}"), "docker")
-        .args(["image", "prune", "--force", "--filter"])
-        .arg(format!("label=service={}", config.service))
+    let prune = super::script::words(&[
+        "docker",
+        "image",
+        "prune",
+        "--force",
+        "--filter",
+        &format!("label=service={}", config.service),
+    ]);
+    sh(
+        format!("prune dangling images on {host}"),
+        super::script::retry_while_busy(&prune),
+    )
 }
 
 /// Untag the service's images that no container of the service uses (by tag or id), keeping
@@ -89,7 +101,7 @@ mod tests {
         let c = base();
         let cmds = all(&c, "1.1.1.1");
         insta::assert_snapshot!(cmds[0].to_shell(), @"sh -c 'docker ps -q -a --filter label=service=app --filter label=destination= --filter status=created --filter status=exited --filter status=dead | tail -n +6 | while read container_id; do docker rm $container_id; done'");
-        insta::assert_snapshot!(cmds[1].to_shell(), @"docker image prune --force --filter label=service=app");
+        insta::assert_snapshot!(cmds[1].to_shell(), @r#"sh -c 'n=0; while :; do if out=$(docker image prune --force --filter label=service=app 2>&1); then printf '\''%s\n'\'' "$out"; exit 0; fi; case "$out" in *'\''prune operation is already running'\''*) ;; *) printf '\''%s\n'\'' "$out" >&2; exit 1 ;; esac; n=$((n + 1)); [ "$n" -lt 10 ] || { printf '\''%s\n'\'' "$out" >&2; exit 1; }; sleep 1; done'"#);
         insta::assert_snapshot!(cmds[2].to_shell());
     }
 

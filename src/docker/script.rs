@@ -14,6 +14,19 @@ pub(crate) fn words<S: AsRef<str>>(words: &[S]) -> String {
     crate::shell::join(words.iter().map(|w| w.as_ref()))
 }
 
+/// `command` (script text, run in its own `sh -c`), tried again while Docker answers that
+/// another prune runs: up to 10 times, a second apart; its output as it printed it, its error
+/// and a non-zero exit otherwise.
+pub(crate) fn retry_while_busy(command: &str) -> String {
+    format!(
+        "n=0; while :; do \
+         if out=$({command} 2>&1); then printf '%s\\n' \"$out\"; exit 0; fi; \
+         case \"$out\" in *'prune operation is already running'*) ;; *) printf '%s\\n' \"$out\" >&2; exit 1 ;; esac; \
+         n=$((n + 1)); [ \"$n\" -lt 10 ] || {{ printf '%s\\n' \"$out\" >&2; exit 1; }}; \
+         sleep 1; done"
+    )
+}
+
 /// `docker container ls --all --filter name=^<name>$ --quiet` as script text.
 pub(crate) fn container_id_script(name: &str) -> String {
     format!(

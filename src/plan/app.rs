@@ -316,24 +316,6 @@ pub fn stop(inp: &AppInputs, release: &Release) -> Vec<Stage> {
     )]
 }
 
-/// `docker container prune --force` with the role's filters (`app remove`).
-fn remove_containers(app: &App) -> crate::command::CommandSpec {
-    let c = app.config();
-    crate::command::CommandSpec::new(
-        format!("remove {} containers on {}", app.role().name, app.host()),
-        "docker",
-    )
-    .args(["container", "prune", "--force", "--filter"])
-    .arg(format!("label=service={}", c.service))
-    .arg("--filter")
-    .arg(format!(
-        "label=destination={}",
-        c.destination.as_deref().unwrap_or("")
-    ))
-    .arg("--filter")
-    .arg(format!("label=role={}", app.role().name))
-}
-
 /// `app remove`: stop, remove the containers of each role, then (on hosts where every role of
 /// the host is targeted) the service's images and the app directories.
 pub fn remove(inp: &AppInputs, release: &Release) -> Vec<Stage> {
@@ -350,7 +332,7 @@ pub fn remove(inp: &AppInputs, release: &Release) -> Vec<Stage> {
                 Some(&role.name),
                 "Removed all app containers",
             ));
-            cmds.push(planned(remove_containers(&app)));
+            cmds.push(planned(app.remove_containers()));
         }
         let all_roles = config
             .roles
@@ -368,11 +350,7 @@ pub fn remove(inp: &AppInputs, release: &Release) -> Vec<Stage> {
         }
         let a = config.service_and_destination();
         cmds.push(audit(config, release, host, None, "Removed all app images"));
-        cmds.push(planned(
-            crate::command::CommandSpec::new(format!("remove images on {host}"), "docker")
-                .args(["image", "prune", "--all", "--force", "--filter"])
-                .arg(format!("label=service={}", config.service)),
-        ));
+        cmds.push(planned(crate::docker::app::remove_images(config, host)));
         cmds.push(audit(
             config,
             release,

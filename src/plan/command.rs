@@ -194,15 +194,6 @@ impl PlannedCommand {
         });
         self
     }
-
-    /// The holes the command needs filled.
-    pub fn holes(&self) -> Vec<Hole> {
-        let mut text = self.spec.to_shell();
-        if let Some(note) = &self.note {
-            text.push_str(&note.ok);
-        }
-        Hole::found_in(&text)
-    }
 }
 
 /// A planned command from a spec, with nothing on stdin beyond what the spec says.

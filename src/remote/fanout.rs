@@ -59,16 +59,6 @@ pub async fn fan_out(remote: &dyn Remote, work: &[(String, Vec<CommandSpec>)]) -
     join_all(jobs.collect()).await
 }
 
-/// Run the command `build(host)` on every host at once; outcomes in the order of `hosts`.
-pub async fn run_each<F>(remote: &dyn Remote, hosts: &[String], build: F) -> Vec<HostOutcome>
-where
-    F: Fn(&str) -> CommandSpec,
-{
-    let work: Vec<(String, Vec<CommandSpec>)> =
-        hosts.iter().map(|h| (h.clone(), vec![build(h)])).collect();
-    fan_out(remote, &work).await
-}
-
 /// Drive futures concurrently on the current task; results in input order.
 pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();

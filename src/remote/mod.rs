@@ -15,7 +15,7 @@ use std::pin::Pin;
 
 use crate::command::CommandSpec;
 
-pub use fanout::{fan_out, run_each, HostOutcome};
+pub use fanout::{fan_out, HostOutcome};
 pub use ssh::{SshOptions, SshRemote};
 
 /// A boxed future, so [`Remote`] can be used as a trait object.

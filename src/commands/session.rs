@@ -81,7 +81,7 @@ impl<'g> Session<'g> {
 
     /// Print the plan (`--dry-run`) or run it.
     pub fn run(&self, plan: &Plan) -> Result<()> {
-        run_plan(self.global, &self.config, &self.opts.cwd, plan)
+        run_plan(self.global, &self.config, &self.opts, plan)
     }
 }
 
@@ -208,9 +208,10 @@ pub fn capture_plans<T>(dir: &std::path::Path, work: impl FnOnce() -> T) -> (T, 
 pub fn run_plan(
     global: &GlobalOptions,
     config: &Config,
-    root: &std::path::Path,
+    opts: &LoadOptions,
     plan: &Plan,
 ) -> Result<()> {
+    let root = opts.cwd.as_path();
     let captured = CAPTURE.with(|c| {
         let mut c = c.borrow_mut();
         match c.as_mut() {
@@ -235,10 +236,23 @@ pub fn run_plan(
         }
         return Ok(());
     }
-    let remote = Arc::new(
-        crate::remote::SshRemote::new(crate::remote::SshOptions::from_config(config, root))
-            .map_err(Error::from)?,
-    );
+    let mut ssh = crate::remote::SshOptions::from_config(config, root);
+    if !config.ssh.key_data.is_empty() {
+        // `ssh.key_data`: private keys held in secrets, given to ssh as files of the run's
+        // private directory (never in argv).
+        let secrets = super::load_secrets(config, opts)?;
+        ssh.key_data = config
+            .ssh
+            .key_data
+            .iter()
+            .map(|name| {
+                secrets
+                    .get(name)
+                    .map(|v| crate::command::Secret(v.as_bytes().to_vec()))
+            })
+            .collect::<std::result::Result<_, _>>()?;
+    }
+    let remote = Arc::new(crate::remote::SshRemote::new(ssh).map_err(Error::from)?);
     let mut engine = Engine::new(
         plan,
         config,

@@ -145,6 +145,7 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         buildx: false,
         lock_details: crate::lock::details("dev", "v1", crate::docker::lock::AUTOMATIC_MESSAGE),
         lock_wait: None,
+        error_pages: None,
     })
 }
 

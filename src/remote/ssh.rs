@@ -82,6 +82,23 @@ impl std::fmt::Debug for SshRemote {
     }
 }
 
+/// Write `text` to a new file readable by its owner only, ending with a newline (ssh refuses a
+/// key without one).
+fn write_private(path: &std::path::Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text)?;
+    if !text.ends_with(b"\n") {
+        f.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 impl SshRemote {
     /// A remote for one run: creates the private run directory and the generated ssh config.
     /// Connects nothing yet.
@@ -101,6 +118,15 @@ impl SshRemote {
             run_dir.path().join(OWNER_FILE),
             std::process::id().to_string(),
         );
+        // `ssh.key_data`: each key a 0600 file of the private run directory, an identity file
+        // of the generated config (removed with the directory).
+        let mut opts = opts;
+        for (i, key) in std::mem::take(&mut opts.key_data).iter().enumerate() {
+            let path = run_dir.path().join(format!("key-data-{i}"));
+            write_private(&path, &key.0)
+                .map_err(|e| setup(format!("cannot write the key of ssh.key_data[{i}]: {e}")))?;
+            opts.keys.push(path.display().to_string());
+        }
         let config_path = run_dir.path().join("config");
         let text = generated_config(&opts).map_err(setup)?;
         std::fs::write(&config_path, text).map_err(|e| {
@@ -504,6 +530,7 @@ mod tests {
             proxy: None,
             proxy_command: None,
             keys: vec![],
+            key_data: vec![],
             keys_only: None,
             forward_agent: None,
             log_level: "fatal".into(),

@@ -31,6 +31,9 @@ pub struct SshOptions {
     pub proxy_command: Option<String>,
     /// `ssh.keys`: identity files, absolute or relative to the working directory (`~` allowed).
     pub keys: Vec<String>,
+    /// `ssh.key_data`: the private keys themselves (secret values), written by the remote into
+    /// its private run directory (mode 0600) and used as identity files.
+    pub key_data: Vec<crate::command::Secret>,
     /// `ssh.keys_only`: `IdentitiesOnly`.
     pub keys_only: Option<bool>,
     /// `ssh.forward_agent`: `ForwardAgent`.
@@ -70,6 +73,7 @@ impl SshOptions {
             proxy: ssh.proxy.clone(),
             proxy_command: ssh.proxy_command.clone(),
             keys: ssh.keys.clone(),
+            key_data: Vec::new(),
             keys_only: ssh.keys_only,
             forward_agent: ssh.forward_agent,
             log_level: ssh.log_level.clone(),

@@ -54,6 +54,8 @@ pub struct SshOptions {
     pub idle_timeout: Duration,
     /// Commands running at once on one host.
     pub sessions_per_host: usize,
+    /// `sshkit.dns_retries`: connection attempts again after a name did not resolve.
+    pub dns_retries: u32,
 }
 
 impl SshOptions {
@@ -86,6 +88,7 @@ impl SshOptions {
                 .max(1),
             idle_timeout: Duration::from_secs(config.sshkit.pool_idle_timeout.max(60)),
             sessions_per_host: DEFAULT_SESSIONS_PER_HOST,
+            dns_retries: u32::try_from(config.sshkit.dns_retries).unwrap_or(u32::MAX),
         }
     }
 

@@ -164,3 +164,75 @@ fn assets_of_both_versions_are_served_during_and_after_a_deploy() {
     assert!(left.trim().is_empty(), "{left}");
     cleanup(fleet, &project);
 }
+
+#[test]
+fn ssh_key_data_connects_with_a_key_held_in_a_secret() {
+    let Some(fleet) = Fleet::get() else { return };
+    let host = fleet.require_hosts(1)[0].clone();
+    // The fleet's ssh config without its identity files: the key comes from the secret alone.
+    let keyless = tempfile::tempdir().expect("tempdir");
+    let config = std::fs::read_to_string(fleet.ssh_config()).expect("ssh config");
+    let stripped: String = config
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("IdentityFile"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let keyless_config = keyless.path().join("config");
+    write(&keyless_config, &stripped);
+    let key = std::fs::read_to_string(fleet.dir().join("ssh/id_ed25519")).expect("fleet key");
+    let service = unique_name("e2e-keydata");
+    let with_key = |d: String| {
+        d.replace(
+            &format!("  config: {}", fleet.ssh_config().display()),
+            &format!(
+                "  config: {}\n  keys_only: true\n  key_data:\n    - SSH_DEPLOY_KEY",
+                keyless_config.display()
+            ),
+        )
+    };
+    let project = Project::new(fleet, &service, with_key);
+    let secrets = project.path().join(".kamal/secrets");
+    let text = std::fs::read_to_string(&secrets).unwrap_or_default();
+    write(
+        &secrets,
+        &format!("{text}\nSSH_DEPLOY_KEY=\"{}\"\n", key.trim_end()),
+    );
+    git(project.path(), &["add", "-A"]);
+    git(project.path(), &["commit", "-qm", "key data"]);
+    let out = dray_ok(
+        &project,
+        &[
+            "server", "exec", "--hosts", &host, "--raw", "echo", "reached",
+        ],
+    );
+    assert_eq!(out, "reached\n", "--raw prints the output alone");
+    // Without the key: no identity, no connection.
+    let deploy = project.path().join("config/deploy.yml");
+    let text = std::fs::read_to_string(&deploy).expect("deploy.yml");
+    write(
+        &deploy,
+        &text.replace("  key_data:\n    - SSH_DEPLOY_KEY\n", ""),
+    );
+    let (code, _, err) = dray(&project, &["server", "exec", "--hosts", &host, "true"]);
+    assert_ne!(code, 0, "connected without the key: {err}");
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+}
+
+#[test]
+fn names_that_do_not_resolve_are_tried_sshkit_dns_retries_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        &dir.path().join("config/deploy.yml"),
+        "service: dns\nimage: dns\nservers: [dray-nowhere.invalid]\nregistry: {server: 127.0.0.1:5000, username: u, password: p}\nbuilder: {arch: amd64}\nsshkit: {dns_retries: 2}\nssh: {config: false}\n",
+    );
+    git(dir.path(), &["init", "-q"]);
+    let out = crate::support::dray_cmd(dir.path(), &["server", "exec", "--version", "v1", "true"])
+        .env("DRAY_LOG", "warn")
+        .output()
+        .expect("run dray");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("attempt 1/2"), "{err}");
+    assert!(err.contains("attempt 2/2"), "{err}");
+    assert!(!err.contains("attempt 3/2"), "{err}");
+}

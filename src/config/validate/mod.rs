@@ -231,6 +231,28 @@ pub fn validate(
         }
     }
 
+    // Kamal's `ensure_unique_hosts_for_ssl_roles`: one SSL host belongs to one role.
+    let mut ssl_hosts: Vec<(&str, &str)> = Vec::new();
+    for role in &roles {
+        let Some(p) = role.proxy.as_ref().filter(|p| p.ssl) else {
+            continue;
+        };
+        for host in &p.hosts {
+            if let Some((_, other)) = ssl_hosts.iter().find(|(h, _)| h == host) {
+                return Err(cx
+                    .err(
+                        &format!("servers.{}.proxy", role.name),
+                        format!("different roles can't share the same host for SSL: {host}"),
+                    )
+                    .hint(format!(
+                        "roles {other} and {} both serve {host} with ssl; give each role its own host",
+                        role.name
+                    )));
+            }
+            ssl_hosts.push((host, &role.name));
+        }
+    }
+
     // builder
     let builder = validate_builder(&cx, raw.builder.as_ref())?;
 
@@ -240,6 +262,36 @@ pub fn validate(
         accessories.push(validate_accessory(
             &cx, &service, name, acc, &roles, &logging,
         )?);
+    }
+
+    // Kamal's `ensure_no_conflicting_proxy_runs`: one proxy per host, so the `proxy.run` of
+    // every role and accessory on a host must agree.
+    {
+        let mut runs: Vec<(&str, &ProxyRun, String)> = Vec::new();
+        let role_runs = roles.iter().flat_map(|r| {
+            let run = r.proxy.as_ref().and_then(|p| p.run.as_ref());
+            r.host_names()
+                .filter_map(move |h| run.map(|run| (h, run, format!("servers.{}", r.name))))
+        });
+        let accessory_runs = accessories.iter().flat_map(|a| {
+            let run = a.proxy.as_ref().and_then(|p| p.run.as_ref());
+            a.hosts.iter().filter_map(move |h| {
+                run.map(|run| (h.as_str(), run, format!("accessories.{}", a.name)))
+            })
+        });
+        for (host, run, path) in role_runs.chain(accessory_runs) {
+            if let Some((_, _, other)) = runs.iter().find(|(h, r, _)| *h == host && *r != run) {
+                return Err(cx
+                    .err(
+                        &format!("{path}.proxy.run"),
+                        format!("conflicting proxy run configurations for host {host}"),
+                    )
+                    .hint(format!(
+                        "{other} and {path} run the proxy differently on {host}; one proxy serves a host"
+                    )));
+            }
+            runs.push((host, run, path));
+        }
     }
 
     // boot

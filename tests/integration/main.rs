@@ -9,6 +9,7 @@ mod fleet;
 mod fuzz;
 mod hostile;
 mod logging;
+mod output;
 mod plan;
 mod proxy;
 mod release;

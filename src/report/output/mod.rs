@@ -388,7 +388,13 @@ impl OutputLog {
             let _ = writeln!(f.file, "{}", line.text);
         }
         if let Some(o) = &self.otel {
-            o.shipper.send(otel::line_record(&line));
+            // Kamal's shipper makes one record per line of a message.
+            for text in line.text.lines() {
+                o.shipper.send(otel::line_record(&LogLine {
+                    text: text.to_string(),
+                    ..line.clone()
+                }));
+            }
         }
     }
 

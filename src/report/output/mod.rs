@@ -536,6 +536,129 @@ mod tests {
         );
     }
 
+    fn plan(command: &str, sub: Option<&str>, secret: &str) -> Plan {
+        let targets = crate::plan::Targets {
+            roles: vec!["web".into()],
+            hosts: vec!["1.1.1.1".into()],
+            primary_host: "1.1.1.1".into(),
+            roles_filtered: false,
+        };
+        let hook = Step::Hook(crate::plan::HookStep {
+            hook: "pre-deploy".into(),
+            path: ".kamal/hooks/pre-deploy".into(),
+            env: vec![crate::hooks::HookVar {
+                name: "DB_PASSWORD".into(),
+                value: secret.into(),
+                secret: true,
+            }],
+        });
+        Plan::command(
+            command,
+            sub,
+            None,
+            targets,
+            vec![crate::plan::stage("pre-deploy", vec![hook])],
+        )
+    }
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            "service: app\nimage: app\nregistry:\n  server: localhost:5555\nservers:\n  - 1.1.1.1\nbuilder:\n  arch: amd64\noutput:\n  file:\n    path: {}\n",
+            dir.join("logs").display()
+        );
+        crate::config::load::load_str_without_commands(&text, "config/deploy.yml").expect("config")
+    }
+
+    fn run_started() -> Event {
+        Event::RunStarted {
+            command: "prune".into(),
+            subcommand: Some("all".into()),
+            kind: crate::plan::PlanKind::Command,
+            version: None,
+            image: None,
+            hosts: vec!["1.1.1.1".into()],
+            roles: vec!["web".into()],
+            output: crate::plan::OutputStyle::Prefixed,
+        }
+    }
+
+    #[test]
+    fn a_failed_hook_ends_the_file_with_kamals_failed_line_and_no_secret() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = "hunter2-very-secret";
+        let mut log = OutputLog::open(
+            &config(dir.path()),
+            &plan("prune", Some("all"), secret),
+            dir.path(),
+        )
+        .expect("a log");
+        for e in [
+            run_started(),
+            Event::StageStarted {
+                stage: "pre-deploy".into(),
+            },
+            Event::HookStarted {
+                hook: "pre-deploy".into(),
+            },
+            Event::HookOutput {
+                hook: "pre-deploy".into(),
+                line: format!("leaking {secret}"),
+            },
+            Event::HookFinished {
+                hook: "pre-deploy".into(),
+                exit_code: Some(1),
+                seconds: 0.2,
+            },
+            Event::StageFinished {
+                stage: "pre-deploy".into(),
+                seconds: 0.2,
+                ok: false,
+            },
+            Event::RunFinished {
+                interrupted: false,
+                ok: false,
+                seconds: 1.26,
+                exit_code: 1,
+                error: Some("hook pre-deploy failed: exit status 1".into()),
+            },
+        ] {
+            log.emit(&e);
+        }
+        let files: Vec<PathBuf> = std::fs::read_dir(dir.path().join("logs"))
+            .expect("dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        assert_eq!(files.len(), 1);
+        let name = files[0]
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        assert!(name.ends_with("_prune_all.log"), "{name}");
+        let text = std::fs::read_to_string(&files[0]).expect("log");
+        assert!(!text.contains(secret), "{text}");
+        assert!(text.contains("\tleaking [REDACTED]"), "{text}");
+        assert_eq!(
+            text.lines().last(),
+            Some("# FAILED: Kamal::Cli::HookError: hook pre-deploy failed: exit status 1 (1.3s)")
+        );
+    }
+
+    #[test]
+    fn read_only_commands_get_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(OutputLog::open(
+            &config(dir.path()),
+            &plan("app", Some("details"), "x"),
+            dir.path()
+        )
+        .is_none());
+        assert!(modifies(&plan("deploy", None, "x")));
+        assert!(modifies(&plan("app", Some("boot"), "x")));
+        assert!(!modifies(&plan("app", Some("stale_containers"), "x")));
+        assert!(!modifies(&plan("lock", Some("acquire"), "x")));
+    }
+
     #[test]
     fn run_ids_look_like_uuids() {
         let id = run_id();

@@ -73,17 +73,25 @@ pub fn pretty(severity: Severity, uuid: &str, message: &str) -> String {
 }
 
 /// The message Kamal `say`s before the work of a stage, if it says one.
-fn stage_message(stage: &str, skip_push: bool) -> Option<&'static str> {
-    Some(match stage {
-        "build" => "Build and push app image...",
-        "pull" if skip_push => "Pull app image...",
-        "proxy" => "Ensure kamal-proxy is running...",
-        "stale-containers" => "Detect stale containers...",
-        "prune" => "Prune old containers and images...",
-        "lock" => "Acquiring the deploy lock...",
-        "unlock" => "Releasing the deploy lock...",
-        _ => return None,
-    })
+fn stage_message(stage: &str, skip_push: bool, version: Option<&str>) -> Option<String> {
+    if let ("boot", Some(v)) = (stage, version) {
+        return Some(format!(
+            "Start container with version {v} (or reboot if already running)..."
+        ));
+    }
+    Some(
+        match stage {
+            "build" => "Build and push app image...",
+            "pull" if skip_push => "Pull app image...",
+            "proxy" => "Ensure kamal-proxy is running...",
+            "stale-containers" => "Detect stale containers...",
+            "prune" => "Prune old containers and images...",
+            "lock" => "Acquiring the deploy lock...",
+            "unlock" => "Releasing the deploy lock...",
+            _ => return None,
+        }
+        .to_string(),
+    )
 }
 
 /// Turns events into [`LogLine`]s, keeping which command each host is running.
@@ -94,6 +102,7 @@ pub struct LineFormatter {
     /// The local user, for `as user@localhost`.
     user: String,
     skip_push: bool,
+    version: Option<String>,
     stage: String,
     /// Per host (or hook), the uuid of the command running there.
     running: HashMap<String, String>,
@@ -102,8 +111,14 @@ pub struct LineFormatter {
 }
 
 impl LineFormatter {
-    /// A formatter for a plan whose hooks are at `hook_paths` (name, path).
-    pub fn new(hook_paths: Vec<(String, String)>, user: String, skip_push: bool) -> Self {
+    /// A formatter for a plan whose hooks are at `hook_paths` (name, path), releasing
+    /// `version` (if it has one).
+    pub fn new(
+        hook_paths: Vec<(String, String)>,
+        user: String,
+        skip_push: bool,
+        version: Option<String>,
+    ) -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -113,6 +128,7 @@ impl LineFormatter {
             hook_paths: hook_paths.into_iter().collect(),
             user,
             skip_push,
+            version,
             stage: String::new(),
             running: HashMap::new(),
             seed,
@@ -178,7 +194,7 @@ impl LineFormatter {
         match event {
             Event::StageStarted { stage } => {
                 self.stage = stage.clone();
-                stage_message(stage, self.skip_push)
+                stage_message(stage, self.skip_push, self.version.as_deref())
                     .map(|m| vec![LogLine::message(m)])
                     .unwrap_or_default()
             }
@@ -327,6 +343,7 @@ mod tests {
             vec![("pre-deploy".into(), ".kamal/hooks/pre-deploy".into())],
             "dhh".into(),
             false,
+            Some("abc".into()),
         )
     }
 
@@ -440,9 +457,15 @@ mod tests {
             stage: "build".into(),
         });
         assert_eq!(texts(&said), ["Build and push app image..."]);
+        assert_eq!(
+            texts(&f.lines(&Event::StageStarted {
+                stage: "boot".into()
+            })),
+            ["Start container with version abc (or reboot if already running)..."]
+        );
         assert!(f
             .lines(&Event::StageStarted {
-                stage: "boot".into()
+                stage: "tag-latest".into()
             })
             .is_empty());
         let said = f.lines(&Event::StageStarted {

@@ -307,7 +307,12 @@ impl OutputLog {
             .chain(plan.subcommand.as_deref())
             .collect();
         Some(OutputLog {
-            formatter: LineFormatter::new(hook_paths, local_user(), plan.skip_push),
+            formatter: LineFormatter::new(
+                hook_paths,
+                local_user(),
+                plan.skip_push,
+                plan.release.as_ref().map(|r| r.version.clone()),
+            ),
             redactor: Redactor::new(secrets),
             pending_file,
             file: None,
@@ -657,6 +662,119 @@ mod tests {
         assert!(modifies(&plan("app", Some("boot"), "x")));
         assert!(!modifies(&plan("app", Some("stale_containers"), "x")));
         assert!(!modifies(&plan("lock", Some("acquire"), "x")));
+    }
+
+    /// A loopback HTTP server answering 200 and keeping each request body.
+    fn collector() -> (u16, std::sync::mpsc::Receiver<serde_json::Value>) {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    let _ = tx.send(serde_json::from_slice(&body).unwrap_or_default());
+                }
+                let _ = reader
+                    .into_inner()
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        (port, rx)
+    }
+
+    #[test]
+    fn a_failed_deploy_sends_start_lines_and_failed_with_the_exception() {
+        let (port, bodies) = collector();
+        let text = format!(
+            "service: app\nimage: app\nregistry:\n  server: localhost:5555\nservers:\n  - 1.1.1.1\nbuilder:\n  arch: amd64\noutput:\n  otel:\n    endpoint: http://127.0.0.1:{port}\n"
+        );
+        let config = crate::config::load::load_str_without_commands(&text, "config/deploy.yml")
+            .expect("config");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = OutputLog::open(&config, &plan("deploy", None, "s3cr3t-value"), dir.path())
+            .expect("a log");
+        for e in [
+            run_started(),
+            Event::CommandStarted {
+                host: "1.1.1.1".into(),
+                purpose: "p".into(),
+                line: "docker ps".into(),
+            },
+            Event::CommandFinished {
+                host: "1.1.1.1".into(),
+                exit_code: Some(1),
+                seconds: 0.5,
+                stdout: String::new(),
+                stderr: "no s3cr3t-value here\n".into(),
+            },
+            Event::RunFinished {
+                interrupted: false,
+                ok: false,
+                seconds: 2.0,
+                exit_code: 1,
+                error: Some("docker ps exited 1".into()),
+            },
+        ] {
+            log.emit(&e);
+        }
+        let body = bodies
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a request");
+        assert!(!body.to_string().contains("s3cr3t-value"), "{body}");
+        let records = body["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+            .as_array()
+            .expect("records")
+            .clone();
+        let attr = |r: &serde_json::Value, k: &str| {
+            r["attributes"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["key"] == k))
+                .map(|x| x["value"].clone())
+        };
+        assert_eq!(records[0]["eventName"], "kamal.start");
+        assert_eq!(
+            attr(&records[0], "kamal.command").expect("command")["stringValue"],
+            "deploy"
+        );
+        let failed = records.last().expect("last");
+        assert_eq!(failed["eventName"], "kamal.failed");
+        assert_eq!(failed["severityText"], "ERROR");
+        assert_eq!(
+            attr(failed, "exception.type").expect("type")["stringValue"],
+            "SSHKit::Runner::ExecuteError"
+        );
+        assert_eq!(
+            attr(failed, "exception.message").expect("message")["stringValue"],
+            "docker ps exited 1"
+        );
+        assert_eq!(
+            attr(failed, "kamal.runtime").expect("runtime")["doubleValue"],
+            2.0
+        );
+        assert_eq!(
+            attr(failed, "deployment.status").expect("status")["stringValue"],
+            "failed"
+        );
+        assert_eq!(
+            attr(failed, "deployment.name").expect("name")["stringValue"],
+            "deploy app"
+        );
+        assert!(records.iter().any(|r| r["body"]["stringValue"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("\tno [REDACTED] here"))));
     }
 
     #[test]

@@ -83,7 +83,7 @@ fn deploy_with_output_file_writes_kamals_log_per_command_with_the_destination_pa
         }
     }
     assert!(
-        stderr.contains(&format!("Logs written to {}", dir.join(name).display())),
+        stderr.contains(&format!("Logs written to log/staging/{name}")),
         "{stderr}"
     );
     let log = std::fs::read_to_string(dir.join(name)).expect("log");

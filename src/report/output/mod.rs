@@ -181,7 +181,8 @@ impl EventSink for Tee {
 
 /// A command's file log.
 struct FileLog {
-    path: PathBuf,
+    /// The path as the configuration gives it (what `Logs written to` shows, as Kamal does).
+    shown: PathBuf,
     file: std::fs::File,
 }
 
@@ -196,8 +197,8 @@ struct OtelLog {
 pub struct OutputLog {
     formatter: LineFormatter,
     redactor: Redactor,
-    /// `(dir, file name)` until the run starts.
-    pending_file: Option<(PathBuf, String)>,
+    /// `(dir, dir as configured, file name)` until the run starts.
+    pending_file: Option<(PathBuf, PathBuf, String)>,
     file: Option<FileLog>,
     otel: Option<OtelLog>,
     modify: bool,
@@ -248,7 +249,7 @@ impl OutputLog {
             .file_path
             .as_ref()
             .filter(|_| modify)
-            .map(|p| root.join(p));
+            .map(|p| (root.join(p), PathBuf::from(p)));
         let endpoint = config.output.otel_endpoint.clone();
         if file_dir.is_none() && endpoint.is_none() {
             return None;
@@ -258,14 +259,14 @@ impl OutputLog {
             .as_ref()
             .and_then(|r| r.destination.clone())
             .or_else(|| config.destination.clone());
-        let pending_file = file_dir.map(|d| {
+        let pending_file = file_dir.map(|(d, shown)| {
             let name = file_name(
                 chrono::Local::now(),
                 destination.as_deref(),
                 &plan.command,
                 plan.subcommand.as_deref(),
             );
-            (d, name)
+            (d, shown, name)
         });
         let mut secrets = crate::commands::loaded_secret_values();
         secrets.extend(plan_secrets(plan));
@@ -327,8 +328,9 @@ impl OutputLog {
     }
 
     fn start(&mut self) {
-        if let Some((dir, name)) = self.pending_file.take() {
-            let path = dir.join(name);
+        if let Some((dir, shown, name)) = self.pending_file.take() {
+            let path = dir.join(&name);
+            let shown = shown.join(name);
             let opened = std::fs::create_dir_all(&dir).and_then(|()| {
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -336,7 +338,7 @@ impl OutputLog {
                     .open(&path)
             });
             match opened {
-                Ok(file) => self.file = Some(FileLog { path, file }),
+                Ok(file) => self.file = Some(FileLog { shown, file }),
                 Err(e) => eprintln!(
                     "warning: output log {}: {e} (the run goes on without it)",
                     path.display()
@@ -420,7 +422,7 @@ impl OutputLog {
         if let Some(mut f) = self.file.take() {
             let _ = writeln!(f.file, "{}", self.redactor.redact(&lines::footer(ending)));
             let _ = f.file.flush();
-            eprintln!("Logs written to {}", f.path.display());
+            eprintln!("Logs written to {}", f.shown.display());
         }
         if self.modify {
             let runtime = ("kamal.runtime", AttrValue::Double(ending.runtime));

@@ -170,6 +170,19 @@ fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn Eve
     }
 }
 
+/// `sink`, teed with the `output:` loggers (file, OTel) when the configuration has any.
+fn with_output_log(
+    sink: Box<dyn EventSink>,
+    config: &Config,
+    plan: &Plan,
+    root: &std::path::Path,
+) -> Box<dyn EventSink> {
+    match crate::report::output::OutputLog::open(config, plan, root) {
+        Some(log) => Box::new(crate::report::output::Tee(vec![sink, Box::new(log)])),
+        None => sink,
+    }
+}
+
 /// A plan as a command built it, with what the engine needs to run it.
 #[derive(Debug, Clone)]
 pub struct BuiltPlan {
@@ -258,7 +271,12 @@ pub fn run_plan(
         config,
         remote,
         root.to_path_buf(),
-        Emitter::new(reporter(global, config, plan)),
+        Emitter::new(with_output_log(
+            reporter(global, config, plan),
+            config,
+            plan,
+            root,
+        )),
     );
     engine.release_command = release_command(global);
     let runtime = tokio::runtime::Builder::new_multi_thread()

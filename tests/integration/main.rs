@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod kamal_keys;
 mod logging;
+mod output;
 mod plan;
 mod proxy;
 mod release;

@@ -321,6 +321,20 @@ pub fn validate(
     }
     let hooks_output = validate_hooks_output(&cx, raw.hooks_output.as_ref())?;
 
+    // output: Kamal raises when a logger lacks its setting
+    if let Some(o) = &raw.output {
+        if o.file.as_ref().is_some_and(|f| s(&f.path).is_none()) {
+            return Err(cx
+                .err("output.file", "file path is required")
+                .hint("add `path: <directory>` under `output: file:`"));
+        }
+        if o.otel.as_ref().is_some_and(|f| s(&f.endpoint).is_none()) {
+            return Err(cx
+                .err("output.otel", "OTel endpoint is required")
+                .hint("add `endpoint: http://<collector>:4318` under `output: otel:`"));
+        }
+    }
+
     // aliases
     let aliases = pairs(&raw.aliases);
     validate_aliases(&cx, &aliases)?;
@@ -499,5 +513,41 @@ mod dray_settings_tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("x-dray.hooks.timeout"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod output_tests {
+    use crate::config::load::load_str_without_commands;
+
+    const BASE: &str = "service: app\nimage: app\nregistry:\n  server: localhost:5555\nservers:\n  - 1.1.1.1\nbuilder:\n  arch: amd64\n";
+
+    #[test]
+    fn output_file_and_otel_are_read() {
+        let text = format!(
+            "{BASE}output:\n  file:\n    path: log/kamal/\n  otel:\n    endpoint: http://otel:4318\n"
+        );
+        let config = load_str_without_commands(&text, "config/deploy.yml").expect("loads");
+        assert_eq!(config.output.file_path.as_deref(), Some("log/kamal/"));
+        assert_eq!(
+            config.output.otel_endpoint.as_deref(),
+            Some("http://otel:4318")
+        );
+    }
+
+    #[test]
+    fn a_logger_without_its_setting_is_refused_as_kamal_does() {
+        let text = format!("{BASE}output:\n  file: {{}}\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("file path is required"), "{err}");
+        let text = format!("{BASE}output:\n  otel: {{}}\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("OTel endpoint is required"), "{err}");
+        let text = format!("{BASE}output: {{}}\n");
+        load_str_without_commands(&text, "config/deploy.yml").expect("an empty output loads");
     }
 }

@@ -9,7 +9,9 @@
 //! - [`target`]: an upstream, resolved once, with its in-flight count for draining.
 //! - [`health`]: health checks before a switch.
 //! - [`services`]: the live services and deploy/remove/stop/resume/list.
-//! - [`handler`]: proxying one request; [`body`], [`pages`]: what it answers.
+//! - [`handler`]: proxying one request; [`body`], [`pages`]: what it answers (error pages,
+//!   `--error-pages` templates), redirects to https and the canonical host.
+//! - [`tls`]: the https port, certificates per SNI (files or [`acme`]), HTTP/2 by ALPN.
 //! - [`control`]: the unix control socket between the CLI and the server.
 //! - [`state`]: the state directory and the saved routes.
 //! - [`server`]: the `run` subcommand.
@@ -17,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acme;
 pub mod body;
 pub mod cli;
 pub mod control;
@@ -31,6 +34,7 @@ pub mod service;
 pub mod services;
 pub mod state;
 pub mod target;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -91,6 +95,7 @@ async fn execute(command: Command) -> Result<String, String> {
             };
             let config = server::ServerConfig {
                 http_addr: SocketAddr::new(bind, r.http_port),
+                https_addr: SocketAddr::new(bind, r.https_port),
                 state_dir: state::state_dir(),
                 socket,
                 log_requests: !r.quiet,

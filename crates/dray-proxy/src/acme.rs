@@ -1,0 +1,558 @@
+//! ACME (RFC 8555) certificates for `--tls` services without certificate files, answering
+//! HTTP-01 challenges on the http port, as kamal-proxy's autocert manager does:
+//!
+//! - A certificate is obtained on the first TLS hello naming one of the service's hosts (one
+//!   certificate per host; wildcard hosts are refused at deploy).
+//! - Files, kamal-proxy's autocert cache layout, so either proxy reuses the other's:
+//!   `<cache>/<sha256 of the --tls-acme-directory value, "" by default>/acme_account+key` (the
+//!   account's ECDSA P-256 key, PEM) and `…/<host>` (the certificate's private key PEM, then
+//!   its chain). `<cache>` is `--tls-acme-cache-path`, default `<state dir>/certs`. A restart
+//!   reads them back instead of issuing again.
+//! - Renewal: every [`RENEW_CHECK`] (`DRAY_PROXY_ACME_RENEW_INTERVAL`), certificates within
+//!   [`RENEW_BEFORE`] (`DRAY_PROXY_ACME_RENEW_BEFORE`) of their end are issued again, for hosts
+//!   still served with ACME. An expired certificate is never served: the next hello issues.
+//! - The directory: Let's Encrypt, its staging directory with `--tls-staging`, or any with
+//!   `--tls-acme-directory` (a dray-proxy flag). Its TLS is checked against the Mozilla roots
+//!   plus the PEM file in `DRAY_PROXY_ACME_CA_CERTS` (a test CA such as pebble's).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use instant_acme::{
+    Account, AuthorizationStatus, BodyWrapper, ChallengeType, Identifier, Key, NewOrder,
+    OrderStatus, RetryPolicy,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+use sha2::{Digest, Sha256};
+
+use super::log::{self, Level};
+use super::service::TlsSettings;
+use super::services::{CertSource, Services};
+use super::tls;
+
+/// Let's Encrypt's directory, the default.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (`--tls-staging`).
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// The path prefix of HTTP-01 challenges.
+pub const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
+/// Renew certificates this long before they end (autocert's default).
+pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often certificates are checked for renewal.
+pub const RENEW_CHECK: Duration = Duration::from_secs(3600);
+/// The account key's file name in a scope's directory (autocert's).
+const ACCOUNT_KEY_FILE: &str = "acme_account+key";
+
+/// One ACME account and cache: the directory URL and the scoped cache directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AcmeScope {
+    /// The directory URL.
+    pub directory: String,
+    /// `<cache>/<sha256(directory option)>`.
+    pub cache_dir: PathBuf,
+}
+
+impl AcmeScope {
+    /// The scope of a service's settings; `state_dir` gives the default cache.
+    pub fn of(settings: &TlsSettings, state_dir: &Path) -> AcmeScope {
+        let option = settings.acme_directory.clone().unwrap_or_default();
+        let base = match settings.acme_cache_path.as_deref() {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => state_dir.join("certs"),
+        };
+        let hash: String = Sha256::digest(option.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        AcmeScope {
+            directory: if option.is_empty() {
+                LETS_ENCRYPT.to_string()
+            } else {
+                option
+            },
+            cache_dir: base.join(hash),
+        }
+    }
+}
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>;
+type CertKey = (AcmeScope, String);
+
+/// A certificate in memory.
+#[derive(Debug, Clone)]
+struct Issued {
+    key: Arc<CertifiedKey>,
+    not_after: SystemTime,
+}
+
+/// The ACME side of the proxy: accounts, certificates, pending challenges.
+pub struct Acme {
+    http: HttpClient,
+    accounts: tokio::sync::Mutex<HashMap<AcmeScope, Account>>,
+    certs: RwLock<HashMap<CertKey, Issued>>,
+    challenges: Mutex<HashMap<String, String>>,
+    issuing: Mutex<HashMap<CertKey, Arc<tokio::sync::Mutex<()>>>>,
+    renew_before: Duration,
+}
+
+impl std::fmt::Debug for Acme {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Acme")
+            .field("renew_before", &self.renew_before)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Acme {
+    /// The ACME client, trusting the Mozilla roots and `DRAY_PROXY_ACME_CA_CERTS`.
+    pub fn new() -> Result<Acme, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = std::env::var_os("DRAY_PROXY_ACME_CA_CERTS").filter(|p| !p.is_empty()) {
+            let path = PathBuf::from(path);
+            let bad = |e: String| format!("DRAY_PROXY_ACME_CA_CERTS={}: {e}", path.display());
+            for cert in CertificateDer::pem_file_iter(&path).map_err(|e| bad(e.to_string()))? {
+                roots
+                    .add(cert.map_err(|e| bad(e.to_string()))?)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .enable_http1()
+            .build();
+        let renew_before = env_duration("DRAY_PROXY_ACME_RENEW_BEFORE").unwrap_or(RENEW_BEFORE);
+        Ok(Acme {
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            accounts: tokio::sync::Mutex::new(HashMap::new()),
+            certs: RwLock::new(HashMap::new()),
+            challenges: Mutex::new(HashMap::new()),
+            issuing: Mutex::new(HashMap::new()),
+            renew_before,
+        })
+    }
+
+    /// The certificate for `host` in memory, if it has not expired.
+    pub fn cached(&self, scope: &AcmeScope, host: &str) -> Option<Arc<CertifiedKey>> {
+        let certs = self.certs.read().ok()?;
+        let issued = certs.get(&(scope.clone(), host.to_string()))?;
+        (issued.not_after > SystemTime::now()).then(|| Arc::clone(&issued.key))
+    }
+
+    /// The key authorization for an HTTP-01 challenge `token`, while it is pending.
+    pub fn challenge(&self, token: &str) -> Option<String> {
+        self.challenges.lock().ok()?.get(token).cloned()
+    }
+
+    /// Make sure a valid certificate for `host` is in memory: from the cache directory, else
+    /// issued now. One issuance per host at a time.
+    pub async fn ensure(&self, scope: &AcmeScope, host: &str) -> Result<(), String> {
+        let key = (scope.clone(), host.to_string());
+        let lock = self.issue_lock(&key);
+        let _serial = lock.lock().await;
+        if self.cached(scope, host).is_some() {
+            return Ok(());
+        }
+        match read_cached(scope, host) {
+            Ok(Some(issued)) if issued.not_after > SystemTime::now() => {
+                log::event(
+                    Level::Info,
+                    "ACME: certificate loaded from cache",
+                    &[("host", host.into())],
+                );
+                self.insert(key, issued);
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) => log::event(
+                Level::Warn,
+                "ACME: cached certificate unreadable",
+                &[("host", host.into()), ("error", e.into())],
+            ),
+        }
+        let issued = self.issue(scope, host).await?;
+        self.insert(key, issued);
+        Ok(())
+    }
+
+    /// Renew, once, the certificates in memory that are due and still served with ACME.
+    pub async fn renew_due(&self, services: &Services) {
+        let due: Vec<CertKey> = match self.certs.read() {
+            Ok(certs) => certs
+                .iter()
+                .filter(|(_, i)| {
+                    i.not_after
+                        .duration_since(SystemTime::now())
+                        .map_or(true, |left| left < self.renew_before)
+                })
+                .map(|(k, _)| k.clone())
+                .collect(),
+            Err(_) => return,
+        };
+        for key in due {
+            let (scope, host) = &key;
+            let still_served = matches!(
+                services.tls_source(Some(host)),
+                Some((_, CertSource::Acme(s))) if s == *scope
+            );
+            if !still_served {
+                continue;
+            }
+            let lock = self.issue_lock(&key);
+            let _serial = lock.lock().await;
+            match self.issue(scope, host).await {
+                Ok(issued) => {
+                    log::event(
+                        Level::Info,
+                        "ACME: certificate renewed",
+                        &[("host", host.clone().into())],
+                    );
+                    self.insert(key.clone(), issued);
+                }
+                Err(e) => log::event(
+                    Level::Error,
+                    "ACME: renewal failed",
+                    &[("host", host.clone().into()), ("error", e.into())],
+                ),
+            }
+        }
+    }
+
+    /// Check for renewals every `DRAY_PROXY_ACME_RENEW_INTERVAL` ([`RENEW_CHECK`]), forever.
+    pub async fn renew_loop(self: Arc<Self>, services: Arc<Services>) {
+        let every = env_duration("DRAY_PROXY_ACME_RENEW_INTERVAL").unwrap_or(RENEW_CHECK);
+        loop {
+            tokio::time::sleep(every).await;
+            self.renew_due(&services).await;
+        }
+    }
+
+    fn insert(&self, key: CertKey, issued: Issued) {
+        match self.certs.write() {
+            Ok(mut c) => c.insert(key, issued),
+            Err(poisoned) => poisoned.into_inner().insert(key, issued),
+        };
+    }
+
+    fn issue_lock(&self, key: &CertKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.issuing.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(locks.entry(key.clone()).or_default())
+    }
+
+    /// Order a certificate for `host`, answer its HTTP-01 challenge, save it in the cache.
+    async fn issue(&self, scope: &AcmeScope, host: &str) -> Result<Issued, String> {
+        log::event(
+            Level::Info,
+            "ACME: requesting a certificate",
+            &[
+                ("host", host.into()),
+                ("directory", scope.directory.clone().into()),
+            ],
+        );
+        let account = self.account(scope).await?;
+        let ids = [Identifier::Dns(host.to_string())];
+        let mut order = account
+            .new_order(&NewOrder::new(&ids))
+            .await
+            .map_err(|e| format!("new order: {e}"))?;
+        let mut tokens = Vec::new();
+        let outcome = self.authorize(&mut order, &mut tokens).await;
+        let ready = match outcome {
+            Ok(()) => order
+                .poll_ready(&RetryPolicy::default())
+                .await
+                .map_err(|e| format!("order: {e}")),
+            Err(e) => Err(e),
+        };
+        if let Ok(mut ch) = self.challenges.lock() {
+            for t in &tokens {
+                ch.remove(t);
+            }
+        }
+        match ready? {
+            OrderStatus::Ready => {}
+            other => return Err(format!("order is {other:?}, not ready")),
+        }
+        let key_pem = order
+            .finalize()
+            .await
+            .map_err(|e| format!("finalize: {e}"))?;
+        let chain_pem = order
+            .poll_certificate(&RetryPolicy::default())
+            .await
+            .map_err(|e| format!("certificate: {e}"))?;
+        let key = tls::certified_key_from_pem(chain_pem.as_bytes(), key_pem.as_bytes())?;
+        let not_after = tls::not_after(&key).ok_or("certificate without an end date")?;
+        write_private(
+            &scope.cache_dir.join(host),
+            format!("{key_pem}{chain_pem}").as_bytes(),
+        )?;
+        log::event(
+            Level::Info,
+            "ACME: certificate issued",
+            &[("host", host.into())],
+        );
+        Ok(Issued {
+            key: Arc::new(key),
+            not_after,
+        })
+    }
+
+    async fn authorize(
+        &self,
+        order: &mut instant_acme::Order,
+        tokens: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let mut authorizations = order.authorizations();
+        while let Some(next) = authorizations.next().await {
+            let mut authz = next.map_err(|e| format!("authorization: {e}"))?;
+            match authz.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                other => return Err(format!("authorization is {other:?}")),
+            }
+            let mut challenge = authz
+                .challenge(ChallengeType::Http01)
+                .ok_or("the ACME server offers no http-01 challenge")?;
+            let token = challenge.token.clone();
+            let answer = challenge.key_authorization().as_str().to_string();
+            if let Ok(mut ch) = self.challenges.lock() {
+                ch.insert(token.clone(), answer);
+            }
+            tokens.push(token);
+            challenge
+                .set_ready()
+                .await
+                .map_err(|e| format!("challenge: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The scope's account: its key from the cache directory (made on first use), registered
+    /// (or found again) on the directory once per process.
+    async fn account(&self, scope: &AcmeScope) -> Result<Account, String> {
+        let mut accounts = self.accounts.lock().await;
+        if let Some(a) = accounts.get(scope) {
+            return Ok(a.clone());
+        }
+        let path = scope.cache_dir.join(ACCOUNT_KEY_FILE);
+        let pkcs8 = match std::fs::read(&path) {
+            Ok(pem) => account_key_from_pem(&pem)
+                .map_err(|e| format!("account key {}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (_, pkcs8) = Key::generate_pkcs8().map_err(|e| e.to_string())?;
+                let pem = pem_encode("PRIVATE KEY", pkcs8.secret_pkcs8_der());
+                write_private(&path, pem.as_bytes())?;
+                pkcs8
+            }
+            Err(e) => return Err(format!("account key {}: {e}", path.display())),
+        };
+        let key = Key::from_pkcs8_der(pkcs8.clone_key()).map_err(|e| e.to_string())?;
+        let (account, _) = Account::builder_with_http(Box::new(self.http.clone()))
+            .create_from_key((key, PrivateKeyDer::Pkcs8(pkcs8)), scope.directory.clone())
+            .await
+            .map_err(|e| format!("account on {}: {e}", scope.directory))?;
+        accounts.insert(scope.clone(), account.clone());
+        Ok(account)
+    }
+}
+
+/// A certificate from the cache file `<scope>/<host>` (key then chain), if there is one.
+fn read_cached(scope: &AcmeScope, host: &str) -> Result<Option<Issued>, String> {
+    let path = scope.cache_dir.join(host);
+    let pem = match std::fs::read(&path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let key =
+        tls::certified_key_from_pem(&pem, &pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    let not_after = tls::not_after(&key).ok_or("certificate without an end date")?;
+    Ok(Some(Issued {
+        key: Arc::new(key),
+        not_after,
+    }))
+}
+
+/// The account key as PKCS#8: ours is PKCS#8 already, kamal-proxy's is SEC1 (P-256).
+fn account_key_from_pem(pem: &[u8]) -> Result<PrivatePkcs8KeyDer<'static>, String> {
+    match PrivateKeyDer::from_pem_slice(pem).map_err(|_| "not a PEM private key".to_string())? {
+        PrivateKeyDer::Pkcs8(k) => Ok(k),
+        PrivateKeyDer::Sec1(k) => Ok(PrivatePkcs8KeyDer::from(sec1_p256_to_pkcs8(
+            k.secret_sec1_der(),
+        ))),
+        _ => Err("not an ECDSA key".into()),
+    }
+}
+
+/// Wrap a SEC1 P-256 key in PKCS#8 (RFC 5208 with the id-ecPublicKey/prime256v1 algorithm).
+fn sec1_p256_to_pkcs8(sec1: &[u8]) -> Vec<u8> {
+    const ALGORITHM: [u8; 21] = [
+        0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+        0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+    ];
+    let mut body = vec![0x02, 0x01, 0x00];
+    body.extend_from_slice(&ALGORITHM);
+    body.push(0x04);
+    der_len(&mut body, sec1.len());
+    body.extend_from_slice(sec1);
+    let mut out = vec![0x30];
+    der_len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
+}
+
+fn der_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, (len & 0xff) as u8]);
+    }
+}
+
+/// PEM text of one DER item.
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Write a file only its owner reads (0600), atomically, making its directory (0700).
+fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(fail)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(data).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+fn env_duration(key: &str) -> Option<Duration> {
+    let v = std::env::var(key).ok()?;
+    super::duration::parse_duration(&v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_hash_the_directory_option_as_kamal_proxy() {
+        let state = Path::new("/state");
+        let s = AcmeScope::of(&TlsSettings::default(), state);
+        assert_eq!(s.directory, LETS_ENCRYPT);
+        // sha256("")
+        assert_eq!(
+            s.cache_dir,
+            Path::new(
+                "/state/certs/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            )
+        );
+        let staging = TlsSettings {
+            acme_directory: Some(LETS_ENCRYPT_STAGING.into()),
+            acme_cache_path: Some("/c".into()),
+            ..TlsSettings::default()
+        };
+        let s = AcmeScope::of(&staging, state);
+        assert_eq!(s.directory, LETS_ENCRYPT_STAGING);
+        assert!(s.cache_dir.starts_with("/c"));
+    }
+
+    #[test]
+    fn account_keys_in_sec1_become_pkcs8() {
+        let (_, pkcs8) = Key::generate_pkcs8().expect("key");
+        let pem = pem_encode("PRIVATE KEY", pkcs8.secret_pkcs8_der());
+        let back = account_key_from_pem(pem.as_bytes()).expect("pkcs8 pem");
+        assert_eq!(back.secret_pkcs8_der(), pkcs8.secret_pkcs8_der());
+        // A SEC1 key (what Go's x509.MarshalECPrivateKey writes), made by rcgen's PKCS#8.
+        let rc = rcgen::KeyPair::generate().expect("rcgen key");
+        let der = rc.serialize_der();
+        // PKCS#8 → its inner SEC1 → PKCS#8 again loads as an account key.
+        let sec1 = inner_octet_string(&der).expect("inner key");
+        let wrapped = sec1_p256_to_pkcs8(sec1);
+        assert!(Key::from_pkcs8_der(PrivatePkcs8KeyDer::from(wrapped)).is_ok());
+    }
+
+    /// The privateKey OCTET STRING of a PKCS#8 document.
+    fn inner_octet_string(der: &[u8]) -> Option<&[u8]> {
+        let body = &der[2..];
+        let body = if der[1] & 0x80 != 0 {
+            &der[2 + usize::from(der[1] & 0x7f)..]
+        } else {
+            body
+        };
+        let rest = &body[3 + 21..];
+        assert_eq!(rest[0], 0x04);
+        let (len, start) = if rest[1] < 0x80 {
+            (usize::from(rest[1]), 2)
+        } else {
+            (usize::from(rest[2]), 3)
+        };
+        rest.get(start..start + len)
+    }
+
+    #[test]
+    fn written_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("scope").join("a.test");
+        write_private(&path, b"secret").expect("write");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read(&path).expect("read"), b"secret");
+    }
+}

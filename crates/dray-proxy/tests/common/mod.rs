@@ -6,13 +6,16 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, ServerName};
 
 /// A small HTTP server answering its version on every path (after `?ms=N` milliseconds), and
 /// `/up` with 200 when healthy, 503 otherwise. Stopping it drops every connection at once,
@@ -106,6 +109,8 @@ pub struct Proxy {
     pub dir: PathBuf,
     pub port: u16,
     pub https_port: u16,
+    /// Extra environment of the `run` process (and the CLI).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     _temp: tempfile::TempDir,
 }
@@ -119,16 +124,22 @@ pub fn free_port() -> u16 {
 
 impl Proxy {
     pub fn start() -> Proxy {
+        let mut p = Proxy::new();
+        p.spawn();
+        p
+    }
+
+    /// A proxy not yet running (`spawn` it), to set its environment first.
+    pub fn new() -> Proxy {
         let temp = tempfile::tempdir().expect("temp dir");
-        let mut p = Proxy {
+        Proxy {
             dir: temp.path().to_path_buf(),
             port: free_port(),
             https_port: free_port(),
+            env: Vec::new(),
             child: None,
             _temp: temp,
-        };
-        p.spawn();
-        p
+        }
     }
 
     pub fn command(&self) -> Command {
@@ -139,6 +150,9 @@ impl Proxy {
             .env_remove("DEBUG")
             .env_remove("HTTP_PORT")
             .env_remove("HTTPS_PORT");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 
@@ -277,4 +291,134 @@ pub fn deploy_args<'a>(service: &'a str, target: &'a str, extra: &[&'a str]) -> 
     v.extend(FAST);
     v.extend(extra);
     v
+}
+
+/// A test CA issuing leaf certificates into files.
+pub struct Ca {
+    pub issuer: CertifiedIssuer<'static, KeyPair>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Ca {
+    pub fn new() -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().expect("ca key");
+        Ca {
+            issuer: CertifiedIssuer::self_signed(params, key).expect("ca"),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+
+    /// A certificate for `hosts` in `<name>/cert.pem` and `<name>/key.pem`; its DER.
+    pub fn issue(&self, name: &str, hosts: &[&str]) -> (PathBuf, PathBuf, Vec<u8>) {
+        let params =
+            CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+                .expect("leaf params");
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
+        let dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&c, cert.pem()).expect("write cert");
+        std::fs::write(&k, key.serialize_pem()).expect("write key");
+        (c, k, cert.der().to_vec())
+    }
+}
+
+/// What an https request saw.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub alpn: Option<String>,
+    pub cert: Vec<u8>,
+    pub headers: http::HeaderMap,
+}
+
+/// One `GET path` over TLS to `port` with `sni`, `Host: host`, offering `alpn`, trusting `ca`.
+pub fn https(
+    port: u16,
+    ca: &CertificateDer<'static>,
+    sni: &str,
+    host: &str,
+    path: &str,
+    alpn: &[&str],
+) -> Result<Answer, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).map_err(|e| e.to_string())?;
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
+        let stream = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| "handshake timed out".to_string())?
+        .map_err(|e| format!("handshake: {e}"))?;
+        let (_, conn) = stream.get_ref();
+        let negotiated = conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        let cert = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        let io = TokioIo::new(stream);
+        let resp = if negotiated.as_deref() == Some("h2") {
+            let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            let req = http::Request::get(format!("https://{host}{path}"))
+                .body(Empty::<Bytes>::new())
+                .map_err(|e| e.to_string())?;
+            send.send_request(req).await.map_err(|e| e.to_string())?
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            let req = http::Request::get(path)
+                .header("host", host)
+                .body(Empty::<Bytes>::new())
+                .map_err(|e| e.to_string())?;
+            send.send_request(req).await.map_err(|e| e.to_string())?
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            alpn: negotiated,
+            cert,
+            headers,
+        })
+    })
 }

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hyper_rustls::HttpsConnector;
@@ -49,6 +49,9 @@ pub const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How often certificates are checked for renewal.
 pub const RENEW_CHECK: Duration = Duration::from_secs(3600);
+/// After a failed issuance, TLS hellos for that host wait this long before the next try (so
+/// a host that cannot validate does not hit the CA's rate limits on every connection).
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 /// The account key's file name in a scope's directory (autocert's).
 const ACCOUNT_KEY_FILE: &str = "acme_account+key";
 
@@ -101,6 +104,7 @@ pub struct Acme {
     certs: RwLock<HashMap<CertKey, Issued>>,
     challenges: Mutex<HashMap<String, String>>,
     issuing: Mutex<HashMap<CertKey, Arc<tokio::sync::Mutex<()>>>>,
+    failed: Mutex<HashMap<CertKey, Instant>>,
     renew_before: Duration,
 }
 
@@ -143,6 +147,7 @@ impl Acme {
             certs: RwLock::new(HashMap::new()),
             challenges: Mutex::new(HashMap::new()),
             issuing: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
             renew_before,
         })
     }
@@ -185,9 +190,31 @@ impl Acme {
                 &[("host", host.into()), ("error", e.into())],
             ),
         }
-        let issued = self.issue(scope, host).await?;
-        self.insert(key, issued);
-        Ok(())
+        let last_failure = self.failed.lock().ok().and_then(|f| f.get(&key).copied());
+        if let Some(at) = last_failure {
+            let wait = RETRY_AFTER_FAILURE.saturating_sub(at.elapsed());
+            if !wait.is_zero() {
+                return Err(format!(
+                    "the last attempt failed; next attempt in {}s",
+                    wait.as_secs().max(1)
+                ));
+            }
+        }
+        match self.issue(scope, host).await {
+            Ok(issued) => {
+                if let Ok(mut f) = self.failed.lock() {
+                    f.remove(&key);
+                }
+                self.insert(key, issued);
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(mut f) = self.failed.lock() {
+                    f.insert(key, Instant::now());
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Renew, once, the certificates in memory that are due and still served with ACME.
@@ -543,6 +570,23 @@ mod tests {
             (usize::from(rest[2]), 3)
         };
         rest.get(start..start + len)
+    }
+
+    #[tokio::test]
+    async fn a_failed_issuance_is_not_retried_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let acme = Acme::new().expect("acme");
+        let scope = AcmeScope {
+            directory: "https://127.0.0.1:1/dir".into(),
+            cache_dir: dir.path().join("scope"),
+        };
+        let first = acme.ensure(&scope, "a.test").await.expect_err("no server");
+        assert!(first.contains("127.0.0.1:1"), "{first}");
+        let second = acme.ensure(&scope, "a.test").await.expect_err("backoff");
+        assert!(second.contains("next attempt"), "{second}");
+        assert!(acme.cached(&scope, "a.test").is_none());
+        // The account key was made and kept for the next attempt.
+        assert!(dir.path().join("scope").join(ACCOUNT_KEY_FILE).exists());
     }
 
     #[test]

@@ -167,11 +167,14 @@ impl TlsServer {
         let sni = start.client_hello().server_name().map(str::to_string);
         if let Some((host, CertSource::Acme(scope))) = self.services.tls_source(sni.as_deref()) {
             if self.acme.cached(&scope, &host).is_none() {
-                let issued =
-                    tokio::time::timeout(ISSUE_TIMEOUT, self.acme.ensure(&scope, &host)).await;
-                let error = match issued {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
+                // In its own task: an issuance the hello stops waiting for still completes
+                // (and is cached) rather than being abandoned half-way.
+                let (acme, s, h) = (Arc::clone(&self.acme), scope.clone(), host.clone());
+                let task = tokio::spawn(async move { acme.ensure(&s, &h).await });
+                let error = match tokio::time::timeout(ISSUE_TIMEOUT, task).await {
+                    Ok(Ok(Ok(()))) => None,
+                    Ok(Ok(Err(e))) => Some(e),
+                    Ok(Err(e)) => Some(e.to_string()),
                     Err(_) => Some("timed out".to_string()),
                 };
                 if let Some(e) = error {

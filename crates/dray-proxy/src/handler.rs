@@ -155,9 +155,13 @@ impl Handler {
             Err(_) => return Ok(error_page(&live, StatusCode::BAD_REQUEST, None)),
         };
         *req.uri_mut() = uri;
+        let from_h2 = req.version() >= Version::HTTP_2;
         *req.version_mut() = Version::HTTP_11;
         let headers = req.headers_mut();
         remove_hop_by_hop(headers);
+        if from_h2 {
+            join_cookies(headers);
+        }
         set_forwarded(headers, remote, &host, secure, opts.forward_headers);
         if !headers.contains_key(header::HOST) {
             if let Ok(v) = HeaderValue::from_str(&host) {
@@ -424,6 +428,22 @@ fn request_host<B>(req: &Request<B>) -> String {
         .unwrap_or_default()
 }
 
+/// HTTP/2 clients may send one `cookie` field per cookie; an HTTP/1.1 target expects one
+/// line, joined with `; ` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let parts: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if parts.len() < 2 {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&parts.join("; ")) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
 /// Drop hop-by-hop headers, including those the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -504,6 +524,54 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         set_forwarded(&mut secure, remote, "app.test", true, false);
         assert_eq!(secure["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn http2_cookie_fields_are_joined() {
+        let mut h = HeaderMap::new();
+        h.append("cookie", HeaderValue::from_static("a=1"));
+        h.append("cookie", HeaderValue::from_static("b=2"));
+        join_cookies(&mut h);
+        assert_eq!(h.get_all("cookie").iter().count(), 1);
+        assert_eq!(h["cookie"], "a=1; b=2");
+    }
+
+    #[test]
+    fn redirects_keep_path_and_query_and_drop_the_port() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "kamal-proxy",
+            "deploy",
+            "s",
+            "--target=t:80",
+            "--host=app.test",
+        ])
+        .expect("parses");
+        let crate::cli::Command::Deploy(d) = cli.command else {
+            panic!("not a deploy");
+        };
+        let spec = d.to_spec().expect("spec");
+        let tls = TlsMode {
+            enabled: true,
+            redirect: true,
+        };
+        let uri: Uri = "/a/b?x=1".parse().expect("uri");
+        assert_eq!(
+            redirect_url(&spec, tls, false, "app.test:8080", &uri).as_deref(),
+            Some("https://app.test/a/b?x=1")
+        );
+        assert_eq!(redirect_url(&spec, tls, true, "app.test", &uri), None);
+        let off = TlsMode {
+            enabled: true,
+            redirect: false,
+        };
+        assert_eq!(redirect_url(&spec, off, false, "app.test", &uri), None);
+        assert_eq!(host_without_port("[::1]:443"), "[::1]");
+        let resp = redirect("https://a.test/<x>", &Method::GET, Version::HTTP_11);
+        assert_eq!(resp.status(), 301);
+        assert_eq!(resp.headers()["connection"], "close");
+        let resp = redirect("https://a.test/", &Method::GET, Version::HTTP_2);
+        assert!(!resp.headers().contains_key("connection"));
     }
 
     #[test]

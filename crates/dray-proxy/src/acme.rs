@@ -328,10 +328,17 @@ impl Acme {
             .map_err(|e| format!("certificate: {e}"))?;
         let key = tls::certified_key_from_pem(chain_pem.as_bytes(), key_pem.as_bytes())?;
         let not_after = tls::not_after(&key).ok_or("certificate without an end date")?;
-        write_private(
+        // A cache that cannot be written costs a new issuance after a restart, not this one.
+        if let Err(e) = write_private(
             &scope.cache_dir.join(host),
             format!("{key_pem}{chain_pem}").as_bytes(),
-        )?;
+        ) {
+            log::event(
+                Level::Warn,
+                "ACME: certificate not cached",
+                &[("host", host.into()), ("error", e.into())],
+            );
+        }
         log::event(
             Level::Info,
             "ACME: certificate issued",

@@ -24,7 +24,8 @@ use super::log::{self, Level};
 use super::router::normalize_host;
 use super::services::{CertSource, Services};
 
-/// Longest wait for a TLS client to send its hello, and for an ACME certificate.
+/// Longest wait for a TLS client's hello, then for the rest of its handshake; and for an ACME
+/// certificate.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -186,9 +187,9 @@ impl TlsServer {
                 }
             }
         }
-        start
-            .into_stream(Arc::clone(&self.config))
+        tokio::time::timeout(HELLO_TIMEOUT, start.into_stream(Arc::clone(&self.config)))
             .await
+            .map_err(|_| "TLS handshake not finished in time".to_string())?
             .map_err(|e| e.to_string())
     }
 }

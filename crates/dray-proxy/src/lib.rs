@@ -8,9 +8,10 @@
 //! - [`router`]: host and path-prefix routing.
 //! - [`target`]: an upstream, resolved once, with its in-flight count for draining.
 //! - [`health`]: health checks before a switch.
-//! - [`services`]: the live services and deploy/remove/stop/resume/list.
+//! - [`services`]: the live services and deploy/remove/stop/resume/list; [`loaded`]: what a
+//!   deploy reads from files (certificate, error pages).
 //! - [`handler`]: proxying one request; [`body`], [`pages`]: what it answers (error pages,
-//!   `--error-pages` templates), redirects to https and the canonical host.
+//!   `--error-pages` templates); [`redirect`]: to https and the canonical host.
 //! - [`tls`]: the https port, certificates per SNI (files or [`acme`]), HTTP/2 by ALPN.
 //! - [`control`]: the unix control socket between the CLI and the server.
 //! - [`state`]: the state directory and the saved routes.
@@ -54,8 +55,10 @@ pub mod control;
 pub mod duration;
 pub mod handler;
 pub mod health;
+pub mod loaded;
 pub mod log;
 pub mod pages;
+pub mod redirect;
 pub mod router;
 pub mod server;
 pub mod service;

@@ -7,35 +7,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use rustls::sign::CertifiedKey;
-
-use super::acme::AcmeScope;
 use super::health;
+use super::loaded::{self, CertSource, Loaded};
 use super::log::{self, Level};
-use super::pages::ErrorPages;
 use super::router::{normalize_host, RouteTable};
 use super::service::{ServiceSpec, ServiceState};
 use super::state;
 use super::target::{InflightGuard, Target};
-use super::tls;
-
-/// Where a TLS service's certificate comes from.
-#[derive(Debug, Clone)]
-pub enum CertSource {
-    /// Its own files, read at deploy (and at restore).
-    Static(Arc<CertifiedKey>),
-    /// ACME, in this account and cache scope.
-    Acme(AcmeScope),
-}
-
-/// What a deploy loads besides the spec: the certificate and the error pages.
-#[derive(Debug, Clone, Default)]
-pub struct Loaded {
-    /// The certificate source, with `--tls`.
-    pub cert: Option<CertSource>,
-    /// The `--error-pages` templates.
-    pub pages: Option<Arc<ErrorPages>>,
-}
 
 /// A service as it runs: its spec, its (shared) target and what was loaded for it.
 #[derive(Debug)]
@@ -140,57 +118,6 @@ impl Services {
         live.loaded.cert.clone().map(|c| (host, c))
     }
 
-    /// Load what `spec` needs besides its target: its certificate (files or ACME scope) and
-    /// its error pages; an error says which file and why.
-    pub fn load(&self, spec: &ServiceSpec) -> Result<Loaded, String> {
-        Ok(Loaded {
-            cert: self.load_cert(spec)?,
-            pages: load_pages(spec)?,
-        })
-    }
-
-    fn load_cert(&self, spec: &ServiceSpec) -> Result<Option<CertSource>, String> {
-        if !spec.tls {
-            return Ok(None);
-        }
-        if let Some((cert, key)) = spec.tls_settings.files() {
-            let key = tls::load_certified_key(cert.as_ref(), key.as_ref())?;
-            return Ok(Some(CertSource::Static(key)));
-        }
-        if spec.hosts.iter().any(|h| h.contains('*')) {
-            return Err("automatic TLS does not support wildcards".into());
-        }
-        let state_dir = self
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("kamal-proxy"));
-        Ok(Some(CertSource::Acme(AcmeScope::of(
-            &spec.tls_settings,
-            &state_dir,
-        ))))
-    }
-
-    /// Like [`Services::load`], for a restored service: what fails is logged and left out.
-    fn load_restored(&self, spec: &ServiceSpec) -> Loaded {
-        let warn = |e: String| {
-            log::event(
-                Level::Warn,
-                "Cannot load for restored service",
-                &[("service", spec.name.clone().into()), ("error", e.into())],
-            );
-        };
-        Loaded {
-            cert: self.load_cert(spec).unwrap_or_else(|e| {
-                warn(e);
-                None
-            }),
-            pages: load_pages(spec).unwrap_or_else(|e| {
-                warn(e);
-                None
-            }),
-        }
-    }
-
     /// Restore saved services at once; their targets are resolved in the background, in
     /// parallel (and again on first request), so a target that no longer resolves — a container
     /// gone while the proxy was down — never delays start-up.
@@ -203,7 +130,7 @@ impl Services {
             .into_iter()
             .map(|spec| {
                 let target = Target::new(&spec.target);
-                let loaded = self.load_restored(&spec);
+                let loaded = loaded::load_restored(&spec, self.state_dir.as_deref());
                 Arc::new(Live {
                     spec,
                     target,
@@ -257,7 +184,7 @@ impl Services {
         self.check_conflict(&spec)?;
         // Certificate and pages first: a file that does not load fails the deploy at once,
         // and the running route is left as it is.
-        let loaded = self.load(&spec).inspect_err(|e| {
+        let loaded = loaded::load(&spec, self.state_dir.as_deref()).inspect_err(|e| {
             log::event(
                 Level::Error,
                 "Deploy failed",
@@ -516,16 +443,6 @@ fn tls_mode(table: &RouteTable<Arc<Live>>, spec: &ServiceSpec) -> TlsMode {
     match table.find(host, "/") {
         Some(m) if m.prefix == "/" => own(&m.value.spec),
         _ => TlsMode::default(),
-    }
-}
-
-/// A service's `--error-pages`, parsed.
-fn load_pages(spec: &ServiceSpec) -> Result<Option<Arc<ErrorPages>>, String> {
-    match spec.error_pages.as_deref() {
-        Some(dir) if !dir.is_empty() => {
-            ErrorPages::load(std::path::Path::new(dir)).map(|p| Some(Arc::new(p)))
-        }
-        _ => Ok(None),
     }
 }
 

@@ -20,9 +20,10 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::acme::Acme;
+use super::loaded::CertSource;
 use super::log::{self, Level};
 use super::router::normalize_host;
-use super::services::{CertSource, Services};
+use super::services::Services;
 
 /// Longest wait for a TLS client's hello, then for the rest of its handshake; and for an ACME
 /// certificate.

@@ -236,3 +236,184 @@ fn names_that_do_not_resolve_are_tried_sshkit_dns_retries_times() {
     assert!(err.contains("attempt 2/2"), "{err}");
     assert!(!err.contains("attempt 3/2"), "{err}");
 }
+
+#[test]
+fn error_pages_are_uploaded_per_version_and_served_by_the_proxy() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let service = unique_name("e2e-pages");
+    let project = Project::new(fleet, &service, |d| {
+        format!("{d}\nerror_pages_path: public/errors\n")
+    });
+    write(
+        &project.path().join("public/errors/503.html"),
+        "<h1>custom maintenance: {{ .Message }}</h1>\n",
+    );
+    write(&project.path().join("public/errors/502.html"), "<h1>custom 502</h1>\n");
+    write(&project.path().join("public/errors/README"), "not a page\n");
+    git(project.path(), &["add", "-A"]);
+    git(project.path(), &["commit", "-qm", "error pages"]);
+    dray_ok(&project, &["deploy", "--version", "v1"]);
+    let dir = format!(".kamal/proxy/apps-config/{service}/error_pages");
+    for host in &hosts[..2] {
+        let listed = fleet.ssh_ok(host, &format!("ls {dir}/v1"));
+        assert_eq!(listed.split_whitespace().collect::<Vec<_>>(), ["502.html", "503.html"], "{host}");
+    }
+    dray_ok(&project, &["app", "maintenance", "--message", "back soon"]);
+    for host in &hosts[..2] {
+        let (status, body) = get(host, &service, "/version");
+        assert_eq!(status, "503", "{host}: {body}");
+        assert!(body.contains("custom maintenance: back soon"), "{host}: {body}");
+    }
+    dray_ok(&project, &["app", "live"]);
+    assert_eq!(get(&hosts[0], &service, "/version"), ("200".into(), "v1".into()));
+    // The next version's pages replace the old ones once the old container stopped.
+    dray_ok(&project, &["deploy", "--version", "v2"]);
+    for host in &hosts[..2] {
+        let listed = fleet.ssh_ok(host, &format!("ls {dir}"));
+        assert_eq!(listed.trim(), "v2", "{host}");
+    }
+    cleanup(fleet, &project);
+}
+
+/// A self-signed certificate for `name` in `dir`: (cert PEM, key PEM).
+fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> (String, String) {
+    let cert = dir.join(format!("cert-{tag}.pem"));
+    let key = dir.join(format!("key-{tag}.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .arg("-subj")
+        .arg(format!("/CN={name}"))
+        .arg("-addext")
+        .arg(format!("subjectAltName=DNS:{name}"))
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (
+        std::fs::read_to_string(cert).expect("cert"),
+        std::fs::read_to_string(key).expect("key"),
+    )
+}
+
+/// `GET /version` over https through `host`'s proxy, trusting only `ca` (a PEM file).
+fn https_version(host: &str, service: &str, ca: &std::path::Path) -> Result<String, String> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-S", "-m", "5", "--cacert"])
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("{service}.test:443:{host}"))
+        .arg(format!("https://{service}.test/version"))
+        .output()
+        .expect("run curl");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn custom_certificates_are_uploaded_to_kamals_path_and_served() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let service = unique_name("e2e-certs");
+    let project = Project::new(fleet, &service, |d| {
+        let edited = d.replace(
+            &format!("proxy:\n  host: {service}.test\n"),
+            &format!("proxy:\n  host: {service}.test\n  ssl:\n    certificate_pem: CERT_PEM\n    private_key_pem: KEY_PEM\n"),
+        );
+        assert_ne!(edited, d);
+        edited
+    });
+    let pems = tempfile::tempdir().expect("tempdir");
+    let name = format!("{service}.test");
+    let secrets_path = project.path().join(".kamal/secrets");
+    let base_secrets = std::fs::read_to_string(&secrets_path).unwrap_or_default();
+    let set_certificate = |tag: &str| {
+        let (cert, key) = certificate(pems.path(), &name, tag);
+        write(
+            &secrets_path,
+            &format!("{base_secrets}\nCERT_PEM=\"{}\"\nKEY_PEM=\"{}\"\n", cert.trim_end(), key.trim_end()),
+        );
+        git(project.path(), &["add", "-A"]);
+        git(project.path(), &["commit", "-qm", &format!("certificate {tag}")]);
+        pems.path().join(format!("cert-{tag}.pem"))
+    };
+    let first = set_certificate("one");
+    let out = dray_ok(&project, &["deploy", "--version", "v1"]);
+    assert!(!out.contains("PRIVATE KEY"), "{out}");
+    for host in &hosts[..2] {
+        assert_eq!(https_version(host, &service, &first), Ok("v1".to_string()), "{host}");
+        let on_host = fleet
+            .read_file(host, &format!("~/.kamal/proxy/apps-config/{service}/tls/web/cert.pem"))
+            .unwrap_or_default();
+        assert!(on_host.contains("BEGIN CERTIFICATE"), "{host}: {on_host}");
+        // Plain HTTP is redirected (ssl_redirect defaults to true).
+        let (status, _) = get(host, &service, "/version");
+        assert_eq!(status, "301", "{host}");
+    }
+    // A new certificate is served after the next deploy; the old one is no longer trusted.
+    let second = set_certificate("two");
+    dray_ok(&project, &["deploy", "--version", "v2"]);
+    for host in &hosts[..2] {
+        assert_eq!(https_version(host, &service, &second), Ok("v2".to_string()), "{host}");
+        assert!(https_version(host, &service, &first).is_err(), "{host} still serves the old certificate");
+    }
+    cleanup(fleet, &project);
+}
+
+/// The hooks named in the project's hook log, in order, with the version each saw.
+fn hooks_seen(project: &Project) -> Vec<(String, String)> {
+    crate::support::deployer::hook_versions(&project.hook_log())
+}
+
+#[test]
+fn hooks_output_skip_hooks_and_redeploy_hook_order() {
+    let Some(fleet) = Fleet::get() else { return };
+    let service = unique_name("e2e-hooksout");
+    let project = Project::new(fleet, &service, |d| {
+        format!("{d}\nhooks_output:\n  pre-deploy: verbose\n")
+    });
+    // Two hooks that speak: only pre-deploy's words are shown.
+    for (hook, word) in [("pre-deploy", "PRE-DEPLOY-SPEAKS"), ("post-deploy", "POST-DEPLOY-SPEAKS")] {
+        let path = project.path().join(".kamal/hooks").join(hook);
+        let text = std::fs::read_to_string(&path).expect("hook");
+        write(&path, &text.replacen("set -eu\n", &format!("set -eu\necho {word}\n"), 1));
+    }
+    git(project.path(), &["commit", "-qam", "hooks speak"]);
+    let (code, out, err) = dray(&project, &["deploy", "--version", "v1"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("PRE-DEPLOY-SPEAKS"), "{all}");
+    assert!(!all.contains("POST-DEPLOY-SPEAKS"), "{all}");
+    // -q hides even the verbose hook's output.
+    let (code, out, err) = dray(&project, &["redeploy", "-q", "--version", "v2"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!format!("{out}{err}").contains("PRE-DEPLOY-SPEAKS"), "{out}{err}");
+    // redeploy runs the deploy's hooks in the deploy's order, each seeing the version booted.
+    let seen = hooks_seen(&project);
+    let redeploy: Vec<&(String, String)> = seen[6..].iter().collect();
+    assert_eq!(
+        redeploy.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(),
+        ["pre-connect", "pre-build", "pre-deploy", "pre-app-boot", "post-app-boot", "post-deploy"],
+        "{seen:?}"
+    );
+    assert!(redeploy.iter().all(|(_, v)| v == "v2"), "{seen:?}");
+    assert_eq!(
+        crate::support::deployer::served_version(fleet, &fleet.hosts()[0], &service, "web"),
+        "v2"
+    );
+    // -H: no hook runs at all.
+    let before = project.hook_log();
+    dray_ok(&project, &["deploy", "-H", "--version", "v3"]);
+    assert_eq!(project.hook_log(), before, "a hook ran with -H");
+    assert_eq!(
+        crate::support::deployer::served_version(fleet, &fleet.hosts()[0], &service, "web"),
+        "v3"
+    );
+    cleanup(fleet, &project);
+}

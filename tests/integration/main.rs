@@ -8,6 +8,7 @@ mod fixtures;
 mod fleet;
 mod fuzz;
 mod hostile;
+mod keys;
 mod logging;
 mod plan;
 mod proxy;

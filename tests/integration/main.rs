@@ -12,6 +12,7 @@ mod keys;
 mod logging;
 mod plan;
 mod proxy;
+mod realistic;
 mod release;
 mod remote;
 mod support;

@@ -604,10 +604,6 @@ const NOT_IN_A_PLAN: &[(&str, &str, Check)] = &[
     ("run_directory", "ignored by Kamal 2 itself", Check::None),
     // Extension keys: ignored by Kamal by design (YAML anchors live there).
     ("x-team", "x-* keys are ignored by design", Check::None),
-    // The registry user and password go to `docker login` and are redacted in every plan,
-    // as Kamal redacts them.
-    ("registry.username", "redacted in the plan", Check::Model),
-    ("registry.password", "redacted in the plan", Check::Model),
 ];
 
 fn allowed(doc: &str) -> Option<(&'static str, Check)> {
@@ -667,6 +663,9 @@ struct Observed {
     ssh: Option<String>,
     /// The loaded configuration model (from the deploy's configuration).
     model: Option<String>,
+    /// What the plans would send, unredacted: every command line and its stdin, every hook's
+    /// environment (a secret's value changes this, not the `--dry-run` text).
+    sent: String,
 }
 
 /// A project directory with everything the variants refer to.
@@ -723,6 +722,37 @@ fn outcome(
         .map(|b| timeless(&dray::report::plan::plan_text(&b.plan)))
         .collect();
     (Ok(texts), plans.into_iter().next())
+}
+
+/// Everything `plan` would send or set, secrets in clear, the time taken out.
+fn sent(plan: &dray::plan::Plan) -> String {
+    use dray::plan::Step;
+    let mut out = String::new();
+    fn push(out: &mut String, who: &str, c: &dray::plan::PlannedCommand) {
+        let stdin = c
+            .spec
+            .stdin
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(&s.0).to_string())
+            .unwrap_or_default();
+        out.push_str(&format!("[{who}] {} <<< {stdin}\n", c.spec.to_shell()));
+    }
+    for (host, c) in plan.remote_commands() {
+        push(&mut out, host, c);
+    }
+    for step in plan.steps() {
+        match step {
+            Step::Local(l) => l.commands.iter().for_each(|c| push(&mut out, "local", c)),
+            Step::Interactive(i) => push(&mut out, &i.host, &i.command),
+            Step::Hook(h) => {
+                for var in &h.env {
+                    out.push_str(&format!("hook {} {}={}\n", h.hook, var.name, var.value));
+                }
+            }
+            _ => {}
+        }
+    }
+    timeless(&out)
 }
 
 /// The plan of a deploy that builds, from the binary with a `docker` on its `PATH` that
@@ -804,8 +834,12 @@ fn observe(dir: &Path, config: &Value, cmds: &[Args]) -> Observed {
     let mut outcomes = Vec::new();
     let mut ssh = None;
     let mut model = None;
+    let mut sent_text = String::new();
     for (i, args) in cmds.iter().enumerate() {
         let (result, mut built) = outcome(dir, args);
+        if let Some(b) = &built {
+            sent_text.push_str(&sent(&b.plan));
+        }
         if i == 0 && built.is_none() && *args == DEPLOY_BUILD {
             built = outcome(dir, DEPLOY).1;
         }
@@ -823,6 +857,7 @@ fn observe(dir: &Path, config: &Value, cmds: &[Args]) -> Observed {
         outcomes,
         ssh,
         model,
+        sent: sent_text,
     }
 }
 
@@ -831,6 +866,9 @@ fn observe(dir: &Path, config: &Value, cmds: &[Args]) -> Observed {
 enum Verdict {
     /// (a) a plan or a command's outcome changed.
     Visible,
+    /// (a) what the plan sends changed, only hidden in the dry-run's text (a secret's value,
+    /// redacted).
+    Redacted,
     /// (b) refused at load as not supported yet.
     Refused,
     /// (c) allow-listed, its check (if any) saw the change.
@@ -925,6 +963,9 @@ fn judge(dir: &Path, key: &Key, bases: &mut HashMap<String, Observed>) -> Verdic
     if seen.outcomes != base_seen.outcomes {
         return Verdict::Visible;
     }
+    if seen.sent != base_seen.sent {
+        return Verdict::Redacted;
+    }
     let doc = key.doc;
     if let Some((reason, check)) = allowed(doc) {
         let saw = match check {
@@ -993,10 +1034,20 @@ fn every_documented_key_is_visible_refused_or_allow_listed() {
     let mut ignored = Vec::new();
     let mut broken = Vec::new();
     let mut bases = HashMap::new();
+    // The harness sees nothing change when nothing changes.
+    let all = [DEPLOY, PROXY_BOOT, PROXY_REBOOT];
+    let first = observe(dir.path(), &base_config(), &all);
+    assert!(
+        first.outcomes.iter().all(|o| o.is_ok()),
+        "{:?}",
+        first.outcomes
+    );
+    assert_eq!(first, observe(dir.path(), &base_config(), &all));
     for key in keys() {
         let verdict = judge(dir.path(), &key, &mut bases);
         let line = match &verdict {
             Verdict::Visible => "visible in a plan".to_string(),
+            Verdict::Redacted => "visible in a plan (redacted in the dry-run)".to_string(),
             Verdict::Refused => "refused: not supported yet".to_string(),
             Verdict::Allowed(reason) => format!("allow-listed ({reason})"),
             Verdict::AllowedUnchecked(reason) => {

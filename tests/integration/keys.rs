@@ -580,6 +580,13 @@ enum Check {
 
 /// Keys whose effect is not visible in any plan: (key path or `prefix.*`, reason, check).
 const NOT_IN_A_PLAN: &[(&str, &str, Check)] = &[
+    // The keys themselves come from secrets when the run connects (the remote writes them to
+    // its private directory): kamal_keys::ssh_key_data_connects_with_a_key_held_in_a_secret.
+    (
+        "ssh.key_data",
+        "private keys read from secrets when connecting",
+        Check::Model,
+    ),
     // How dray connects: the ssh config of the run and the master pool, not the commands.
     ("ssh", "connection settings, not commands", Check::Ssh),
     ("ssh.*", "connection settings, not commands", Check::Ssh),
@@ -598,6 +605,22 @@ const NOT_IN_A_PLAN: &[(&str, &str, Check)] = &[
     (
         "hooks_output.*",
         "display of hook output only",
+        Check::Model,
+    ),
+    // Deploy logs (a file, OTLP/HTTP records), not commands: tests/integration/output.rs.
+    ("output", "deploy logs, not commands", Check::Model),
+    ("output.*", "deploy logs, not commands", Check::Model),
+    // Accessories are booted, changed and removed by `dray accessory …` and `setup` only;
+    // `deploy` touches none, as in Kamal. Those commands refuse ("not implemented yet") until
+    // they exist, so nothing accepts an accessory key and ignores it.
+    (
+        "accessories",
+        "used only by the accessory commands, which refuse until implemented",
+        Check::Model,
+    ),
+    (
+        "accessories.*",
+        "used only by the accessory commands, which refuse until implemented",
         Check::Model,
     ),
     // Kamal 2 hard-codes `.kamal` and ignores the key (commit 27a7b339); it only validates.
@@ -1083,4 +1106,20 @@ fn every_documented_key_is_visible_refused_or_allow_listed() {
         broken.len(),
         broken.join("\n  ")
     );
+}
+
+/// The allow-list's reason for accessory keys holds: every accessory command refuses clearly.
+#[test]
+fn accessory_commands_refuse_until_implemented() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::support::write(
+        &dir.path().join("config/deploy.yml"),
+        "service: app\nimage: app\nservers: [10.0.0.1]\nregistry: {username: u, password: p}\nbuilder: {arch: amd64}\naccessories:\n  db: {image: mysql:8, host: 10.0.0.1}\n",
+    );
+    for args in [["accessory", "boot", "all"], ["accessory", "details", "db"]] {
+        let out = crate::support::dray(dir.path(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("not implemented yet"), "{args:?}: {err}");
+    }
 }

@@ -126,6 +126,12 @@ impl Targets {
         };
         roles.retain(|r| role_hosts(r).iter().any(|h| hosts.contains(h)));
         if hosts.is_empty() || roles.is_empty() {
+            if filters.hosts.is_none() && filters.roles.is_none() {
+                return Err(Error::usage(
+                    "no role has a host: this configuration has only accessories",
+                )
+                .with_hint("add `servers:` with the app's hosts; accessories are managed with `dray accessory`"));
+            }
             return Err(Error::usage(
                 "the --hosts and --roles given select no host of any role",
             ));

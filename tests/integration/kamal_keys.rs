@@ -249,7 +249,10 @@ fn error_pages_are_uploaded_per_version_and_served_by_the_proxy() {
         &project.path().join("public/errors/503.html"),
         "<h1>custom maintenance: {{ .Message }}</h1>\n",
     );
-    write(&project.path().join("public/errors/502.html"), "<h1>custom 502</h1>\n");
+    write(
+        &project.path().join("public/errors/502.html"),
+        "<h1>custom 502</h1>\n",
+    );
     write(&project.path().join("public/errors/README"), "not a page\n");
     git(project.path(), &["add", "-A"]);
     git(project.path(), &["commit", "-qm", "error pages"]);
@@ -257,16 +260,26 @@ fn error_pages_are_uploaded_per_version_and_served_by_the_proxy() {
     let dir = format!(".kamal/proxy/apps-config/{service}/error_pages");
     for host in &hosts[..2] {
         let listed = fleet.ssh_ok(host, &format!("ls {dir}/v1"));
-        assert_eq!(listed.split_whitespace().collect::<Vec<_>>(), ["502.html", "503.html"], "{host}");
+        assert_eq!(
+            listed.split_whitespace().collect::<Vec<_>>(),
+            ["502.html", "503.html"],
+            "{host}"
+        );
     }
     dray_ok(&project, &["app", "maintenance", "--message", "back soon"]);
     for host in &hosts[..2] {
         let (status, body) = get(host, &service, "/version");
         assert_eq!(status, "503", "{host}: {body}");
-        assert!(body.contains("custom maintenance: back soon"), "{host}: {body}");
+        assert!(
+            body.contains("custom maintenance: back soon"),
+            "{host}: {body}"
+        );
     }
     dray_ok(&project, &["app", "live"]);
-    assert_eq!(get(&hosts[0], &service, "/version"), ("200".into(), "v1".into()));
+    assert_eq!(
+        get(&hosts[0], &service, "/version"),
+        ("200".into(), "v1".into())
+    );
     // The next version's pages replace the old ones once the old container stopped.
     dray_ok(&project, &["deploy", "--version", "v2"]);
     for host in &hosts[..2] {
@@ -281,7 +294,17 @@ fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> (String, String)
     let cert = dir.join(format!("cert-{tag}.pem"));
     let key = dir.join(format!("key-{tag}.pem"));
     let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -292,7 +315,11 @@ fn certificate(dir: &std::path::Path, name: &str, tag: &str) -> (String, String)
         .arg(format!("subjectAltName=DNS:{name}"))
         .output()
         .expect("run openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         std::fs::read_to_string(cert).expect("cert"),
         std::fs::read_to_string(key).expect("key"),
@@ -337,19 +364,33 @@ fn custom_certificates_are_uploaded_to_kamals_path_and_served() {
         let (cert, key) = certificate(pems.path(), &name, tag);
         write(
             &secrets_path,
-            &format!("{base_secrets}\nCERT_PEM=\"{}\"\nKEY_PEM=\"{}\"\n", cert.trim_end(), key.trim_end()),
+            &format!(
+                "{base_secrets}\nCERT_PEM=\"{}\"\nKEY_PEM=\"{}\"\n",
+                cert.trim_end(),
+                key.trim_end()
+            ),
         );
         git(project.path(), &["add", "-A"]);
-        git(project.path(), &["commit", "-qm", &format!("certificate {tag}")]);
+        git(
+            project.path(),
+            &["commit", "-qm", &format!("certificate {tag}")],
+        );
         pems.path().join(format!("cert-{tag}.pem"))
     };
     let first = set_certificate("one");
     let out = dray_ok(&project, &["deploy", "--version", "v1"]);
     assert!(!out.contains("PRIVATE KEY"), "{out}");
     for host in &hosts[..2] {
-        assert_eq!(https_version(host, &service, &first), Ok("v1".to_string()), "{host}");
+        assert_eq!(
+            https_version(host, &service, &first),
+            Ok("v1".to_string()),
+            "{host}"
+        );
         let on_host = fleet
-            .read_file(host, &format!("~/.kamal/proxy/apps-config/{service}/tls/web/cert.pem"))
+            .read_file(
+                host,
+                &format!("~/.kamal/proxy/apps-config/{service}/tls/web/cert.pem"),
+            )
             .unwrap_or_default();
         assert!(on_host.contains("BEGIN CERTIFICATE"), "{host}: {on_host}");
         // Plain HTTP is redirected (ssl_redirect defaults to true).
@@ -360,8 +401,15 @@ fn custom_certificates_are_uploaded_to_kamals_path_and_served() {
     let second = set_certificate("two");
     dray_ok(&project, &["deploy", "--version", "v2"]);
     for host in &hosts[..2] {
-        assert_eq!(https_version(host, &service, &second), Ok("v2".to_string()), "{host}");
-        assert!(https_version(host, &service, &first).is_err(), "{host} still serves the old certificate");
+        assert_eq!(
+            https_version(host, &service, &second),
+            Ok("v2".to_string()),
+            "{host}"
+        );
+        assert!(
+            https_version(host, &service, &first).is_err(),
+            "{host} still serves the old certificate"
+        );
     }
     cleanup(fleet, &project);
 }
@@ -379,10 +427,16 @@ fn hooks_output_skip_hooks_and_redeploy_hook_order() {
         format!("{d}\nhooks_output:\n  pre-deploy: verbose\n")
     });
     // Two hooks that speak: only pre-deploy's words are shown.
-    for (hook, word) in [("pre-deploy", "PRE-DEPLOY-SPEAKS"), ("post-deploy", "POST-DEPLOY-SPEAKS")] {
+    for (hook, word) in [
+        ("pre-deploy", "PRE-DEPLOY-SPEAKS"),
+        ("post-deploy", "POST-DEPLOY-SPEAKS"),
+    ] {
         let path = project.path().join(".kamal/hooks").join(hook);
         let text = std::fs::read_to_string(&path).expect("hook");
-        write(&path, &text.replacen("set -eu\n", &format!("set -eu\necho {word}\n"), 1));
+        write(
+            &path,
+            &text.replacen("set -eu\n", &format!("set -eu\necho {word}\n"), 1),
+        );
     }
     git(project.path(), &["commit", "-qam", "hooks speak"]);
     let (code, out, err) = dray(&project, &["deploy", "--version", "v1"]);
@@ -393,13 +447,23 @@ fn hooks_output_skip_hooks_and_redeploy_hook_order() {
     // -q hides even the verbose hook's output.
     let (code, out, err) = dray(&project, &["redeploy", "-q", "--version", "v2"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(!format!("{out}{err}").contains("PRE-DEPLOY-SPEAKS"), "{out}{err}");
+    assert!(
+        !format!("{out}{err}").contains("PRE-DEPLOY-SPEAKS"),
+        "{out}{err}"
+    );
     // redeploy runs the deploy's hooks in the deploy's order, each seeing the version booted.
     let seen = hooks_seen(&project);
     let redeploy: Vec<&(String, String)> = seen[6..].iter().collect();
     assert_eq!(
         redeploy.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(),
-        ["pre-connect", "pre-build", "pre-deploy", "pre-app-boot", "post-app-boot", "post-deploy"],
+        [
+            "pre-connect",
+            "pre-build",
+            "pre-deploy",
+            "pre-app-boot",
+            "post-app-boot",
+            "post-deploy"
+        ],
         "{seen:?}"
     );
     assert!(redeploy.iter().all(|(_, v)| v == "v2"), "{seen:?}");

@@ -6,6 +6,7 @@
 //! Each deploy.yml starts with comment lines that say what must happen:
 //!
 //! - `# expect: plans`: both commands succeed (for every destination listed);
+//! - `# expect: deploy-refused <text>`: `dray config` succeeds, the deploy exits 2 saying `text`;
 //! - `# expect: refused <key.path>`: both exit 2 at load, naming the key path and saying
 //!   "not supported yet by dray";
 //! - `# destinations: staging production`: run once per destination (`-d`), not without one;
@@ -23,6 +24,8 @@ use crate::support::{dray_cmd, write};
 struct Expect {
     /// `None`: plans; `Some(path)`: refused naming `path`.
     refused: Option<String>,
+    /// `# expect: deploy-refused <text>`: the config loads, the deploy exits 2 saying `text`.
+    deploy_refused: Option<String>,
     destinations: Vec<String>,
     env: Vec<(String, String)>,
     /// (destination or `None` for every run, text).
@@ -50,6 +53,8 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
                 seen_expect = true;
                 if value == "plans" {
                     expect.refused = None;
+                } else if let Some(text) = value.strip_prefix("deploy-refused ") {
+                    expect.deploy_refused = Some(text.trim().to_string());
                 } else if let Some(path) = value.strip_prefix("refused ") {
                     expect.refused = Some(path.trim().to_string());
                 } else {
@@ -178,6 +183,14 @@ fn check(project: &Path) -> Vec<String> {
                 .find(|l| l.starts_with("error:"))
                 .unwrap_or_else(|| out.stderr.lines().next().unwrap_or(""))
                 .to_string();
+            if let (Some(text), "deploy") = (&expect.deploy_refused, name) {
+                if out.code != Some(2) || !out.stderr.contains(text.as_str()) {
+                    problems.push(format!(
+                        "`dray deploy{label}` should be refused saying `{text}`: {first_error}"
+                    ));
+                }
+                continue;
+            }
             match &expect.refused {
                 None => {
                     if out.code != Some(0) {

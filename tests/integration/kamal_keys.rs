@@ -481,3 +481,64 @@ fn hooks_output_skip_hooks_and_redeploy_hook_order() {
     );
     cleanup(fleet, &project);
 }
+
+/// The `(event, role)` of the boot steps on `host`, in the order the JSON stream has them.
+fn boot_events(stdout: &str, host: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["step"] == "boot" && e["host"] == host)
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_string(),
+                e["role"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn boot_parallel_roles_boots_a_hosts_roles_at_once() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let service = unique_name("e2e-parallel");
+    // web and workers both on the first host.
+    let project = Project::new(fleet, &service, |d| {
+        let edited = d.replace(
+            &format!("  workers:\n    hosts:\n      - {}\n", hosts[2]),
+            &format!("  workers:\n    hosts:\n      - {}\n", hosts[0]),
+        );
+        assert_ne!(edited, d);
+        edited
+    });
+    let started = |s: &str| ("host_step_started".to_string(), s.to_string());
+    let finished = |s: &str| ("host_step_finished".to_string(), s.to_string());
+    // Kamal's default: one role after the other on a host.
+    let out = dray_ok(&project, &["deploy", "--version", "v1", "--output", "json"]);
+    assert_eq!(
+        boot_events(&out, &hosts[0]),
+        [started("web"), finished("web"), started("workers"), finished("workers")]
+    );
+    // parallel_roles: the workers' boot starts with the web's (and still waits for the first web
+    // container's verdict before it starts a container).
+    let deploy = project.path().join("config/deploy.yml");
+    let text = std::fs::read_to_string(&deploy).expect("deploy.yml");
+    write(&deploy, &format!("{text}\nboot:\n  parallel_roles: true\n"));
+    git(project.path(), &["commit", "-qam", "parallel roles"]);
+    let out = dray_ok(&project, &["deploy", "--version", "v2", "--output", "json"]);
+    let events = boot_events(&out, &hosts[0]);
+    assert_eq!(&events[..2], [started("web"), started("workers")], "{events:?}");
+    for role in ["web", "workers"] {
+        assert_eq!(
+            crate::support::deployer::served_version(fleet, &hosts[0], &service, role),
+            "v2"
+        );
+    }
+    // `app exec --raw`: the command's output alone, once per role on the host.
+    let out = dray_ok(
+        &project,
+        &["app", "exec", "--raw", "--hosts", &hosts[0], "--version", "v2", "echo", "raw-out"],
+    );
+    assert_eq!(out, "raw-out\nraw-out\n");
+    cleanup(fleet, &project);
+}

@@ -87,6 +87,7 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
             secrets: &secrets,
             lock_inherited: false,
             build_env: dray::plan::builder::BuildEnv::legacy(),
+            error_pages: None,
             lock_details: dray::lock::details(
                 "bench",
                 &resolved.release.version,

@@ -16,6 +16,8 @@ DRAY_PACKAGES=(
   "util-linux:/usr/bin/unshare"
   "curl:/usr/bin/curl"
   "git:/usr/bin/git"
+  # dray-proxy's ACME test (crates/dray-proxy/tests/acme.rs): an RFC 8555 test server.
+  "pebble:/usr/bin/pebble"
 )
 
 # Print the packages whose marker file is missing, one per line.

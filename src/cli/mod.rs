@@ -278,6 +278,9 @@ pub struct AppExecArgs {
     /// Run the command in the background (a new container, not removed when it ends).
     #[arg(long)]
     pub detach: bool,
+    /// Output raw, unmodified stdout: no host headers, no progress (not with -i or --detach).
+    #[arg(long)]
+    pub raw: bool,
     /// The command, passed to the remote shell as written (words joined with spaces).
     #[arg(required = true, num_args = 1.., allow_hyphen_values = true, trailing_var_arg = true)]
     pub cmd: Vec<String>,
@@ -422,6 +425,9 @@ pub enum ServerCommand {
         /// Run the command interactively (`ssh -t`) on the primary host.
         #[arg(short = 'i', long)]
         interactive: bool,
+        /// Output raw, unmodified stdout: no host headers, no progress (not with -i).
+        #[arg(long)]
+        raw: bool,
         /// The command, passed to the remote shell as written (words joined with spaces).
         #[arg(required = true, num_args = 1.., allow_hyphen_values = true, trailing_var_arg = true)]
         cmd: Vec<String>,

@@ -15,6 +15,14 @@ pub fn run(global: &GlobalOptions, command: &AppCommand) -> Result<()> {
     if let AppCommand::Boot = command {
         return boot(global);
     }
+    if let AppCommand::Exec(args) = command {
+        if args.raw && !global.quiet {
+            // `--raw`: the output alone (Kamal runs the command at error verbosity).
+            let mut global = global.clone();
+            global.quiet = true;
+            return run(&global, command);
+        }
+    }
     let s = Session::new(global)?;
     let inp = AppInputs {
         config: &s.config,
@@ -179,6 +187,12 @@ fn exec(s: &Session, inp: &AppInputs, args: &AppExecArgs) -> Result<()> {
                 .with_hint("--detach runs the command in a new container in the background"),
         );
     }
+    if args.raw && (args.interactive || args.detach) {
+        return Err(
+            Error::usage("--raw cannot be combined with --interactive or --detach")
+                .with_hint("--raw prints each host's output as it is"),
+        );
+    }
     let plan = ExecPlan {
         exec: ExecOptions {
             command: args.cmd.join(" "),
@@ -213,11 +227,15 @@ fn exec(s: &Session, inp: &AppInputs, args: &AppExecArgs) -> Result<()> {
     }
     let release = s.release()?.release;
     let stages = plans::exec(inp, &release, &plan);
-    s.run(&Plan::command(
+    let mut plan = Plan::command(
         "app",
         Some("exec"),
         Some(release),
         s.targets.clone(),
         stages,
-    ))
+    );
+    if args.raw {
+        plan.output = crate::plan::OutputStyle::Plain;
+    }
+    s.run(&plan)
 }

@@ -48,6 +48,7 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
     } else {
         crate::plan::builder::BuildEnv::legacy()
     };
+    let error_pages = read_error_pages(&s.config, &s.opts.cwd)?;
     let plan = build_plan(&PlanInputs {
         kind: req.kind,
         config: &s.config,
@@ -64,6 +65,7 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
             crate::docker::lock::AUTOMATIC_MESSAGE,
         ),
         lock_wait: s.lock_wait(),
+        error_pages: error_pages.as_deref(),
     });
     s.run(&plan)
 }
@@ -103,8 +105,94 @@ fn check_secrets(
         keys.extend(config.builder.secrets.iter().map(String::as_str));
     }
     keys.extend(owned.iter().map(String::as_str));
+    // Custom certificates of the targeted proxy roles.
+    for role in &targets.roles {
+        if let Some(proxy) = config.role(role).and_then(|r| r.proxy.as_ref()) {
+            if let (Some(cert), Some(key)) =
+                (&proxy.ssl_certificate_pem, &proxy.ssl_private_key_pem)
+            {
+                keys.push(cert);
+                keys.push(key);
+            }
+        }
+    }
     for key in keys {
         secrets.get(key)?;
     }
     Ok(())
+}
+
+/// The error pages to upload, as Kamal finds them: the `4??.html` and `5??.html` files directly in
+/// `error_pages_path` (relative to the project root), as a tar archive; `None` without the key
+/// or without such files. A missing directory is an error (Kamal would point the proxy at a
+/// directory it never uploaded).
+fn read_error_pages(
+    config: &crate::config::Config,
+    root: &std::path::Path,
+) -> Result<Option<Vec<u8>>> {
+    use crate::error::Error;
+    let Some(path) = config.error_pages_path.as_deref() else {
+        return Ok(None);
+    };
+    let dir = root.join(path);
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        Error::usage(format!(
+            "error_pages_path: cannot read the directory {}: {e}",
+            dir.display()
+        ))
+        .with_hint("create it with 4xx.html / 5xx.html pages, or remove `error_pages_path`")
+    })?;
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_error_page(&name) || !entry.path().is_file() {
+            continue;
+        }
+        let content = std::fs::read(entry.path()).map_err(|e| {
+            Error::usage(format!(
+                "error_pages_path: cannot read {}: {e}",
+                entry.path().display()
+            ))
+        })?;
+        files.push(crate::docker::proxy_files::ArchiveFile {
+            name,
+            mode: 0o644,
+            content,
+        });
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::docker::proxy_files::archive(&files)
+        .map(Some)
+        .map_err(|e| Error::failure(format!("error_pages_path: cannot pack the pages: {e}")))
+}
+
+/// `4??.html` or `5??.html` (Kamal's glob).
+fn is_error_page(name: &str) -> bool {
+    name.chars().count() == 8
+        && (name.starts_with('4') || name.starts_with('5'))
+        && name.ends_with(".html")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_pages_match_kamals_glob() {
+        for ok in ["404.html", "500.html", "4xx.html", "503.html"] {
+            assert!(is_error_page(ok), "{ok}");
+        }
+        for no in [
+            "index.html",
+            "404.htm",
+            "600.html",
+            "4044.html",
+            "404.html.bak",
+        ] {
+            assert!(!is_error_page(no), "{no}");
+        }
+    }
 }

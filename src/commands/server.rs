@@ -10,13 +10,28 @@ use super::session::Session;
 /// Run `dray server …`.
 pub fn run(global: &GlobalOptions, command: &ServerCommand) -> Result<()> {
     match command {
-        ServerCommand::Exec { interactive, cmd } => exec(global, *interactive, &cmd.join(" ")),
+        ServerCommand::Exec {
+            interactive,
+            raw,
+            cmd,
+        } => {
+            if *raw && *interactive {
+                return Err(Error::usage("--raw cannot be combined with --interactive")
+                    .with_hint("--raw prints each host's output as it is; -i runs a terminal"));
+            }
+            if *raw {
+                let mut global = global.clone();
+                global.quiet = true;
+                return exec(&global, false, true, &cmd.join(" "));
+            }
+            exec(global, *interactive, false, &cmd.join(" "))
+        }
         ServerCommand::Bootstrap => Err(Error::usage("`server bootstrap` is not implemented yet")
             .with_hint("see the open issues for the command's status")),
     }
 }
 
-fn exec(global: &GlobalOptions, interactive: bool, line: &str) -> Result<()> {
+fn exec(global: &GlobalOptions, interactive: bool, raw: bool, line: &str) -> Result<()> {
     let s = Session::new(global)?;
     if interactive {
         let host = s.targets.primary_host.clone();
@@ -39,11 +54,15 @@ fn exec(global: &GlobalOptions, interactive: bool, line: &str) -> Result<()> {
         eprintln!("Running '{line}' on {}...", s.targets.hosts.join(", "));
     }
     let stages = admin::server_exec(&s.config, &release, &s.targets.hosts, line);
-    s.run(&Plan::command(
+    let mut plan = Plan::command(
         "server",
         Some("exec"),
         Some(release),
         s.targets.clone(),
         stages,
-    ))
+    );
+    if raw {
+        plan.output = crate::plan::OutputStyle::Plain;
+    }
+    s.run(&plan)
 }

@@ -81,7 +81,7 @@ impl<'g> Session<'g> {
 
     /// Print the plan (`--dry-run`) or run it.
     pub fn run(&self, plan: &Plan) -> Result<()> {
-        run_plan(self.global, &self.config, &self.opts.cwd, plan)
+        run_plan(self.global, &self.config, &self.opts, plan)
     }
 }
 
@@ -170,6 +170,19 @@ fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn Eve
     }
 }
 
+/// `sink`, teed with the `output:` loggers (file, OTel) when the configuration has any.
+fn with_output_log(
+    sink: Box<dyn EventSink>,
+    config: &Config,
+    plan: &Plan,
+    root: &std::path::Path,
+) -> Box<dyn EventSink> {
+    match crate::report::output::OutputLog::open(config, plan, root) {
+        Some(log) => Box::new(crate::report::output::Tee(vec![sink, Box::new(log)])),
+        None => sink,
+    }
+}
+
 /// A plan as a command built it, with what the engine needs to run it.
 #[derive(Debug, Clone)]
 pub struct BuiltPlan {
@@ -208,9 +221,10 @@ pub fn capture_plans<T>(dir: &std::path::Path, work: impl FnOnce() -> T) -> (T, 
 pub fn run_plan(
     global: &GlobalOptions,
     config: &Config,
-    root: &std::path::Path,
+    opts: &LoadOptions,
     plan: &Plan,
 ) -> Result<()> {
+    let root = opts.cwd.as_path();
     let captured = CAPTURE.with(|c| {
         let mut c = c.borrow_mut();
         match c.as_mut() {
@@ -235,16 +249,34 @@ pub fn run_plan(
         }
         return Ok(());
     }
-    let remote = Arc::new(
-        crate::remote::SshRemote::new(crate::remote::SshOptions::from_config(config, root))
-            .map_err(Error::from)?,
-    );
+    let mut ssh = crate::remote::SshOptions::from_config(config, root);
+    if !config.ssh.key_data.is_empty() {
+        // `ssh.key_data`: private keys held in secrets, given to ssh as files of the run's
+        // private directory (never in argv).
+        let secrets = super::load_secrets(config, opts)?;
+        ssh.key_data = config
+            .ssh
+            .key_data
+            .iter()
+            .map(|name| {
+                secrets
+                    .get(name)
+                    .map(|v| crate::command::Secret(v.as_bytes().to_vec()))
+            })
+            .collect::<std::result::Result<_, _>>()?;
+    }
+    let remote = Arc::new(crate::remote::SshRemote::new(ssh).map_err(Error::from)?);
     let mut engine = Engine::new(
         plan,
         config,
         remote,
         root.to_path_buf(),
-        Emitter::new(reporter(global, config, plan)),
+        Emitter::new(with_output_log(
+            reporter(global, config, plan),
+            config,
+            plan,
+            root,
+        )),
     );
     engine.release_command = release_command(global);
     let runtime = tokio::runtime::Builder::new_multi_thread()

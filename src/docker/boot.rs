@@ -177,11 +177,23 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
     };
     // `old` may be a hole the engine fills at run time: whether it is empty or the new
     // version is decided on the host.
+    // After the old container stopped, Kamal removes older versions' assets and error pages.
+    let clean_up: String = [
+        super::assets::clean_up_script(config, role, version),
+        config
+            .error_pages_path
+            .as_ref()
+            .map(|_| super::proxy_files::clean_up_error_pages_script(config, version)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|c| format!("; {c} || true"))
+    .collect();
     let (set_old, stop_old) = match old {
         Some(old) => (
             format!("old={}\n", quote(old)),
             format!(
-                "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {stop} > /dev/null 2>&1 || true",
+                "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {{ {stop} > /dev/null 2>&1 || true{clean_up}; }}",
                 v = quote(version),
                 stop = app.stop(Some(old)).to_shell()
             ),

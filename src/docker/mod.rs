@@ -26,8 +26,11 @@
 //! - [`lock`]: the deploy lock directory and its base64 details.
 //! - [`audit`]: audit log lines.
 //! - [`proxy`]: the `kamal` network, the kamal-proxy container and `kamal-proxy` calls.
+//! - [`proxy_files`]: error pages and custom TLS certificates uploaded for the proxy.
+//! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
 
 pub mod app;
+pub mod assets;
 pub mod audit;
 pub mod boot;
 pub mod build;
@@ -35,6 +38,7 @@ pub mod builder;
 pub mod env_file;
 pub mod lock;
 pub mod proxy;
+pub mod proxy_files;
 pub mod prune;
 pub mod registry;
 mod script;

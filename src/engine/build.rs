@@ -197,9 +197,20 @@ async fn run_one(
         line: spec.to_shell_redacted(),
     });
     let args: Vec<String> = spec.args.iter().map(|a| a.as_str().to_string()).collect();
-    let out = run_local(&program, &args, dir, &spec.env, spec.stdin.as_ref())
-        .await
-        .map_err(|m| fail(format!("{}: {m}", spec.purpose)))?;
+    let started = std::time::Instant::now();
+    let result = run_local(&program, &args, dir, &spec.env, spec.stdin.as_ref()).await;
+    let (exit_code, stdout, stderr) = match &result {
+        Ok(out) => (out.status, out.stdout.clone(), out.stderr.clone()),
+        Err(m) => (None, String::new(), m.to_string()),
+    };
+    engine.emit.emit(Event::CommandFinished {
+        host: label.to_string(),
+        exit_code,
+        seconds: started.elapsed().as_secs_f64(),
+        stdout,
+        stderr,
+    });
+    let out = result.map_err(|m| fail(format!("{}: {m}", spec.purpose)))?;
     if cmd.shown != Shown::Nothing && !out.stdout.is_empty() {
         engine.output(label, out.stdout.clone(), false);
     }

@@ -175,6 +175,21 @@ pub enum Event {
         /// The command line, secrets redacted, holes filled.
         line: String,
     },
+    /// A command ended (its output is kept for the `output:` log, not serialized).
+    CommandFinished {
+        /// The host (`localhost`/`local` for local commands).
+        host: String,
+        /// Exit code (`None`: killed, or it could not be sent).
+        exit_code: Option<i32>,
+        /// Seconds it took.
+        seconds: f64,
+        /// Its standard output.
+        #[serde(skip)]
+        stdout: String,
+        /// Its standard error, or why it could not be sent.
+        #[serde(skip)]
+        stderr: String,
+    },
     /// A command's failure that the plan ignores, as Kamal does (shown with `-v`).
     CommandIgnored {
         /// The host.

@@ -92,11 +92,20 @@ impl Engine<'_> {
             purpose: spec.purpose.clone(),
             line: spec.to_shell_redacted(),
         });
-        let out = self
-            .remote
-            .run(host, &spec)
-            .await
-            .map_err(SendError::Remote)?;
+        let started = std::time::Instant::now();
+        let result = self.remote.run(host, &spec).await;
+        let (exit_code, stdout, stderr) = match &result {
+            Ok(out) => (out.status, out.stdout.clone(), out.stderr.clone()),
+            Err(e) => (None, String::new(), e.to_string()),
+        };
+        self.emit.emit(Event::CommandFinished {
+            host: host.to_string(),
+            exit_code,
+            seconds: started.elapsed().as_secs_f64(),
+            stdout,
+            stderr,
+        });
+        let out = result.map_err(SendError::Remote)?;
         Ok((spec, out))
     }
 

@@ -143,7 +143,8 @@ impl Engine<'_> {
             .collect()
     }
 
-    /// Boot one group: hosts in parallel, roles one after another on each host.
+    /// Boot one group: hosts in parallel, roles one after another on each host, or all at once
+    /// with `boot.parallel_roles` (Kamal's `on_roles(..., parallel:)`).
     pub(super) async fn boot_group(
         &self,
         stage: &str,
@@ -153,8 +154,8 @@ impl Engine<'_> {
         let mut by_host: Vec<(&str, Vec<&BootStep>)> = Vec::new();
         for step in group {
             match by_host.iter_mut().find(|(h, _)| *h == step.host) {
-                Some((_, steps)) => steps.push(step),
-                None => by_host.push((&step.host, vec![step])),
+                Some((_, steps)) if !step.parallel_roles => steps.push(step),
+                _ => by_host.push((&step.host, vec![step])),
             }
         }
         let futures = by_host.into_iter().map(|(host, steps)| async move {

@@ -36,6 +36,9 @@ pub struct PlanInputs<'a> {
     pub lock_details: crate::docker::lock::LockDetails,
     /// `--lock-wait`.
     pub lock_wait: Option<LockWaitPlan>,
+    /// The error pages to upload (`error_pages_path`), as a tar archive of `4xx.html`/`5xx.html`
+    /// files read before planning; `None` when there are none.
+    pub error_pages: Option<&'a [u8]>,
 }
 
 struct Builder<'a> {
@@ -217,6 +220,26 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
+    // Before any boot, on every host: the error pages of this version, and per role the
+    // bridged assets and the custom certificate (Kamal's app boot does them first, so they are
+    // on all hosts before any container starts).
+    b.stage(
+        "prepare",
+        on_hosts("prepare error pages, assets and certificates", hosts, |h| {
+            let mut commands: Vec<PlannedCommand> = inp
+                .error_pages
+                .map(|pages| cmds::upload_error_pages(config, h, &release.version, pages))
+                .into_iter()
+                .collect();
+            for role in targets.roles_on(config, h) {
+                let Some(r) = config.role(role) else { continue };
+                commands.extend(cmds::prepare_assets(config, r, &release.version, h));
+                commands.extend(cmds::upload_certificate(config, r, h, inp.secrets));
+            }
+            commands
+        }),
+    );
+
     // Boot, in groups of boot.limit hosts.
     let group_size = config.boot.limit.unwrap_or(hosts.len()).max(1);
     let mut boot_steps = Vec::new();
@@ -233,6 +256,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     container: format!("{}-{}", config.container_prefix(role), release.version),
                     proxy: r.runs_proxy(),
                     primary: targets.roles.first().map(String::as_str) == Some(role),
+                    parallel_roles: config.boot.parallel_roles,
                     commands: cmds::boot(config, r, release, host, inp.secrets),
                     if_start_lost: cmds::stop_new(config, r, release, host),
                 }));

@@ -179,6 +179,64 @@ pub fn boot(
     ]
 }
 
+/// Upload this version's error pages (`archive`: a tar of `4xx.html`/`5xx.html`).
+pub fn upload_error_pages(
+    config: &Config,
+    host: &str,
+    version: &str,
+    archive: &[u8],
+) -> PlannedCommand {
+    PlannedCommand::new(
+        docker::proxy_files::upload_error_pages(config, host, version, archive.to_vec()),
+        Some(format!(
+            "a tar archive of the error pages in {}",
+            config.error_pages_path.as_deref().unwrap_or_default()
+        )),
+    )
+}
+
+/// Copy `role`'s assets out of the new image and merge them with the running version's.
+pub fn prepare_assets(
+    config: &Config,
+    role: &Role,
+    version: &str,
+    host: &str,
+) -> Option<PlannedCommand> {
+    docker::assets::prepare(&App::new(config, role, host), version).map(planned)
+}
+
+/// Write `role`'s custom certificate and key (secrets, on stdin) where the proxy reads them,
+/// when the role runs the proxy with `ssl.certificate_pem` and `ssl.private_key_pem`.
+pub fn upload_certificate(
+    config: &Config,
+    role: &Role,
+    host: &str,
+    secrets: &Secrets,
+) -> Option<PlannedCommand> {
+    let proxy = role.proxy.as_ref()?;
+    let (cert, key) = (
+        proxy.ssl_certificate_pem.as_deref()?,
+        proxy.ssl_private_key_pem.as_deref()?,
+    );
+    let file = |name: &str, secret: &str| docker::proxy_files::ArchiveFile {
+        name: name.to_string(),
+        mode: 0o644,
+        content: secrets
+            .get(secret)
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default(),
+    };
+    // An archive of two in-memory files cannot fail to build.
+    let archive =
+        docker::proxy_files::archive(&[file("cert.pem", cert), file("key.pem", key)]).ok()?;
+    Some(PlannedCommand::new(
+        docker::proxy_files::upload_certificate(config, &role.name, host, archive),
+        Some(format!(
+            "a tar archive of cert.pem (secret {cert}) and key.pem (secret {key}) [REDACTED]"
+        )),
+    ))
+}
+
 /// Stop the release's container of `role` (after its start was lost).
 pub fn stop_new(config: &Config, role: &Role, release: &Release, host: &str) -> PlannedCommand {
     planned(App::new(config, role, host).stop(Some(&release.version))).ignore_errors()

@@ -287,6 +287,9 @@ pub struct BootStep {
     pub proxy: bool,
     /// Whether this is the primary role, whose first verdict other roles wait for.
     pub primary: bool,
+    /// `boot.parallel_roles`: the roles of this host boot at the same time instead of one after
+    /// another (the primary role's barrier still holds the others back).
+    pub parallel_roles: bool,
     /// The two round trips: start (prints the old version), settle (readiness, then stop the
     /// old version, or diagnose and stop the new one).
     pub commands: Vec<PlannedCommand>,

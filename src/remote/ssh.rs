@@ -82,6 +82,46 @@ impl std::fmt::Debug for SshRemote {
     }
 }
 
+/// Whether ssh's message says a name did not resolve (Kamal's `DNS_ERROR_MESSAGE`).
+fn is_dns_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "getaddrinfo",
+        "temporary failure in name resolution",
+        "name or service not known",
+        "nodename nor servname provided",
+        "no address associated",
+        "failed to look up",
+        "resolve",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
+/// The pause before DNS retry `attempt` (1-based).
+fn dns_retry_delay(attempt: u32) -> Duration {
+    let base = 0.1 * f64::from(2u32.saturating_pow(attempt.saturating_sub(1)));
+    let jitter = f64::from(std::process::id() % 100) / 1000.0;
+    Duration::from_secs_f64(base.min(2.0) + jitter)
+}
+
+/// Write `text` to a new file readable by its owner only, ending with a newline (ssh refuses a
+/// key without one).
+fn write_private(path: &std::path::Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text)?;
+    if !text.ends_with(b"\n") {
+        f.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 impl SshRemote {
     /// A remote for one run: creates the private run directory and the generated ssh config.
     /// Connects nothing yet.
@@ -101,6 +141,15 @@ impl SshRemote {
             run_dir.path().join(OWNER_FILE),
             std::process::id().to_string(),
         );
+        // `ssh.key_data`: each key a 0600 file of the private run directory, an identity file
+        // of the generated config (removed with the directory).
+        let mut opts = opts;
+        for (i, key) in std::mem::take(&mut opts.key_data).iter().enumerate() {
+            let path = run_dir.path().join(format!("key-data-{i}"));
+            write_private(&path, &key.0)
+                .map_err(|e| setup(format!("cannot write the key of ssh.key_data[{i}]: {e}")))?;
+            opts.keys.push(path.display().to_string());
+        }
         let config_path = run_dir.path().join("config");
         let text = generated_config(&opts).map_err(setup)?;
         std::fs::write(&config_path, text).map_err(|e| {
@@ -207,7 +256,7 @@ impl SshRemote {
                 message: "the remote is closed".into(),
             })?;
         let limit = self.opts.connect_timeout;
-        let work = async {
+        let work = || async {
             let resolved = self.resolve(host).await?;
             let mut builder = SessionBuilder::default();
             builder
@@ -237,12 +286,32 @@ impl SshRemote {
         // ssh applies ConnectTimeout to the TCP connect and the banner; this bounds the rest
         // (a proxy command that hangs, a slow key exchange) with some slack.
         let outer = limit + limit / 2 + Duration::from_secs(2);
-        match tokio::time::timeout(outer, work).await {
-            Ok(result) => result,
-            Err(_) => Err(RemoteError::Connect {
-                host: host.to_string(),
-                message: format!("no connection within {}s", outer.as_secs()),
-            }),
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = match tokio::time::timeout(outer, work()).await {
+                Ok(result) => result,
+                Err(_) => Err(RemoteError::Connect {
+                    host: host.to_string(),
+                    message: format!("no connection within {}s", outer.as_secs()),
+                }),
+            };
+            // `sshkit.dns_retries`: a name that did not resolve is tried again, as Kamal does,
+            // after 0.1 s, 0.2 s, 0.4 s … (at most 2 s) plus up to 0.1 s of jitter.
+            match result {
+                Err(RemoteError::Connect { message, .. })
+                    if attempt <= self.opts.dns_retries && is_dns_error(&message) =>
+                {
+                    let delay = dns_retry_delay(attempt);
+                    tracing::warn!(
+                        "Retrying DNS for {host} (attempt {attempt}/{}) in {:.2}s: {message}",
+                        self.opts.dns_retries,
+                        delay.as_secs_f64()
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -504,6 +573,7 @@ mod tests {
             proxy: None,
             proxy_command: None,
             keys: vec![],
+            key_data: vec![],
             keys_only: None,
             forward_agent: None,
             log_level: "fatal".into(),
@@ -514,7 +584,19 @@ mod tests {
             max_concurrent_starts: 30,
             idle_timeout: Duration::from_secs(900),
             sessions_per_host: 8,
+            dns_retries: 3,
         }
+    }
+
+    #[test]
+    fn dns_errors_are_recognised_and_retried_with_backoff() {
+        assert!(is_dns_error(
+            "ssh: Could not resolve hostname nowhere.invalid: Name or service not known"
+        ));
+        assert!(!is_dns_error("Permission denied (publickey)"));
+        assert!(dns_retry_delay(1) < Duration::from_millis(201));
+        assert!(dns_retry_delay(3) >= Duration::from_millis(400));
+        assert!(dns_retry_delay(30) <= Duration::from_millis(2100));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct SshOptions {
     pub proxy_command: Option<String>,
     /// `ssh.keys`: identity files, absolute or relative to the working directory (`~` allowed).
     pub keys: Vec<String>,
+    /// `ssh.key_data`: the private keys themselves (secret values), written by the remote into
+    /// its private run directory (mode 0600) and used as identity files.
+    pub key_data: Vec<crate::command::Secret>,
     /// `ssh.keys_only`: `IdentitiesOnly`.
     pub keys_only: Option<bool>,
     /// `ssh.forward_agent`: `ForwardAgent`.
@@ -51,6 +54,8 @@ pub struct SshOptions {
     pub idle_timeout: Duration,
     /// Commands running at once on one host.
     pub sessions_per_host: usize,
+    /// `sshkit.dns_retries`: connection attempts again after a name did not resolve.
+    pub dns_retries: u32,
 }
 
 impl SshOptions {
@@ -70,6 +75,7 @@ impl SshOptions {
             proxy: ssh.proxy.clone(),
             proxy_command: ssh.proxy_command.clone(),
             keys: ssh.keys.clone(),
+            key_data: Vec::new(),
             keys_only: ssh.keys_only,
             forward_agent: ssh.forward_agent,
             log_level: ssh.log_level.clone(),
@@ -82,6 +88,7 @@ impl SshOptions {
                 .max(1),
             idle_timeout: Duration::from_secs(config.sshkit.pool_idle_timeout.max(60)),
             sessions_per_host: DEFAULT_SESSIONS_PER_HOST,
+            dns_retries: u32::try_from(config.sshkit.dns_retries).unwrap_or(u32::MAX),
         }
     }
 

@@ -4,6 +4,7 @@
 //! for `--dry-run`.
 
 pub mod live;
+pub mod output;
 pub mod plan;
 
 use std::collections::BTreeMap;

@@ -179,10 +179,15 @@ pub fn plan_text(plan: &Plan) -> String {
                 Step::Boot(b) => {
                     let _ = writeln!(
                         out,
-                        "  boot {} on {} (group {}) as {}",
+                        "  boot {} on {} (group {}{}) as {}",
                         b.role,
                         b.host,
                         b.group + 1,
+                        if b.parallel_roles {
+                            ", roles in parallel"
+                        } else {
+                            ""
+                        },
                         b.container
                     );
                     for c in &b.commands {

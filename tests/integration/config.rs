@@ -357,3 +357,31 @@ fn an_unterminated_command_substitution_names_the_file_and_line() {
         &[".kamal/secrets:2:", "unterminated `$(`"],
     );
 }
+
+#[test]
+fn two_roles_claiming_one_ssl_host_are_refused() {
+    let yaml = "service: app\nimage: user/app\nregistry: {username: u, password: p}\nbuilder: {arch: amd64}\nservers:\n  web:\n    hosts: [10.0.0.1]\n    proxy: {host: app.example.com, ssl: true}\n  admin:\n    hosts: [10.0.0.2]\n    proxy: {host: app.example.com, ssl: true}\n";
+    let dir = project(&[("config/deploy.yml", yaml)]);
+    fails_with(
+        dir.path(),
+        &["config", "--version", "v1"],
+        &[
+            "config/deploy.yml:",
+            "different roles can't share the same host for SSL: app.example.com",
+        ],
+    );
+}
+
+#[test]
+fn different_proxy_runs_for_one_host_are_refused() {
+    let yaml = "service: app\nimage: user/app\nregistry: {username: u, password: p}\nbuilder: {arch: amd64}\nservers:\n  web:\n    hosts: [10.0.0.1]\n    proxy: {host: a.example.com, run: {http_port: 8080}}\n  api:\n    hosts: [10.0.0.1]\n    proxy: {host: b.example.com, run: {http_port: 9090}}\n";
+    let dir = project(&[("config/deploy.yml", yaml)]);
+    fails_with(
+        dir.path(),
+        &["config", "--version", "v1"],
+        &[
+            "config/deploy.yml:",
+            "conflicting proxy run configurations for host 10.0.0.1",
+        ],
+    );
+}

@@ -1,13 +1,14 @@
 //! The command line, shaped like kamal-proxy's (`run`, `deploy`, `remove`, `stop`, `resume`,
 //! `list`), so `docker exec kamal-proxy kamal-proxy deploy …` from Kamal or dray parses as is.
-//! Flags dray-proxy does not implement (TLS, buffering, …) are accepted and ignored.
+//! Flags dray-proxy does not implement (buffering, read targets, metrics, …) are accepted and
+//! ignored; TLS, redirects and error pages are served (see [`DeployArgs`]).
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use super::duration::parse_duration;
-use super::service::{HealthCheck, ServiceSpec, ServiceState, TargetOptions};
+use super::service::{HealthCheck, ServiceSpec, ServiceState, TargetOptions, TlsSettings};
 
 /// `dray-proxy` (also installed as `kamal-proxy`).
 #[derive(Debug, Parser)]
@@ -50,7 +51,7 @@ pub struct RunArgs {
     /// Port to serve HTTP traffic on.
     #[arg(long, env = "HTTP_PORT", default_value_t = 80)]
     pub http_port: u16,
-    /// Port to serve HTTPS traffic on (accepted; dray-proxy serves no TLS).
+    /// Port to serve HTTPS traffic on (services deployed with `--tls`).
     #[arg(long, env = "HTTPS_PORT", default_value_t = 443)]
     pub https_port: u16,
     /// Metrics port (accepted; dray-proxy publishes no metrics).
@@ -104,28 +105,32 @@ pub struct DeployArgs {
     /// Strip the path prefix before forwarding (default true).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub strip_path_prefix: Option<bool>,
-    /// TLS (accepted; dray-proxy serves HTTP only).
+    /// Serve the hosts on the https port (needs `--host`, and the root path). The certificate:
+    /// `--tls-certificate-path`/`--tls-private-key-path`, else ACME on the first TLS request.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub tls: Option<bool>,
-    /// Accepted and ignored.
+    /// Accepted and ignored (kamal-proxy after v0.9.2).
     #[arg(long)]
     pub tls_on_demand_url: Option<String>,
-    /// Accepted and ignored.
+    /// ACME from Let's Encrypt's staging directory.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub tls_staging: Option<bool>,
-    /// Accepted and ignored.
+    /// ACME directory URL (dray-proxy only; default Let's Encrypt).
+    #[arg(long)]
+    pub tls_acme_directory: Option<String>,
+    /// PEM certificate chain for the hosts (read again at each deploy).
     #[arg(long)]
     pub tls_certificate_path: Option<String>,
-    /// Accepted and ignored.
+    /// PEM private key of the certificate.
     #[arg(long)]
     pub tls_private_key_path: Option<String>,
-    /// Accepted and ignored.
+    /// Where ACME accounts and certificates are kept (default `<state dir>/certs`).
     #[arg(long)]
     pub tls_acme_cache_path: Option<String>,
-    /// Accepted and ignored.
+    /// Redirect plain HTTP to https with a 301 (default true).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub tls_redirect: Option<bool>,
-    /// Accepted and ignored.
+    /// Redirect requests for the other hosts to this one (301).
     #[arg(long)]
     pub canonical_host: Option<String>,
     /// Longest wait for the new target to become healthy.
@@ -176,7 +181,8 @@ pub struct DeployArgs {
     /// Accepted and ignored.
     #[arg(long)]
     pub max_response_body: Option<i64>,
-    /// Accepted and ignored.
+    /// Directory of `<status>.html` pages (Go templates; 503 gets `{{ .Message }}`) served
+    /// instead of the built-in ones for the errors the proxy answers.
     #[arg(long)]
     pub error_pages: Option<String>,
     /// Request headers to log.
@@ -211,13 +217,61 @@ impl DeployArgs {
             return Err(format!("target {target:?} must be host:port"));
         }
         let tls = self.tls.unwrap_or(false);
+        let hosts = non_empty(&self.host);
+        let path_prefixes = non_empty(&self.path_prefix);
+        let (cert, key) = (
+            given(&self.tls_certificate_path),
+            given(&self.tls_private_key_path),
+        );
+        if cert.is_some() != key.is_some() {
+            return Err(
+                "--tls-certificate-path and --tls-private-key-path must be given together".into(),
+            );
+        }
+        if tls {
+            if hosts.is_empty() {
+                return Err("host must be set when using TLS".into());
+            }
+            if !path_prefixes.is_empty()
+                && !path_prefixes
+                    .iter()
+                    .any(|p| super::service::normalize_prefix(p) == "/")
+            {
+                return Err("TLS settings must be specified on the root path service".into());
+            }
+        }
+        let canonical_host = given(&self.canonical_host).map(str::to_string);
+        if let Some(c) = &canonical_host {
+            if !hosts.is_empty() && !hosts.contains(c) {
+                return Err(format!(
+                    "canonical-host '{c}' must be present in the hosts list: [{}]",
+                    hosts.join(" ")
+                ));
+            }
+        }
+        let acme_directory = match given(&self.tls_acme_directory) {
+            Some(d) => Some(d.to_string()),
+            None if self.tls_staging.unwrap_or(false) => {
+                Some(super::acme::LETS_ENCRYPT_STAGING.to_string())
+            }
+            None => None,
+        };
         Ok(ServiceSpec {
             name: self.service.clone(),
             target,
-            hosts: non_empty(&self.host),
-            path_prefixes: non_empty(&self.path_prefix),
+            hosts,
+            path_prefixes,
             strip_path_prefix: self.strip_path_prefix.unwrap_or(true),
             tls,
+            tls_settings: TlsSettings {
+                certificate_path: cert.map(str::to_string),
+                private_key_path: key.map(str::to_string),
+                redirect: self.tls_redirect.unwrap_or(true),
+                acme_directory,
+                acme_cache_path: given(&self.tls_acme_cache_path).map(str::to_string),
+            },
+            canonical_host,
+            error_pages: given(&self.error_pages).map(str::to_string),
             options: TargetOptions {
                 health_check: HealthCheck {
                     path: self.health_check_path.clone(),
@@ -231,8 +285,14 @@ impl DeployArgs {
                 log_response_headers: non_empty(&self.log_response_header),
             },
             state: ServiceState::Running,
+            extra: Default::default(),
         })
     }
+}
+
+/// A flag's value, trimmed, when given and not empty.
+fn given(o: &Option<String>) -> Option<&str> {
+    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn non_empty(v: &[String]) -> Vec<String> {

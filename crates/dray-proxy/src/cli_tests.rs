@@ -58,3 +58,43 @@ fn bad_targets_are_refused() {
     assert!(d.to_spec().is_err());
     assert!(Cli::try_parse_from(["kamal-proxy", "deploy", "s"]).is_err());
 }
+
+fn deploy(flags: &[&str]) -> Result<crate::service::ServiceSpec, String> {
+    let mut argv = vec!["kamal-proxy", "deploy", "s", "--target=t:80"];
+    argv.extend(flags);
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    let Command::Deploy(d) = parse(&argv) else {
+        panic!("not a deploy");
+    };
+    d.to_spec()
+}
+
+#[test]
+fn tls_needs_hosts_the_root_path_and_both_files() {
+    let err = |flags: &[&str]| deploy(flags).expect_err("refused");
+    assert_eq!(err(&["--tls"]), "host must be set when using TLS");
+    assert_eq!(
+        err(&["--tls", "--host=a.test", "--path-prefix=/api"]),
+        "TLS settings must be specified on the root path service"
+    );
+    assert!(err(&["--host=a.test", "--tls", "--tls-certificate-path=/c.pem"]).contains("together"));
+    assert!(err(&["--host=a.test,b.test", "--canonical-host=c.test"]).contains("canonical-host"));
+    let spec = deploy(&["--tls", "--host=a.test", "--path-prefix=/,/api"]).expect("root path");
+    assert!(spec.tls && spec.tls_settings.redirect);
+    assert_eq!(spec.tls_settings.files(), None);
+    let spec = deploy(&[
+        "--tls",
+        "--host=a.test",
+        "--tls-redirect=false",
+        "--tls-staging",
+    ])
+    .expect("spec");
+    assert!(!spec.tls_settings.redirect);
+    assert_eq!(
+        spec.tls_settings.acme_directory.as_deref(),
+        Some(crate::acme::LETS_ENCRYPT_STAGING)
+    );
+    // Without TLS the forwarded headers are trusted by default, with TLS not.
+    assert!(deploy(&[]).expect("spec").options.forward_headers);
+    assert!(!spec.options.forward_headers);
+}

@@ -7,23 +7,28 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Map, Value};
 
+use super::acme::{Acme, CHALLENGE_PREFIX};
 use super::body::ProxyBody;
+use super::loaded::CertSource;
 use super::log;
 use super::pages;
-use super::router::strip_prefix;
-use super::services::{Routed, Services};
+use super::redirect::{redirect, redirect_url};
+use super::router::{normalize_host, strip_prefix};
+use super::service::ServiceState;
+use super::services::{Live, Routed, Services};
 
 /// Shared by all connections of the HTTP listener.
 #[derive(Debug)]
 pub struct Handler {
     services: Arc<Services>,
+    acme: Arc<Acme>,
     client: Client<HttpConnector, Incoming>,
     log_requests: bool,
 }
@@ -41,8 +46,8 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 impl Handler {
-    /// A handler over `services`, with one upstream connection pool.
-    pub fn new(services: Arc<Services>, log_requests: bool) -> Handler {
+    /// A handler over `services` (and `acme`'s challenges), with one upstream connection pool.
+    pub fn new(services: Arc<Services>, acme: Arc<Acme>, log_requests: bool) -> Handler {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
@@ -52,32 +57,60 @@ impl Handler {
             .build(connector);
         Handler {
             services,
+            acme,
             client,
             log_requests,
         }
     }
 
-    /// Answer one request from `remote`.
+    /// Answer one request from `remote`, received over TLS when `secure`.
     pub async fn handle(
         self: Arc<Self>,
         remote: SocketAddr,
+        secure: bool,
         mut req: Request<Incoming>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         let host = request_host(&req);
         let path = req.uri().path().to_string();
-        let (live, prefix, guard) = match self.services.route(&host, &path) {
-            Routed::Forward {
+        let (live, prefix, tls, guard) = match self.services.route(&host, &path) {
+            Routed::Found {
                 live,
                 prefix,
+                tls,
                 guard,
-            } => (live, prefix, guard),
-            Routed::Stopped { live } => {
-                let message = match &live.spec.state {
-                    super::service::ServiceState::Stopped { message } => message.clone(),
-                    super::service::ServiceState::Running => String::new(),
-                };
-                let resp = pages::page(StatusCode::SERVICE_UNAVAILABLE, &message);
+            } => (live, prefix, tls, guard),
+            Routed::NotFound => {
+                let resp = pages::page(StatusCode::NOT_FOUND, "");
+                self.log(&req, &resp, remote, started, None, None, &[], &[]);
+                return Ok(resp);
+            }
+        };
+        // What the proxy answers itself, in kamal-proxy's order: ACME challenges, TLS on a
+        // service without it, redirects, maintenance.
+        let own = if let Some(resp) = self.acme_challenge(&live, &host, &path) {
+            Some(resp)
+        } else if secure && !tls.enabled {
+            Some(error_page(&live, StatusCode::SERVICE_UNAVAILABLE, None))
+        } else if let Some(url) = redirect_url(&live.spec, tls, secure, &host, req.uri()) {
+            Some(redirect(&url, req.method(), req.version()))
+        } else if let ServiceState::Stopped { message } = &live.spec.state {
+            Some(
+                if is_health_check(&req, &live.spec.options.health_check.path) {
+                    // Downstream health checks keep passing while stopped (kamal-proxy).
+                    Response::new(ProxyBody::text(""))
+                } else {
+                    error_page(&live, StatusCode::SERVICE_UNAVAILABLE, Some(message))
+                },
+            )
+        } else {
+            None
+        };
+        let guard = match (own, guard) {
+            (None, Some(g)) => g,
+            (own, _) => {
+                let resp =
+                    own.unwrap_or_else(|| error_page(&live, StatusCode::SERVICE_UNAVAILABLE, None));
                 self.log(
                     &req,
                     &resp,
@@ -90,18 +123,13 @@ impl Handler {
                 );
                 return Ok(resp);
             }
-            Routed::NotFound => {
-                let resp = pages::page(StatusCode::NOT_FOUND, "");
-                self.log(&req, &resp, remote, started, None, None, &[], &[]);
-                return Ok(resp);
-            }
         };
         let target = Arc::clone(guard.target());
         let addr = match target.addr() {
             Some(a) => a,
             None => match target.resolve().await {
                 Ok(a) => a,
-                Err(_) => return Ok(pages::page(StatusCode::BAD_GATEWAY, "")),
+                Err(_) => return Ok(error_page(&live, StatusCode::BAD_GATEWAY, None)),
             },
         };
         let opts = &live.spec.options;
@@ -126,13 +154,17 @@ impl Handler {
             .build()
         {
             Ok(u) => u,
-            Err(_) => return Ok(pages::page(StatusCode::BAD_REQUEST, "")),
+            Err(_) => return Ok(error_page(&live, StatusCode::BAD_REQUEST, None)),
         };
         *req.uri_mut() = uri;
+        let from_h2 = req.version() >= Version::HTTP_2;
         *req.version_mut() = Version::HTTP_11;
         let headers = req.headers_mut();
         remove_hop_by_hop(headers);
-        set_forwarded(headers, remote, &host, opts.forward_headers);
+        if from_h2 {
+            join_cookies(headers);
+        }
+        set_forwarded(headers, remote, &host, secure, opts.forward_headers);
         if !headers.contains_key(header::HOST) {
             if let Ok(v) = HeaderValue::from_str(&host) {
                 headers.insert(header::HOST, v);
@@ -168,9 +200,9 @@ impl Handler {
                         ("error", e.to_string().into()),
                     ],
                 );
-                pages::page(StatusCode::BAD_GATEWAY, "")
+                error_page(&live, StatusCode::BAD_GATEWAY, None)
             }
-            Err(_) => pages::page(StatusCode::GATEWAY_TIMEOUT, ""),
+            Err(_) => error_page(&live, StatusCode::GATEWAY_TIMEOUT, None),
         };
         if let Some(lr) = logged_req {
             self.write_log(
@@ -239,6 +271,46 @@ impl Handler {
     }
 }
 
+impl Handler {
+    /// The answer to an HTTP-01 challenge for a service getting its certificate by ACME:
+    /// the key authorization (200), 404 for an unknown token, 403 for a host it does not serve.
+    fn acme_challenge(&self, live: &Live, host: &str, path: &str) -> Option<Response<ProxyBody>> {
+        let token = path.strip_prefix(CHALLENGE_PREFIX)?;
+        if !matches!(live.loaded.cert, Some(CertSource::Acme(_))) {
+            return None;
+        }
+        let host = normalize_host(host);
+        let (status, body) = if !live.spec.hosts.iter().any(|h| normalize_host(h) == host) {
+            (
+                StatusCode::FORBIDDEN,
+                format!("host {host:?} not configured\n"),
+            )
+        } else {
+            match self.acme.challenge(token) {
+                Some(answer) => (StatusCode::OK, answer),
+                None => (StatusCode::NOT_FOUND, "no such challenge\n".to_string()),
+            }
+        };
+        let mut resp = Response::new(ProxyBody::text(body));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        Some(resp)
+    }
+}
+
+/// The service's error page for `status` (its `--error-pages` one, else the built-in).
+fn error_page(live: &Live, status: StatusCode, message: Option<&str>) -> Response<ProxyBody> {
+    pages::error_page(status, live.loaded.pages.as_deref(), message)
+}
+
+/// `GET`/`HEAD` of the health check path.
+fn is_health_check<B>(req: &Request<B>, path: &str) -> bool {
+    (req.method() == Method::GET || req.method() == Method::HEAD) && req.uri().path() == path
+}
+
 /// The request fields of a log line, taken before the request is consumed.
 struct LoggedRequest {
     fields: Map<String, Value>,
@@ -288,6 +360,22 @@ fn request_host<B>(req: &Request<B>) -> String {
         .unwrap_or_default()
 }
 
+/// HTTP/2 clients may send one `cookie` field per cookie; an HTTP/1.1 target expects one
+/// line, joined with `; ` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let parts: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if parts.len() < 2 {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&parts.join("; ")) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
 /// Drop hop-by-hop headers, including those the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -307,11 +395,18 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// `X-Forwarded-For/Proto/Host`: extended from the client's when `trust` (kamal-proxy's
 /// `--forward-headers`), else replaced.
-fn set_forwarded(headers: &mut HeaderMap, remote: SocketAddr, host: &str, trust: bool) {
+fn set_forwarded(
+    headers: &mut HeaderMap,
+    remote: SocketAddr,
+    host: &str,
+    secure: bool,
+    trust: bool,
+) {
     const XFF: &str = "x-forwarded-for";
     const XFP: &str = "x-forwarded-proto";
     const XFH: &str = "x-forwarded-host";
     let ip = remote.ip().to_string();
+    let proto = if secure { "https" } else { "http" };
     let prior = |h: &HeaderMap, k: &str| -> Option<String> {
         let vals: Vec<&str> = h
             .get_all(k)
@@ -326,11 +421,11 @@ fn set_forwarded(headers: &mut HeaderMap, remote: SocketAddr, host: &str, trust:
                 Some(p) => format!("{p}, {ip}"),
                 None => ip,
             },
-            prior(headers, XFP).unwrap_or_else(|| "http".into()),
+            prior(headers, XFP).unwrap_or_else(|| proto.into()),
             prior(headers, XFH).unwrap_or_else(|| host.to_string()),
         )
     } else {
-        (ip, "http".into(), host.to_string())
+        (ip, proto.into(), host.to_string())
     };
     for (k, v) in [(XFF, xff), (XFP, xfp), (XFH, xfh)] {
         headers.remove(k);
@@ -351,13 +446,26 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         let mut trusted = h.clone();
-        set_forwarded(&mut trusted, remote, "app.test", true);
+        set_forwarded(&mut trusted, remote, "app.test", false, true);
         assert_eq!(trusted["x-forwarded-for"], "1.2.3.4, 10.0.0.9");
         assert_eq!(trusted["x-forwarded-proto"], "https");
         assert_eq!(trusted["x-forwarded-host"], "app.test");
-        set_forwarded(&mut h, remote, "app.test", false);
+        let mut secure = h.clone();
+        set_forwarded(&mut h, remote, "app.test", false, false);
         assert_eq!(h["x-forwarded-for"], "10.0.0.9");
         assert_eq!(h["x-forwarded-proto"], "http");
+        set_forwarded(&mut secure, remote, "app.test", true, false);
+        assert_eq!(secure["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn http2_cookie_fields_are_joined() {
+        let mut h = HeaderMap::new();
+        h.append("cookie", HeaderValue::from_static("a=1"));
+        h.append("cookie", HeaderValue::from_static("b=2"));
+        join_cookies(&mut h);
+        assert_eq!(h.get_all("cookie").iter().count(), 1);
+        assert_eq!(h["cookie"], "a=1; b=2");
     }
 
     #[test]

@@ -8,29 +8,64 @@
 //! - [`router`]: host and path-prefix routing.
 //! - [`target`]: an upstream, resolved once, with its in-flight count for draining.
 //! - [`health`]: health checks before a switch.
-//! - [`services`]: the live services and deploy/remove/stop/resume/list.
-//! - [`handler`]: proxying one request; [`body`], [`pages`]: what it answers.
+//! - [`services`]: the live services and deploy/remove/stop/resume/list; [`loaded`]: what a
+//!   deploy reads from files (certificate, error pages).
+//! - [`handler`]: proxying one request; [`body`], [`pages`]: what it answers (error pages,
+//!   `--error-pages` templates); [`redirect`]: to https and the canonical host.
+//! - [`tls`]: the https port, certificates per SNI (files or [`acme`]), HTTP/2 by ALPN.
 //! - [`control`]: the unix control socket between the CLI and the server.
 //! - [`state`]: the state directory and the saved routes.
 //! - [`server`]: the `run` subcommand.
 //! - [`log`]: JSON log lines.
+//!
+//! # TLS, redirects and error pages (kamal-proxy v0.9.2's behaviour)
+//!
+//! - `run --https-port=N` (env `HTTPS_PORT`, default 443) is always bound, next to
+//!   `--http-port`. A connection's certificate is picked by SNI from the service serving that
+//!   host's root path, if it was deployed with `--tls` (a hello without SNI: the first TLS
+//!   service's first host). ALPN: `h2`, `http/1.1`.
+//! - `deploy S --host=… --tls --tls-certificate-path=P --tls-private-key-path=K`: PEM files
+//!   (key PKCS#8, PKCS#1 or SEC1), read at each deploy and at start; one that does not load
+//!   fails the deploy (`unable to load certificate …`), and the running route stays.
+//! - `deploy S --host=… --tls` without files: ACME HTTP-01 on the first TLS request
+//!   ([`acme`]): `--tls-staging`, `--tls-acme-directory=URL` (dray-proxy only),
+//!   `--tls-acme-cache-path` (default `<state dir>/certs`, files in kamal-proxy's autocert
+//!   layout). Env: `DRAY_PROXY_ACME_CA_CERTS` (PEM roots added to the Mozilla ones, for test
+//!   CAs), `DRAY_PROXY_ACME_RENEW_BEFORE` (30 days), `DRAY_PROXY_ACME_RENEW_INTERVAL` (1h).
+//! - `--tls` needs a `--host` and the root path (among `--path-prefix`); a path-prefix service
+//!   takes the TLS settings of its first host's root service. `--forward-headers` defaults to
+//!   false with TLS. Plain HTTP to a TLS host gets `301 https://<host without port><path?query>`
+//!   (`Connection: close`) unless `--tls-redirect=false`; ACME challenges
+//!   (`/.well-known/acme-challenge/…`) of ACME services are answered before that. A TLS
+//!   request routed to a service without TLS gets 503. `--canonical-host=H` (one of the hosts)
+//!   redirects the others to it.
+//! - `--error-pages=DIR`: `DIR/<status>.html` (Go template subset, [`pages`]) for the answers
+//!   the proxy makes for the service: 503 (stopped, with `{{ .Message }}`; TLS mismatch), 502,
+//!   504; otherwise the built-in page. No `*.html` in DIR, or one that does not parse, fails
+//!   the deploy. While stopped, `GET`/`HEAD` of the health check path answer 200.
+//! - All of it is saved in the state file (`tls_settings`, `canonical_host`, `error_pages`);
+//!   fields this version does not know are kept.
 
 #![warn(missing_docs)]
 
+pub mod acme;
 pub mod body;
 pub mod cli;
 pub mod control;
 pub mod duration;
 pub mod handler;
 pub mod health;
+pub mod loaded;
 pub mod log;
 pub mod pages;
+pub mod redirect;
 pub mod router;
 pub mod server;
 pub mod service;
 pub mod services;
 pub mod state;
 pub mod target;
+pub mod tls;
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -91,6 +126,7 @@ async fn execute(command: Command) -> Result<String, String> {
             };
             let config = server::ServerConfig {
                 http_addr: SocketAddr::new(bind, r.http_port),
+                https_addr: SocketAddr::new(bind, r.https_port),
                 state_dir: state::state_dir(),
                 socket,
                 log_requests: !r.quiet,

@@ -75,6 +75,46 @@ pub enum ServiceState {
     },
 }
 
+/// How a TLS service gets its certificate, and whether plain HTTP is redirected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM certificate chain (`--tls-certificate-path`); with the key, no ACME.
+    pub certificate_path: Option<String>,
+    /// PEM private key (`--tls-private-key-path`).
+    pub private_key_path: Option<String>,
+    /// Answer plain HTTP with a 301 to https (`--tls-redirect`, default true).
+    pub redirect: bool,
+    /// ACME directory URL; `None` for Let's Encrypt (`--tls-staging`: its staging directory).
+    pub acme_directory: Option<String>,
+    /// Where ACME accounts and certificates are kept (`--tls-acme-cache-path`); `None` for
+    /// `<state dir>/certs`. Scoped below it by the SHA-256 of the directory URL, as
+    /// kamal-proxy does, so its files and ours are interchangeable.
+    pub acme_cache_path: Option<String>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            certificate_path: None,
+            private_key_path: None,
+            redirect: true,
+            acme_directory: None,
+            acme_cache_path: None,
+        }
+    }
+}
+
+impl TlsSettings {
+    /// The certificate and key files, when both are given (no ACME then).
+    pub fn files(&self) -> Option<(&str, &str)> {
+        match (&self.certificate_path, &self.private_key_path) {
+            (Some(c), Some(k)) if !c.is_empty() && !k.is_empty() => Some((c, k)),
+            _ => None,
+        }
+    }
+}
+
 /// Everything `deploy` says about a service, kept across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSpec {
@@ -88,16 +128,34 @@ pub struct ServiceSpec {
     pub path_prefixes: Vec<String>,
     /// Remove the matched prefix from the path before forwarding.
     pub strip_path_prefix: bool,
-    /// TLS was asked for (not served by dray-proxy; kept for `list`).
+    /// Served on the https port (`--tls`).
     pub tls: bool,
+    /// Certificate source and redirect, with `tls`.
+    #[serde(default)]
+    pub tls_settings: TlsSettings,
+    /// Redirect every request to this host (`--canonical-host`).
+    #[serde(default)]
+    pub canonical_host: Option<String>,
+    /// Directory of `<status>.html` pages for the errors the proxy answers (`--error-pages`).
+    #[serde(default)]
+    pub error_pages: Option<String>,
     /// Per-target options.
     pub options: TargetOptions,
     /// Running or in maintenance.
     #[serde(default)]
     pub state: ServiceState,
+    /// Fields of the state file this version does not know (a newer dray-proxy's), kept as
+    /// they are when the state is written back.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ServiceSpec {
+    /// Serves the root path (`/`), where kamal-proxy takes a host's TLS settings from.
+    pub fn serves_root(&self) -> bool {
+        self.effective_prefixes().iter().any(|p| p == "/")
+    }
+
     /// The path prefixes with the default `/` when none was given.
     pub fn effective_prefixes(&self) -> Vec<String> {
         if self.path_prefixes.is_empty() {

@@ -8,37 +8,47 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::health;
+use super::loaded::{self, CertSource, Loaded};
 use super::log::{self, Level};
-use super::router::RouteTable;
+use super::router::{normalize_host, RouteTable};
 use super::service::{ServiceSpec, ServiceState};
 use super::state;
 use super::target::{InflightGuard, Target};
 
-/// A service as it runs: its spec and its (shared) target.
+/// A service as it runs: its spec, its (shared) target and what was loaded for it.
 #[derive(Debug)]
 pub struct Live {
     /// What was deployed.
     pub spec: ServiceSpec,
     /// Where requests go.
     pub target: Arc<Target>,
+    /// Certificate and error pages.
+    pub loaded: Loaded,
+}
+
+/// A request's TLS settings: the service's own when it serves `/`, else those of the service
+/// serving `/` on its first host (kamal-proxy's `syncTLSOptionsFromRootDomain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TlsMode {
+    /// Served over https.
+    pub enabled: bool,
+    /// Plain HTTP gets a 301 to https.
+    pub redirect: bool,
 }
 
 /// What a request was routed to.
 #[derive(Debug)]
 pub enum Routed {
-    /// Forward to the service's target; the guard counts the request in flight.
-    Forward {
+    /// A service.
+    Found {
         /// The service.
         live: Arc<Live>,
         /// The prefix that matched.
         prefix: String,
-        /// Counts the request on the target until dropped.
-        guard: InflightGuard,
-    },
-    /// The service is stopped: answer 503 with this message.
-    Stopped {
-        /// The service.
-        live: Arc<Live>,
+        /// Its TLS settings.
+        tls: TlsMode,
+        /// Counts the request on the target until dropped; `None` when the service is stopped.
+        guard: Option<InflightGuard>,
     },
     /// No service serves this host and path.
     NotFound,
@@ -48,9 +58,12 @@ pub enum Routed {
 #[derive(Debug)]
 pub struct Services {
     table: RwLock<Arc<RouteTable<Arc<Live>>>>,
+    default_tls_host: RwLock<Option<String>>,
     by_name: Mutex<BTreeMap<String, Arc<Live>>>,
     deploy_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     state_dir: Option<PathBuf>,
+    /// Unknown top-level fields of the restored state, written back with it.
+    state_extra: Mutex<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Services {
@@ -58,9 +71,11 @@ impl Services {
     pub fn new(state_dir: Option<PathBuf>) -> Services {
         Services {
             table: RwLock::new(Arc::new(RouteTable::default())),
+            default_tls_host: RwLock::new(None),
             by_name: Mutex::new(BTreeMap::new()),
             deploy_locks: Mutex::new(HashMap::new()),
             state_dir,
+            state_extra: Mutex::new(serde_json::Map::new()),
         }
     }
 
@@ -74,28 +89,53 @@ impl Services {
             return Routed::NotFound;
         };
         let live = Arc::clone(m.value);
-        match live.spec.state {
-            ServiceState::Stopped { .. } => Routed::Stopped { live },
-            ServiceState::Running => {
-                let guard = live.target.begin();
-                Routed::Forward {
-                    prefix: m.prefix.to_string(),
-                    live,
-                    guard,
-                }
-            }
+        let tls = tls_mode(&table, &live.spec);
+        let guard = match live.spec.state {
+            ServiceState::Stopped { .. } => None,
+            ServiceState::Running => Some(live.target.begin()),
+        };
+        Routed::Found {
+            prefix: m.prefix.to_string(),
+            live,
+            tls,
+            guard,
         }
+    }
+
+    /// The certificate for a TLS hello naming `sni` (none: the first TLS service's first
+    /// host), from the service serving that host's root path when it has `--tls`; with the
+    /// host name it was looked up by.
+    pub fn tls_source(&self, sni: Option<&str>) -> Option<(String, CertSource)> {
+        let host = match sni {
+            Some(h) if !h.is_empty() => normalize_host(h),
+            _ => self.default_tls_host.read().ok()?.clone()?,
+        };
+        let table = self.table.read().ok()?;
+        let live = table.find(&host, "/")?.value;
+        if !live.spec.tls {
+            return None;
+        }
+        live.loaded.cert.clone().map(|c| (host, c))
     }
 
     /// Restore saved services at once; their targets are resolved in the background, in
     /// parallel (and again on first request), so a target that no longer resolves — a container
     /// gone while the proxy was down — never delays start-up.
-    pub async fn restore(&self, specs: Vec<ServiceSpec>) {
+    pub async fn restore(&self, saved: state::SavedState) {
+        if let Ok(mut extra) = self.state_extra.lock() {
+            *extra = saved.extra;
+        }
+        let specs = saved.services;
         let restored: Vec<Arc<Live>> = specs
             .into_iter()
             .map(|spec| {
                 let target = Target::new(&spec.target);
-                Arc::new(Live { spec, target })
+                let loaded = loaded::load_restored(&spec, self.state_dir.as_deref());
+                Arc::new(Live {
+                    spec,
+                    target,
+                    loaded,
+                })
             })
             .collect();
         let count = restored.len();
@@ -142,6 +182,18 @@ impl Services {
         let lock = self.deploy_lock(&spec.name);
         let _serial = lock.lock().await;
         self.check_conflict(&spec)?;
+        // Certificate and pages first: a file that does not load fails the deploy at once,
+        // and the running route is left as it is.
+        let loaded = loaded::load(&spec, self.state_dir.as_deref()).inspect_err(|e| {
+            log::event(
+                Level::Error,
+                "Deploy failed",
+                &[
+                    ("service", spec.name.clone().into()),
+                    ("error", e.clone().into()),
+                ],
+            );
+        })?;
         let name = spec.name.clone();
         log::event(
             Level::Info,
@@ -184,7 +236,14 @@ impl Services {
             if let Some(s) = keep_state {
                 spec.state = s;
             }
-            old = map.insert(name.clone(), Arc::new(Live { spec, target }));
+            old = map.insert(
+                name.clone(),
+                Arc::new(Live {
+                    spec,
+                    target,
+                    loaded,
+                }),
+            );
         });
         if let Some(other) = conflict {
             return Err(format!(
@@ -294,7 +353,15 @@ impl Services {
                 spec.state = state;
                 let t = Arc::clone(&live.target);
                 target = Some(Arc::clone(&t));
-                map.insert(name.to_string(), Arc::new(Live { spec, target: t }));
+                let loaded = live.loaded.clone();
+                map.insert(
+                    name.to_string(),
+                    Arc::new(Live {
+                        spec,
+                        target: t,
+                        loaded,
+                    }),
+                );
             }
         });
         target.ok_or_else(|| format!("service not found: {name}"))
@@ -340,12 +407,42 @@ impl Services {
             Ok(mut t) => *t = Arc::new(table),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(table),
         }
+        let default_tls_host = map
+            .values()
+            .find(|l| l.spec.tls && !l.spec.hosts.is_empty())
+            .and_then(|l| l.spec.hosts.first())
+            .map(|h| normalize_host(h));
+        match self.default_tls_host.write() {
+            Ok(mut h) => *h = default_tls_host,
+            Err(poisoned) => *poisoned.into_inner() = default_tls_host,
+        }
         if let Some(dir) = &self.state_dir {
             let specs: Vec<ServiceSpec> = map.values().map(|l| l.spec.clone()).collect();
-            if let Err(e) = state::save(dir, &specs) {
+            let extra = self
+                .state_extra
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default();
+            if let Err(e) = state::save(dir, &specs, &extra) {
                 log::event(Level::Error, "Cannot save state", &[("error", e.into())]);
             }
         }
+    }
+}
+
+/// The TLS settings requests to `spec` get (see [`TlsMode`]).
+fn tls_mode(table: &RouteTable<Arc<Live>>, spec: &ServiceSpec) -> TlsMode {
+    let own = |s: &ServiceSpec| TlsMode {
+        enabled: s.tls,
+        redirect: s.tls && s.tls_settings.redirect,
+    };
+    if spec.serves_root() {
+        return own(spec);
+    }
+    let host = spec.hosts.first().map(String::as_str).unwrap_or("");
+    match table.find(host, "/") {
+        Some(m) if m.prefix == "/" => own(&m.value.spec),
+        _ => TlsMode::default(),
     }
 }
 
@@ -404,8 +501,12 @@ mod tests {
             path_prefixes: vec![],
             strip_path_prefix: true,
             tls: false,
+            tls_settings: Default::default(),
+            canonical_host: None,
+            error_pages: None,
             options: TargetOptions::default(),
             state: ServiceState::Running,
+            extra: Default::default(),
         }
     }
 
@@ -420,7 +521,10 @@ mod tests {
         )
         .await
         .expect("deploy a");
-        assert!(matches!(s.route("a.test", "/"), Routed::Forward { .. }));
+        assert!(matches!(
+            s.route("a.test", "/"),
+            Routed::Found { guard: Some(_), .. }
+        ));
         assert!(matches!(s.route("b.test", "/"), Routed::NotFound));
         let err = s
             .deploy(
@@ -435,9 +539,15 @@ mod tests {
         s.stop("a", Duration::ZERO, "later".into())
             .await
             .expect("stop");
-        assert!(matches!(s.route("a.test", "/"), Routed::Stopped { .. }));
+        assert!(matches!(
+            s.route("a.test", "/"),
+            Routed::Found { guard: None, .. }
+        ));
         s.resume("a").expect("resume");
-        assert!(matches!(s.route("a.test", "/"), Routed::Forward { .. }));
+        assert!(matches!(
+            s.route("a.test", "/"),
+            Routed::Found { guard: Some(_), .. }
+        ));
         let list = s.list();
         assert!(list.starts_with("Service"), "{list}");
         assert!(list.contains("a.test"), "{list}");

@@ -39,13 +39,18 @@ pub fn socket_path() -> PathBuf {
     dir.join(SOCKET_FILE)
 }
 
-/// The saved form of the proxy's services.
+/// The saved form of the proxy's services. Fields this version does not know, at the top or
+/// in a service, are kept as they are when the state is written again (a newer dray-proxy's,
+/// after a downgrade).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SavedState {
     /// Format version, 1.
     pub version: u32,
     /// Every service, in name order.
     pub services: Vec<ServiceSpec>,
+    /// Unknown top-level fields.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Read the saved services in `dir`; `Ok(None)` when there is no state file yet.
@@ -61,14 +66,20 @@ pub fn load(dir: &Path) -> Result<Option<SavedState>, String> {
         .map_err(|e| format!("cannot parse {}: {e}", path.display()))
 }
 
-/// Write the services to `dir` atomically (temporary file, then rename).
-pub fn save(dir: &Path, services: &[ServiceSpec]) -> Result<(), String> {
+/// Write the services (and the unknown top-level fields `extra`) to `dir` atomically
+/// (temporary file, then rename).
+pub fn save(
+    dir: &Path,
+    services: &[ServiceSpec],
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut services = services.to_vec();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let state = SavedState {
         version: 1,
         services,
+        extra: extra.clone(),
     };
     let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
     let path = dir.join(STATE_FILE);
@@ -101,10 +112,14 @@ mod tests {
                 path_prefixes: vec!["/api".into()],
                 strip_path_prefix: true,
                 tls: false,
+                tls_settings: Default::default(),
+                canonical_host: None,
+                error_pages: Some("/pages/v1".into()),
                 options: options.clone(),
                 state: ServiceState::Stopped {
                     message: "Back <soon>".into(),
                 },
+                extra: Default::default(),
             },
             ServiceSpec {
                 name: "a".into(),
@@ -113,16 +128,47 @@ mod tests {
                 path_prefixes: vec![],
                 strip_path_prefix: true,
                 tls: true,
+                tls_settings: crate::service::TlsSettings {
+                    certificate_path: Some("/tls/cert.pem".into()),
+                    private_key_path: Some("/tls/key.pem".into()),
+                    redirect: false,
+                    acme_directory: None,
+                    acme_cache_path: None,
+                },
+                canonical_host: Some("a.test".into()),
+                error_pages: None,
                 options,
                 state: ServiceState::Running,
+                extra: Default::default(),
             },
         ];
-        save(dir.path(), &services).expect("save");
+        save(dir.path(), &services, &Default::default()).expect("save");
         let loaded = load(dir.path()).expect("load").expect("some state");
         assert_eq!(loaded.version, 1);
         let mut expected = services.clone();
         expected.reverse();
         assert_eq!(loaded.services, expected);
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_load_and_save() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = r#"{"version":1,"future_top":{"a":1},"services":[{"name":"s","target":"t:80",
+            "hosts":[],"path_prefixes":[],"strip_path_prefix":true,"tls":false,
+            "options":{"health_check":{"path":"/up","interval":1000,"timeout":5000,"host":null},
+            "target_timeout":30000,"forward_headers":true,"log_request_headers":[],
+            "log_response_headers":[]},"state":{"state":"running"},"future_field":[1,2]}]}"#;
+        std::fs::write(dir.path().join(STATE_FILE), text).expect("write");
+        let loaded = load(dir.path()).expect("load").expect("state");
+        // An older state (no TLS settings): the defaults.
+        assert!(loaded.services[0].tls_settings.redirect);
+        save(dir.path(), &loaded.services, &loaded.extra).expect("save");
+        let again: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(STATE_FILE)).expect("read"),
+        )
+        .expect("json");
+        assert_eq!(again["future_top"]["a"], 1);
+        assert_eq!(again["services"][0]["future_field"][1], 2);
     }
 
     #[test]

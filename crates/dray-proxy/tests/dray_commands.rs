@@ -83,7 +83,7 @@ fn kamal_default_deploy_parses() {
 
 #[test]
 fn deploy_with_every_flag_dray_emits_parses() {
-    let yaml = "error_pages_path: public\nproxy:\n  hosts: [example.com, www.example.com]\n  app_port: 3000\n  ssl:\n    certificate_pem: CERT\n    private_key_pem: KEY\n  ssl_redirect: false\n  forward_headers: false\n  response_timeout: 10\n  path_prefixes: [/api, /v2]\n  strip_path_prefix: false\n  healthcheck:\n    interval: 3\n    path: /health\n    timeout: 4\n  buffering:\n    requests: false\n    responses: true\n    max_request_body: 1000\n    max_response_body: 2000\n    memory: 3000\n  logging:\n    request_headers: [X-Request-Id]\n    response_headers: [X-Runtime]\n";
+    let yaml = "error_pages_path: public\nproxy:\n  hosts: [example.com, www.example.com]\n  app_port: 3000\n  ssl:\n    certificate_pem: CERT\n    private_key_pem: KEY\n  ssl_redirect: false\n  forward_headers: false\n  response_timeout: 10\n  path_prefixes: [/, /api]\n  strip_path_prefix: false\n  healthcheck:\n    interval: 3\n    path: /health\n    timeout: 4\n  buffering:\n    requests: false\n    responses: true\n    max_request_body: 1000\n    max_response_body: 2000\n    memory: 3000\n  logging:\n    request_headers: [X-Request-Id]\n    response_headers: [X-Runtime]\n";
     let c = config(yaml);
     let web = c.role("web").expect("web");
     let cmd = proxy::deploy(&c, web, "abc123", "999", "1.1.1.1").expect("proxy role");
@@ -93,11 +93,15 @@ fn deploy_with_every_flag_dray_emits_parses() {
     let spec = d.to_spec().expect("spec");
     assert_eq!(spec.target, "abc123:3000");
     assert_eq!(spec.hosts, ["example.com", "www.example.com"]);
-    assert_eq!(spec.path_prefixes, ["/api", "/v2"]);
+    // kamal-proxy refuses TLS on a service that does not serve the root path.
+    assert_eq!(spec.path_prefixes, ["/", "/api"]);
     assert!(!spec.strip_path_prefix);
     assert!(spec.tls);
     assert!(!spec.options.forward_headers);
     assert_eq!(d.tls_redirect, Some(false));
+    assert!(!spec.tls_settings.redirect);
+    assert!(spec.tls_settings.files().is_some());
+    assert!(spec.error_pages.is_some());
     assert_eq!(d.buffer_requests, Some(false));
     assert_eq!(d.max_response_body, Some(2000));
     assert_eq!(d.buffer_memory, Some(3000));

@@ -1,243 +1,20 @@
 //! dray-proxy, the binary, on loopback: in-test backends, the real CLI over the control
 //! socket, a bounded loader during switch-overs.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
-/// A small HTTP server answering its version on every path (after `?ms=N` milliseconds), and
-/// `/up` with 200 when healthy, 503 otherwise. Stopping it drops every connection at once,
-/// like a stopped container.
-struct Backend {
-    addr: SocketAddr,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Backend {
-    fn start(version: &'static str, healthy: bool) -> Backend {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("backend runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind backend");
-        let addr = listener.local_addr().expect("backend addr");
-        runtime.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let service = service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| async move {
-                            let status = if req.uri().path() == "/up" && !healthy {
-                                503
-                            } else {
-                                200
-                            };
-                            let ms: u64 = req
-                                .uri()
-                                .query()
-                                .and_then(|q| q.strip_prefix("ms="))
-                                .and_then(|n| n.parse().ok())
-                                .unwrap_or(0);
-                            if ms > 0 {
-                                tokio::time::sleep(Duration::from_millis(ms)).await;
-                            }
-                            let body = format!("{version} {}", req.uri().path());
-                            let host = req
-                                .headers()
-                                .get("x-forwarded-host")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .header("x-seen-forwarded-host", host)
-                                    .body(Full::new(Bytes::from(body)))
-                                    .expect("response"),
-                            )
-                        },
-                    );
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Backend {
-            addr,
-            runtime: Some(runtime),
-        }
-    }
-
-    fn target(&self) -> String {
-        format!("--target={}", self.addr)
-    }
-
-    fn stop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// The `dray-proxy run` process with its own port, state directory and control socket.
-struct Proxy {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-    _temp: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-impl Proxy {
-    fn start() -> Proxy {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let mut p = Proxy {
-            dir: temp.path().to_path_buf(),
-            port: free_port(),
-            child: None,
-            _temp: temp,
-        };
-        p.spawn();
-        p
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dray-proxy"));
-        cmd.env("XDG_CONFIG_HOME", self.dir.join("config"))
-            .env("KAMAL_PROXY_SOCKET", self.dir.join("kamal-proxy.sock"))
-            .env("DRAY_PROXY_BIND", "127.0.0.1")
-            .env_remove("DEBUG")
-            .env_remove("HTTP_PORT");
-        cmd
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("proxy.log"))
-            .expect("log file");
-        let child = self
-            .command()
-            .args(["run", "--http-port", &self.port.to_string()])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn dray-proxy");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.dir.join("kamal-proxy.sock").exists()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("dray-proxy did not start:\n{}", self.log());
-    }
-
-    /// SIGTERM and wait: the exit code.
-    fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("dray-proxy ignored SIGTERM");
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("run dray-proxy")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "dray-proxy {args:?} failed: {}\n--- proxy log ---\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("proxy.log")).unwrap_or_default()
-    }
-
-    fn get(&self, host: &str, path: &str) -> (u16, String) {
-        get(self.port, host, path)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// One `GET` on a fresh connection: status and body.
-fn get(port: u16, host: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect proxy");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read");
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
+use common::{deploy_args, Backend, Proxy};
 
 /// What a bounded loader saw: per worker, the versions answered in order, and the failures.
 struct LoadResult {
@@ -338,19 +115,6 @@ fn wait_for(done: &AtomicUsize, n: usize) {
         assert!(Instant::now() < deadline, "loader stalled");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-const FAST: [&str; 3] = [
-    "--health-check-interval=100ms",
-    "--deploy-timeout=3s",
-    "--drain-timeout=5s",
-];
-
-fn deploy_args<'a>(service: &'a str, target: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["deploy", service, target];
-    v.extend(FAST);
-    v.extend(extra);
-    v
 }
 
 #[test]

@@ -231,6 +231,28 @@ pub fn validate(
         }
     }
 
+    // Kamal's `ensure_unique_hosts_for_ssl_roles`: one SSL host belongs to one role.
+    let mut ssl_hosts: Vec<(&str, &str)> = Vec::new();
+    for role in &roles {
+        let Some(p) = role.proxy.as_ref().filter(|p| p.ssl) else {
+            continue;
+        };
+        for host in &p.hosts {
+            if let Some((_, other)) = ssl_hosts.iter().find(|(h, _)| h == host) {
+                return Err(cx
+                    .err(
+                        &format!("servers.{}.proxy", role.name),
+                        format!("different roles can't share the same host for SSL: {host}"),
+                    )
+                    .hint(format!(
+                        "roles {other} and {} both serve {host} with ssl; give each role its own host",
+                        role.name
+                    )));
+            }
+            ssl_hosts.push((host, &role.name));
+        }
+    }
+
     // builder
     let builder = validate_builder(&cx, raw.builder.as_ref())?;
 
@@ -240,6 +262,36 @@ pub fn validate(
         accessories.push(validate_accessory(
             &cx, &service, name, acc, &roles, &logging,
         )?);
+    }
+
+    // Kamal's `ensure_no_conflicting_proxy_runs`: one proxy per host, so the `proxy.run` of
+    // every role and accessory on a host must agree.
+    {
+        let mut runs: Vec<(&str, &ProxyRun, String)> = Vec::new();
+        let role_runs = roles.iter().flat_map(|r| {
+            let run = r.proxy.as_ref().and_then(|p| p.run.as_ref());
+            r.host_names()
+                .filter_map(move |h| run.map(|run| (h, run, format!("servers.{}", r.name))))
+        });
+        let accessory_runs = accessories.iter().flat_map(|a| {
+            let run = a.proxy.as_ref().and_then(|p| p.run.as_ref());
+            a.hosts.iter().filter_map(move |h| {
+                run.map(|run| (h.as_str(), run, format!("accessories.{}", a.name)))
+            })
+        });
+        for (host, run, path) in role_runs.chain(accessory_runs) {
+            if let Some((_, _, other)) = runs.iter().find(|(h, r, _)| *h == host && *r != run) {
+                return Err(cx
+                    .err(
+                        &format!("{path}.proxy.run"),
+                        format!("conflicting proxy run configurations for host {host}"),
+                    )
+                    .hint(format!(
+                        "{other} and {path} run the proxy differently on {host}; one proxy serves a host"
+                    )));
+            }
+            runs.push((host, run, path));
+        }
     }
 
     // boot
@@ -268,6 +320,20 @@ pub fn validate(
         }
     }
     let hooks_output = validate_hooks_output(&cx, raw.hooks_output.as_ref())?;
+
+    // output: Kamal raises when a logger lacks its setting
+    if let Some(o) = &raw.output {
+        if o.file.as_ref().is_some_and(|f| s(&f.path).is_none()) {
+            return Err(cx
+                .err("output.file", "file path is required")
+                .hint("add `path: <directory>` under `output: file:`"));
+        }
+        if o.otel.as_ref().is_some_and(|f| s(&f.endpoint).is_none()) {
+            return Err(cx
+                .err("output.otel", "OTel endpoint is required")
+                .hint("add `endpoint: http://<collector>:4318` under `output: otel:`"));
+        }
+    }
 
     // aliases
     let aliases = pairs(&raw.aliases);
@@ -447,5 +513,41 @@ mod dray_settings_tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("x-dray.hooks.timeout"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod output_tests {
+    use crate::config::load::load_str_without_commands;
+
+    const BASE: &str = "service: app\nimage: app\nregistry:\n  server: localhost:5555\nservers:\n  - 1.1.1.1\nbuilder:\n  arch: amd64\n";
+
+    #[test]
+    fn output_file_and_otel_are_read() {
+        let text = format!(
+            "{BASE}output:\n  file:\n    path: log/kamal/\n  otel:\n    endpoint: http://otel:4318\n"
+        );
+        let config = load_str_without_commands(&text, "config/deploy.yml").expect("loads");
+        assert_eq!(config.output.file_path.as_deref(), Some("log/kamal/"));
+        assert_eq!(
+            config.output.otel_endpoint.as_deref(),
+            Some("http://otel:4318")
+        );
+    }
+
+    #[test]
+    fn a_logger_without_its_setting_is_refused_as_kamal_does() {
+        let text = format!("{BASE}output:\n  file: {{}}\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("file path is required"), "{err}");
+        let text = format!("{BASE}output:\n  otel: {{}}\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("OTel endpoint is required"), "{err}");
+        let text = format!("{BASE}output: {{}}\n");
+        load_str_without_commands(&text, "config/deploy.yml").expect("an empty output loads");
     }
 }

@@ -95,6 +95,7 @@ pub fn run_with(
             dray::docker::lock::AUTOMATIC_MESSAGE,
         ),
         lock_wait: None,
+        error_pages: None,
     });
     let cancel_slot: Arc<Mutex<Option<dray::engine::CancelHandle>>> = Arc::default();
     let slot = cancel_slot.clone();

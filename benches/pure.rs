@@ -86,7 +86,8 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
             skip_hooks: false,
             secrets: &secrets,
             lock_inherited: false,
-            buildx: false,
+            build_env: dray::plan::builder::BuildEnv::legacy(),
+            error_pages: None,
             lock_details: dray::lock::details(
                 "bench",
                 &resolved.release.version,

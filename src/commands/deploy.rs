@@ -18,21 +18,6 @@ pub struct DeployRequest {
     pub no_cache: bool,
 }
 
-/// Whether `docker buildx` works on this machine (the build's commands depend on it).
-fn buildx_present() -> bool {
-    let Ok(docker) = which::which("docker") else {
-        return false;
-    };
-    std::process::Command::new(docker)
-        .args(["buildx", "version"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 /// Run `deploy`, `redeploy`, `rollback` or `app boot`.
 pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
     let s = Session::new(global)?;
@@ -51,6 +36,18 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
     let secrets = super::load_secrets(&s.config, &s.opts)?;
     check_secrets(&s.config, &s.targets, &secrets, req)?;
     let building = !req.skip_push && !matches!(req.kind, PlanKind::Rollback | PlanKind::AppBoot);
+    // What this machine can build, and a refusal of what it cannot, before anything runs.
+    let build_env = if building {
+        let env = crate::engine::build::probe_build_env();
+        crate::plan::builder::check(&s.config, &env)?;
+        // Kamal's `Missing <dockerfile>`, for a build that runs (a dry run only shows it).
+        if !global.dry_run && super::session::capture_dir().is_none() {
+            crate::plan::builder::check_dockerfile(&s.config, &s.opts.cwd, &env)?;
+        }
+        env
+    } else {
+        crate::plan::builder::BuildEnv::legacy()
+    };
     let error_pages = read_error_pages(&s.config, &s.opts.cwd)?;
     let plan = build_plan(&PlanInputs {
         kind: req.kind,
@@ -62,7 +59,7 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         skip_hooks: global.skip_hooks,
         secrets: &secrets,
         lock_inherited: s.lock_inherited(),
-        buildx: building && buildx_present(),
+        build_env,
         lock_details: s.lock_details(
             &resolved.release.version,
             crate::docker::lock::AUTOMATIC_MESSAGE,

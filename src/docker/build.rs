@@ -23,71 +23,13 @@ pub struct BuildOptions<'a> {
     pub secrets: &'a [(String, String)],
 }
 
-/// The buildx builder Kamal uses: `kamal-remote-<remote>`, `kamal-hybrid-<driver>-<remote>`,
-/// a cloud builder, or `kamal-local[-registry]-<driver>`; `None` with `driver: docker`.
-/// `local_arch` is the local docker's architecture (`amd64`, `arm64`).
-pub fn builder_name(config: &Config, local_arch: &str) -> Option<String> {
-    let b = &config.builder;
-    if b.driver == "docker" {
-        return None;
-    }
-    let local_arches: Vec<&String> = if !b.local {
-        Vec::new()
-    } else if b.remote.is_some() {
-        b.arch.iter().filter(|a| *a == local_arch).collect()
-    } else {
-        b.arch.iter().collect()
-    };
-    let has_remote_arches = b.remote.is_some() && b.arch.len() > local_arches.len();
-    let local = b.local && (b.arch.is_empty() || !local_arches.is_empty());
-    if let (true, Some(remote)) = (has_remote_arches, &b.remote) {
-        let mut suffix: String = remote
-            .chars()
-            .map(|c| {
-                if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        if config.registry.is_local() {
-            suffix.push_str("-local-registry");
-        }
-        return Some(if local {
-            format!("kamal-hybrid-{}-{suffix}", b.driver)
-        } else {
-            format!("kamal-remote-{suffix}")
-        });
-    }
-    if b.driver.starts_with("cloud") {
-        return Some(b.driver.replace([' ', '/'], "-"));
-    }
-    Some(if config.registry.is_local() {
-        format!("kamal-local-registry-{}", b.driver)
-    } else {
-        format!("kamal-local-{}", b.driver)
-    })
-}
-
-/// `linux/<arch>,…`.
+/// `linux/<arch>,…` of every `builder.arch`.
 fn platforms(config: &Config) -> Option<String> {
-    if config.builder.arch.is_empty() {
-        return None;
-    }
-    Some(
-        config
-            .builder
-            .arch
-            .iter()
-            .map(|a| format!("linux/{a}"))
-            .collect::<Vec<_>>()
-            .join(","),
-    )
+    super::builder::platforms(&config.builder.arch)
 }
 
 /// `<repo>:<version>` and `<repo>:latest[-D]`.
-fn tags(config: &Config, version: &str) -> [String; 2] {
+pub fn tags(config: &Config, version: &str) -> [String; 2] {
     [
         format!("{}:{}", config.repository, version),
         format!("{}:{}", config.repository, config.latest_tag()),
@@ -208,14 +150,21 @@ pub fn buildx_build(
     with_secret_env(cmd.arg(opts.context), opts)
 }
 
-/// Without buildx: `docker build -t IMG -t LATEST --label service=S [--build-arg K=v]
+/// Without buildx: `docker [-H <engine>] build -t IMG -t LATEST --label service=S [--build-arg K=v]
 /// [--secret id=K,env=K] --file F [--target T] [--ssh S] [--no-cache] [--platform P] <context>`.
 /// Secrets and `ssh` need BuildKit, so `DOCKER_BUILDKIT=1` is set when either is used; the
 /// secret names its env var explicitly because the classic CLI does not default to it. A
-/// multi-arch `--platform` needs buildx: use this for one arch.
-pub fn docker_build(config: &Config, opts: &BuildOptions<'_>) -> CommandSpec {
+/// multi-arch `--platform` needs buildx: use this for one arch. `engine` (`ssh://user@host`,
+/// `builder.remote`) builds on that engine instead of this machine's.
+pub fn docker_build(config: &Config, opts: &BuildOptions<'_>, engine: Option<&str>) -> CommandSpec {
     let b = &config.builder;
-    let mut cmd = CommandSpec::new("build image", "docker").arg("build");
+    let mut cmd = match engine {
+        Some(e) => CommandSpec::new(format!("build image on {e}"), "docker")
+            .arg("-H")
+            .arg(e),
+        None => CommandSpec::new("build image", "docker"),
+    }
+    .arg("build");
     for tag in tags(config, opts.version) {
         cmd = cmd.arg("-t").arg(tag);
     }
@@ -242,17 +191,32 @@ pub fn docker_build(config: &Config, opts: &BuildOptions<'_>) -> CommandSpec {
     with_secret_env(cmd.arg(opts.context), opts)
 }
 
-/// `docker push <tag>`.
-pub fn push(tag: &str) -> CommandSpec {
-    CommandSpec::new(format!("push {tag}"), "docker")
-        .arg("push")
-        .arg(tag)
+/// `docker [-H <engine>] push <tag>`.
+pub fn push(tag: &str, engine: Option<&str>) -> CommandSpec {
+    match engine {
+        Some(e) => CommandSpec::new(format!("push {tag} from {e}"), "docker")
+            .arg("-H")
+            .arg(e),
+        None => CommandSpec::new(format!("push {tag}"), "docker"),
+    }
+    .arg("push")
+    .arg(tag)
 }
 
-/// The fallback in order: `docker build`, `docker push IMG`, `docker push LATEST`.
-pub fn docker_build_and_push(config: &Config, opts: &BuildOptions<'_>) -> Vec<CommandSpec> {
+/// The fallback in order: `docker build`, `docker push IMG`, `docker push LATEST`, all on
+/// `engine` when given (the remote builder's engine pushes what it built; the local docker CLI
+/// sends its registry credentials with each push).
+pub fn docker_build_and_push(
+    config: &Config,
+    opts: &BuildOptions<'_>,
+    engine: Option<&str>,
+) -> Vec<CommandSpec> {
     let [image, latest] = tags(config, opts.version);
-    vec![docker_build(config, opts), push(&image), push(&latest)]
+    vec![
+        docker_build(config, opts, engine),
+        push(&image, engine),
+        push(&latest, engine),
+    ]
 }
 
 #[cfg(test)]
@@ -272,7 +236,7 @@ mod tests {
     #[test]
     fn buildx_default_matches_kamal() {
         let c = base();
-        let name = builder_name(&c, "amd64");
+        let name = crate::docker::builder::name(&c, crate::docker::builder::Target::Local);
         assert_eq!(name.as_deref(), Some("kamal-local-docker-container"));
         // Kamal CT "target specified arch locally by default" (without its `2>&1`).
         insta::assert_snapshot!(buildx_build(&c, name.as_deref(), &opts(&[])).to_shell(), @"docker buildx build --output=type=registry --platform linux/amd64 --builder kamal-local-docker-container -t dhh/app:123 -t dhh/app:latest --label service=app --file Dockerfile .");
@@ -285,7 +249,8 @@ mod tests {
             "builder:\n  arch: [amd64, arm64]\n  remote: ssh://app@127.0.0.1\n  cache:\n    type: gha\n    options: mode=max,scope=x\n  args:\n    RUBY_VERSION: 3.3.0\n    TOKEN: s3cr3t $x\n  secrets:\n    - GITHUB_TOKEN\n  target: prod\n  ssh: default\n  provenance: mode=max\n  sbom: true\n",
         );
         let c = config_with(&yaml, Some("staging"));
-        let name = builder_name(&c, "amd64");
+        use crate::docker::builder::{name as builder_name, target};
+        let name = builder_name(&c, target(&c, "amd64"));
         assert_eq!(
             name.as_deref(),
             Some("kamal-hybrid-docker-container-ssh---app-127-0-0-1")
@@ -300,11 +265,11 @@ mod tests {
         insta::assert_snapshot!(cmd.to_shell());
         insta::assert_snapshot!(cmd.to_shell_redacted());
         assert_eq!(
-            builder_name(&c, "arm64").as_deref(),
+            builder_name(&c, target(&c, "arm64")).as_deref(),
             Some("kamal-hybrid-docker-container-ssh---app-127-0-0-1")
         );
         assert_eq!(
-            builder_name(&c, "riscv").as_deref(),
+            builder_name(&c, target(&c, "riscv")).as_deref(),
             Some("kamal-remote-ssh---app-127-0-0-1")
         );
     }
@@ -317,7 +282,7 @@ mod tests {
         );
         let c = config_with(&yaml, Some("staging"));
         let secrets = vec![("GITHUB_TOKEN".to_string(), "ghp_x".to_string())];
-        let cmds = docker_build_and_push(&c, &opts(&secrets));
+        let cmds = docker_build_and_push(&c, &opts(&secrets), None);
         let lines: Vec<String> = cmds.iter().map(|c| c.to_shell_redacted()).collect();
         insta::assert_snapshot!(lines.join("\n"));
         assert!(cmds[0]

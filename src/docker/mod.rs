@@ -20,6 +20,8 @@
 //! - [`env_file`]: the role env file's content and the commands writing it.
 //! - [`registry`]: login (password on stdin), logout, pull, image removal, label check.
 //! - [`build`]: `docker buildx build` and the plain `docker build` + `docker push` fallback.
+//! - [`builder`]: the buildx builder Kamal selects (local, remote, hybrid, cloud), its inspect,
+//!   remove and create commands, and `pack build`.
 //! - [`prune`]: old containers and images, scoped to service and destination.
 //! - [`lock`]: the deploy lock directory and its base64 details.
 //! - [`audit`]: audit log lines.
@@ -32,6 +34,7 @@ pub mod assets;
 pub mod audit;
 pub mod boot;
 pub mod build;
+pub mod builder;
 pub mod env_file;
 pub mod lock;
 pub mod proxy;

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::command::Secret;
 use crate::config::Config;
-use crate::plan::{LocalStep, Shown};
+use crate::plan::{EnsureBuilder, LocalStep, OnError, PlannedCommand, Shown};
 use crate::remote::{CommandOutput, RemoteError};
 
 use super::error::HostFailure;
@@ -21,6 +21,35 @@ pub struct BuildDir {
     pub dir: PathBuf,
     /// The context argument (`.` in a clone, `builder.context` otherwise).
     pub context: String,
+}
+
+/// What this machine offers a build: `docker buildx version` works, the local engine's arch
+/// (`docker info --format '{{.Architecture}}'`, Kamal's `docker_arch`; this CPU's when the
+/// engine does not answer), and `pack` on `PATH`.
+pub fn probe_build_env() -> crate::plan::builder::BuildEnv {
+    use crate::plan::builder::{docker_arch, BuildEnv};
+    let mut env = BuildEnv::legacy();
+    env.pack = which::which("pack").is_ok();
+    let Ok(docker) = which::which("docker") else {
+        return env;
+    };
+    let run = |args: &[&str]| {
+        std::process::Command::new(&docker)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    env.buildx = run(&["buildx", "version"]).is_some();
+    if let Some(arch) = run(&["info", "--format", "{{.Architecture}}"]) {
+        if !arch.trim().is_empty() {
+            env.arch = docker_arch(&arch);
+        }
+    }
+    env
 }
 
 async fn run_local(
@@ -144,55 +173,126 @@ async fn fresh_clone(clones: &Path, top: &str, name: &str) -> Result<(), String>
     Ok(())
 }
 
+/// Run one planned command locally in `dir`: found on `PATH`, its environment and stdin as
+/// planned; its output shown as the plan says. A failure is returned as data, with its output.
+async fn run_one(
+    engine: &super::Engine<'_>,
+    stage: &str,
+    label: &str,
+    cmd: &PlannedCommand,
+    dir: &Path,
+) -> Result<CommandOutput, HostFailure> {
+    let spec = &cmd.spec;
+    let fail = |message: String| HostFailure::new(stage, label, None, &spec.purpose, message);
+    let program = which::which(&spec.program).map_err(|e| {
+        fail(format!(
+            "{}: `{}` is not on PATH ({e})",
+            spec.purpose, spec.program
+        ))
+        .with_hint(format!("install `{}` on this machine", spec.program))
+    })?;
+    engine.emit.emit(Event::CommandStarted {
+        host: label.to_string(),
+        purpose: spec.purpose.clone(),
+        line: spec.to_shell_redacted(),
+    });
+    let args: Vec<String> = spec.args.iter().map(|a| a.as_str().to_string()).collect();
+    let started = std::time::Instant::now();
+    let result = run_local(&program, &args, dir, &spec.env, spec.stdin.as_ref()).await;
+    let (exit_code, stdout, stderr) = match &result {
+        Ok(out) => (out.status, out.stdout.clone(), out.stderr.clone()),
+        Err(m) => (None, String::new(), m.to_string()),
+    };
+    engine.emit.emit(Event::CommandFinished {
+        host: label.to_string(),
+        exit_code,
+        seconds: started.elapsed().as_secs_f64(),
+        stdout,
+        stderr,
+    });
+    let out = result.map_err(|m| fail(format!("{}: {m}", spec.purpose)))?;
+    if cmd.shown != Shown::Nothing && !out.stdout.is_empty() {
+        engine.output(label, out.stdout.clone(), false);
+    }
+    Ok(out)
+}
+
+/// Run `commands` locally in `dir`, in order; a failure ends them unless the command's
+/// failures are ignored.
+async fn run_all(
+    engine: &super::Engine<'_>,
+    stage: &str,
+    label: &str,
+    commands: &[PlannedCommand],
+    dir: &Path,
+) -> Result<(), HostFailure> {
+    for cmd in commands {
+        let result = run_one(engine, stage, label, cmd, dir).await;
+        let ignored = cmd.on_error != OnError::Fail;
+        match result {
+            Ok(out) if out.success() => {}
+            Ok(out) if ignored => engine.emit.emit(Event::CommandIgnored {
+                host: label.to_string(),
+                purpose: cmd.purpose.clone(),
+                stderr: out.stderr_tail(10),
+            }),
+            Err(e) if ignored => engine.emit.emit(Event::CommandIgnored {
+                host: label.to_string(),
+                purpose: cmd.purpose.clone(),
+                stderr: e.message,
+            }),
+            Ok(out) => {
+                return Err(HostFailure::remote(
+                    stage,
+                    None,
+                    &RemoteError::failed(label, &cmd.spec, &out),
+                ))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Kamal's builder check (`build push`): inspect the builder; when that fails saying it is
+/// missing or does not fit, warn, remove what is left of it (failures ignored) and create it;
+/// any other failure fails the build.
+pub async fn ensure_builder(
+    engine: &super::Engine<'_>,
+    stage: &str,
+    label: &str,
+    eb: &EnsureBuilder,
+    dir: &Path,
+) -> Result<(), HostFailure> {
+    let out = run_one(engine, stage, label, &eb.inspect, dir).await?;
+    if out.success() {
+        return Ok(());
+    }
+    let said = format!("{}\n{}", out.stdout, out.stderr);
+    if !eb.missing_if.iter().any(|m| said.contains(m.as_str())) {
+        return Err(HostFailure::remote(
+            stage,
+            None,
+            &RemoteError::failed(label, &eb.inspect.spec, &out),
+        ));
+    }
+    engine.emit.emit(Event::Warning {
+        message: format!(
+            "Missing compatible builder, so creating a new one first ({} builder {})",
+            eb.target, eb.name
+        ),
+    });
+    run_all(engine, stage, label, &eb.remove, dir).await?;
+    run_all(engine, stage, label, &eb.create, dir).await
+}
+
 /// Run a local step's commands in `dir`, in order: each program found on `PATH`, its
-/// environment and stdin as planned; the first failure ends the step.
+/// environment and stdin as planned; the first failure (unless ignored) ends the step.
 pub async fn run_commands(
     engine: &super::Engine<'_>,
     stage: &str,
     step: &LocalStep,
     dir: &Path,
 ) -> Result<(), HostFailure> {
-    let label = step.label.as_str();
-    for cmd in &step.commands {
-        let spec = &cmd.spec;
-        let fail = |message: String| HostFailure::new(stage, label, None, &spec.purpose, message);
-        let program = which::which(&spec.program).map_err(|e| {
-            fail(format!(
-                "{}: `{}` is not on PATH ({e})",
-                spec.purpose, spec.program
-            ))
-            .with_hint(format!("install `{}` on this machine", spec.program))
-        })?;
-        engine.emit.emit(Event::CommandStarted {
-            host: label.to_string(),
-            purpose: spec.purpose.clone(),
-            line: spec.to_shell_redacted(),
-        });
-        let args: Vec<String> = spec.args.iter().map(|a| a.as_str().to_string()).collect();
-        let started = std::time::Instant::now();
-        let result = run_local(&program, &args, dir, &spec.env, spec.stdin.as_ref()).await;
-        let (exit_code, stdout, stderr) = match &result {
-            Ok(out) => (out.status, out.stdout.clone(), out.stderr.clone()),
-            Err(m) => (None, String::new(), m.to_string()),
-        };
-        engine.emit.emit(Event::CommandFinished {
-            host: label.to_string(),
-            exit_code,
-            seconds: started.elapsed().as_secs_f64(),
-            stdout,
-            stderr,
-        });
-        let out = result.map_err(|m| fail(format!("{}: {m}", spec.purpose)))?;
-        if cmd.shown != Shown::Nothing && !out.stdout.is_empty() {
-            engine.output(label, out.stdout.clone(), false);
-        }
-        if !out.success() {
-            return Err(HostFailure::remote(
-                stage,
-                None,
-                &RemoteError::failed(label, spec, &out),
-            ));
-        }
-    }
-    Ok(())
+    run_all(engine, stage, &step.label, &step.commands, dir).await
 }

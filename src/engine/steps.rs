@@ -95,6 +95,9 @@ impl Engine<'_> {
                 }
                 _ => self.root.clone(),
             };
+            if let Some(eb) = &step.ensure_builder {
+                build::ensure_builder(self, stage, &step.label, eb, &dir).await?;
+            }
             build::run_commands(self, stage, step, &dir).await
         }
         .await;

@@ -142,7 +142,7 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         skip_hooks: false,
         secrets: &Secrets::default(),
         lock_inherited: false,
-        buildx: false,
+        build_env: crate::plan::builder::BuildEnv::legacy(),
         lock_details: crate::lock::details("dev", "v1", crate::docker::lock::AUTOMATIC_MESSAGE),
         lock_wait: None,
         error_pages: None,

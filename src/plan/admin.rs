@@ -67,6 +67,7 @@ pub fn registry(
                 label: "local".into(),
                 build_dir: None,
                 secret_env: Vec::new(),
+                ensure_builder: None,
                 commands: vec![planned(command("local")).show()],
             })],
         ));

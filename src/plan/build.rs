@@ -29,8 +29,9 @@ pub struct PlanInputs<'a> {
     pub secrets: &'a Secrets,
     /// Whether the lock is already held by a parent (`KAMAL_LOCK=true`).
     pub lock_inherited: bool,
-    /// Whether `docker buildx` is available locally (found before planning).
-    pub buildx: bool,
+    /// What this machine offers the build: buildx, its docker arch, `pack` (found before
+    /// planning).
+    pub build_env: super::builder::BuildEnv,
     /// The lock's details as this run writes them.
     pub lock_details: crate::docker::lock::LockDetails,
     /// `--lock-wait`.
@@ -120,6 +121,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     label: "localhost".into(),
                     build_dir: None,
                     secret_env: Vec::new(),
+                    ensure_builder: None,
                     commands: vec![login],
                 })],
             );
@@ -137,16 +139,13 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
             .collect();
         b.stage(
             "build",
-            vec![Step::Local(LocalStep {
-                purpose: format!("build and push {}", release.image),
-                label: "localhost".into(),
-                build_dir: Some(match &config.builder.context {
-                    Some(c) => BuildDir::Context(c.clone()),
-                    None => BuildDir::CloneOfHead,
-                }),
-                secret_env: config.builder.secrets.clone(),
-                commands: cmds::build(config, release, inp.no_cache, inp.buildx, &secret_env),
-            })],
+            vec![Step::Local(super::builder::build_step(
+                config,
+                release,
+                inp.no_cache,
+                &inp.build_env,
+                &secret_env,
+            ))],
         );
     }
 

@@ -36,36 +36,6 @@ pub fn audit(
     ))
 }
 
-/// Build and push the image: `docker buildx build` when buildx is present on this machine
-/// (found before the plan is built), else `docker build` + `docker push`. Build secrets are in
-/// the commands' environment (never shown).
-pub fn build(
-    config: &Config,
-    release: &Release,
-    no_cache: bool,
-    buildx: bool,
-    secrets: &[(String, String)],
-) -> Vec<PlannedCommand> {
-    let context = config.builder.context.clone().unwrap_or_else(|| ".".into());
-    let opts = docker::build::BuildOptions {
-        version: &release.version,
-        context: &context,
-        no_cache,
-        secrets,
-    };
-    let specs = if buildx {
-        let builder = docker::build::builder_name(config, std::env::consts::ARCH);
-        vec![docker::build::buildx_build(
-            config,
-            builder.as_deref(),
-            &opts,
-        )]
-    } else {
-        docker::build::docker_build_and_push(config, &opts)
-    };
-    specs.into_iter().map(planned).collect()
-}
-
 /// A registry credential's value: the configured one, or the secret it names.
 pub fn credential(c: &Option<Credential>, secrets: &Secrets) -> String {
     match c {

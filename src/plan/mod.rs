@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod app;
 pub mod build;
+pub mod builder;
 pub mod cmds;
 mod command;
 pub mod hole;
@@ -179,8 +180,31 @@ pub struct LocalStep {
     /// Environment variables filled from secrets (`builder.secrets`): name and secret key.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secret_env: Vec<String>,
+    /// For a buildx build: the builder to inspect, and to create when it is missing, before the
+    /// commands run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ensure_builder: Option<EnsureBuilder>,
     /// The commands, in order.
     pub commands: Vec<PlannedCommand>,
+}
+
+/// Kamal's builder check before a buildx build (`lib/kamal/cli/build.rb#push`): run `inspect`;
+/// when it fails saying the builder is missing or does not fit (one of `missing_if`), say so,
+/// run `remove` (failures ignored) then `create`; any other failure fails the build.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsureBuilder {
+    /// The builder's name.
+    pub name: String,
+    /// Kamal's target (`local`, `remote`, `hybrid`, `cloud`).
+    pub target: String,
+    /// Does it exist and fit?
+    pub inspect: PlannedCommand,
+    /// Texts of `inspect`'s output that mean "missing": create it.
+    pub missing_if: Vec<String>,
+    /// Remove what is left of it (failures ignored).
+    pub remove: Vec<PlannedCommand>,
+    /// Create it.
+    pub create: Vec<PlannedCommand>,
 }
 
 /// The same kind of work on several hosts.

@@ -119,6 +119,24 @@ pub fn plan_text(plan: &Plan) -> String {
                     for name in &l.secret_env {
                         let _ = writeln!(out, "    env {name}=[REDACTED]");
                     }
+                    if let Some(eb) = &l.ensure_builder {
+                        let _ =
+                            writeln!(out, "    use the {} buildx builder {}:", eb.target, eb.name);
+                        command(&mut out, &l.label, &eb.inspect);
+                        let _ = writeln!(
+                            out,
+                            "    if that fails saying {}: remove it and create it:",
+                            eb.missing_if
+                                .iter()
+                                .map(|m| format!("{m:?}"))
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        );
+                        for c in eb.remove.iter().chain(&eb.create) {
+                            command(&mut out, &l.label, c);
+                        }
+                        let _ = writeln!(out, "    then:");
+                    }
                     for c in &l.commands {
                         command(&mut out, &l.label, c);
                     }

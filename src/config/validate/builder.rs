@@ -15,7 +15,8 @@ pub(super) fn validate_builder(cx: &Ctx, raw: Option<&RawBuilder>) -> Result<Bui
         .arch
         .iter()
         .flat_map(|a| a.0.iter())
-        .map(|a| a.0.clone())
+        // `linux/amd64` is the platform of `amd64`: Kamal adds the `linux/` itself.
+        .map(|a| a.0.strip_prefix("linux/").unwrap_or(&a.0).to_string())
         .collect();
     if arch.is_empty() {
         return Err(cx

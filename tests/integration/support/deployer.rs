@@ -88,7 +88,7 @@ pub fn run_with(
         skip_hooks: false,
         secrets: &secrets,
         lock_inherited: false,
-        buildx: false,
+        build_env: dray::plan::builder::BuildEnv::legacy(),
         lock_details: dray::lock::details(
             "test",
             &resolved.release.version,

@@ -1,0 +1,454 @@
+//! The build stage's step: what `builder:` asks for on this machine, as Kamal 2.12 does it
+//! where `docker buildx` exists (builder inspected, created when missing, `docker buildx
+//! build`), `pack build` for buildpacks, and an honest path without buildx: `docker build` +
+//! `docker push` here, or on `builder.remote`'s engine (`docker -H ssh://… build`), for one arch
+//! that engine builds natively. Whatever the legacy builder cannot do is refused before anything
+//! runs ([`check`]), naming the key.
+
+use crate::config::Config;
+use crate::docker::build::{self, BuildOptions};
+use crate::docker::builder::{self as bx, Target};
+use crate::release::Release;
+
+use super::{planned, BuildDir, EnsureBuilder, LocalStep};
+
+/// What this machine offers the build (found once, before planning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildEnv {
+    /// `docker buildx version` works.
+    pub buildx: bool,
+    /// The local docker engine's architecture, Kamal's spelling (`amd64`, `arm64`), from
+    /// `docker info --format '{{.Architecture}}'`.
+    pub arch: String,
+    /// `pack` is on `PATH`.
+    pub pack: bool,
+}
+
+impl BuildEnv {
+    /// No buildx, no pack, this CPU's arch (tests, and machines without docker).
+    pub fn legacy() -> Self {
+        BuildEnv {
+            buildx: false,
+            arch: docker_arch(std::env::consts::ARCH),
+            pack: false,
+        }
+    }
+}
+
+/// Kamal's `docker_arch`: `aarch64…` ⇒ `arm64`, `x86_64…` ⇒ `amd64`, anything else as it is.
+pub fn docker_arch(reported: &str) -> String {
+    let reported = reported.trim();
+    if reported.contains("aarch64") {
+        "arm64".into()
+    } else if reported.contains("x86_64") {
+        "amd64".into()
+    } else {
+        reported.to_string()
+    }
+}
+
+/// A build this machine cannot do as configured, found before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct BuildRefusal {
+    /// The configuration key (`builder.arch`, `builder.cache`, …).
+    pub key: String,
+    /// Why.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+impl crate::error::Diagnostic for BuildRefusal {
+    fn hint(&self) -> Option<String> {
+        Some(self.hint.clone())
+    }
+}
+
+const INSTALL_BUILDX: &str =
+    "install docker buildx on this machine (Debian/Ubuntu: the docker-buildx or docker-buildx-plugin package)";
+
+fn refuse(key: &str, message: impl Into<String>, hint: impl Into<String>) -> BuildRefusal {
+    BuildRefusal {
+        key: key.to_string(),
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+fn needs_buildx(key: &str, what: &str) -> BuildRefusal {
+    refuse(
+        key,
+        format!("{what} needs docker buildx, which is not installed here (`docker buildx version` fails)"),
+        format!("{INSTALL_BUILDX}, or remove `{key}`"),
+    )
+}
+
+/// Refuse, before anything runs, a build this machine cannot do as configured: Kamal's check
+/// that a local registry with a remote builder uses `ssh://`; `pack` without the `pack` CLI;
+/// and without buildx every key only buildx implements (`cache`, `driver: cloud`, other
+/// drivers, `provenance`, `sbom`, `secrets`, `ssh`) and any arch the legacy builder cannot
+/// produce (several arches, or one that is not the building engine's).
+pub fn check(config: &Config, env: &BuildEnv) -> Result<(), BuildRefusal> {
+    let b = &config.builder;
+    let target = bx::target(config, &env.arch);
+    let (local_arches, remote_arches) = bx::arches(config, &env.arch);
+    if let Some(remote) = &b.remote {
+        if config.registry.is_local() && !remote_arches.is_empty() && !remote.starts_with("ssh://")
+        {
+            return Err(refuse(
+                "builder.remote",
+                "Local registry with remote builder requires an SSH URL (e.g., ssh://user@host)",
+                "set `builder.remote` to ssh://user@host",
+            ));
+        }
+    }
+    if target == Target::Pack && !env.pack {
+        return Err(refuse(
+            "builder.pack",
+            "buildpacks need the `pack` CLI, which is not on PATH",
+            "install pack (https://buildpacks.io/docs/tools/pack/), or remove `builder.pack`",
+        ));
+    }
+    if env.buildx || target == Target::Pack {
+        return Ok(());
+    }
+    if target == Target::Cloud {
+        return Err(needs_buildx(
+            "builder.driver",
+            &format!("the Docker Build Cloud driver `{}`", b.driver),
+        ));
+    }
+    if b.driver != "docker" && b.driver != "docker-container" {
+        return Err(needs_buildx(
+            "builder.driver",
+            &format!("the buildx driver `{}`", b.driver),
+        ));
+    }
+    if let Some(kind) = &b.cache_type {
+        return Err(needs_buildx(
+            "builder.cache",
+            &format!("the build cache (`type: {kind}`)"),
+        ));
+    }
+    for (key, set) in [
+        ("builder.provenance", b.provenance.is_some()),
+        ("builder.sbom", b.sbom.is_some()),
+        ("builder.secrets", !b.secrets.is_empty()),
+        ("builder.ssh", b.ssh.is_some()),
+    ] {
+        if set {
+            return Err(needs_buildx(key, &format!("`{key}`")));
+        }
+    }
+    let arch_hint = format!(
+        "{INSTALL_BUILDX}, or build one arch at a time on an engine of that arch (`builder.remote: ssh://user@host`)"
+    );
+    if !local_arches.is_empty() && !remote_arches.is_empty() {
+        return Err(refuse(
+            "builder.arch",
+            format!(
+                "building for {} here and {} on {} makes one multi-arch image, which needs docker buildx (not installed here)",
+                local_arches.join(", "),
+                remote_arches.join(", "),
+                b.remote.as_deref().unwrap_or("")
+            ),
+            arch_hint,
+        ));
+    }
+    let built = if remote_arches.is_empty() {
+        &local_arches
+    } else {
+        &remote_arches
+    };
+    if built.len() > 1 {
+        return Err(refuse(
+            "builder.arch",
+            format!(
+                "a multi-arch image ({}) needs docker buildx, which is not installed here; the legacy `docker build` makes one arch",
+                built.join(", ")
+            ),
+            arch_hint,
+        ));
+    }
+    if let (Some(arch), true) = (built.first(), remote_arches.is_empty()) {
+        if *arch != env.arch {
+            return Err(refuse(
+                "builder.arch",
+                format!(
+                    "`{arch}` is not the arch of this machine's docker engine ({}); building for another arch needs docker buildx, which is not installed here",
+                    env.arch
+                ),
+                arch_hint,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Kamal's check that `builder.dockerfile` exists (`Missing <file>`), relative to the
+/// directory dray runs in as Kamal's is relative to its working directory; not for `pack`,
+/// which uses none.
+pub fn check_dockerfile(
+    config: &Config,
+    cwd: &std::path::Path,
+    env: &BuildEnv,
+) -> Result<(), BuildRefusal> {
+    let file = &config.builder.dockerfile;
+    if bx::target(config, &env.arch) == Target::Pack || cwd.join(file).exists() {
+        return Ok(());
+    }
+    Err(refuse(
+        "builder.dockerfile",
+        format!("Missing {file}"),
+        format!(
+            "create {file} in {} or set `builder.dockerfile` to the Dockerfile's path",
+            cwd.display()
+        ),
+    ))
+}
+
+/// The build stage's local step: where it runs, the Dockerfile it needs, the builder it
+/// ensures, and its commands. `secrets` are `builder.secrets`' resolved values (for the
+/// environment of the build process, never argv). Call [`check`] first.
+pub fn build_step(
+    config: &Config,
+    release: &Release,
+    no_cache: bool,
+    env: &BuildEnv,
+    secrets: &[(String, String)],
+) -> LocalStep {
+    let b = &config.builder;
+    let context = b.context.clone().unwrap_or_else(|| ".".into());
+    let opts = BuildOptions {
+        version: &release.version,
+        context: &context,
+        no_cache,
+        secrets,
+    };
+    let target = bx::target(config, &env.arch);
+    let mut ensure_builder = None;
+    let commands = if target == Target::Pack {
+        std::iter::once(bx::pack_inspect(config))
+            .chain(bx::pack_build(config, &opts, &env.arch))
+            .map(planned)
+            .collect()
+    } else if env.buildx {
+        let name = bx::name(config, target);
+        if let Some(name) = &name {
+            ensure_builder = Some(EnsureBuilder {
+                name: name.clone(),
+                target: target.name().to_string(),
+                inspect: planned(bx::inspect(config, target, name)),
+                missing_if: bx::MISSING.iter().map(|s| s.to_string()).collect(),
+                remove: bx::remove(target, name)
+                    .into_iter()
+                    .map(|c| planned(c).ignore_errors())
+                    .collect(),
+                create: bx::create(config, target, name, &env.arch)
+                    .into_iter()
+                    .map(|(c, ignored)| {
+                        let c = planned(c);
+                        if ignored {
+                            c.ignore_errors()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect(),
+            });
+        }
+        let mut cmd = build::buildx_build(config, name.as_deref(), &opts);
+        if matches!(target, Target::Remote | Target::Hybrid) {
+            // Kamal's `push_env` for remote builders.
+            cmd.env
+                .push(("BUILDKIT_NO_CLIENT_TOKEN".into(), "1".into()));
+        }
+        vec![planned(cmd)]
+    } else {
+        let engine = (target == Target::Remote)
+            .then_some(b.remote.as_deref())
+            .flatten();
+        build::docker_build_and_push(config, &opts, engine)
+            .into_iter()
+            .map(planned)
+            .collect()
+    };
+    let purpose = match (target, env.buildx) {
+        (Target::Pack, _) => format!("build {} with pack and push it", release.image),
+        (Target::Remote, false) => format!(
+            "build and push {} on {}",
+            release.image,
+            b.remote.as_deref().unwrap_or("")
+        ),
+        _ => format!("build and push {}", release.image),
+    };
+    LocalStep {
+        purpose,
+        label: "localhost".into(),
+        build_dir: Some(match &b.context {
+            Some(c) => BuildDir::Context(c.clone()),
+            None => BuildDir::CloneOfHead,
+        }),
+        secret_env: b.secrets.clone(),
+        ensure_builder,
+        commands,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::test_support::{config_with, BASE};
+
+    fn with(builder: &str) -> Config {
+        config_with(&BASE.replace("builder:\n  arch: amd64\n", builder), None)
+    }
+
+    fn env(buildx: bool, arch: &str) -> BuildEnv {
+        BuildEnv {
+            buildx,
+            arch: arch.into(),
+            pack: false,
+        }
+    }
+
+    fn refusal(builder: &str, e: &BuildEnv) -> String {
+        match check(&with(builder), e) {
+            Ok(()) => "ok".into(),
+            Err(r) => r.to_string(),
+        }
+    }
+
+    #[test]
+    fn docker_arch_as_kamal_maps_it() {
+        assert_eq!(docker_arch("x86_64\n"), "amd64");
+        assert_eq!(docker_arch("aarch64"), "arm64");
+        assert_eq!(docker_arch("riscv64"), "riscv64");
+    }
+
+    #[test]
+    fn legacy_builder_builds_only_the_engines_arch() {
+        let e = env(false, "amd64");
+        assert_eq!(refusal("builder:\n  arch: amd64\n", &e), "ok");
+        assert_eq!(refusal("builder:\n  arch: [amd64]\n", &e), "ok");
+        assert_eq!(refusal("builder:\n  arch: linux/amd64\n", &e), "ok");
+        let arm = refusal("builder:\n  arch: arm64\n", &e);
+        assert!(
+            arm.starts_with(
+                "builder.arch: `arm64` is not the arch of this machine's docker engine (amd64)"
+            ),
+            "{arm}"
+        );
+        let multi = refusal("builder:\n  arch: [amd64, arm64]\n", &e);
+        assert!(
+            multi
+                .starts_with("builder.arch: a multi-arch image (amd64, arm64) needs docker buildx"),
+            "{multi}"
+        );
+        let hybrid = refusal(
+            "builder:\n  arch: [amd64, arm64]\n  remote: ssh://b@h\n",
+            &e,
+        );
+        assert!(
+            hybrid.contains("amd64 here and arm64 on ssh://b@h"),
+            "{hybrid}"
+        );
+        // One arch on the remote's engine is the legacy remote build.
+        assert_eq!(
+            refusal("builder:\n  arch: arm64\n  remote: ssh://b@h\n", &e),
+            "ok"
+        );
+        assert_eq!(
+            refusal(
+                "builder:\n  arch: amd64\n  remote: ssh://b@h\n  local: false\n",
+                &e
+            ),
+            "ok"
+        );
+        // With buildx, all of these are Kamal's builds.
+        assert_eq!(
+            refusal("builder:\n  arch: [amd64, arm64]\n", &env(true, "amd64")),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn buildx_only_keys_are_refused_without_buildx() {
+        let e = env(false, "amd64");
+        for (yaml, key) in [
+            ("  cache:\n    type: gha\n", "builder.cache"),
+            ("  driver: cloud org/name\n", "builder.driver"),
+            ("  driver: kubernetes\n", "builder.driver"),
+            ("  provenance: mode=max\n", "builder.provenance"),
+            ("  sbom: true\n", "builder.sbom"),
+            ("  secrets:\n    - TOKEN\n", "builder.secrets"),
+            ("  ssh: default\n", "builder.ssh"),
+        ] {
+            let text = refusal(&format!("builder:\n  arch: amd64\n{yaml}"), &e);
+            assert!(text.starts_with(&format!("{key}: ")), "{text}");
+            assert!(text.contains("needs docker buildx"), "{text}");
+            assert_eq!(
+                refusal(
+                    &format!("builder:\n  arch: amd64\n{yaml}"),
+                    &env(true, "amd64")
+                ),
+                "ok"
+            );
+        }
+    }
+
+    #[test]
+    fn pack_needs_the_pack_cli() {
+        let yaml = "builder:\n  arch: amd64\n  pack:\n    builder: heroku/builder:24\n";
+        let text = refusal(yaml, &env(false, "amd64"));
+        assert!(
+            text.starts_with("builder.pack: buildpacks need the `pack` CLI"),
+            "{text}"
+        );
+        let with_pack = BuildEnv {
+            pack: true,
+            ..env(false, "amd64")
+        };
+        assert_eq!(refusal(yaml, &with_pack), "ok");
+    }
+
+    #[test]
+    fn a_missing_dockerfile_is_refused_with_kamals_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = with("builder:\n  arch: amd64\n  dockerfile: Dockerfile.production\n");
+        let text = check_dockerfile(&c, dir.path(), &env(false, "amd64"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            text.as_deref(),
+            Some("builder.dockerfile: Missing Dockerfile.production")
+        );
+        std::fs::write(dir.path().join("Dockerfile.production"), "FROM scratch\n").expect("write");
+        assert_eq!(
+            check_dockerfile(&c, dir.path(), &env(false, "amd64")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn local_registry_with_a_remote_builder_needs_ssh() {
+        let yaml = BASE
+            .replace(
+                "  username: dhh\n  password: secret\n",
+                "  server: localhost:5555\n",
+            )
+            .replace(
+                "builder:\n  arch: amd64\n",
+                "builder:\n  arch: arm64\n  remote: tcp://builder:2375\n",
+            );
+        let c = config_with(&yaml, None);
+        let text = check(&c, &env(true, "amd64")).err().map(|e| e.to_string());
+        assert_eq!(
+            text.as_deref(),
+            Some("builder.remote: Local registry with remote builder requires an SSH URL (e.g., ssh://user@host)")
+        );
+        let c = config_with(&yaml.replace("tcp://builder:2375", "ssh://b@h"), None);
+        assert_eq!(check(&c, &env(true, "amd64")), Ok(()));
+    }
+}

@@ -11,6 +11,7 @@ mod hostile;
 mod logging;
 mod plan;
 mod proxy;
+mod registry;
 mod release;
 mod remote;
 mod support;

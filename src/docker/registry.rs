@@ -5,7 +5,7 @@ use crate::command::CommandSpec;
 use crate::config::model::{Config, Registry};
 use crate::shell::quote;
 
-use super::script::sh;
+use super::script::{sh, words};
 
 /// `docker login [<server>] -u <user> --password-stdin` on `on` (a host, or `local`), the
 /// password on stdin. Kamal passes `-p <password>`; we never put a secret in argv. The user name
@@ -23,6 +23,47 @@ pub fn login(registry: &Registry, username: &str, password: &str, on: &str) -> O
         .arg_sensitive(username, "[REDACTED]")
         .arg("--password-stdin");
     Some(cmd.stdin(password.as_bytes().to_vec()))
+}
+
+/// The local registry's container (Kamal's name).
+pub const LOCAL_REGISTRY_CONTAINER: &str = "kamal-docker-registry";
+/// The local registry's image (Kamal's).
+pub const LOCAL_REGISTRY_IMAGE: &str = "registry:3";
+
+/// `docker start kamal-docker-registry || docker run --detach -p <address>:<port>:5000 --name
+/// kamal-docker-registry registry:3` on this machine (Kamal's `registry setup` with a local
+/// registry). `address` is `127.0.0.1` unless `x-dray: local_registry: address` says otherwise.
+pub fn setup_local(port: u16, address: &str) -> CommandSpec {
+    let run = [
+        "docker",
+        "run",
+        "--detach",
+        "-p",
+        &format!("{address}:{port}:5000"),
+        "--name",
+        LOCAL_REGISTRY_CONTAINER,
+        LOCAL_REGISTRY_IMAGE,
+    ];
+    sh(
+        "start the local registry on this machine",
+        format!(
+            "{} || {}",
+            words(&["docker", "start", LOCAL_REGISTRY_CONTAINER]),
+            words(&run)
+        ),
+    )
+}
+
+/// `docker stop kamal-docker-registry && docker rm kamal-docker-registry` on this machine.
+pub fn remove_local() -> CommandSpec {
+    sh(
+        "remove the local registry on this machine",
+        format!(
+            "{} && {}",
+            words(&["docker", "stop", LOCAL_REGISTRY_CONTAINER]),
+            words(&["docker", "rm", LOCAL_REGISTRY_CONTAINER])
+        ),
+    )
 }
 
 /// `docker logout [<server>]` on `on`.
@@ -135,6 +176,12 @@ mod tests {
             None,
         );
         assert!(login(&local.registry, "", "", "local").is_none());
+    }
+
+    #[test]
+    fn local_registry_container_as_kamal_runs_it() {
+        insta::assert_snapshot!(setup_local(5555, "127.0.0.1").to_shell(), @"sh -c 'docker start kamal-docker-registry || docker run --detach -p 127.0.0.1:5555:5000 --name kamal-docker-registry registry:3'");
+        insta::assert_snapshot!(remove_local().to_shell(), @"sh -c 'docker stop kamal-docker-registry && docker rm kamal-docker-registry'");
     }
 
     #[test]

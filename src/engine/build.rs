@@ -175,6 +175,14 @@ pub async fn run_commands(
         if cmd.shown != Shown::Nothing && !out.stdout.is_empty() {
             engine.output(label, out.stdout.clone(), false);
         }
+        if !out.success() && cmd.on_error == crate::plan::OnError::Ignore {
+            engine.emit.emit(Event::CommandIgnored {
+                host: label.to_string(),
+                purpose: spec.purpose.clone(),
+                stderr: out.stderr_tail(10),
+            });
+            continue;
+        }
         if !out.success() {
             return Err(HostFailure::remote(
                 stage,

@@ -90,6 +90,34 @@ pub fn local_login(config: &Config, secrets: &Secrets) -> Option<PlannedCommand>
     ))
 }
 
+/// With a local registry (`registry.server: localhost:PORT`): start (or run) its container on
+/// this machine before the build pushes to it, as Kamal's `setup_local_registry` does.
+pub fn local_registry_setup(config: &Config) -> Option<PlannedCommand> {
+    let port = config.registry.local_port()?;
+    let address = config
+        .local_registry_address
+        .as_deref()
+        .unwrap_or("127.0.0.1");
+    Some(planned(docker::registry::setup_local(port, address)))
+}
+
+/// With a local registry: the tunnel each host pulls through, Kamal's `-R
+/// 127.0.0.1:PORT:localhost:PORT` (`port_forwarding.rb`): the host's `localhost:PORT` reaches
+/// this machine's registry. `x-dray: local_registry: address` replaces the local end's
+/// `localhost`.
+pub fn pull_tunnel(config: &Config) -> Option<crate::remote::Tunnel> {
+    let port = config.registry.local_port()?;
+    Some(crate::remote::Tunnel {
+        remote_host: "127.0.0.1".into(),
+        remote_port: port,
+        local_host: config
+            .local_registry_address
+            .clone()
+            .unwrap_or_else(|| "localhost".into()),
+        local_port: port,
+    })
+}
+
 /// Log in, pull the image, check its `service` label, audit: one round trip.
 pub fn pull(
     config: &Config,

@@ -126,6 +126,14 @@ pub fn plan_text(plan: &Plan) -> String {
                 Step::Hosts(h) => {
                     let _ = writeln!(out, "  {}", h.purpose);
                     for hc in &h.hosts {
+                        if let Some(t) = &h.tunnel {
+                            let _ = writeln!(
+                                out,
+                                "    [{}] tunnel: ssh -O forward {}    # open before its commands, closed after them",
+                                hc.host,
+                                t.forward_arg()
+                            );
+                        }
                         for c in &hc.commands {
                             command(&mut out, &hc.host, c);
                         }

@@ -216,3 +216,307 @@ fn deploy_through_a_registry_that_needs_a_login() {
     );
     cleanup(fleet, &project, &auth.address);
 }
+
+/// The port of the test's local registry (`registry.server: localhost:5555`, as `kamal init`
+/// writes it). Only this test uses it.
+const LOCAL_PORT: u16 = 5555;
+
+/// `docker` on the builder engine (the deploying side's Docker).
+fn builder_docker(fleet: &Fleet, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new("docker");
+    if let Some(h) = fleet.builder_docker_host() {
+        cmd.env("DOCKER_HOST", h);
+    }
+    cmd.args(args).output().expect("run docker")
+}
+
+/// Kamal's local registry runs the image `registry:3`, which cannot be pulled here (no Docker
+/// Hub): build a stand-in of that name on the builder engine from Debian's
+/// `/usr/bin/docker-registry` (with the shared libraries it links) on the fleet's busybox base
+/// image, listening on :5000 with its storage under /var/lib/registry, as `registry:3` does.
+fn ensure_registry_image(fleet: &Fleet) {
+    if builder_docker(fleet, &["image", "inspect", "registry:3"])
+        .status
+        .success()
+    {
+        return;
+    }
+    let ctx = tempfile::tempdir().expect("tempdir");
+    let root = ctx.path().join("rootfs");
+    let copy = |from: &str| {
+        let to = root.join(from.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(from, &to).unwrap_or_else(|e| panic!("copy {from}: {e}"));
+    };
+    copy("/usr/bin/docker-registry");
+    let ldd = std::process::Command::new("ldd")
+        .arg("/usr/bin/docker-registry")
+        .output()
+        .expect("ldd");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+        let path = match line.split_once("=>") {
+            Some((_, right)) => right.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            copy(p);
+        }
+    }
+    crate::support::write(
+        &root.join("etc/docker/registry/config.yml"),
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n",
+    );
+    crate::support::write(
+        &ctx.path().join("Dockerfile"),
+        &format!(
+            "FROM {}\nCOPY rootfs/ /\nEXPOSE 5000\nCMD [\"/usr/bin/docker-registry\", \"serve\", \"/etc/docker/registry/config.yml\"]\n",
+            fleet.base_image()
+        ),
+    );
+    let ctx_path = ctx.path().display().to_string();
+    let out = builder_docker(fleet, &["build", "-q", "-t", "registry:3", &ctx_path]);
+    assert!(out.status.success(), "build registry:3: {}", text(&out));
+}
+
+/// Who listens on TCP port `port` of this machine, as `address:port process` lines.
+fn listeners(port: u16) -> Vec<String> {
+    let out = std::process::Command::new("ss")
+        .args(["-Hltnp", &format!("sport = :{port}")])
+        .output()
+        .expect("ss");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let process = l
+                .split("((\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("?");
+            format!("{} {process}", f.get(3).unwrap_or(&"?"))
+        })
+        .collect()
+}
+
+/// Samples [`listeners`] until stopped: every distinct line seen.
+struct ListenerWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<std::collections::BTreeSet<String>>,
+}
+
+impl ListenerWatch {
+    fn start(port: u16) -> ListenerWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.extend(listeners(port));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            seen
+        });
+        ListenerWatch { stop, thread }
+    }
+
+    fn finish(self) -> std::collections::BTreeSet<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("listener watch")
+    }
+}
+
+/// Kamal's local registry mode on the fleet: `registry.server: localhost:5555`; dray starts
+/// `kamal-docker-registry` (`registry:3`) on the builder engine, pushes
+/// `localhost:5555/<service>:<version>` there, and each host pulls that name through an SSH
+/// reverse tunnel opened on its master for the pull and closed after it. No `docker login` runs.
+///
+/// Why it looks like this on the fleet: every host and the builder share this machine's network
+/// stack, so one `127.0.0.1:5555` would be the registry, the tunnel's remote end on every host
+/// and the tunnel's target all at once (on real machines those are three different loopbacks).
+/// So the fleet gives the builder engine its own `localhost`, 127.0.0.2 (a private /etc/hosts
+/// in its mount namespace, `scripts/fleet`), and the configuration says, with dray's own
+/// `x-dray: local_registry: address: 127.0.0.2`, that the registry container publishes on
+/// 127.0.0.2:5555 and the tunnels' local ends connect there. Everything the hosts see is
+/// Kamal's: the tunnel's remote end is `127.0.0.1:5555` and they pull `localhost:5555/…`. What
+/// proves the hosts pull through the tunnel and reach no registry otherwise: before and after
+/// the deploy nothing listens on 127.0.0.1:5555 and a pull of the very image (which the
+/// registry holds) fails on the host; during the deploy the only listener ever seen there is
+/// sshd (the tunnel's remote end). For the same reason the hosts are deployed one at a time:
+/// two hosts' tunnels would both need this machine's one 127.0.0.1:5555 (on real machines each
+/// host has its own, and dray opens them in parallel).
+#[test]
+fn deploy_with_a_local_registry_pulls_through_ssh_tunnels() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(2).to_vec();
+    let loopback = std::env::var("DRAY_FLEET_BUILDER_LOOPBACK")
+        .expect("DRAY_FLEET_BUILDER_LOOPBACK: bring the fleet up again (scripts/fleet up 3)");
+    ensure_registry_image(fleet);
+    let _ = builder_docker(fleet, &["rm", "-f", "kamal-docker-registry"]);
+    let project = Project::new(fleet, &unique_name("e2e-localreg"), |d| {
+        let edited = d.replace(
+            "registry:\n  server: 127.0.0.1:5000\n  username:\n    - KAMAL_REGISTRY_USERNAME\n  password:\n    - KAMAL_REGISTRY_PASSWORD\n",
+            &format!(
+                "registry:\n  server: localhost:{LOCAL_PORT}\nx-dray:\n  local_registry:\n    address: {loopback}\n"
+            ),
+        );
+        assert_ne!(edited, d, "the registry section of deploy.yml changed");
+        edited
+    });
+    let docker_config = tempfile::tempdir().expect("tempdir");
+    let on_loopback = |l: &String| l.starts_with(&format!("127.0.0.1:{LOCAL_PORT} "));
+    assert!(
+        !listeners(LOCAL_PORT).iter().any(on_loopback),
+        "{:?}",
+        listeners(LOCAL_PORT)
+    );
+
+    // The plan shows the registry container and each host's tunnel.
+    let out = dray(
+        &project,
+        docker_config.path(),
+        &["deploy", "--dry-run", "-h", &hosts[0]],
+    );
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        plan.contains(&format!(
+            "docker start kamal-docker-registry || docker run --detach -p {loopback}:{LOCAL_PORT}:5000 --name kamal-docker-registry registry:3"
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "[{}] tunnel: ssh -O forward -R 127.0.0.1:{LOCAL_PORT}:{loopback}:{LOCAL_PORT}",
+            hosts[0]
+        )),
+        "{plan}"
+    );
+    assert!(!plan.contains("docker login"), "{plan}");
+
+    // Host 1: build, push to the local registry, pull through the tunnel.
+    let procs = ProcessWatch::start();
+    let ports = ListenerWatch::start(LOCAL_PORT);
+    let out = dray(&project, docker_config.path(), &["deploy", "-h", &hosts[0]]);
+    let during = ports.finish();
+    let seen = procs.finish();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let version = project.head();
+    assert_eq!(
+        served_version(fleet, &hosts[0], &project.service, "web"),
+        version
+    );
+    let image = format!("localhost:{LOCAL_PORT}/{}:{version}", project.service);
+    let local_image = fleet.ssh_ok(&hosts[0], &format!("docker image ls -q {image}"));
+    assert!(
+        !local_image.trim().is_empty(),
+        "{image} not on {}",
+        hosts[0]
+    );
+    let remote_ends: Vec<&String> = during.iter().filter(|l| on_loopback(l)).collect();
+    assert_eq!(
+        remote_ends,
+        [&format!("127.0.0.1:{LOCAL_PORT} sshd")],
+        "listeners on port {LOCAL_PORT} during the deploy: {during:?}"
+    );
+    let logins: Vec<_> = seen
+        .iter()
+        .filter(|s| s.cmdline.contains("docker login"))
+        .collect();
+    assert!(logins.is_empty(), "{logins:#?}");
+    assert!(
+        seen.iter()
+            .any(|s| s.cmdline.contains(&format!("docker push {image}"))),
+        "no push seen"
+    );
+
+    // Host 2 has no route to the registry without a tunnel, though the registry holds the image.
+    let tags = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            &format!(
+                "http://{loopback}:{LOCAL_PORT}/v2/{}/tags/list",
+                project.service
+            ),
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        String::from_utf8_lossy(&tags.stdout).contains(&version),
+        "{tags:?}"
+    );
+    let direct = fleet.ssh(&hosts[1], &format!("docker pull {image}"));
+    assert!(
+        !direct.status.success(),
+        "{} pulled without a tunnel",
+        hosts[1]
+    );
+    assert!(
+        String::from_utf8_lossy(&direct.stderr).contains("connection refused"),
+        "{direct:?}"
+    );
+
+    // Host 2, the image already pushed: the pull goes through its own tunnel.
+    let out = dray(
+        &project,
+        docker_config.path(),
+        &[
+            "deploy",
+            "--skip-push",
+            "--version",
+            &version,
+            "-h",
+            &hosts[1],
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        served_version(fleet, &hosts[1], &project.service, "web"),
+        version
+    );
+    assert!(!text(&out).contains("docker login"));
+
+    // The tunnels are gone: nothing listens on 127.0.0.1:5555, a pull fails again, and no ssh
+    // process dray started is left.
+    assert!(
+        !listeners(LOCAL_PORT).iter().any(on_loopback),
+        "{:?}",
+        listeners(LOCAL_PORT)
+    );
+    let again = fleet.ssh(
+        &hosts[0],
+        &format!("docker image rm {image} >/dev/null 2>&1; docker pull {image}"),
+    );
+    assert!(
+        !again.status.success(),
+        "{} still pulls after the deploy",
+        hosts[0]
+    );
+    let left: Vec<_> = seen
+        .iter()
+        .filter(|s| s.cmdline.starts_with("ssh") && s.cmdline.contains("dray-ssh-"))
+        .filter(|s| {
+            std::fs::read(format!("/proc/{}/cmdline", s.pid))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim_end() == s.cmdline)
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(left.is_empty(), "ssh processes left: {left:#?}");
+
+    // `registry remove` removes the container; `registry login` refuses a local registry.
+    let out = dray(&project, docker_config.path(), &["registry", "remove"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !builder_docker(fleet, &["container", "inspect", "kamal-docker-registry"])
+            .status
+            .success()
+    );
+    let out = dray(&project, docker_config.path(), &["registry", "login"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("registry setup"),
+        "{}",
+        text(&out)
+    );
+    cleanup(fleet, &project, &format!("localhost:{LOCAL_PORT}"));
+}

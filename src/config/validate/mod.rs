@@ -312,7 +312,20 @@ pub fn validate(
             .err("x-dray.hooks.timeout", "must be at least 1 (seconds)")
             .hint("leave it out for no timeout, as in Kamal"));
     }
+    let local_registry_address = raw
+        .x_dray
+        .as_ref()
+        .and_then(|d| d.local_registry.as_ref())
+        .and_then(|l| l.address.clone());
+    if let Some(a) = &local_registry_address {
+        if a.parse::<std::net::IpAddr>().is_err() {
+            return Err(cx
+                .err("x-dray.local_registry.address", "must be an IP address")
+                .hint("e.g. `127.0.0.2`; leave it out for Kamal's `127.0.0.1`"));
+        }
+    }
     Ok(Config {
+        local_registry_address,
         hook_timeout,
         service,
         image,

@@ -14,7 +14,11 @@ pub fn login(registry: &Registry, username: &str, password: &str, on: &str) -> O
     if registry.is_local() {
         return None;
     }
-    let mut cmd = CommandSpec::new(format!("log in to registry on {on}"), "docker").arg("login");
+    let mut cmd = CommandSpec::new(
+        format!("log in to registry {} on {on}", server_name(registry)),
+        "docker",
+    )
+    .arg("login");
     if let Some(server) = &registry.server {
         cmd = cmd.arg(server);
     }
@@ -66,6 +70,11 @@ pub fn remove_local() -> CommandSpec {
     )
 }
 
+/// The registry as messages name it: its server, or Docker Hub.
+pub fn server_name(registry: &Registry) -> &str {
+    registry.server.as_deref().unwrap_or("Docker Hub")
+}
+
 /// `docker logout [<server>]` on `on`.
 pub fn logout(registry: &Registry, on: &str) -> CommandSpec {
     let cmd = CommandSpec::new(format!("log out of registry on {on}"), "docker").arg("logout");
@@ -92,10 +101,22 @@ pub fn pull_batch(
         validate_image(config, version, host).to_shell(),
         super::audit::record(config, host, audit).to_shell(),
     );
+    // A refused login says so in its own line, naming the registry and the host, beside
+    // Docker's answer.
+    let refused = quote(&format!(
+        "{} refused the login on {host}",
+        login_server(config)
+    ));
     let (script, shown) = match &login {
         Some(l) => (
-            format!("set -e\n{} > /dev/null\n{rest}", l.to_shell()),
-            format!("set -e\n{} > /dev/null\n{rest}", l.to_shell_redacted()),
+            format!(
+                "set -e\n{} > /dev/null || {{ echo {refused} >&2; exit 1; }}\n{rest}",
+                l.to_shell()
+            ),
+            format!(
+                "set -e\n{} > /dev/null || {{ echo {refused} >&2; exit 1; }}\n{rest}",
+                l.to_shell_redacted()
+            ),
         ),
         None => (format!("set -e\n{rest}"), format!("set -e\n{rest}")),
     };
@@ -104,6 +125,10 @@ pub fn pull_batch(
         .arg_sensitive(script, shown);
     cmd.stdin = login.and_then(|l| l.stdin);
     cmd
+}
+
+fn login_server(config: &Config) -> String {
+    format!("registry {}", server_name(&config.registry))
 }
 
 /// `<repository>:<version>`.
@@ -153,7 +178,7 @@ mod tests {
             None,
         );
         let cmd = login(&c.registry, "dhh", "more-secret'\"", "1.1.1.1").expect("not local");
-        assert_eq!(cmd.purpose, "log in to registry on 1.1.1.1");
+        assert_eq!(cmd.purpose, "log in to registry hub.docker.com on 1.1.1.1");
         assert_eq!(
             cmd.stdin.as_ref().map(|s| s.0.clone()),
             Some(b"more-secret'\"".to_vec())

@@ -184,11 +184,11 @@ pub async fn run_commands(
             continue;
         }
         if !out.success() {
-            return Err(HostFailure::remote(
-                stage,
-                None,
-                &RemoteError::failed(label, spec, &out),
-            ));
+            let failure = HostFailure::remote(stage, None, &RemoteError::failed(label, spec, &out));
+            return Err(match &cmd.hint {
+                Some(h) => failure.with_hint(h.clone()),
+                None => failure,
+            });
         }
     }
     Ok(())

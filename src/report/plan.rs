@@ -129,13 +129,21 @@ pub fn plan_text(plan: &Plan) -> String {
                         if let Some(t) = &h.tunnel {
                             let _ = writeln!(
                                 out,
-                                "    [{}] tunnel: ssh -O forward {}    # open before its commands, closed after them",
+                                "    [{}] tunnel: ssh -O forward {}    # on the host's master, for these commands",
                                 hc.host,
                                 t.forward_arg()
                             );
                         }
                         for c in &hc.commands {
                             command(&mut out, &hc.host, c);
+                        }
+                        if let Some(t) = &h.tunnel {
+                            let _ = writeln!(
+                                out,
+                                "    [{}] tunnel: ssh -O cancel {}    # closed whatever they did",
+                                hc.host,
+                                t.forward_arg()
+                            );
                         }
                     }
                 }

@@ -179,8 +179,24 @@ fn deploy_through_a_registry_that_needs_a_login() {
     assert_ne!(out.status.code(), Some(0), "{shown}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&auth.address) && stderr.contains("localhost"),
+        stderr.contains(&format!("log in to registry {} on localhost", auth.address)),
         "{shown}"
+    );
+    assert!(
+        stderr.contains("KAMAL_REGISTRY_PASSWORD"),
+        "no hint: {shown}"
+    );
+    let pushed_again = std::process::Command::new("curl")
+        .args(["-fsS", "-u", &format!("{}:{}", auth.user, auth.password)])
+        .arg(format!(
+            "http://{}/v2/{}/tags/list",
+            auth.address, project.service
+        ))
+        .output()
+        .expect("curl");
+    assert!(
+        !String::from_utf8_lossy(&pushed_again.stdout).contains(&project.head()),
+        "the build pushed after a refused login"
     );
     assert!(!shown.contains(&wrong), "the password in dray's output");
 
@@ -197,9 +213,10 @@ fn deploy_through_a_registry_that_needs_a_login() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     for host in &hosts {
         assert!(
-            stderr
-                .lines()
-                .any(|l| l.contains(host.as_str()) && l.contains(&auth.address)),
+            stderr.contains(&format!(
+                "registry {} refused the login on {host}",
+                auth.address
+            )),
             "{host} not named with the registry:\n{shown}"
         );
     }

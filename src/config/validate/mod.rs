@@ -461,4 +461,27 @@ mod dray_settings_tests {
             .to_string();
         assert!(err.contains("x-dray.hooks.timeout"), "{err}");
     }
+
+    #[test]
+    fn local_registry_port_and_address_are_read_and_checked() {
+        let plain = load_str_without_commands(BASE, "config/deploy.yml").expect("loads");
+        assert_eq!(plain.registry.local_port(), Some(5555));
+        assert_eq!(plain.local_registry_address, None);
+        let text = format!("{BASE}x-dray:\n  local_registry:\n    address: 127.0.0.2\n");
+        let config = load_str_without_commands(&text, "config/deploy.yml").expect("loads");
+        assert_eq!(config.local_registry_address.as_deref(), Some("127.0.0.2"));
+        let text = format!("{BASE}x-dray:\n  local_registry:\n    address: my-laptop\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("x-dray.local_registry.address"), "{err}");
+        let text = BASE.replace("localhost:5555", "localhost:abc");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("registry.server") && err.contains("port"),
+            "{err}"
+        );
+    }
 }

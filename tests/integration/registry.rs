@@ -430,10 +430,13 @@ fn deploy_with_a_local_registry_pulls_through_ssh_tunnels() {
         "{image} not on {}",
         hosts[0]
     );
+    // `ss` names no process ("?") for a socket it sees before it finds the socket's file
+    // descriptor in /proc (a listener just opened or just closing): those samples say nothing.
+    let sshd = format!("127.0.0.1:{LOCAL_PORT} sshd");
+    let unknown = format!("127.0.0.1:{LOCAL_PORT} ?");
     let remote_ends: Vec<&String> = during.iter().filter(|l| on_loopback(l)).collect();
-    assert_eq!(
-        remote_ends,
-        [&format!("127.0.0.1:{LOCAL_PORT} sshd")],
+    assert!(
+        remote_ends.contains(&&sshd) && remote_ends.iter().all(|l| **l == sshd || **l == unknown),
         "listeners on port {LOCAL_PORT} during the deploy: {during:?}"
     );
     let logins: Vec<_> = seen

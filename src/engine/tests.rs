@@ -571,3 +571,26 @@ fn a_tunnel_that_cannot_open_fails_its_host_before_the_pull() {
         "{text}"
     );
 }
+
+#[test]
+fn ctrl_c_during_a_tunnelled_pull_still_closes_every_opened_tunnel() {
+    let config = config_with(LOCAL_REGISTRY, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake {
+        cancel_on: Some("pull ".into()),
+        ..Fake::default()
+    });
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(outcome.exit, ExitCode::Interrupted);
+    for host in ["1.1.1.1", "1.1.1.2"] {
+        let sent = sent_to(&remote, host);
+        let opened = sent.iter().filter(|s| s.starts_with("open ")).count();
+        let closed = sent.iter().filter(|s| s.starts_with("close ")).count();
+        assert_eq!(opened, closed, "{host}: {sent:?}");
+        assert!(
+            !sent.iter().any(|s| s.starts_with("start ")),
+            "{host}: {sent:?}"
+        );
+    }
+}

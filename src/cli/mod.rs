@@ -363,6 +363,10 @@ pub enum PruneCommand {
 /// `dray registry …` (Kamal's `lib/kamal/cli/registry.rb`).
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
+    /// Set up the local registry, or log in to the remote registry locally and remotely.
+    Setup(RegistryArgs),
+    /// Remove the local registry, or log out of the remote registry locally and remotely.
+    Remove(RegistryArgs),
     /// Log in to the registry locally and remotely.
     Login(RegistryArgs),
     /// Log out of the registry locally and remotely.

@@ -15,6 +15,12 @@ pub struct Config {
     /// `x-dray: hooks: timeout`: seconds a hook may run before its process group is killed
     /// and the run fails (none by default, as in Kamal).
     pub hook_timeout: Option<u64>,
+    /// `x-dray: local_registry: address`: with a local registry (`registry.server:
+    /// localhost:PORT`), the address on this machine that `kamal-docker-registry` publishes its
+    /// port on and that each host's SSH tunnel connects to. `None`: Kamal's, `127.0.0.1` for
+    /// the container and `localhost` for the tunnel. Only worth setting where the deploying
+    /// machine and its servers share one network stack (dray's local fleet).
+    pub local_registry_address: Option<String>,
     /// `image` (defaults to `service` with a local registry).
     pub image: String,
     /// `<registry.server>/<image>`.
@@ -100,6 +106,18 @@ impl Registry {
         self.server
             .as_deref()
             .is_some_and(|s| s.starts_with("localhost:"))
+    }
+
+    /// The port of a local registry (`localhost:<port>`); `None` for any other registry, or a
+    /// port that is no number (validation refuses those).
+    pub fn local_port(&self) -> Option<u16> {
+        if !self.is_local() {
+            return None;
+        }
+        self.server
+            .as_deref()
+            .and_then(|s| s.strip_prefix("localhost:"))
+            .and_then(|p| p.parse().ok())
     }
 }
 

@@ -273,6 +273,14 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawDray {
     pub hooks: Option<RawDrayHooks>,
+    pub local_registry: Option<RawDrayLocalRegistry>,
+}
+
+/// `x-dray: local_registry:`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrayLocalRegistry {
+    pub address: Option<String>,
 }
 
 /// `x-dray: hooks:`.

@@ -5,7 +5,7 @@ use crate::command::CommandSpec;
 use crate::config::model::{Config, Registry};
 use crate::shell::quote;
 
-use super::script::sh;
+use super::script::{sh, words};
 
 /// `docker login [<server>] -u <user> --password-stdin` on `on` (a host, or `local`), the
 /// password on stdin. Kamal passes `-p <password>`; we never put a secret in argv. The user name
@@ -14,7 +14,11 @@ pub fn login(registry: &Registry, username: &str, password: &str, on: &str) -> O
     if registry.is_local() {
         return None;
     }
-    let mut cmd = CommandSpec::new(format!("log in to registry on {on}"), "docker").arg("login");
+    let mut cmd = CommandSpec::new(
+        format!("log in to registry {} on {on}", server_name(registry)),
+        "docker",
+    )
+    .arg("login");
     if let Some(server) = &registry.server {
         cmd = cmd.arg(server);
     }
@@ -23,6 +27,52 @@ pub fn login(registry: &Registry, username: &str, password: &str, on: &str) -> O
         .arg_sensitive(username, "[REDACTED]")
         .arg("--password-stdin");
     Some(cmd.stdin(password.as_bytes().to_vec()))
+}
+
+/// The local registry's container (Kamal's name).
+pub const LOCAL_REGISTRY_CONTAINER: &str = "kamal-docker-registry";
+/// The local registry's image (Kamal's).
+pub const LOCAL_REGISTRY_IMAGE: &str = "registry:3";
+
+/// `docker start kamal-docker-registry || docker run --detach -p <address>:<port>:5000 --name
+/// kamal-docker-registry registry:3` on this machine (Kamal's `registry setup` with a local
+/// registry). `address` is `127.0.0.1` unless `x-dray: local_registry: address` says otherwise.
+pub fn setup_local(port: u16, address: &str) -> CommandSpec {
+    let run = [
+        "docker",
+        "run",
+        "--detach",
+        "-p",
+        &format!("{address}:{port}:5000"),
+        "--name",
+        LOCAL_REGISTRY_CONTAINER,
+        LOCAL_REGISTRY_IMAGE,
+    ];
+    sh(
+        "start the local registry on this machine",
+        format!(
+            "{} || {}",
+            words(&["docker", "start", LOCAL_REGISTRY_CONTAINER]),
+            words(&run)
+        ),
+    )
+}
+
+/// `docker stop kamal-docker-registry && docker rm kamal-docker-registry` on this machine.
+pub fn remove_local() -> CommandSpec {
+    sh(
+        "remove the local registry on this machine",
+        format!(
+            "{} && {}",
+            words(&["docker", "stop", LOCAL_REGISTRY_CONTAINER]),
+            words(&["docker", "rm", LOCAL_REGISTRY_CONTAINER])
+        ),
+    )
+}
+
+/// The registry as messages name it: its server, or Docker Hub.
+pub fn server_name(registry: &Registry) -> &str {
+    registry.server.as_deref().unwrap_or("Docker Hub")
 }
 
 /// `docker logout [<server>]` on `on`.
@@ -51,10 +101,22 @@ pub fn pull_batch(
         validate_image(config, version, host).to_shell(),
         super::audit::record(config, host, audit).to_shell(),
     );
+    // A refused login says so in its own line, naming the registry and the host, beside
+    // Docker's answer.
+    let refused = quote(&format!(
+        "{} refused the login on {host}",
+        login_server(config)
+    ));
     let (script, shown) = match &login {
         Some(l) => (
-            format!("set -e\n{} > /dev/null\n{rest}", l.to_shell()),
-            format!("set -e\n{} > /dev/null\n{rest}", l.to_shell_redacted()),
+            format!(
+                "set -e\n{} > /dev/null || {{ echo {refused} >&2; exit 1; }}\n{rest}",
+                l.to_shell()
+            ),
+            format!(
+                "set -e\n{} > /dev/null || {{ echo {refused} >&2; exit 1; }}\n{rest}",
+                l.to_shell_redacted()
+            ),
         ),
         None => (format!("set -e\n{rest}"), format!("set -e\n{rest}")),
     };
@@ -63,6 +125,10 @@ pub fn pull_batch(
         .arg_sensitive(script, shown);
     cmd.stdin = login.and_then(|l| l.stdin);
     cmd
+}
+
+fn login_server(config: &Config) -> String {
+    format!("registry {}", server_name(&config.registry))
 }
 
 /// `<repository>:<version>`.
@@ -112,7 +178,7 @@ mod tests {
             None,
         );
         let cmd = login(&c.registry, "dhh", "more-secret'\"", "1.1.1.1").expect("not local");
-        assert_eq!(cmd.purpose, "log in to registry on 1.1.1.1");
+        assert_eq!(cmd.purpose, "log in to registry hub.docker.com on 1.1.1.1");
         assert_eq!(
             cmd.stdin.as_ref().map(|s| s.0.clone()),
             Some(b"more-secret'\"".to_vec())
@@ -135,6 +201,12 @@ mod tests {
             None,
         );
         assert!(login(&local.registry, "", "", "local").is_none());
+    }
+
+    #[test]
+    fn local_registry_container_as_kamal_runs_it() {
+        insta::assert_snapshot!(setup_local(5555, "127.0.0.1").to_shell(), @"sh -c 'docker start kamal-docker-registry || docker run --detach -p 127.0.0.1:5555:5000 --name kamal-docker-registry registry:3'");
+        insta::assert_snapshot!(remove_local().to_shell(), @"sh -c 'docker stop kamal-docker-registry && docker rm kamal-docker-registry'");
     }
 
     #[test]

@@ -242,11 +242,12 @@ async fn run_all(
                 stderr: e.message,
             }),
             Ok(out) => {
-                return Err(HostFailure::remote(
-                    stage,
-                    None,
-                    &RemoteError::failed(label, &cmd.spec, &out),
-                ))
+                let failure =
+                    HostFailure::remote(stage, None, &RemoteError::failed(label, &cmd.spec, &out));
+                return Err(match &cmd.hint {
+                    Some(h) => failure.with_hint(h.clone()),
+                    None => failure,
+                });
             }
             Err(e) => return Err(e),
         }

@@ -141,11 +141,15 @@ impl Engine<'_> {
                 match &cmd.on_error {
                     OnError::Fail => {
                         self.show(host, cmd, &out);
-                        return Err(HostFailure::remote(
+                        let failure = HostFailure::remote(
                             stage,
                             role,
                             &RemoteError::failed(host, &spec, &out),
-                        ));
+                        );
+                        return Err(match &cmd.hint {
+                            Some(h) => failure.with_hint(h.clone()),
+                            None => failure,
+                        });
                     }
                     OnError::Ignore => {
                         self.emit.emit(Event::CommandIgnored {

@@ -122,9 +122,16 @@ impl Engine<'_> {
                 step: stage.to_string(),
             });
             let mut slots = self.host_slots(&hc.host);
-            let result = self
-                .run_commands(stage, &hc.host, None, &hc.commands, &mut slots)
-                .await;
+            let result = match &step.tunnel {
+                None => {
+                    self.run_commands(stage, &hc.host, None, &hc.commands, &mut slots)
+                        .await
+                }
+                Some(tunnel) => {
+                    self.through_tunnel(stage, &hc.host, tunnel, &hc.commands, &mut slots)
+                        .await
+                }
+            };
             self.keep_slots(&hc.host, slots);
             self.emit.emit(Event::HostStepFinished {
                 host: hc.host.clone(),
@@ -141,6 +148,44 @@ impl Engine<'_> {
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// `commands` on `host` with `tunnel` open: opened first (a failure fails the host before
+    /// any command), closed after the last command whatever its result. A close that fails is
+    /// reported and ignored: the host's connection, which holds the tunnel, ends with the run.
+    async fn through_tunnel(
+        &self,
+        stage: &str,
+        host: &str,
+        tunnel: &crate::remote::Tunnel,
+        commands: &[crate::plan::PlannedCommand],
+        slots: &mut Slots,
+    ) -> Result<(), HostFailure> {
+        self.emit.emit(Event::CommandStarted {
+            host: host.to_string(),
+            purpose: "open the tunnel to this machine".into(),
+            line: format!("ssh -O forward {}", tunnel.forward_arg()),
+        });
+        if let Err(e) = self.remote.open_tunnel(host, tunnel).await {
+            return Err(HostFailure::remote(stage, None, &e).with_hint(format!(
+                "the host pulls from this machine through this tunnel; check that {}:{} is free on {host} and that its sshd allows TCP forwarding (`AllowTcpForwarding`)",
+                tunnel.remote_host, tunnel.remote_port
+            )));
+        }
+        let result = self.run_commands(stage, host, None, commands, slots).await;
+        self.emit.emit(Event::CommandStarted {
+            host: host.to_string(),
+            purpose: "close the tunnel to this machine".into(),
+            line: format!("ssh -O cancel {}", tunnel.forward_arg()),
+        });
+        if let Err(e) = self.remote.close_tunnel(host, tunnel).await {
+            self.emit.emit(Event::CommandIgnored {
+                host: host.to_string(),
+                purpose: "close the tunnel to this machine".into(),
+                stderr: e.to_string(),
+            });
+        }
+        result
     }
 
     /// Boot one group: hosts in parallel, roles one after another on each host, or all at once

@@ -41,6 +41,8 @@ struct Fake {
     sent: Mutex<Vec<(String, String)>>,
     cancel_on: Option<String>,
     cancel: Mutex<Option<CancelHandle>>,
+    /// A host whose tunnels cannot open.
+    refuse_tunnel_on: Option<String>,
 }
 
 impl Fake {
@@ -110,6 +112,38 @@ impl Remote for Fake {
                 }
             });
         Box::pin(async move { Ok(out) })
+    }
+
+    fn open_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a crate::remote::Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        if let Ok(mut s) = self.sent.lock() {
+            s.push((host.to_string(), format!("open {}", tunnel.forward_arg())));
+        }
+        let refused = self.refuse_tunnel_on.as_deref() == Some(host);
+        Box::pin(async move {
+            if refused {
+                return Err(RemoteError::Exec {
+                    host: host.to_string(),
+                    purpose: format!("open the tunnel {}", tunnel.forward_arg()),
+                    message: "remote port forwarding failed".into(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn close_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a crate::remote::Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        if let Ok(mut s) = self.sent.lock() {
+            s.push((host.to_string(), format!("close {}", tunnel.forward_arg())));
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -447,4 +481,117 @@ fn every_failed_hosts_error_is_kept() {
     assert_eq!(first, Some(super::HostOutcome::NotStarted));
     // The pull failed before the lock: nothing to release.
     assert!(!released(&remote));
+}
+
+const LOCAL_REGISTRY: &str = "\
+service: app
+image: app
+registry:
+  server: localhost:5555
+servers:
+  web:
+    - 1.1.1.1
+    - 1.1.1.2
+builder:
+  arch: amd64
+";
+
+/// What `host` was sent, in order, as `purpose` or `open/close -R …`.
+fn sent_to(remote: &Fake, host: &str) -> Vec<String> {
+    remote
+        .sent()
+        .into_iter()
+        .filter(|(h, _)| h == host)
+        .map(|(_, p)| p)
+        .collect()
+}
+
+#[test]
+fn a_local_registry_pull_runs_inside_each_hosts_tunnel_closed_even_when_the_pull_fails() {
+    let config = config_with(LOCAL_REGISTRY, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake::default().with(|h, cmd| {
+        (h == "1.1.1.2" && cmd.purpose.starts_with("pull ")).then(|| failed("", "refused"))
+    }));
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(
+        outcome.exit,
+        ExitCode::Failure,
+        "{:?}",
+        outcome.error_text()
+    );
+    let tunnel = "-R 127.0.0.1:5555:localhost:5555";
+    for host in ["1.1.1.1", "1.1.1.2"] {
+        let sent = sent_to(&remote, host);
+        let open = sent.iter().position(|s| *s == format!("open {tunnel}"));
+        let pull = sent
+            .iter()
+            .position(|s| s.starts_with("pull localhost:5555/app:v1"));
+        let close = sent.iter().position(|s| *s == format!("close {tunnel}"));
+        assert!(
+            open < pull && pull < close && open.is_some(),
+            "{host}: {sent:?}"
+        );
+        assert_eq!(
+            sent.iter().filter(|s| s.contains(tunnel)).count(),
+            2,
+            "{sent:?}"
+        );
+        assert!(!sent.iter().any(|s| s.contains("log in")), "{sent:?}");
+    }
+    // The host whose pull failed sends nothing after closing its tunnel but the read-back.
+    let failed_host = sent_to(&remote, "1.1.1.2");
+    let after: Vec<&String> = failed_host
+        .iter()
+        .skip_while(|s| !s.starts_with("close "))
+        .skip(1)
+        .collect();
+    assert!(
+        after.iter().all(|s| s.starts_with("find running")),
+        "{failed_host:?}"
+    );
+}
+
+#[test]
+fn a_tunnel_that_cannot_open_fails_its_host_before_the_pull() {
+    let config = config_with(LOCAL_REGISTRY, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake {
+        refuse_tunnel_on: Some("1.1.1.1".into()),
+        ..Fake::default()
+    });
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    assert_ne!(outcome.exit, ExitCode::Success);
+    let sent = sent_to(&remote, "1.1.1.1");
+    assert!(!sent.iter().any(|s| s.starts_with("pull ")), "{sent:?}");
+    let text = outcome.error_text().unwrap_or_default();
+    assert!(
+        text.contains("1.1.1.1") && text.contains("127.0.0.1:5555"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_tunnelled_pull_still_closes_every_opened_tunnel() {
+    let config = config_with(LOCAL_REGISTRY, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan(&config, PlanKind::Deploy);
+    let remote = Arc::new(Fake {
+        cancel_on: Some("pull ".into()),
+        ..Fake::default()
+    });
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(outcome.exit, ExitCode::Interrupted);
+    for host in ["1.1.1.1", "1.1.1.2"] {
+        let sent = sent_to(&remote, host);
+        let opened = sent.iter().filter(|s| s.starts_with("open ")).count();
+        let closed = sent.iter().filter(|s| s.starts_with("close ")).count();
+        assert_eq!(opened, closed, "{host}: {sent:?}");
+        assert!(
+            !sent.iter().any(|s| s.starts_with("start ")),
+            "{host}: {sent:?}"
+        );
+    }
 }

@@ -83,6 +83,37 @@ pub fn registry(
     stages
 }
 
+/// `registry setup|remove` with a local registry: start (`setup`) or stop and remove its
+/// container on this machine (a failure of the removal is ignored, as Kamal ignores it); nothing
+/// on the hosts, nothing at all with `skip_local`.
+pub fn local_registry(config: &Config, setup: bool, skip_local: bool) -> Vec<Stage> {
+    if skip_local {
+        return Vec::new();
+    }
+    let (name, command) = if setup {
+        match super::cmds::local_registry_setup(config) {
+            Some(c) => ("setup", c),
+            None => return Vec::new(),
+        }
+    } else {
+        (
+            "remove",
+            planned(docker::registry::remove_local()).ignore_errors(),
+        )
+    };
+    vec![stage(
+        &format!("{name} locally"),
+        vec![Step::Local(LocalStep {
+            purpose: format!("registry {name} on this machine"),
+            label: "local".into(),
+            build_dir: None,
+            secret_env: Vec::new(),
+            ensure_builder: None,
+            commands: vec![command],
+        })],
+    )]
+}
+
 /// `lock acquire -m MSG`: take the lock and keep it after the run.
 pub fn lock_acquire(
     config: &Config,

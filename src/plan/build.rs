@@ -113,6 +113,20 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     if building {
         // Kamal logs in to the registry on this machine before the build pushes (a registry
         // that needs a login refuses the push otherwise); the hosts log in in the pull step.
+        // A local registry runs on this machine; Kamal starts it before the pre-build hook.
+        if let Some(setup) = cmds::local_registry_setup(config) {
+            b.stage(
+                "registry-setup",
+                vec![Step::Local(LocalStep {
+                    purpose: "start the local registry on this machine".into(),
+                    label: "localhost".into(),
+                    build_dir: None,
+                    secret_env: Vec::new(),
+                    ensure_builder: None,
+                    commands: vec![setup],
+                })],
+            );
+        }
         if let Some(login) = cmds::local_login(config, inp.secrets) {
             b.stage(
                 "registry-login",
@@ -150,12 +164,16 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     }
 
     if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
-        b.stage(
-            "pull",
-            on_hosts(format!("pull {} on the hosts", release.image), hosts, |h| {
-                cmds::pull(config, release, h, inp.secrets)
-            }),
-        );
+        let mut steps = on_hosts(format!("pull {} on the hosts", release.image), hosts, |h| {
+            cmds::pull(config, release, h, inp.secrets)
+        });
+        // A local registry: each host pulls through its own tunnel to this machine.
+        for step in &mut steps {
+            if let Step::Hosts(h) = step {
+                h.tunnel = cmds::pull_tunnel(config);
+            }
+        }
+        b.stage("pull", steps);
     }
 
     if lock_held {

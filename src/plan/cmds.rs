@@ -45,6 +45,20 @@ pub fn credential(c: &Option<Credential>, secrets: &Secrets) -> String {
     }
 }
 
+/// What to check when `registry` refuses a login: the credentials and where they come from.
+fn login_hint(config: &Config) -> String {
+    let source = |c: &Option<Credential>, key: &str| match c {
+        Some(Credential::Secret(name)) => format!("`registry.{key}` (the secret {name})"),
+        _ => format!("`registry.{key}`"),
+    };
+    format!(
+        "check {} and {} for {}; `dray registry login` tries the login alone",
+        source(&config.registry.username, "username"),
+        source(&config.registry.password, "password"),
+        docker::registry::server_name(&config.registry),
+    )
+}
+
 /// `docker login` on this machine before a build pushes, when the registry needs one (a
 /// username is set and the registry is not a local one); the password on stdin.
 pub fn local_login(config: &Config, secrets: &Secrets) -> Option<PlannedCommand> {
@@ -54,10 +68,38 @@ pub fn local_login(config: &Config, secrets: &Secrets) -> Option<PlannedCommand>
     let user = credential(&config.registry.username, secrets);
     let password = credential(&config.registry.password, secrets);
     let login = docker::registry::login(&config.registry, &user, &password, "localhost")?;
-    Some(PlannedCommand::new(
-        login,
-        Some("the registry password [REDACTED]".into()),
-    ))
+    Some(
+        PlannedCommand::new(login, Some("the registry password [REDACTED]".into()))
+            .hint(login_hint(config)),
+    )
+}
+
+/// With a local registry (`registry.server: localhost:PORT`): start (or run) its container on
+/// this machine before the build pushes to it, as Kamal's `setup_local_registry` does.
+pub fn local_registry_setup(config: &Config) -> Option<PlannedCommand> {
+    let port = config.registry.local_port()?;
+    let address = config
+        .local_registry_address
+        .as_deref()
+        .unwrap_or("127.0.0.1");
+    Some(planned(docker::registry::setup_local(port, address)))
+}
+
+/// With a local registry: the tunnel each host pulls through, Kamal's `-R
+/// 127.0.0.1:PORT:localhost:PORT` (`port_forwarding.rb`): the host's `localhost:PORT` reaches
+/// this machine's registry. `x-dray: local_registry: address` replaces the local end's
+/// `localhost`.
+pub fn pull_tunnel(config: &Config) -> Option<crate::remote::Tunnel> {
+    let port = config.registry.local_port()?;
+    Some(crate::remote::Tunnel {
+        remote_host: "127.0.0.1".into(),
+        remote_port: port,
+        local_host: config
+            .local_registry_address
+            .clone()
+            .unwrap_or_else(|| "localhost".into()),
+        local_port: port,
+    })
 }
 
 /// Log in, pull the image, check its `service` label, audit: one round trip.
@@ -77,10 +119,15 @@ pub fn pull(
         format!("Pulled image with version {}", release.version),
     );
     let cmd = docker::registry::pull_batch(config, &release.version, host, login, &line);
-    vec![PlannedCommand::new(
+    let planned = PlannedCommand::new(
         cmd,
         has_login.then(|| "the registry password [REDACTED]".into()),
-    )]
+    );
+    vec![if has_login {
+        planned.hint(format!("if the login was refused: {}", login_hint(config)))
+    } else {
+        planned
+    }]
 }
 
 /// Take the deploy lock on `host` with these details.

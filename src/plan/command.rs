@@ -106,6 +106,9 @@ pub struct PlannedCommand {
     /// Text added to the host's output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<Note>,
+    /// What to do when it fails (the failure's `hint:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// The spec itself, for the engine (secret values inside, never serialized).
     #[serde(skip)]
     pub spec: CommandSpec,
@@ -131,6 +134,7 @@ impl PlannedCommand {
             capture: None,
             shown: Shown::Nothing,
             note: None,
+            hint: None,
             spec,
         }
     }
@@ -182,6 +186,12 @@ impl PlannedCommand {
             from: CaptureFrom::Marker(marker.to_string()),
             if_empty: IfEmpty::Keep,
         });
+        self
+    }
+
+    /// When it fails, the failure's hint is `hint`.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
 

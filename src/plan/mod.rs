@@ -214,6 +214,10 @@ pub struct HostsStep {
     pub purpose: String,
     /// Per host, the commands.
     pub hosts: Vec<HostCommands>,
+    /// An SSH reverse tunnel open on each host while its commands run (opened before the
+    /// first, closed after the last, whatever happened in between).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<crate::remote::Tunnel>,
 }
 
 /// The commands of one host.
@@ -436,5 +440,6 @@ pub fn on_hosts(
     vec![Step::Hosts(HostsStep {
         purpose: purpose.into(),
         hosts,
+        tunnel: None,
     })]
 }

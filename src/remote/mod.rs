@@ -201,6 +201,32 @@ impl crate::error::Diagnostic for Unreachable {
     }
 }
 
+/// An SSH reverse tunnel (`ssh -R <remote_host>:<remote_port>:<local_host>:<local_port>`): a
+/// listener on the host whose connections reach `<local_host>:<local_port>` as this machine
+/// sees it. Kamal's local registry pull opens one per host (`-R 127.0.0.1:PORT:localhost:PORT`,
+/// `lib/kamal/cli/build/port_forwarding.rb`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tunnel {
+    /// The address it listens on, on the host.
+    pub remote_host: String,
+    /// The port it listens on, on the host.
+    pub remote_port: u16,
+    /// Where it connects, on this machine.
+    pub local_host: String,
+    /// The port it connects to, on this machine.
+    pub local_port: u16,
+}
+
+impl Tunnel {
+    /// `-R 127.0.0.1:5555:localhost:5555`, as `ssh` spells it.
+    pub fn forward_arg(&self) -> String {
+        format!(
+            "-R {}:{}:{}:{}",
+            self.remote_host, self.remote_port, self.local_host, self.local_port
+        )
+    }
+}
+
 /// Runs commands on hosts.
 pub trait Remote: Send + Sync {
     /// Run `cmd` on `host` (its `stdin` fed to the command) and return its output, whatever
@@ -231,6 +257,32 @@ pub trait Remote: Send + Sync {
     /// Implementations without connections keep the default, which does nothing.
     fn connect_all<'a>(&'a self, hosts: &'a [String]) -> BoxFuture<'a, Result<(), Unreachable>> {
         let _ = hosts;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Open `tunnel` on `host` (over the host's connection) until [`Remote::close_tunnel`] or
+    /// the end of the run. Remotes without a lasting connection refuse.
+    fn open_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move {
+            Err(RemoteError::Exec {
+                host: host.to_string(),
+                purpose: format!("open the tunnel {}", tunnel.forward_arg()),
+                message: "this remote cannot open SSH tunnels".into(),
+            })
+        })
+    }
+
+    /// Close `tunnel` on `host`. The default does nothing (nothing was opened).
+    fn close_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        let _ = (host, tunnel);
         Box::pin(async { Ok(()) })
     }
 

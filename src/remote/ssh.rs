@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
@@ -47,7 +47,7 @@ use crate::command::CommandSpec;
 use super::fanout::join_all;
 use super::reclaim::{reclaim_stale_run_dirs, OWNER_FILE};
 pub use super::ssh_options::*;
-use super::{BoxFuture, CommandOutput, Remote, RemoteError, Unreachable};
+use super::{BoxFuture, CommandOutput, Remote, RemoteError, Tunnel, Unreachable};
 
 /// One host's connection state.
 enum Link {
@@ -456,6 +456,48 @@ impl SshRemote {
         }
     }
 
+    /// Open `tunnel` on `host`'s master (`ssh -O forward -R …` through the control socket):
+    /// sshd on the host listens until [`SshRemote::close_tunnel_on`] or the master's end.
+    pub async fn open_tunnel_on(&self, host: &str, tunnel: &Tunnel) -> Result<(), RemoteError> {
+        let (_slot, session) = self.session(host).await?;
+        let (listen, connect) = tunnel_sockets(tunnel);
+        session
+            .request_port_forward(ForwardType::Remote, listen, connect)
+            .await
+            .map_err(|e| RemoteError::Exec {
+                host: host.to_string(),
+                purpose: format!("open the tunnel {}", tunnel.forward_arg()),
+                message: format!(
+                    "{} (is {}:{} already in use on the host?)",
+                    describe_exec_error(&e),
+                    tunnel.remote_host,
+                    tunnel.remote_port
+                ),
+            })
+    }
+
+    /// Close `tunnel` on `host`'s master (`ssh -O cancel -R …`); nothing to do when the master
+    /// is gone (its tunnels went with it).
+    pub async fn close_tunnel_on(&self, host: &str, tunnel: &Tunnel) -> Result<(), RemoteError> {
+        let session = {
+            let slot = self.slot(host);
+            let link = slot.link.lock().await;
+            match &*link {
+                Link::Up(session) => session.clone(),
+                Link::Idle | Link::Down(_) => return Ok(()),
+            }
+        };
+        let (listen, connect) = tunnel_sockets(tunnel);
+        session
+            .close_port_forward(ForwardType::Remote, listen, connect)
+            .await
+            .map_err(|e| RemoteError::Exec {
+                host: host.to_string(),
+                purpose: format!("close the tunnel {}", tunnel.forward_arg()),
+                message: describe_exec_error(&e),
+            })
+    }
+
     /// Close every master of this run.
     pub async fn close_all(&self) {
         let slots: Vec<Arc<HostSlot>> = match self.hosts.lock() {
@@ -503,6 +545,20 @@ impl SshRemote {
     }
 }
 
+/// The listening (host) and connecting (this machine) ends of a reverse tunnel.
+fn tunnel_sockets(tunnel: &Tunnel) -> (Socket<'_>, Socket<'_>) {
+    (
+        Socket::TcpSocket {
+            host: tunnel.remote_host.as_str().into(),
+            port: tunnel.remote_port,
+        },
+        Socket::TcpSocket {
+            host: tunnel.local_host.as_str().into(),
+            port: tunnel.local_port,
+        },
+    )
+}
+
 /// The reason a master did not start, from ssh's own words where it gave some.
 fn describe_connect_error(err: &openssh::Error) -> String {
     use std::error::Error as _;
@@ -538,6 +594,22 @@ impl Remote for SshRemote {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.close_all())
+    }
+
+    fn open_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(self.open_tunnel_on(host, tunnel))
+    }
+
+    fn close_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(self.close_tunnel_on(host, tunnel))
     }
 
     fn interactive<'a>(

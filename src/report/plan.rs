@@ -144,8 +144,24 @@ pub fn plan_text(plan: &Plan) -> String {
                 Step::Hosts(h) => {
                     let _ = writeln!(out, "  {}", h.purpose);
                     for hc in &h.hosts {
+                        if let Some(t) = &h.tunnel {
+                            let _ = writeln!(
+                                out,
+                                "    [{}] tunnel: ssh -O forward {}    # on the host's master, for these commands",
+                                hc.host,
+                                t.forward_arg()
+                            );
+                        }
                         for c in &hc.commands {
                             command(&mut out, &hc.host, c);
+                        }
+                        if let Some(t) = &h.tunnel {
+                            let _ = writeln!(
+                                out,
+                                "    [{}] tunnel: ssh -O cancel {}    # closed whatever they did",
+                                hc.host,
+                                t.forward_arg()
+                            );
                         }
                     }
                 }

@@ -16,6 +16,7 @@ mod output;
 mod plan;
 mod proxy;
 mod realistic;
+mod registry;
 mod release;
 mod remote;
 mod support;

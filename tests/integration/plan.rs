@@ -419,3 +419,24 @@ fn snapshot_roles_workers() {
         &["deploy", "--roles", "workers", "--version", "1.0.0"],
     );
 }
+
+#[test]
+fn snapshot_local_registry() {
+    // Kamal's local registry: its container before pre-build, no login anywhere, each host's
+    // pull inside its own tunnel.
+    let config = CONFIG
+        .replace(
+            "registry:\n  server: registry.example:5000\n  username: deployer\n  password:\n    - REGISTRY_PASSWORD\n",
+            "registry:\n  server: localhost:5555\n",
+        )
+        .replace(
+            "  workers:\n    hosts:\n      - 10.0.0.3\n    cmd: bin/jobs\n",
+            "",
+        );
+    snapshot_plan(
+        "plan_local_registry",
+        &config,
+        &[],
+        &["deploy", "--version", "1.0.0"],
+    );
+}

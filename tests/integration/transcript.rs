@@ -72,14 +72,45 @@ impl Remote for Recording {
             })
         })
     }
+
+    fn open_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a dray::remote::Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        self.note(host, format!("ssh -O forward {}", tunnel.forward_arg()));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn close_tunnel<'a>(
+        &'a self,
+        host: &'a str,
+        tunnel: &'a dray::remote::Tunnel,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        self.note(host, format!("ssh -O cancel {}", tunnel.forward_arg()));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Recording {
+    fn note(&self, host: &str, line: String) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.entry(host.to_string()).or_default().push(line);
+        }
+    }
 }
 
 /// A project directory with the configuration and a secrets file.
 fn project() -> tempfile::TempDir {
+    project_with(CONFIG)
+}
+
+/// A project directory with `config` and a secrets file.
+fn project_with(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("config")).expect("config dir");
     std::fs::create_dir_all(dir.path().join(".kamal")).expect(".kamal");
-    std::fs::write(dir.path().join("config/deploy.yml"), CONFIG).expect("deploy.yml");
+    std::fs::write(dir.path().join("config/deploy.yml"), config).expect("deploy.yml");
     std::fs::write(
         dir.path().join(".kamal/secrets"),
         "REGISTRY_PASSWORD=s3cr3t-registry\nDB_PASSWORD=s3cr3t-db\n",
@@ -128,6 +159,14 @@ fn dry_run_lines(text: &str) -> BTreeMap<String, Vec<String>> {
             Some(at) => &rest[..at],
             None => rest,
         };
+        // A tunnel opened or closed on the host's master (no shell command).
+        if let Some((host, tunnel)) = cmd.split_once("] tunnel: ") {
+            skipping = false;
+            out.entry(host.to_string())
+                .or_default()
+                .push(tunnel.to_string());
+            continue;
+        }
         if let Some((host, more)) = cmd.split_once("] > ") {
             // A script's next line.
             if let Some(last) = out.get_mut(host).and_then(|v| v.last_mut()) {
@@ -210,7 +249,12 @@ fn safe(b: u8) -> bool {
 
 /// Run each plan on the recording remote and compare with its dry-run, host by host.
 fn assert_transcript_is_dry_run(args: &[&str]) {
-    let dir = project();
+    assert_transcript_of_config_is_dry_run(CONFIG, args);
+}
+
+/// [`assert_transcript_is_dry_run`] with `config`.
+fn assert_transcript_of_config_is_dry_run(config: &str, args: &[&str]) {
+    let dir = project_with(config);
     for built in plans(dir.path(), args) {
         let text = dray::report::plan::plan_text(&built.plan);
         let expected = dry_run_lines(&text);
@@ -291,6 +335,20 @@ fn holes_match_one_safe_word_each() {
 #[test]
 fn deploy_sends_exactly_its_dry_run() {
     assert_transcript_is_dry_run(&["deploy", "--skip-push", "--version", "v1"]);
+}
+
+#[test]
+fn deploy_with_a_local_registry_opens_and_closes_each_tunnel_as_its_dry_run_says() {
+    let config = CONFIG.replace(
+        "registry:\n  server: registry.example.com\n  username: deployer\n  password:\n    - REGISTRY_PASSWORD\n",
+        "registry:\n  server: localhost:5555\n",
+    );
+    assert_ne!(config, CONFIG);
+    assert_transcript_of_config_is_dry_run(&config, &["deploy", "--skip-push", "--version", "v1"]);
+    assert_transcript_of_config_is_dry_run(
+        &config,
+        &["redeploy", "--skip-push", "--version", "v1"],
+    );
 }
 
 #[test]

@@ -378,7 +378,20 @@ pub fn validate(
             .err("x-dray.hooks.timeout", "must be at least 1 (seconds)")
             .hint("leave it out for no timeout, as in Kamal"));
     }
+    let local_registry_address = raw
+        .x_dray
+        .as_ref()
+        .and_then(|d| d.local_registry.as_ref())
+        .and_then(|l| l.address.clone());
+    if let Some(a) = &local_registry_address {
+        if a.parse::<std::net::IpAddr>().is_err() {
+            return Err(cx
+                .err("x-dray.local_registry.address", "must be an IP address")
+                .hint("e.g. `127.0.0.2`; leave it out for Kamal's `127.0.0.1`"));
+        }
+    }
     Ok(Config {
+        local_registry_address,
         hook_timeout,
         service,
         image,
@@ -513,6 +526,29 @@ mod dray_settings_tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("x-dray.hooks.timeout"), "{err}");
+    }
+
+    #[test]
+    fn local_registry_port_and_address_are_read_and_checked() {
+        let plain = load_str_without_commands(BASE, "config/deploy.yml").expect("loads");
+        assert_eq!(plain.registry.local_port(), Some(5555));
+        assert_eq!(plain.local_registry_address, None);
+        let text = format!("{BASE}x-dray:\n  local_registry:\n    address: 127.0.0.2\n");
+        let config = load_str_without_commands(&text, "config/deploy.yml").expect("loads");
+        assert_eq!(config.local_registry_address.as_deref(), Some("127.0.0.2"));
+        let text = format!("{BASE}x-dray:\n  local_registry:\n    address: my-laptop\n");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("x-dray.local_registry.address"), "{err}");
+        let text = BASE.replace("localhost:5555", "localhost:abc");
+        let err = load_str_without_commands(&text, "config/deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("registry.server") && err.contains("port"),
+            "{err}"
+        );
     }
 }
 

@@ -46,6 +46,14 @@ pub(super) fn validate_registry(
             }
         }
     }
+    if registry.is_local() && registry.local_port().is_none() {
+        return Err(cx
+            .err(
+                &format!("{path}.server"),
+                "a local registry needs a port number",
+            )
+            .hint("write it as `localhost:PORT`, e.g. `localhost:5555`"));
+    }
     if !registry.is_local() {
         if registry.username.is_none() {
             return Err(cx.err(path, "missing required key `username`"));

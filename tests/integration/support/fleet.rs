@@ -21,6 +21,17 @@ use dray::shell::quote;
 /// The fleet's base image in its registry (busybox, made by `scripts/fleet`).
 pub const DEFAULT_BASE_IMAGE: &str = "127.0.0.1:5000/dray-base:busybox";
 
+/// The fleet's registry with htpasswd auth (`scripts/fleet`: 127.0.0.1:5001).
+#[derive(Debug, Clone)]
+pub struct AuthRegistry {
+    /// `host:port`.
+    pub address: String,
+    /// The one user.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
 /// A running local fleet.
 #[derive(Debug)]
 pub struct Fleet {
@@ -127,6 +138,22 @@ impl Fleet {
     /// `DOCKER_HOST` of the builder engine (the deploying side's Docker), if exported.
     pub fn builder_docker_host(&self) -> Option<&str> {
         self.docker_host.as_deref()
+    }
+
+    /// The fleet's registry that needs a login (`DRAY_FLEET_AUTH_REGISTRY`, `…_USER`,
+    /// `…_PASSWORD`); fails the test when the fleet's environment has none (a fleet brought up
+    /// by an older `scripts/fleet`: run `scripts/fleet up N` again).
+    pub fn auth_registry(&self) -> AuthRegistry {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: bring the fleet up again (scripts/fleet up 3) and source its env")
+            })
+        };
+        AuthRegistry {
+            address: var("DRAY_FLEET_AUTH_REGISTRY"),
+            user: var("DRAY_FLEET_AUTH_REGISTRY_USER"),
+            password: var("DRAY_FLEET_AUTH_REGISTRY_PASSWORD"),
+        }
     }
 
     /// An `ssh` command to `host` through the fleet's config, stdin closed.

@@ -42,5 +42,6 @@ pub fn write(path: &Path, text: &str) {
 
 pub mod deployer;
 pub mod fleet;
+pub mod procs;
 pub mod project;
 pub mod ssh_cli;

@@ -53,6 +53,8 @@
 mod context;
 mod erb;
 mod erb_expr;
+mod erb_lex;
+mod erb_value;
 mod error;
 mod isolate;
 mod scan;
@@ -61,6 +63,8 @@ mod tera_error;
 mod tera_limits;
 mod tera_render;
 
+#[cfg(test)]
+mod erb_lang_tests;
 #[cfg(test)]
 mod erb_tests;
 #[cfg(test)]
@@ -76,7 +80,6 @@ pub use error::TemplateError;
 pub use isolate::{enter as enter_render_child, use_child_exe as use_render_child_exe};
 pub(crate) use shell::{chomp, run_shell, CommandFailure};
 
-use erb::eval_tag;
 use scan::{scan, Segment};
 use tera_render::render_tera;
 
@@ -89,6 +92,17 @@ pub fn render(source: &str, ctx: &TemplateContext) -> Result<String, TemplateErr
 pub fn render_with_policy(
     source: &str,
     ctx: &TemplateContext,
+    policy: CommandPolicy,
+) -> Result<String, TemplateError> {
+    render_file(source, &mut ctx.clone(), policy)
+}
+
+/// [`render_with_policy`], and `ctx.env` gets the variables the file's `Dotenv.load` loaded
+/// (as Ruby's `ENV` does for the files read after it). A file with tera tags is rendered in a
+/// render child, whose loads stay in that file.
+pub fn render_file(
+    source: &str,
+    ctx: &mut TemplateContext,
     policy: CommandPolicy,
 ) -> Result<String, TemplateError> {
     if !has_template_syntax(source) {
@@ -104,32 +118,48 @@ pub fn render_with_policy(
     render_in_process(source, ctx, policy, tera_limits::TERA_STACK)
 }
 
-/// [`render_with_policy`] in this process, tera on a thread with `stack` bytes of stack.
+/// [`render_file`] in this process, tera on a thread with `stack` bytes of stack.
 fn render_in_process(
     source: &str,
-    ctx: &TemplateContext,
+    ctx: &mut TemplateContext,
     policy: CommandPolicy,
     stack: usize,
 ) -> Result<String, TemplateError> {
     let segments = scan(source)?;
-    let mut values = Vec::new();
-    for segment in &segments {
-        if let Segment::Erb(tag) = segment {
-            values.push(eval_tag(source, tag, ctx, policy)?);
+    let program = erb::compile(source, &segments)?;
+    let has_tera = segments.iter().any(|s| matches!(s, Segment::Tera { .. }));
+    if has_tera {
+        if let Some(offset) = program.first_block(&segments) {
+            return Err(TemplateError::at(
+                source,
+                offset,
+                "ERB blocks (if, unless, each) cannot be mixed with tera tags in one file",
+            )
+            .hint("write the file's conditions and loops in one syntax: ERB's <% if %>…<% end %> or tera's {% if %}…{% endif %}"));
         }
     }
-    if !segments.iter().any(|s| matches!(s, Segment::Tera { .. })) {
+    let pieces = erb::run(source, &segments, &program, ctx, policy)?;
+    if !has_tera {
         let mut out = String::with_capacity(source.len());
-        let mut values = values.iter();
-        for segment in &segments {
-            match segment {
-                Segment::Text { text, .. } => out.push_str(text),
-                Segment::Erb(_) => out.push_str(values.next().map_or("", String::as_str)),
-                Segment::Tera { .. } => {}
+        for piece in &pieces {
+            match piece {
+                erb::Piece::Value(v) => out.push_str(v),
+                erb::Piece::Segment(i) => {
+                    if let Some(Segment::Text { text, .. }) = segments.get(*i) {
+                        out.push_str(text);
+                    }
+                }
             }
         }
         return Ok(out);
     }
+    let values = pieces
+        .into_iter()
+        .filter_map(|p| match p {
+            erb::Piece::Value(v) => Some(v),
+            erb::Piece::Segment(_) => None,
+        })
+        .collect();
     render_tera(source, &segments, values, ctx, policy, stack)
 }
 

@@ -3,6 +3,7 @@
 mod app;
 mod config;
 mod deploy;
+mod erb;
 mod faults;
 mod fixtures;
 mod fleet;

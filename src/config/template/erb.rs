@@ -628,7 +628,7 @@ impl Interp<'_> {
                     }
                 }
             }
-            ExprKind::DockerArch => Value::Str(self.docker_arch(t, at)?),
+            ExprKind::DockerArch => Value::Str(self.docker_arch()),
             ExprKind::FileRead(path) => {
                 let name = self.string_arg(path, t, "File.read")?;
                 match read_limited(&self.ctx.cwd.join(&name)) {
@@ -798,19 +798,35 @@ impl Interp<'_> {
     }
 
     /// `Kamal::Utils.docker_arch`: `docker info --format '{{.Architecture}}'`, stripped,
-    /// `aarch64` → `arm64` and `x86_64` → `amd64`; asked once per file.
-    fn docker_arch(&mut self, t: usize, at: usize) -> Result<String, TemplateError> {
+    /// `aarch64` → `arm64` and `x86_64` → `amd64`; asked once per file. When Docker cannot
+    /// answer (not installed, not running, commands denied), the architecture of the machine
+    /// dray runs on, which a local Docker engine runs nearly always (Kamal would get an empty
+    /// string there).
+    fn docker_arch(&mut self) -> String {
         if let Some(arch) = &self.arch {
-            return Ok(arch.clone());
+            return arch.clone();
         }
-        let arch = docker_info_arch(&self.ctx.cwd, &self.ctx.env, self.policy)
-            .map_err(|m| {
-                self.fail(t, at, format!("Kamal::Utils.docker_arch: {m}")).hint(
-                    "Kamal::Utils.docker_arch asks the local Docker (`docker info`): start Docker, or write the architecture (amd64, arm64) instead",
-                )
-            })?;
+        let arch = match docker_info_arch(&self.ctx.cwd, &self.ctx.env, self.policy) {
+            Ok(arch) => arch,
+            Err(why) => {
+                let arch = host_arch().to_string();
+                tracing::warn!(
+                    "Kamal::Utils.docker_arch: {why}; using this machine's architecture, {arch}"
+                );
+                arch
+            }
+        };
         self.arch = Some(arch.clone());
-        Ok(arch)
+        arch
+    }
+}
+
+/// The architecture dray was built for, in Docker's names.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
     }
 }
 

@@ -932,6 +932,11 @@ fn snippet(source: &str, tag: &ErbTag, at: usize) -> String {
     } else {
         text
     };
+    let line = if line.is_empty() {
+        text.lines().next().unwrap_or(text)
+    } else {
+        line
+    };
     let mut out: String = line.chars().take(80).collect();
     if out.len() < line.len() {
         out.push('…');

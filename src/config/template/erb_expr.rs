@@ -8,8 +8,9 @@
 
 use super::erb_lex::{lex, LexError, StrPart, Tok, Token};
 
-/// How deep expressions (parentheses, interpolations, calls) may nest.
-const MAX_DEPTH: usize = 48;
+/// How deep expressions may nest: parentheses, interpolations, and each operator or method of
+/// a chain (`a || b || c` is two deep), as the evaluator recurses that deep.
+const MAX_DEPTH: usize = 64;
 
 /// An expression at its offset in the tag's code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -560,20 +561,23 @@ impl Parser {
     /// The loosest expression: `not`, `and`, `or`.
     fn statement_expr(&mut self) -> Result<Expr, ParseError> {
         self.enter()?;
+        let mut chained = 1;
         let mut left = self.not_word()?;
         loop {
             let at = self.here();
-            if self.eat_ident("and") {
-                let right = self.not_word()?;
-                left = bin(ExprKind::And, left, right, at);
+            let make = if self.eat_ident("and") {
+                ExprKind::And
             } else if self.eat_ident("or") {
-                let right = self.not_word()?;
-                left = bin(ExprKind::Or, left, right, at);
+                ExprKind::Or
             } else {
                 break;
-            }
+            };
+            self.enter()?;
+            chained += 1;
+            let right = self.not_word()?;
+            left = bin(make, left, right, at);
         }
-        self.depth -= 1;
+        self.depth -= chained;
         Ok(left)
     }
 
@@ -615,11 +619,15 @@ impl Parser {
 
     fn or(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.and()?;
+        let mut chained = 0;
         loop {
             let at = self.here();
             if !self.eat_punct("||") {
+                self.depth -= chained;
                 return Ok(left);
             }
+            self.enter()?;
+            chained += 1;
             let right = self.and()?;
             left = bin(ExprKind::Or, left, right, at);
         }
@@ -627,11 +635,15 @@ impl Parser {
 
     fn and(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.equality()?;
+        let mut chained = 0;
         loop {
             let at = self.here();
             if !self.eat_punct("&&") {
+                self.depth -= chained;
                 return Ok(left);
             }
+            self.enter()?;
+            chained += 1;
             let right = self.equality()?;
             left = bin(ExprKind::And, left, right, at);
         }
@@ -663,11 +675,15 @@ impl Parser {
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.unary()?;
+        let mut chained = 0;
         loop {
             let at = self.here();
             if !self.eat_punct("+") {
+                self.depth -= chained;
                 return Ok(left);
             }
+            self.enter()?;
+            chained += 1;
             let right = self.unary()?;
             left = bin(ExprKind::Add, left, right, at);
         }
@@ -689,8 +705,13 @@ impl Parser {
 
     fn postfix(&mut self) -> Result<Expr, ParseError> {
         let mut expr = self.primary()?;
+        let mut chained = 0;
         loop {
             let at = self.here();
+            if self.is_punct(".") || self.is_punct("&.") || self.is_punct("[") {
+                self.enter()?;
+                chained += 1;
+            }
             if self.is_punct(".") || self.is_punct("&.") {
                 let safe = self.is_punct("&.");
                 self.pos += 1;
@@ -748,6 +769,7 @@ impl Parser {
                     at,
                 };
             } else {
+                self.depth -= chained;
                 return Ok(expr);
             }
         }

@@ -277,6 +277,18 @@ fn loops_and_values_are_bounded() {
     let deep = format!("<%= {}1{} %>", "(".repeat(200), ")".repeat(200));
     let e = err(&deep, &[]);
     assert!(e.message.contains("nests too deeply"), "{}", e.message);
+    for long in [
+        format!("<%= {}'a' %>", "nil || ".repeat(5000)),
+        format!("<%= 'a'{} %>", ".strip".repeat(5000)),
+        format!("<%= {}1 %>", "!".repeat(5000)),
+        format!("<%= 'a'{} %>", " + 'a'".repeat(5000)),
+    ] {
+        let e = err(&long, &[]);
+        assert!(e.message.contains("nests too deeply"), "{}", e.message);
+    }
+    // a chain of ordinary length is fine
+    let ok_chain = format!("<%= {}'a' %>", "nil || ".repeat(20));
+    assert_eq!(ok(&ok_chain, &[]), "a");
 }
 
 #[test]

@@ -7,23 +7,24 @@
 //!   (also available as `get_env`, reading the context's environment, not the process's) and
 //!   `cmd(command="…")` (runs `sh -c` in the context's directory, output with trailing newlines
 //!   removed).
-//! - **ERB** (Kamal's `ERB.new(text, trim_mode: "-")`), limited to the forms real Kamal configs
-//!   use: `<%= ENV["X"] %>` (unset is empty, as Ruby's `nil.to_s`), `<%= ENV.fetch("X") %>`
-//!   (unset is an error), `<%= ENV.fetch("X", "d") %>`, `<%= ENV["X"] || "d" %>` (any chain of
-//!   `||`), string literals, `` <%= `cmd` %> `` and `<%= %x(cmd) %>` (output kept as is, trailing
-//!   newline included, as in Ruby), the methods `.strip`, `.lstrip`, `.rstrip`, `.chomp` and
-//!   `.to_s` on any of these, `<%= Kamal::Utils.docker_arch %>` (`amd64` or `arm64`, from the
-//!   machine dray runs on), `<%# comments %>`, `<%%` for a literal `<%`, and the trim marks
-//!   `-%>` (drops the newline that follows) and `<%-` (drops the indentation before it). Any
-//!   other Ruby is an error at the tag's line and column, with the tera form to use in the hint.
+//! - **ERB** (Kamal's `ERB.new(text, trim_mode: "-")`), evaluated by dray's own interpreter
+//!   over nil, booleans, integers, strings and arrays: `ENV[…]`, `ENV.fetch` (unset without a
+//!   default is an error), literals with `#{…}` interpolation, `==`, `!=`, `&&`, `||`, `!`,
+//!   `? :`, `+`, string and array methods (`.strip`, `.split`, `.present?`, `.delete_prefix`, …),
+//!   local variables, `if`/`elsif`/`else`/`unless` and `each`/`for` blocks across tags,
+//!   `File.read`, `Dotenv.load`, backticks and `%x()` (output kept as is, trailing newline
+//!   included, as in Ruby), `Kamal::Utils.docker_arch` (asks `docker info`), `<%# comments %>`,
+//!   `<%%`, and the trim marks `-%>` and `<%-`. docs/erb.md lists the whole subset. Any other
+//!   Ruby is an error at the tag's line with the tera form to use in the hint.
 //!
 //! # Order of evaluation
 //!
 //! One scan of the original text splits it into plain text, ERB tags and tera tags (ERB is not
 //! recognised inside a tera tag or `{% raw %}` block, and `{{` inside an ERB tag is not tera).
-//! Every ERB tag is then evaluated, in file order, to its value. When the file has no tera tag,
-//! the output is the text with each ERB tag replaced by its value, and tera never runs. When it
-//! has tera tags, each ERB tag is replaced by a call to an internal tera function that returns
+//! The ERB tags are compiled into one program (`erb.rs`) and run, in file order, with the
+//! file's local variables. When the file has no tera tag, the output is what the program wrote
+//! and tera never runs. When it has tera tags (and then no ERB blocks, which would make text
+//! conditional), each ERB tag is replaced by a call to an internal tera function that returns
 //! the tag's value, and the whole file is rendered by tera once. Either way, the value of an ERB
 //! tag is never read again as a template (a value containing `{{` or `<%` stays as it is), and
 //! tera output is never read as ERB. One consequence: ERB tags inside a tera `{% if %}` branch
@@ -37,18 +38,22 @@
 //! a silently empty registry password or version is worse than a clear stop. Append `|| true`
 //! to a command whose failure is expected. [`render_with_policy`] with [`CommandPolicy::Deny`]
 //! renders without ever starting a process (property tests, offline inspection).
+//! `Kamal::Utils.docker_arch` starts `docker info` itself (no shell), and is the architecture
+//! of this machine when Docker cannot answer or commands are denied; `Dotenv.load` runs the
+//! `$(…)` of the files it reads under the same policy.
 //!
 //! Files without any `{{`, `{%`, `{#` or `<%` are returned unchanged without further work.
 //!
 //! # Files
 //!
 //! - `scan.rs`: the one scan into text, ERB tags and tera tags;
-//! - `erb.rs`: evaluating ERB tags, whose Ruby `erb_expr.rs` parses;
+//! - `erb.rs`: compiling the ERB tags into a program and running it; `erb_lex.rs` and
+//!   `erb_expr.rs` lex and parse the Ruby of a tag, `erb_value.rs` holds its values and methods;
 //! - `tera_render.rs`: rendering with tera, within `tera_limits.rs`, with errors mapped back to
 //!   the file by `tera_error.rs`;
 //! - `shell.rs`: running commands; `context.rs`: [`TemplateContext`] and [`CommandPolicy`];
 //!   `error.rs`: [`TemplateError`];
-//! - tests beside them: `erb_tests.rs`, `tera_tests.rs` and, for the whole, `render_tests.rs`.
+//! - tests beside them: `erb_tests.rs`, `erb_lang_tests.rs`, `tera_tests.rs` and, for the whole, `render_tests.rs`.
 
 mod context;
 mod erb;

@@ -47,8 +47,10 @@
 //! # Files
 //!
 //! - `scan.rs`: the one scan into text, ERB tags and tera tags;
-//! - `erb.rs`: compiling the ERB tags into a program and running it; `erb_lex.rs` and
-//!   `erb_expr.rs` lex and parse the Ruby of a tag, `erb_value.rs` holds its values and methods;
+//! - ERB: `erb_lex.rs` lexes the Ruby of a tag, `erb_parser.rs` parses it (statements in
+//!   `erb_stmt.rs`, expressions in `erb_expr.rs`) into `erb_ast.rs`; `erb_program.rs` compiles a
+//!   file's tags into one program (blocks matched across tags), `erb.rs` runs it and
+//!   `erb_eval.rs` evaluates expressions over `erb_value.rs`'s values and `erb_methods.rs`;
 //! - `tera_render.rs`: rendering with tera, within `tera_limits.rs`, with errors mapped back to
 //!   the file by `tera_error.rs`;
 //! - `shell.rs`: running commands; `context.rs`: [`TemplateContext`] and [`CommandPolicy`];
@@ -57,8 +59,14 @@
 
 mod context;
 mod erb;
+mod erb_ast;
+mod erb_eval;
 mod erb_expr;
 mod erb_lex;
+mod erb_methods;
+mod erb_parser;
+mod erb_program;
+mod erb_stmt;
 mod erb_value;
 mod error;
 mod isolate;

@@ -197,6 +197,15 @@ impl Interp<'_> {
             Stmt::Expr(expr) => {
                 self.eval(expr, t)?;
             }
+            Stmt::Guarded {
+                stmt,
+                cond,
+                negated,
+            } => {
+                if self.eval(cond, t)?.truthy() != *negated {
+                    self.stmt(stmt, t)?;
+                }
+            }
             Stmt::Assign {
                 name,
                 value,

@@ -64,6 +64,12 @@ pub(super) enum ExprKind {
         right: Box<Expr>,
         negated: bool,
     },
+    /// `a < b`, `a <= b`, `a > b`, `a >= b` (`op`).
+    Compare {
+        left: Box<Expr>,
+        right: Box<Expr>,
+        op: &'static str,
+    },
     /// `a + b`.
     Add(Box<Expr>, Box<Expr>),
     Ternary(Box<Expr>, Box<Expr>, Box<Expr>),
@@ -74,6 +80,12 @@ pub(super) enum ExprKind {
 pub(super) enum Stmt {
     /// An expression evaluated for nothing (or a no-op such as `require "dotenv"`).
     Expr(Expr),
+    /// `stmt if cond`, `stmt unless cond` (`negated`).
+    Guarded {
+        stmt: Box<Stmt>,
+        cond: Expr,
+        negated: bool,
+    },
     /// `name = value`; `or_assign` for `||=`.
     Assign {
         name: String,

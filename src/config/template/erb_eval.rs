@@ -173,6 +173,11 @@ impl Interp<'_> {
                 let r = self.eval(right, t)?;
                 Value::Bool(value::equal(&l, &r) != *negated)
             }
+            ExprKind::Compare { left, right, op } => {
+                let l = self.eval(left, t)?;
+                let r = self.eval(right, t)?;
+                Value::Bool(value::compare(&l, &r, op).map_err(|m| self.fail(t, at, m))?)
+            }
             ExprKind::Add(a, b) => {
                 let l = self.eval(a, t)?;
                 let r = self.eval(b, t)?;

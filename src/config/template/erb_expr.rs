@@ -116,24 +116,43 @@ impl Parser {
     }
 
     pub(super) fn equality(&mut self) -> Result<Expr, ParseError> {
-        let left = self.additive()?;
+        let left = self.comparison()?;
         let at = self.here();
         let negated = if self.eat_punct("==") {
             false
         } else if self.eat_punct("!=") {
             true
         } else {
-            if self.is_punct("=~") || self.is_punct("<") || self.is_punct(">") {
+            if self.is_punct("=~") {
                 return Err(self.unexpected());
             }
             return Ok(left);
         };
-        let right = self.additive()?;
+        let right = self.comparison()?;
         Ok(Expr {
             kind: ExprKind::Eq {
                 left: Box::new(left),
                 right: Box::new(right),
                 negated,
+            },
+            at,
+        })
+    }
+
+    pub(super) fn comparison(&mut self) -> Result<Expr, ParseError> {
+        let left = self.additive()?;
+        let at = self.here();
+        let op = match self.peek() {
+            Some(Tok::Punct(op @ ("<" | "<=" | ">" | ">="))) => *op,
+            _ => return Ok(left),
+        };
+        self.pos += 1;
+        let right = self.additive()?;
+        Ok(Expr {
+            kind: ExprKind::Compare {
+                left: Box::new(left),
+                right: Box::new(right),
+                op,
             },
             at,
         })

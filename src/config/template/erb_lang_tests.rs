@@ -433,3 +433,52 @@ fn erb_blocks_and_tera_tags_do_not_mix_but_assignments_do() {
         "a: d\nb: t\n"
     );
 }
+
+#[test]
+fn ordering_comparisons_on_integers_and_strings() {
+    let vars = &[("N", "3")];
+    assert_eq!(
+        ok(
+            r#"<%= ENV["N"].to_i > 2 %> <%= ENV["N"].to_i <= 2 %>"#,
+            vars
+        ),
+        "true false"
+    );
+    assert_eq!(
+        ok(r#"<%= "a" < "b" %> <%= 1 + 1 >= 2 %>"#, vars),
+        "true true"
+    );
+    assert_eq!(
+        ok(r#"<%= ENV["N"].to_i > 1 ? "many" : "one" %>"#, vars),
+        "many"
+    );
+    let e = err(r#"<%= ENV["N"] > 1 %>"#, vars);
+    assert!(
+        e.message.contains("comparison of a String with 1 failed"),
+        "{}",
+        e.message
+    );
+    let e = err(r#"<%= ENV["NONE"] > "1" %>"#, vars);
+    assert!(
+        e.message.contains("undefined method `>` for nil"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn modifier_if_and_unless() {
+    let vars = &[("PROD", "1")];
+    assert_eq!(
+        ok(
+            r#"<%= "ssl" if ENV["PROD"] %>|<%= "dev" unless ENV["PROD"] %>"#,
+            vars
+        ),
+        "ssl|"
+    );
+    let src = "<% host = 'dev.example' %><% host = 'prod.example' if ENV['PROD'] %><%= host %>";
+    assert_eq!(ok(src, vars), "prod.example");
+    assert_eq!(ok(src, &[]), "dev.example");
+    let e = err("<% if true if true %><% end %>", &[]);
+    assert!(e.message.contains("unsupported ERB"), "{}", e.message);
+}

@@ -49,9 +49,9 @@ pub(super) struct LexError {
     pub(super) message: String,
 }
 
-const PUNCTS: [&str; 24] = [
-    "||=", "&&", "||", "==", "!=", "&.", "**", "=~", "!", "?", ":", "(", ")", "[", "]", "{", "}",
-    ",", ".", "=", "|", "+", "<", ">",
+const PUNCTS: [&str; 26] = [
+    "||=", "&&", "||", "==", "!=", "&.", "**", "=~", "<=", ">=", "!", "?", ":", "(", ")", "[", "]",
+    "{", "}", ",", ".", "=", "|", "+", "<", ">",
 ];
 
 /// Split `code` into tokens; `base` is added to every offset (for interpolated code).

@@ -4,7 +4,7 @@
 //! tags). Ruby outside this subset is a [`ParseError`]. The [`Parser`] over the tag's tokens
 //! is here; its statements are in `erb_stmt.rs`, its expressions in `erb_expr.rs`.
 
-use super::erb_ast::{Expr, ParseError, Stmt};
+use super::erb_ast::{Expr, ExprKind, ParseError, Stmt};
 use super::erb_lex::{lex, Tok, Token};
 
 /// How deep expressions may nest: parentheses, interpolations, and each operator or method of
@@ -16,7 +16,20 @@ pub(super) fn parse_output(code: &str) -> Result<Expr, ParseError> {
     let tokens = lex(code, 0)?;
     let mut p = Parser::new(tokens, code.len());
     p.skip_newlines();
-    let expr = p.statement_expr()?;
+    let mut expr = p.statement_expr()?;
+    // `<%= value if cond %>` writes nothing when the condition fails
+    if let Some((cond, negated)) = p.modifier()? {
+        let at = expr.at;
+        let nil = Expr {
+            kind: ExprKind::Nil,
+            at,
+        };
+        let (yes, no) = if negated { (nil, expr) } else { (expr, nil) };
+        expr = Expr {
+            kind: ExprKind::Ternary(Box::new(cond), Box::new(yes), Box::new(no)),
+            at,
+        };
+    }
     p.skip_newlines();
     p.finish()?;
     Ok(expr)
@@ -32,7 +45,20 @@ pub(super) fn parse_code(code: &str) -> Result<Vec<Stmt>, ParseError> {
         if p.at_end() {
             return Ok(stmts);
         }
-        stmts.push(p.statement()?);
+        let stmt = p.statement()?;
+        let simple = matches!(
+            stmt,
+            Stmt::Expr(_) | Stmt::Assign { .. } | Stmt::DotenvLoad { .. }
+        );
+        match p.modifier()? {
+            Some((cond, negated)) if simple => stmts.push(Stmt::Guarded {
+                stmt: Box::new(stmt),
+                cond,
+                negated,
+            }),
+            Some(_) => return Err(p.error(p.here(), "a modifier `if` after a block")),
+            None => stmts.push(stmt),
+        }
         if !p.at_end() && !p.eat_newline() {
             return Err(p.unexpected());
         }
@@ -48,6 +74,19 @@ pub(super) struct Parser {
 }
 
 impl Parser {
+    /// A trailing `if cond` / `unless cond` (`true`: `unless`).
+    pub(super) fn modifier(&mut self) -> Result<Option<(Expr, bool)>, ParseError> {
+        let negated = if self.eat_ident("if") {
+            false
+        } else if self.eat_ident("unless") {
+            true
+        } else {
+            return Ok(None);
+        };
+        let cond = self.statement_expr()?;
+        Ok(Some((cond, negated)))
+    }
+
     pub(super) fn new(tokens: Vec<Token>, end: usize) -> Parser {
         Parser {
             tokens,

@@ -158,3 +158,25 @@ pub(super) fn add(a: Value, b: Value) -> Result<Value, String> {
         (a, _) => Err(super::erb_methods::undefined("+", &a)),
     }
 }
+
+/// `a < b` and friends (`op`): integers with integers, strings with strings (bytewise).
+pub(super) fn compare(a: &Value, b: &Value, op: &str) -> Result<bool, String> {
+    let ordering = match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Int(_) | Value::Str(_), _) => {
+            return Err(format!(
+                "comparison of {} with {} failed",
+                a.class(),
+                b.inspect()
+            ))
+        }
+        _ => return Err(super::erb_methods::undefined(op, a)),
+    };
+    Ok(match op {
+        "<" => ordering.is_lt(),
+        "<=" => ordering.is_le(),
+        ">" => ordering.is_gt(),
+        _ => ordering.is_ge(),
+    })
+}

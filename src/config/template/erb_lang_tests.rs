@@ -482,3 +482,17 @@ fn modifier_if_and_unless() {
     let e = err("<% if true if true %><% end %>", &[]);
     assert!(e.message.contains("unsupported ERB"), "{}", e.message);
 }
+
+#[test]
+fn a_long_line_of_tags_renders_in_linear_time() {
+    let line = format!("# {}\n", "<%= x.frob %>".repeat(60_000));
+    let started = std::time::Instant::now();
+    assert_eq!(ok(&line, &[]), "# \n");
+    let line = format!("{}{}\n", " ".repeat(300_000), "<%= 'x' %>".repeat(60_000));
+    assert_eq!(ok(&line, &[]).len(), 300_000 + 60_000 + 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -98,6 +98,7 @@ pub(super) fn compile(source: &str, segments: &[Segment<'_>]) -> Result<Program,
     }];
     let mut first_block = None;
     let mut tag_index = 0usize;
+    let mut comments = CommentLines::default();
     for (i, segment) in segments.iter().enumerate() {
         let Segment::Erb(tag) = segment else {
             push(&mut stack, Item::Segment(i));
@@ -105,7 +106,7 @@ pub(super) fn compile(source: &str, segments: &[Segment<'_>]) -> Result<Program,
         };
         let t = tag_index;
         tag_index += 1;
-        let commented = in_yaml_comment(source, tag.start);
+        let commented = comments.is_comment(source, tag.start);
         match tag.kind {
             TagKind::Comment => push(&mut stack, Item::Empty),
             TagKind::Output => match parse_output(&tag.code) {
@@ -338,10 +339,34 @@ pub(super) fn snippet(source: &str, tag: &ErbTag, at: usize) -> String {
     out
 }
 
-/// Whether `offset` is on a line that is a YAML comment before it.
-fn in_yaml_comment(source: &str, offset: usize) -> bool {
-    let line_start = source[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    source[line_start..offset].trim_start().starts_with('#')
+/// Whether offsets, asked in increasing order, are on a line that is a YAML comment before
+/// them; each line is looked at once (a megabyte-long line of tags stays linear).
+#[derive(Default)]
+struct CommentLines {
+    /// Where the last offset asked was.
+    scanned: usize,
+    /// The start of its line, and whether that line is a comment before the offset.
+    line: Option<(usize, bool)>,
+}
+
+impl CommentLines {
+    fn is_comment(&mut self, source: &str, offset: usize) -> bool {
+        let from = self.scanned.min(offset);
+        let line_start = match source[from..offset].rfind('\n') {
+            Some(p) => from + p + 1,
+            None if self.line.is_some() => self.line.map_or(0, |(start, _)| start),
+            None => 0,
+        };
+        self.scanned = offset;
+        match self.line {
+            Some((start, comment)) if start == line_start => comment,
+            _ => {
+                let comment = source[line_start..offset].trim_start().starts_with('#');
+                self.line = Some((line_start, comment));
+                comment
+            }
+        }
+    }
 }
 
 /// The error for Ruby outside the subset, with the tera form to write instead.

@@ -496,3 +496,19 @@ fn a_long_line_of_tags_renders_in_linear_time() {
         started.elapsed()
     );
 }
+
+#[test]
+fn code_tags_span_lines_as_ruby_reads_them() {
+    let src = "<% [1, 2].each do |x|\n  y = x %><%= y %><% end %>";
+    assert_eq!(ok(src, &[]), "12");
+    let src = "<%\n  v = ENV.fetch('A', 'a') ==\n    'a' &&\n    ENV['B'].nil?\n  w = ENV.fetch('A', 'x')\n    .upcase\n%><%= v %> <%= w %>";
+    assert_eq!(ok(src, &[]), "true X");
+    let blank = format!(
+        "<%{}x = 1{}%><%= x %>",
+        "\n".repeat(200_000),
+        "\n \n".repeat(100_000)
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(ok(&blank, &[]), "1");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

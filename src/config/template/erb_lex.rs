@@ -116,7 +116,10 @@ impl Lexer<'_> {
                     | "||="
                     | "+"
                     | "!"
-                    | "|"
+                    | "<"
+                    | ">"
+                    | "<="
+                    | ">="
                     | "("
                     | "["
                     | "{"
@@ -136,6 +139,11 @@ impl Lexer<'_> {
             match c {
                 '\n' | ';' => {
                     self.pos += 1;
+                    if c == '\n' {
+                        // the whole run of blank space at once: one look ahead per run
+                        let rest = &self.s[self.pos..];
+                        self.pos += rest.len() - rest.trim_start().len();
+                    }
                     if (c == ';' || !self.continues())
                         && !matches!(self.out.last().map(|t| &t.tok), Some(Tok::Newline) | None)
                     {

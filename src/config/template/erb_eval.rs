@@ -95,6 +95,11 @@ impl Interp<'_> {
                 let command = self.interpolate(parts, t)?;
                 match run_shell(&command, &self.ctx.cwd, &self.ctx.env, self.policy) {
                     Ok(out) => Value::Str(out),
+                    // An interpolated command may hold values from the environment (secrets):
+                    // it is named by the tag as written, not as run.
+                    Err(failure) if parts.iter().any(|p| matches!(p, Part::Expr(_))) => return Err(self
+                        .fail(t, at, format!("the command {failure}"))
+                        .hint("Kamal ignores a failing backtick command, dray does not: append `|| true` to the command if its failure is expected")),
                     Err(failure) => return Err(self
                         .fail(t, at, format!("command `{command}` {failure}"))
                         .hint("Kamal ignores a failing backtick command, dray does not: append `|| true` to the command if its failure is expected")),

@@ -454,7 +454,8 @@ fn ordering_comparisons_on_integers_and_strings() {
     );
     let e = err(r#"<%= ENV["N"] > 1 %>"#, vars);
     assert!(
-        e.message.contains("comparison of a String with 1 failed"),
+        e.message
+            .contains("comparison of a String with an Integer failed"),
         "{}",
         e.message
     );
@@ -511,4 +512,25 @@ fn code_tags_span_lines_as_ruby_reads_them() {
     let started = std::time::Instant::now();
     assert_eq!(ok(&blank, &[]), "1");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn error_messages_never_show_environment_values() {
+    let secret = "424242424242";
+    let vars = &[("SECRET", secret)];
+    for src in [
+        "<%= `printf %s #{ENV['SECRET']}; exit 1` %>",
+        "<%= 1 > ENV['SECRET'] %>",
+        "<%= ENV['SECRET'] + 1 %>",
+        "<%= ENV['SECRET'].frob %>",
+        "<%= (ENV['SECRET'] + '99999999999999999999').to_i %>",
+        "<% ENV['SECRET'].each do |x| %><% end %>",
+    ] {
+        let e = err(src, vars);
+        let shown = format!("{} {:?}", e.message, e.hint);
+        assert!(
+            !shown.contains(secret) || src.contains(secret),
+            "{src}: {shown}"
+        );
+    }
 }

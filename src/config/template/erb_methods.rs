@@ -20,7 +20,7 @@ pub(super) fn string_to_i(s: &str) -> Result<i64, String> {
                 value = value
                     .checked_mul(10)
                     .and_then(|v| v.checked_add(d))
-                    .ok_or_else(|| format!("`{s}`.to_i is too large"))?;
+                    .ok_or_else(|| "`to_i` of a number too large for 64 bits".to_string())?;
                 prev_digit = true;
             }
             '_' if prev_digit => prev_digit = false,

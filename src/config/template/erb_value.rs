@@ -168,7 +168,7 @@ pub(super) fn compare(a: &Value, b: &Value, op: &str) -> Result<bool, String> {
             return Err(format!(
                 "comparison of {} with {} failed",
                 a.class(),
-                b.inspect()
+                b.class()
             ))
         }
         _ => return Err(super::erb_methods::undefined(op, a)),

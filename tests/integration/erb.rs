@@ -238,3 +238,34 @@ fn erb_duplicate_keys_the_last_one_wins_with_a_warning() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("duplicate key"));
 }
+
+#[test]
+fn erb_code_tags_and_tera_in_one_file_render_in_the_render_child() {
+    let text = REMOTE_BUILDER.replace(
+        "  remote: ssh://app@1.1.1.5\n",
+        "  remote: {{ env(name=\"DRAY_ERB_REMOTE\", default=\"ssh://none\") }}\n",
+    );
+    let text = format!("<% Dotenv.load; user = ENV.fetch('DRAY_ERB_USER', 'x') -%>\n{text}")
+        .replace("<%= \"my-user\" %>", "<%= user %>");
+    let dir = project(&[
+        ("config/deploy.yml", &text),
+        (
+            ".env",
+            "DRAY_ERB_USER=from-dotenv\nDRAY_ERB_REMOTE=ssh://b@1.1.1.9\n",
+        ),
+    ]);
+    let (stdout, _) = config_ok(dir.path(), &[], &[], "x86_64");
+    assert!(stdout.contains("username: from-dotenv"), "{stdout}");
+
+    let blocks = format!("<% if true %>\n<% end %>\n{text}");
+    let dir = project(&[("config/deploy.yml", &blocks)]);
+    let out = config_with(dir.path(), &[], &[], "x86_64");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "config/deploy.yml:1:1: ERB blocks (if, unless, each) cannot be mixed with tera tags"
+        ),
+        "{stderr}"
+    );
+}

@@ -52,6 +52,11 @@ pub fn load_config(global: &GlobalOptions) -> Result<(Config, LoadOptions)> {
         opts.cwd = dir;
     }
     let config = crate::config::load(&opts)?;
+    if !global.quiet {
+        for warning in &config.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     Ok((config, opts))
 }
 

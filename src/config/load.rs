@@ -31,15 +31,17 @@ pub fn destination_file(base: &Path, destination: &str) -> PathBuf {
 
 /// Read, render, parse and merge the files into one tree, without deserializing.
 pub fn load_tree(opts: &LoadOptions) -> Result<(Node, Sources), ConfigError> {
-    let ctx = TemplateContext {
+    // One context for both files: what the base file's `Dotenv.load` loads, the overlay sees
+    // (Kamal's `ENV` is the process's).
+    let mut ctx = TemplateContext {
         env: opts.template_env(),
         cwd: opts.cwd.clone(),
     };
     let mut sources = Sources::default();
-    let mut tree = read_file(&opts.config_file, &opts.cwd, &ctx, &mut sources, None)?;
+    let mut tree = read_file(&opts.config_file, &opts.cwd, &mut ctx, &mut sources, None)?;
     if let Some(dest) = &opts.destination {
         let overlay_path = destination_file(&opts.config_file, dest);
-        let overlay = read_file(&overlay_path, &opts.cwd, &ctx, &mut sources, Some(dest))?;
+        let overlay = read_file(&overlay_path, &opts.cwd, &mut ctx, &mut sources, Some(dest))?;
         tree.deep_merge(overlay);
     }
     tree.strip_extension_keys();
@@ -49,7 +51,7 @@ pub fn load_tree(opts: &LoadOptions) -> Result<(Node, Sources), ConfigError> {
 fn read_file(
     path: &Path,
     cwd: &Path,
-    ctx: &TemplateContext,
+    ctx: &mut TemplateContext,
     sources: &mut Sources,
     destination: Option<&str>,
 ) -> Result<Node, ConfigError> {
@@ -78,24 +80,38 @@ fn read_file(
     };
     let file_index = sources.files.len();
     sources.files.push(path.to_path_buf());
-    let rendered = template::render(&text, ctx).map_err(|err| {
-        let e = ConfigError::new(err.message.clone()).at(Some(Position {
-            file: path.to_path_buf(),
-            line: err.line as u32,
-            column: err.column as u32,
-        }));
-        match err.hint {
-            Some(h) => e.hint(h),
-            None => e,
-        }
-    })?;
-    let mut tree = node::parse(&rendered).map_err(|err| {
+    let rendered =
+        template::render_file(&text, ctx, template::CommandPolicy::Run).map_err(|err| {
+            let e = ConfigError::new(err.message.clone()).at(Some(Position {
+                file: path.to_path_buf(),
+                line: err.line as u32,
+                column: err.column as u32,
+            }));
+            match err.hint {
+                Some(h) => e.hint(h),
+                None => e,
+            }
+        })?;
+    let (mut tree, duplicates) = node::parse_with_duplicates(&rendered).map_err(|err| {
         ConfigError::new(err.message).at(Some(Position {
             file: path.to_path_buf(),
             line: err.line,
             column: err.column,
         }))
     })?;
+    for dup in duplicates {
+        let at = |loc: node::Loc| Position {
+            file: path.to_path_buf(),
+            line: loc.line,
+            column: loc.column,
+        };
+        sources.warnings.push(format!(
+            "{}: duplicate key `{}`: this value replaces the one at {} (the last one wins, as in Kamal)",
+            at(dup.last),
+            dup.key,
+            at(dup.first)
+        ));
+    }
     if !matches!(tree.value, node::Value::Map(_)) {
         return Err(ConfigError::new(format!(
             "expected a map of settings at the top level, found {}",
@@ -122,6 +138,7 @@ pub fn load_str_without_commands(text: &str, name: &str) -> Result<Config, Confi
     };
     let sources = Sources {
         files: vec![PathBuf::from(name)],
+        warnings: Vec::new(),
     };
     let rendered = template::render_with_policy(text, &ctx, template::CommandPolicy::Deny)
         .map_err(|e| ConfigError::new(e.message))?;

@@ -87,6 +87,10 @@ pub struct Config {
     pub output: Output,
     /// The files the configuration was read from, base first.
     pub files: Vec<PathBuf>,
+    /// What loading noticed but accepted (a key written twice): `file:line: message`, for
+    /// stderr.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// `registry`.

@@ -186,8 +186,25 @@ pub struct ParseError {
 /// The largest configuration file accepted, in bytes.
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 
+/// A key written twice in one mapping: the last one wins, as in Psych (Kamal's YAML parser).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// The key, as text.
+    pub key: String,
+    /// Where it was first written (its value is dropped).
+    pub first: Loc,
+    /// Where it was written again (this value is kept).
+    pub last: Loc,
+}
+
 /// Parse one YAML document into a tree. An empty document is an empty map.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
+    parse_with_duplicates(text).map(|(node, _)| node)
+}
+
+/// [`parse`], with the keys written twice in a mapping (the last one wins, in the position
+/// of the first, as a Ruby hash keeps it), in document order.
+pub fn parse_with_duplicates(text: &str) -> Result<(Node, Vec<DuplicateKey>), ParseError> {
     if text.len() > MAX_INPUT_BYTES {
         return Err(ParseError {
             line: 0,
@@ -200,7 +217,7 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
         });
     }
     if text.trim().is_empty() {
-        return Ok(Node::new(Value::Map(Vec::new())));
+        return Ok((Node::new(Value::Map(Vec::new())), Vec::new()));
     }
     let mut options = serde_saphyr::Options::default();
     if let Some(budget) = options.budget.as_mut() {
@@ -231,10 +248,18 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
                 message: first_line(&err.to_string()),
             }
         })?;
-    Ok(match root {
-        Some(root) => into_node(root),
+    let mut duplicates = Vec::new();
+    let node = match root {
+        Some(root) => into_node(root, &mut duplicates),
         None => Node::new(Value::Map(Vec::new())),
-    })
+    };
+    // An anchored mapping is replayed at each alias (its nodes then all at the alias): report
+    // each duplicate once, where it was written.
+    let mut seen = std::collections::HashSet::new();
+    duplicates.retain(|d: &DuplicateKey| {
+        d.first != d.last && seen.insert((d.first.line, d.first.column, d.last.line, d.last.column))
+    });
+    Ok((node, duplicates))
 }
 
 fn first_line(message: &str) -> String {
@@ -246,7 +271,20 @@ fn first_line(message: &str) -> String {
     }
 }
 
-fn into_node(spanned: Spanned<RawNode>) -> Node {
+/// The identity of a scalar key, as Ruby's `Hash` compares keys (`1` and `"1"` differ);
+/// `None` for lists and maps, which are never merged.
+fn key_identity(value: &Value) -> Option<(u8, String)> {
+    match value {
+        Value::Null => Some((0, String::new())),
+        Value::Bool(b) => Some((1, b.to_string())),
+        Value::Int(i) => Some((2, i.to_string())),
+        Value::Float(f) => Some((3, f.to_bits().to_string())),
+        Value::Str(s) => Some((4, s.clone())),
+        Value::Seq(_) | Value::Map(_) => None,
+    }
+}
+
+fn into_node(spanned: Spanned<RawNode>, duplicates: &mut Vec<DuplicateKey>) -> Node {
     let loc = Loc {
         file: 0,
         line: spanned.referenced.line() as u32,
@@ -258,13 +296,39 @@ fn into_node(spanned: Spanned<RawNode>) -> Node {
         RawValue::Int(i) => Value::Int(i),
         RawValue::Float(f) => Value::Float(f),
         RawValue::Str(s) => Value::Str(s),
-        RawValue::Seq(items) => Value::Seq(items.into_iter().map(into_node).collect()),
-        RawValue::Map(entries) => Value::Map(
-            entries
+        RawValue::Seq(items) => Value::Seq(
+            items
                 .into_iter()
-                .map(|(k, v)| (into_node(k), into_node(v)))
+                .map(|item| into_node(item, duplicates))
                 .collect(),
         ),
+        RawValue::Map(entries) => {
+            let mut out: Vec<(Node, Node)> = Vec::with_capacity(entries.len());
+            let mut index = std::collections::HashMap::new();
+            for (k, v) in entries {
+                let key = into_node(k, duplicates);
+                let value = into_node(v, duplicates);
+                let identity = key_identity(&key.value);
+                match identity.as_ref().and_then(|id| index.get(id)) {
+                    Some(&i) => {
+                        let slot: &mut (Node, Node) = &mut out[i];
+                        duplicates.push(DuplicateKey {
+                            key: key.as_key().unwrap_or_default(),
+                            first: slot.0.loc,
+                            last: key.loc,
+                        });
+                        *slot = (key, value);
+                    }
+                    None => {
+                        if let Some(id) = identity {
+                            index.insert(id, out.len());
+                        }
+                        out.push((key, value));
+                    }
+                }
+            }
+            Value::Map(out)
+        }
     };
     Node { value, loc }
 }
@@ -441,5 +505,53 @@ mod tests {
     fn empty_document_is_an_empty_map() {
         assert_eq!(parse_ok("").value, Value::Map(Vec::new()));
         assert_eq!(parse_ok("# only a comment\n").value, Value::Map(Vec::new()));
+    }
+
+    #[test]
+    fn duplicate_keys_last_wins_in_the_first_position_like_psych() {
+        let (node, dups) = match parse_with_duplicates(
+            "service: a\nimage: x\nservice: b\nservers:\n  web: [1]\n  web: [2]\n  '1': s\n  1: i\n",
+        ) {
+            Ok(parsed) => parsed,
+            Err(e) => panic!("{}", e.message),
+        };
+        let Value::Map(entries) = &node.value else {
+            panic!("not a map")
+        };
+        let keys: Vec<_> = entries.iter().filter_map(|(k, _)| k.as_key()).collect();
+        assert_eq!(keys, ["service", "image", "servers"]);
+        assert_eq!(
+            node.get("service").map(|n| &n.value),
+            Some(&Value::Str("b".into()))
+        );
+        let servers = node.get("servers").map(|n| n.value.clone());
+        let Some(Value::Map(roles)) = servers else {
+            panic!("servers")
+        };
+        // `'1'` and `1` are different keys in Ruby
+        assert_eq!(roles.len(), 3);
+        let found: Vec<_> = dups
+            .iter()
+            .map(|d| (d.key.as_str(), d.first.line, d.last.line, d.last.column))
+            .collect();
+        assert_eq!(found, [("service", 1, 3, 1), ("web", 5, 6, 3)]);
+    }
+
+    #[test]
+    fn an_anchored_duplicate_is_reported_once_and_merge_overrides_are_not_duplicates() {
+        let text = "x: &a {k: 1, k: 2}\ny: *a\nz: *a\nbase: &b {p: 1}\nother:\n  <<: *b\n  p: 2\n";
+        let (node, dups) = match parse_with_duplicates(text) {
+            Ok(parsed) => parsed,
+            Err(e) => panic!("{}", e.message),
+        };
+        assert_eq!(dups.len(), 1, "{dups:?}");
+        assert_eq!(
+            node.get("z").and_then(|z| z.get("k")).map(|n| &n.value),
+            Some(&Value::Int(2))
+        );
+        assert_eq!(
+            node.get("other").and_then(|o| o.get("p")).map(|n| &n.value),
+            Some(&Value::Int(2))
+        );
     }
 }

@@ -12,6 +12,8 @@ use super::node::{self, Loc, Node};
 pub struct Sources {
     /// Files in load order: base first.
     pub files: Vec<PathBuf>,
+    /// What reading them noticed but accepted (keys written twice), for stderr.
+    pub warnings: Vec<String>,
 }
 
 impl Sources {

@@ -311,14 +311,18 @@ fn init_writes_the_stubs_once_and_they_load() {
 
 #[test]
 fn unsupported_erb_names_the_line_and_the_tera_form() {
-    let text = BASE.replace("image: user/app", "image: <% if true %>user/app<% end %>");
+    // `if` blocks are ERB dray evaluates (tests/integration/erb.rs); `while` is not
+    let text = BASE.replace(
+        "image: user/app",
+        "image: <% while true %>user/app<% end %>",
+    );
     let dir = project(&[("config/deploy.yml", &text)]);
     let stderr = fails_with(
         dir.path(),
         &["config"],
         &[
             "config/deploy.yml:2:8:",
-            "unsupported ERB `<% if true %>`",
+            "unsupported ERB `<% while true %>`",
             "hint:",
         ],
     );

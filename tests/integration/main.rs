@@ -4,6 +4,7 @@ mod app;
 mod builder;
 mod config;
 mod deploy;
+mod erb;
 mod faults;
 mod fixtures;
 mod fleet;

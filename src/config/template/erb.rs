@@ -1,203 +1,298 @@
-//! ERB evaluation: the value of each tag of the subset (`ENV[…]`, `ENV.fetch(…)`, `||`,
-//! literals, backticks and `%x()`, `.strip`/`.chomp`/…, `Kamal::Utils.docker_arch`), and for
-//! any other Ruby an error at the tag with the tera form to write instead.
+//! Running a compiled ERB [`Program`]: one interpreter over [`Value`]s with the file's local
+//! variables and environment writes the text, the values of output tags and the blocks' bodies;
+//! statements assign, load dotenv files and open blocks. Expressions are evaluated in
+//! `erb_eval.rs`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use super::context::{CommandPolicy, TemplateContext};
-use super::erb_expr::{parse_expr, Method, Primary, Term};
+use super::erb_ast::Stmt;
+use super::erb_eval::{io_message, read_limited};
+pub(super) use super::erb_program::{compile, Program};
+use super::erb_program::{erb_tags, error_offset, snippet, Item};
+use super::erb_value::{Value, MAX_VALUE_BYTES};
 use super::error::TemplateError;
-use super::scan::{ErbTag, TagKind};
-use super::shell::{chomp, run_shell};
+use super::scan::{ErbTag, Segment};
 
-/// The snippet of a tag shown in messages: its first line, at most 80 characters.
-fn tag_snippet(source: &str, tag: &ErbTag) -> String {
-    let text = &source[tag.start..tag.end];
-    let first = text.lines().next().unwrap_or(text);
-    let mut snippet: String = first.chars().take(80).collect();
-    if snippet.len() < text.len() {
-        snippet.push('…');
-    }
-    snippet
+/// How many loop iterations one file may run.
+const MAX_ITERATIONS: usize = 100_000;
+
+/// What running a program writes: segments of the file and values.
+#[derive(Debug)]
+pub(super) enum Piece {
+    Segment(usize),
+    Value(String),
 }
 
-/// The value of one ERB tag, evaluated in the context (comments and YAML-commented tags are
-/// empty); an error for Ruby outside the subset.
-pub(super) fn eval_tag(
+/// Run `program` over `segments`, in the context; `ctx.env` gets what `Dotenv.load` loads.
+pub(super) fn run(
     source: &str,
-    tag: &ErbTag,
-    ctx: &TemplateContext,
+    segments: &[Segment<'_>],
+    program: &Program,
+    ctx: &mut TemplateContext,
     policy: CommandPolicy,
-) -> Result<String, TemplateError> {
-    // An ERB tag we cannot evaluate inside a YAML comment (the `kamal init` template has one)
-    // would only produce comment text: leave it empty instead of failing.
-    if in_yaml_comment(source, tag.start) && !matches!(tag.kind, TagKind::Comment) {
-        let supported = matches!(tag.kind, TagKind::Output) && parse_expr(&tag.code).is_some();
-        if !supported {
-            return Ok(String::new());
-        }
-    }
-    match tag.kind {
-        TagKind::Comment => Ok(String::new()),
-        TagKind::Code if is_ruby_comment(&tag.code) => Ok(String::new()),
-        TagKind::Code => Err(unsupported(source, tag)),
-        TagKind::Output => match parse_expr(&tag.code) {
-            Some(terms) => eval_expr(source, tag, &terms, ctx, policy),
-            None => Err(unsupported(source, tag)),
-        },
-    }
-}
-
-/// Whether `offset` is on a line that is a YAML comment before it.
-fn in_yaml_comment(source: &str, offset: usize) -> bool {
-    let line_start = source[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    source[line_start..offset].trim_start().starts_with('#')
-}
-
-/// Code that does nothing: blank, or only `#` comment lines.
-fn is_ruby_comment(code: &str) -> bool {
-    code.lines().all(|l| {
-        let l = l.trim();
-        l.is_empty() || l.starts_with('#')
-    })
-}
-
-fn unsupported(source: &str, tag: &ErbTag) -> TemplateError {
-    let snippet = tag_snippet(source, tag);
-    let code = tag.code.trim();
-    let first_word = code
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .next()
-        .unwrap_or("");
-    let hint = match (tag.kind, first_word) {
-        (TagKind::Code, "if" | "unless" | "elsif" | "else" | "end") => {
-            r#"use a tera condition: {% if env(name="X", default="") == "value" %}…{% else %}…{% endif %}"#
-                .to_string()
-        }
-        (TagKind::Code, "for" | "while" | "until") => {
-            "use a tera loop: {% for item in [\"a\", \"b\"] %}…{% endfor %}".to_string()
-        }
-        (TagKind::Code, _) if code.contains(".each") || code.contains(".times") => {
-            "use a tera loop: {% for item in [\"a\", \"b\"] %}…{% endfor %}".to_string()
-        }
-        (TagKind::Code, _) if code.starts_with('=') => {
-            "`<%-` starts a code tag in ERB; write `<%=` to output a value".to_string()
-        }
-        (TagKind::Code, _) => "use tera: {% set name = env(name=\"X\") %} … {{ name }}".to_string(),
-        (_, _) if code.starts_with('=') => "write `<%=`, not `<%==`".to_string(),
-        (_, _) if code.contains("#{") => {
-            r#"Ruby interpolation is not supported; use tera: {{ env(name="X") }}-suffix or {{ cmd(command="…") }}"#
-                .to_string()
-        }
-        (_, _)
-            if !code.is_empty()
-                && code.chars().all(|c| {
-                    c.is_ascii_digit() || c.is_ascii_whitespace() || "+-*/%().".contains(c)
-                }) =>
-        {
-            format!("use tera: {{{{ {code} }}}}")
-        }
-        (_, _) => r#"dray's ERB supports ENV["X"], ENV.fetch("X"[, "default"]), `cmd`, %x(cmd), "literals", || and .strip/.chomp; otherwise use tera: {{ env(name="X", default="d") }} or {{ cmd(command="…") }}"#
-            .to_string(),
+) -> Result<Vec<Piece>, TemplateError> {
+    let mut interp = Interp {
+        source,
+        tags: erb_tags(segments).collect(),
+        segments,
+        ctx,
+        policy,
+        locals: BTreeMap::new(),
+        arch: None,
+        out: Vec::new(),
+        out_bytes: 0,
+        iterations: 0,
     };
-    TemplateError::at(source, tag.start, format!("unsupported ERB `{snippet}`")).hint(hint)
+    interp.block(&program.items)?;
+    Ok(interp.out)
 }
 
-fn eval_expr(
-    source: &str,
-    tag: &ErbTag,
-    terms: &[Term],
-    ctx: &TemplateContext,
-    policy: CommandPolicy,
-) -> Result<String, TemplateError> {
-    for term in terms {
-        if let Some(value) = eval_term(source, tag, term, ctx, policy)? {
-            return Ok(value);
-        }
+pub(super) struct Interp<'a> {
+    pub(super) source: &'a str,
+    pub(super) segments: &'a [Segment<'a>],
+    pub(super) tags: Vec<&'a ErbTag>,
+    pub(super) ctx: &'a mut TemplateContext,
+    pub(super) policy: CommandPolicy,
+    pub(super) locals: BTreeMap<String, Value>,
+    /// `Kamal::Utils.docker_arch`, once asked.
+    pub(super) arch: Option<String>,
+    pub(super) out: Vec<Piece>,
+    pub(super) out_bytes: usize,
+    pub(super) iterations: usize,
+}
+
+impl Interp<'_> {
+    pub(super) fn tag(&self, t: usize) -> &ErbTag {
+        self.tags[t]
     }
-    // `nil.to_s`
-    Ok(String::new())
-}
 
-fn eval_term(
-    source: &str,
-    tag: &ErbTag,
-    term: &Term,
-    ctx: &TemplateContext,
-    policy: CommandPolicy,
-) -> Result<Option<String>, TemplateError> {
-    let mut value = match &term.primary {
-        Primary::Env(name) => ctx.env.get(name).cloned(),
-        Primary::Fetch(name, default) => match (ctx.env.get(name), default) {
-            (Some(v), _) => Some(v.clone()),
-            (None, Some(d)) => Some(d.clone()),
-            (None, None) => {
-                return Err(TemplateError::at(
-                    source,
-                    tag.start,
-                    format!("environment variable `{name}` is not set (ENV.fetch without a default)"),
-                )
-                .hint(format!(
-                    r#"set {name}, or give a default: <%= ENV.fetch("{name}", "…") %> or {{{{ env(name="{name}", default="…") }}}}"#
-                )));
+    /// An error at offset `at` of tag `t`'s code, naming the expression.
+    pub(super) fn fail(
+        &self,
+        t: usize,
+        at: usize,
+        message: impl std::fmt::Display,
+    ) -> TemplateError {
+        let tag = self.tag(t);
+        TemplateError::at(
+            self.source,
+            error_offset(tag, at),
+            format!("{message} in `{}`", snippet(self.source, tag, at)),
+        )
+    }
+
+    fn write(&mut self, t: usize, text: String) -> Result<(), TemplateError> {
+        self.out_bytes += text.len();
+        if self.out_bytes > MAX_VALUE_BYTES {
+            return Err(self.fail(
+                t,
+                0,
+                format!("the rendered file grows past {MAX_VALUE_BYTES} bytes"),
+            ));
+        }
+        self.out.push(Piece::Value(text));
+        Ok(())
+    }
+
+    fn block(&mut self, items: &[Item]) -> Result<(), TemplateError> {
+        for item in items {
+            match item {
+                Item::Segment(i) => {
+                    let len = match &self.segments[*i] {
+                        Segment::Text { text, .. } | Segment::Tera { text, .. } => text.len(),
+                        Segment::Erb(_) => 0,
+                    };
+                    self.out_bytes += len;
+                    if self.out_bytes > MAX_VALUE_BYTES {
+                        let t = self.tags.len().saturating_sub(1);
+                        return Err(self.fail(
+                            t,
+                            0,
+                            format!("the rendered file grows past {MAX_VALUE_BYTES} bytes"),
+                        ));
+                    }
+                    self.out.push(Piece::Segment(*i));
+                }
+                Item::Empty => self.out.push(Piece::Value(String::new())),
+                Item::Output { expr, tag } => {
+                    let v = self.eval(expr, *tag)?;
+                    self.write(*tag, v.to_s())?;
+                }
+                Item::Stmt { stmt, tag } => self.stmt(stmt, *tag)?,
+                Item::If {
+                    branches,
+                    otherwise,
+                } => {
+                    let mut taken = false;
+                    for branch in branches {
+                        let v = self.eval(&branch.cond, branch.tag)?;
+                        if v.truthy() != branch.negated {
+                            self.block(&branch.body)?;
+                            taken = true;
+                            break;
+                        }
+                    }
+                    if let (false, Some(body)) = (taken, otherwise) {
+                        self.block(body)?;
+                    }
+                }
+                Item::Each {
+                    items,
+                    var,
+                    index,
+                    tag,
+                    body,
+                } => {
+                    let list = match self.eval(items, *tag)? {
+                        Value::Array(list) => list,
+                        other => {
+                            return Err(self.fail(
+                                *tag,
+                                items.at,
+                                format!("undefined method `each` for {}", other.class()),
+                            ))
+                        }
+                    };
+                    let saved = (
+                        self.locals.get(var).cloned(),
+                        index.as_ref().and_then(|i| self.locals.get(i).cloned()),
+                    );
+                    for (i, v) in list.into_iter().enumerate() {
+                        self.iterations += 1;
+                        if self.iterations > MAX_ITERATIONS {
+                            return Err(self.fail(
+                                *tag,
+                                items.at,
+                                format!("loops run more than {MAX_ITERATIONS} times"),
+                            ));
+                        }
+                        self.locals.insert(var.clone(), v);
+                        if let Some(index) = index {
+                            let i = Value::Int(i64::try_from(i).unwrap_or(i64::MAX));
+                            self.locals.insert(index.clone(), i);
+                        }
+                        self.block(body)?;
+                    }
+                    self.restore(var, saved.0);
+                    if let Some(index) = index {
+                        self.restore(index, saved.1);
+                    }
+                }
             }
-        },
-        Primary::Literal(s) => Some(s.clone()),
-        Primary::DockerArch => Some(docker_arch().to_string()),
-        Primary::Shell(command) => match run_shell(command, &ctx.cwd, &ctx.env, policy) {
-            Ok(out) => Some(out),
-            Err(failure) => {
-                return Err(TemplateError::at(
-                    source,
-                    tag.start,
-                    format!("command `{command}` {failure}"),
-                )
-                .hint("Kamal ignores a failing backtick command, dray does not: append `|| true` to the command if its failure is expected"));
-            }
-        },
-    };
-    for method in &term.methods {
-        value = match (method, value) {
-            (Method::ToS, v) => Some(v.unwrap_or_default()),
-            (_, None) => {
-                return Err(TemplateError::at(
-                    source,
-                    tag.start,
-                    format!(
-                        "undefined method `{}` for nil in `{}`: the environment variable is not set",
-                        method_name(*method),
-                        tag_snippet(source, tag)
-                    ),
-                )
-                .hint(r#"give a default first: ENV.fetch("X", "default").strip"#));
-            }
-            (Method::Strip, Some(v)) => Some(v.trim_matches(is_ruby_space).to_string()),
-            (Method::Lstrip, Some(v)) => Some(v.trim_start_matches(is_ruby_space).to_string()),
-            (Method::Rstrip, Some(v)) => Some(v.trim_end_matches(is_ruby_space).to_string()),
-            (Method::Chomp, Some(v)) => Some(chomp(&v).to_string()),
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, name: &str, saved: Option<Value>) {
+        match saved {
+            Some(v) => self.locals.insert(name.to_string(), v),
+            None => self.locals.remove(name),
         };
     }
-    Ok(value)
-}
 
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Strip => "strip",
-        Method::Lstrip => "lstrip",
-        Method::Rstrip => "rstrip",
-        Method::Chomp => "chomp",
-        Method::ToS => "to_s",
+    fn stmt(&mut self, stmt: &Stmt, t: usize) -> Result<(), TemplateError> {
+        match stmt {
+            Stmt::Expr(expr) => {
+                self.eval(expr, t)?;
+            }
+            Stmt::Guarded {
+                stmt,
+                cond,
+                negated,
+            } => {
+                if self.eval(cond, t)?.truthy() != *negated {
+                    self.stmt(stmt, t)?;
+                }
+            }
+            Stmt::Assign {
+                name,
+                value,
+                or_assign,
+                ..
+            } => {
+                if *or_assign && self.locals.get(name).is_some_and(Value::truthy) {
+                    return Ok(());
+                }
+                let v = self.eval(value, t)?;
+                self.locals.insert(name.clone(), v);
+            }
+            Stmt::DotenvLoad {
+                files,
+                must,
+                overload,
+                at,
+            } => {
+                let mut names = Vec::new();
+                for file in files {
+                    match self.eval(file, t)? {
+                        Value::Str(s) => names.push(s),
+                        other => {
+                            return Err(self.fail(
+                                t,
+                                file.at,
+                                format!(
+                                    "no implicit conversion of {} into String (Dotenv.load)",
+                                    other.class()
+                                ),
+                            ))
+                        }
+                    }
+                }
+                if names.is_empty() {
+                    names.push(".env".to_string());
+                }
+                for name in names {
+                    self.dotenv(&name, *must, *overload, t, *at)?;
+                }
+            }
+            // Blocks are compiled away.
+            Stmt::If { .. }
+            | Stmt::Elsif { .. }
+            | Stmt::Else { .. }
+            | Stmt::Each { .. }
+            | Stmt::End { .. } => {}
+        }
+        Ok(())
     }
-}
 
-/// Ruby's `String#strip` set: ASCII whitespace and NUL.
-fn is_ruby_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\0')
-}
-
-/// What `Kamal::Utils.docker_arch` answers, from the architecture dray was built for.
-fn docker_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
+    /// Load one dotenv file into the environment, as `Dotenv.load` does: a missing file is
+    /// skipped (an error for `load!`), set variables are kept (replaced for `overload`).
+    fn dotenv(
+        &mut self,
+        name: &str,
+        must: bool,
+        overload: bool,
+        t: usize,
+        at: usize,
+    ) -> Result<(), TemplateError> {
+        let path = self.ctx.cwd.join(name);
+        let text = match read_limited(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must => return Ok(()),
+            Err(e) => {
+                return Err(self.fail(
+                    t,
+                    at,
+                    format!("cannot read `{name}` (Dotenv.load): {}", io_message(&e)),
+                ))
+            }
+        };
+        let mut values = Vec::new();
+        let dotenv_ctx = crate::config::secrets::DotenvContext {
+            file: Path::new(name),
+            cwd: &self.ctx.cwd,
+            env: &self.ctx.env,
+            commands: self.policy,
+        };
+        crate::config::secrets::parse_dotenv(&text, &dotenv_ctx, &mut values)
+            .map_err(|e| self.fail(t, at, format!("cannot load `{name}`: {e}")))?;
+        for (key, value) in values {
+            if overload || !self.ctx.env.contains_key(&key) {
+                self.ctx.env.insert(key, value);
+            }
+        }
+        Ok(())
     }
 }

@@ -1,198 +1,430 @@
-//! The Ruby an ERB output tag may hold, parsed: `term || term || …`, each [`Term`] a
-//! [`Primary`] (`ENV[…]`, `ENV.fetch(…)`, a string literal, a shell command,
-//! `Kamal::Utils.docker_arch`) followed by [`Method`] calls. Anything else does not parse.
+//! Parsing expressions, in Ruby's precedence: `!`, then `+`, then `==`/`!=`, then `&&`, then
+//! `||`, then `? :`, then `not`/`and`/`or`; method calls, `[…]`, literals, `ENV`, `File` and
+//! `Kamal::Utils`.
 
-/// What a term starts with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Primary {
-    /// `ENV["X"]`
-    Env(String),
-    /// `ENV.fetch("X")`, `ENV.fetch("X", "d")`
-    Fetch(String, Option<String>),
-    /// `"text"`, `'text'`
-    Literal(String),
-    /// `` `cmd` ``, `%x(cmd)`
-    Shell(String),
-    /// `Kamal::Utils.docker_arch`
-    DockerArch,
-}
+use super::erb_ast::{Expr, ExprKind, ParseError, Part, KEYWORDS, METHODS};
+use super::erb_lex::{lex, StrPart, Tok};
+use super::erb_parser::Parser;
 
-/// A method called on a term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Method {
-    Strip,
-    Lstrip,
-    Rstrip,
-    Chomp,
-    ToS,
-}
-
-/// One operand of `||`: a primary and the methods called on it, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Term {
-    pub(super) primary: Primary,
-    pub(super) methods: Vec<Method>,
-}
-
-struct Cursor<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn rest(&self) -> &'a str {
-        &self.s[self.pos..]
+impl Parser {
+    /// `expr, expr …` up to `close` (eaten); a trailing comma is allowed.
+    pub(super) fn args_until(&mut self, close: &str) -> Result<Vec<Expr>, ParseError> {
+        let mut args = Vec::new();
+        loop {
+            self.skip_newlines();
+            if self.eat_punct(close) {
+                return Ok(args);
+            }
+            args.push(self.ternary()?);
+            self.skip_newlines();
+            if !self.eat_punct(",") {
+                self.expect_punct(close)?;
+                return Ok(args);
+            }
+        }
     }
 
-    fn skip_ws(&mut self) {
-        let rest = self.rest();
-        self.pos += rest.len() - rest.trim_start().len();
+    /// The loosest expression: `not`, `and`, `or`.
+    pub(super) fn statement_expr(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let mut chained = 1;
+        let mut left = self.not_word()?;
+        loop {
+            let at = self.here();
+            let make = if self.eat_ident("and") {
+                ExprKind::And
+            } else if self.eat_ident("or") {
+                ExprKind::Or
+            } else {
+                break;
+            };
+            self.enter()?;
+            chained += 1;
+            let right = self.not_word()?;
+            left = bin(make, left, right, at);
+        }
+        self.depth -= chained;
+        Ok(left)
     }
 
-    fn eat(&mut self, lit: &str) -> bool {
-        self.skip_ws();
-        if self.rest().starts_with(lit) {
-            self.pos += lit.len();
+    pub(super) fn not_word(&mut self) -> Result<Expr, ParseError> {
+        let at = self.here();
+        if self.eat_ident("not") {
+            self.enter()?;
+            let inner = self.not_word()?;
+            self.depth -= 1;
+            return Ok(Expr {
+                kind: ExprKind::Not(Box::new(inner)),
+                at,
+            });
+        }
+        self.ternary()
+    }
+
+    pub(super) fn ternary(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let cond = self.or()?;
+        let at = self.here();
+        let out = if self.eat_punct("?") {
+            self.skip_newlines();
+            let yes = self.ternary()?;
+            self.skip_newlines();
+            self.expect_punct(":")?;
+            self.skip_newlines();
+            let no = self.ternary()?;
+            Expr {
+                kind: ExprKind::Ternary(Box::new(cond), Box::new(yes), Box::new(no)),
+                at,
+            }
+        } else {
+            cond
+        };
+        self.depth -= 1;
+        Ok(out)
+    }
+
+    pub(super) fn or(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.and()?;
+        let mut chained = 0;
+        loop {
+            let at = self.here();
+            if !self.eat_punct("||") {
+                self.depth -= chained;
+                return Ok(left);
+            }
+            self.enter()?;
+            chained += 1;
+            let right = self.and()?;
+            left = bin(ExprKind::Or, left, right, at);
+        }
+    }
+
+    pub(super) fn and(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.equality()?;
+        let mut chained = 0;
+        loop {
+            let at = self.here();
+            if !self.eat_punct("&&") {
+                self.depth -= chained;
+                return Ok(left);
+            }
+            self.enter()?;
+            chained += 1;
+            let right = self.equality()?;
+            left = bin(ExprKind::And, left, right, at);
+        }
+    }
+
+    pub(super) fn equality(&mut self) -> Result<Expr, ParseError> {
+        let left = self.comparison()?;
+        let at = self.here();
+        let negated = if self.eat_punct("==") {
+            false
+        } else if self.eat_punct("!=") {
             true
         } else {
-            false
-        }
-    }
-
-    fn next_char(&mut self) -> Option<char> {
-        let c = self.rest().chars().next()?;
-        self.pos += c.len_utf8();
-        Some(c)
-    }
-
-    /// A Ruby string literal, `"…"` or `'…'`; `None` if there is none or it interpolates.
-    fn string(&mut self) -> Option<String> {
-        self.skip_ws();
-        match self.next_char()? {
-            '"' => self.double_quoted('"', None),
-            '\'' => {
-                let mut out = String::new();
-                loop {
-                    match self.next_char()? {
-                        '\'' => return Some(out),
-                        '\\' => match self.next_char()? {
-                            c @ ('\'' | '\\') => out.push(c),
-                            c => {
-                                out.push('\\');
-                                out.push(c);
-                            }
-                        },
-                        c => out.push(c),
-                    }
-                }
+            if self.is_punct("=~") {
+                return Err(self.unexpected());
             }
-            _ => None,
-        }
-    }
-
-    /// The rest of a double-quoted Ruby literal (also backticks and `%x`), up to `close`;
-    /// `open` nests when given. `None` when unterminated or interpolating (`#{`).
-    fn double_quoted(&mut self, close: char, open: Option<char>) -> Option<String> {
-        let mut out = String::new();
-        let mut depth = 0usize;
-        loop {
-            let c = self.next_char()?;
-            if c == close && depth == 0 {
-                return Some(out);
-            }
-            if c == close {
-                depth -= 1;
-            } else if Some(c) == open {
-                depth += 1;
-            }
-            match c {
-                '\\' => {
-                    let escaped = self.next_char()?;
-                    out.push(match escaped {
-                        'n' => '\n',
-                        't' => '\t',
-                        'r' => '\r',
-                        '0' => '\0',
-                        's' => ' ',
-                        'e' => '\u{1b}',
-                        'a' => '\u{7}',
-                        'b' => '\u{8}',
-                        'f' => '\u{c}',
-                        'v' => '\u{b}',
-                        other => other,
-                    });
-                }
-                '#' if self.rest().starts_with('{') => return None,
-                c => out.push(c),
-            }
-        }
-    }
-}
-
-/// Parse the Ruby of an output tag into `term || term || …`; `None` when it is anything else.
-pub(super) fn parse_expr(code: &str) -> Option<Vec<Term>> {
-    let mut cur = Cursor { s: code, pos: 0 };
-    let mut terms = vec![parse_term(&mut cur)?];
-    while cur.eat("||") {
-        terms.push(parse_term(&mut cur)?);
-    }
-    cur.skip_ws();
-    cur.rest().is_empty().then_some(terms)
-}
-
-fn parse_term(cur: &mut Cursor<'_>) -> Option<Term> {
-    cur.skip_ws();
-    let primary = if cur.eat("ENV") {
-        if cur.eat("[") {
-            let name = cur.string()?;
-            cur.eat("]").then_some(Primary::Env(name))?
-        } else if cur.eat(".") && cur.eat("fetch") && cur.eat("(") {
-            let name = cur.string()?;
-            let default = if cur.eat(",") {
-                Some(cur.string()?)
-            } else {
-                None
-            };
-            cur.eat(")").then_some(Primary::Fetch(name, default))?
-        } else {
-            return None;
-        }
-    } else if cur.eat("Kamal::Utils.docker_arch") {
-        Primary::DockerArch
-    } else if cur.eat("`") {
-        Primary::Shell(cur.double_quoted('`', None)?)
-    } else if cur.eat("%x") {
-        let open = cur.next_char()?;
-        let (close, nest) = match open {
-            '(' => (')', Some('(')),
-            '[' => (']', Some('[')),
-            '{' => ('}', Some('{')),
-            '<' => ('>', Some('<')),
-            c if c.is_ascii_punctuation() => (c, None),
-            _ => return None,
+            return Ok(left);
         };
-        Primary::Shell(cur.double_quoted(close, nest)?)
-    } else if cur.rest().starts_with(['"', '\'']) {
-        Primary::Literal(cur.string()?)
-    } else {
-        return None;
-    };
-    let mut methods = Vec::new();
-    while cur.eat(".") {
-        cur.skip_ws();
-        let rest = cur.rest();
-        let len = rest
-            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .unwrap_or(rest.len());
-        methods.push(match &rest[..len] {
-            "strip" => Method::Strip,
-            "lstrip" => Method::Lstrip,
-            "rstrip" => Method::Rstrip,
-            "chomp" => Method::Chomp,
-            "to_s" => Method::ToS,
-            _ => return None,
-        });
-        cur.pos += len;
+        let right = self.comparison()?;
+        Ok(Expr {
+            kind: ExprKind::Eq {
+                left: Box::new(left),
+                right: Box::new(right),
+                negated,
+            },
+            at,
+        })
     }
-    Some(Term { primary, methods })
+
+    pub(super) fn comparison(&mut self) -> Result<Expr, ParseError> {
+        let left = self.additive()?;
+        let at = self.here();
+        let op = match self.peek() {
+            Some(Tok::Punct(op @ ("<" | "<=" | ">" | ">="))) => *op,
+            _ => return Ok(left),
+        };
+        self.pos += 1;
+        let right = self.additive()?;
+        Ok(Expr {
+            kind: ExprKind::Compare {
+                left: Box::new(left),
+                right: Box::new(right),
+                op,
+            },
+            at,
+        })
+    }
+
+    pub(super) fn additive(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.unary()?;
+        let mut chained = 0;
+        loop {
+            let at = self.here();
+            if !self.eat_punct("+") {
+                self.depth -= chained;
+                return Ok(left);
+            }
+            self.enter()?;
+            chained += 1;
+            let right = self.unary()?;
+            left = bin(ExprKind::Add, left, right, at);
+        }
+    }
+
+    pub(super) fn unary(&mut self) -> Result<Expr, ParseError> {
+        let at = self.here();
+        if self.eat_punct("!") {
+            self.enter()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr {
+                kind: ExprKind::Not(Box::new(inner)),
+                at,
+            });
+        }
+        self.postfix()
+    }
+
+    pub(super) fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let mut expr = self.primary()?;
+        let mut chained = 0;
+        loop {
+            let at = self.here();
+            if self.is_punct(".") || self.is_punct("&.") || self.is_punct("[") {
+                self.enter()?;
+                chained += 1;
+            }
+            if self.is_punct(".") || self.is_punct("&.") {
+                let safe = self.is_punct("&.");
+                self.pos += 1;
+                self.skip_newlines();
+                let name = match self.bump().map(|t| t.tok) {
+                    Some(Tok::Ident(name)) => name,
+                    _ => {
+                        self.pos -= 1;
+                        return Err(self.unexpected());
+                    }
+                };
+                let args = if self.eat_punct("(") {
+                    self.args_until(")")?
+                } else {
+                    Vec::new()
+                };
+                if name == "each" || name == "each_with_index" {
+                    expr = Expr {
+                        kind: ExprKind::Call {
+                            recv: Box::new(expr),
+                            name,
+                            args,
+                            safe,
+                        },
+                        at,
+                    };
+                    continue;
+                }
+                let Some((_, min, max)) = METHODS.iter().find(|(m, _, _)| *m == name) else {
+                    return Err(self.error(at, format!("unsupported method `{name}`")));
+                };
+                if args.len() < *min || args.len() > *max {
+                    return Err(self.error(
+                        at,
+                        format!("wrong number of arguments for `{name}` ({})", args.len()),
+                    ));
+                }
+                expr = Expr {
+                    kind: ExprKind::Call {
+                        recv: Box::new(expr),
+                        name,
+                        args,
+                        safe,
+                    },
+                    at,
+                };
+            } else if self.is_punct("[") {
+                self.pos += 1;
+                self.enter()?;
+                let index = self.ternary()?;
+                self.depth -= 1;
+                self.expect_punct("]")?;
+                expr = Expr {
+                    kind: ExprKind::Index(Box::new(expr), Box::new(index)),
+                    at,
+                };
+            } else {
+                self.depth -= chained;
+                return Ok(expr);
+            }
+        }
+    }
+
+    pub(super) fn primary(&mut self) -> Result<Expr, ParseError> {
+        let at = self.here();
+        let Some(token) = self.bump() else {
+            return Err(self.error(at, "expected an expression"));
+        };
+        let kind = match token.tok {
+            Tok::Str(parts) => ExprKind::Str(self.parts(parts)?),
+            Tok::Shell(parts) => ExprKind::Shell(self.parts(parts)?),
+            Tok::Words(words) => ExprKind::Array(
+                words
+                    .into_iter()
+                    .map(|w| Expr {
+                        kind: ExprKind::Str(vec![Part::Lit(w)]),
+                        at,
+                    })
+                    .collect(),
+            ),
+            Tok::Int(i) => ExprKind::Int(i),
+            Tok::AmpSym(name) => ExprKind::Symbol(name),
+            Tok::Punct("(") => {
+                self.enter()?;
+                self.skip_newlines();
+                let inner = self.statement_expr()?;
+                self.skip_newlines();
+                self.depth -= 1;
+                self.expect_punct(")")?;
+                return Ok(inner);
+            }
+            Tok::Punct("[") => {
+                self.enter()?;
+                let items = self.args_until("]")?;
+                self.depth -= 1;
+                ExprKind::Array(items)
+            }
+            Tok::Ident(word) => match word.as_str() {
+                "nil" => ExprKind::Nil,
+                "true" => ExprKind::Bool(true),
+                "false" => ExprKind::Bool(false),
+                w if KEYWORDS.contains(&w) || w.ends_with(['?', '!']) => {
+                    self.pos -= 1;
+                    return Err(self.unexpected());
+                }
+                _ if self.is_punct("(") => {
+                    return Err(self.error(at, format!("unsupported method `{word}`")));
+                }
+                _ => ExprKind::Var(word),
+            },
+            Tok::Const(name) => return self.constant(name, at),
+            _ => {
+                self.pos -= 1;
+                return Err(self.unexpected());
+            }
+        };
+        Ok(Expr { kind, at })
+    }
+
+    /// `ENV…`, `Kamal::Utils.docker_arch`, `File.read(…)`, `File.exist?(…)`.
+    pub(super) fn constant(&mut self, name: String, at: usize) -> Result<Expr, ParseError> {
+        let unsupported = |p: &Parser| p.error(at, format!("unsupported constant `{name}`"));
+        match name.as_str() {
+            "ENV" if self.is_punct("[") => {
+                self.pos += 1;
+                let key = self.ternary()?;
+                self.expect_punct("]")?;
+                Ok(Expr {
+                    kind: ExprKind::Env(Box::new(key)),
+                    at,
+                })
+            }
+            "ENV" | "File" | "Kamal::Utils" => {
+                if !self.eat_punct(".") {
+                    return Err(unsupported(self));
+                }
+                let method_at = self.here();
+                let method = match self.bump().map(|t| t.tok) {
+                    Some(Tok::Ident(m)) => m,
+                    _ => return Err(unsupported(self)),
+                };
+                let args = if self.eat_punct("(") {
+                    self.args_until(")")?
+                } else {
+                    Vec::new()
+                };
+                let one = |p: &Parser, args: Vec<Expr>| -> Result<Box<Expr>, ParseError> {
+                    match <[Expr; 1]>::try_from(args) {
+                        Ok([a]) => Ok(Box::new(a)),
+                        Err(args) => Err(p.error(
+                            method_at,
+                            format!("wrong number of arguments for `{method}` ({})", args.len()),
+                        )),
+                    }
+                };
+                let kind = match (name.as_str(), method.as_str()) {
+                    ("ENV", "fetch") => {
+                        let block = self.fetch_block()?;
+                        let mut args = args.into_iter();
+                        let (Some(key), default, None) = (args.next(), args.next(), args.next())
+                        else {
+                            return Err(
+                                self.error(method_at, "`ENV.fetch` takes one or two arguments")
+                            );
+                        };
+                        ExprKind::EnvFetch(Box::new(key), default.or(block).map(Box::new))
+                    }
+                    ("ENV", "key?" | "has_key?" | "include?" | "member?") => {
+                        ExprKind::EnvKey(one(self, args)?)
+                    }
+                    ("File", "read") => ExprKind::FileRead(one(self, args)?),
+                    ("File", "exist?" | "file?") => ExprKind::FileExist(one(self, args)?),
+                    ("Kamal::Utils", "docker_arch") if args.is_empty() => ExprKind::DockerArch,
+                    _ => {
+                        return Err(self.error(at, format!("unsupported method `{name}.{method}`")))
+                    }
+                };
+                Ok(Expr { kind, at })
+            }
+            _ => Err(unsupported(self)),
+        }
+    }
+
+    /// The `{ "default" }` block of `ENV.fetch("X") { … }`, if there is one.
+    pub(super) fn fetch_block(&mut self) -> Result<Option<Expr>, ParseError> {
+        if !self.eat_punct("{") {
+            return Ok(None);
+        }
+        if self.eat_punct("|") {
+            self.local_name()?;
+            self.expect_punct("|")?;
+        }
+        self.skip_newlines();
+        let value = self.statement_expr()?;
+        self.skip_newlines();
+        self.expect_punct("}")?;
+        Ok(Some(value))
+    }
+
+    pub(super) fn parts(&mut self, parts: Vec<StrPart>) -> Result<Vec<Part>, ParseError> {
+        parts
+            .into_iter()
+            .map(|part| match part {
+                StrPart::Lit(s) => Ok(Part::Lit(s)),
+                StrPart::Code { code, at } => {
+                    self.enter()?;
+                    let tokens = lex(&code, at)?;
+                    let mut inner = Parser {
+                        tokens,
+                        pos: 0,
+                        end: at + code.len(),
+                        depth: self.depth,
+                    };
+                    inner.skip_newlines();
+                    let expr = inner.statement_expr()?;
+                    inner.skip_newlines();
+                    inner.finish()?;
+                    self.depth -= 1;
+                    Ok(Part::Expr(expr))
+                }
+            })
+            .collect()
+    }
+}
+
+fn bin(make: fn(Box<Expr>, Box<Expr>) -> ExprKind, left: Expr, right: Expr, at: usize) -> Expr {
+    Expr {
+        kind: make(Box::new(left), Box::new(right)),
+        at,
+    }
 }

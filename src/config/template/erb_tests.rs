@@ -99,21 +99,11 @@ fn erb_failing_command_reports_status_and_stderr() {
 }
 
 #[test]
-fn erb_docker_arch_is_amd64_or_arm64() {
-    let out = ok("arch: <%= Kamal::Utils.docker_arch %>", &[]);
-    let expected = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    assert_eq!(out, format!("arch: {expected}"));
-}
-
-#[test]
 fn unsupported_erb_inside_a_yaml_comment_renders_empty() {
     let source = "# ruby: <%= \"#{RUBY_ENGINE}\" %>\nservice: app\n";
     assert_eq!(ok(source, &[]), "# ruby: \nservice: app\n");
     let e = err("service: <%= \"#{RUBY_ENGINE}\" %>\n", &[]);
+    assert!(e.message.contains("RUBY_ENGINE"), "{}", e.message);
     assert!(e.message.contains("unsupported ERB"));
 }
 
@@ -140,29 +130,38 @@ fn erb_trim_marks_follow_ruby_trim_mode_dash() {
 
 #[test]
 fn unsupported_erb_is_an_error_with_position_and_tera_hint() {
-    let e = err("a: 1\n  <% if ENV[\"X\"] %>\nb: 2\n<% end %>\n", &[]);
+    let e = err("a: 1\n  <% while ENV[\"X\"] %>\nb: 2\n<% end %>\n", &[]);
     assert_eq!((e.line, e.column), (2, 3));
     assert!(
-        e.message.contains("unsupported ERB `<% if ENV[\"X\"] %>`"),
+        e.message
+            .contains("unsupported ERB `<% while ENV[\"X\"] %>`"),
         "{}",
         e.message
     );
-    assert!(e.hint.unwrap_or_default().contains("{% if env("));
+    assert!(e.hint.unwrap_or_default().contains("{% for"));
 
-    let e = err("n: <%= 1 + 2 %>", &[]);
+    let e = err("n: <%= 2 * 3 %>", &[]);
     assert_eq!((e.line, e.column), (1, 4));
-    assert_eq!(e.hint.as_deref(), Some("use tera: {{ 1 + 2 }}"));
+    assert_eq!(e.hint.as_deref(), Some("use tera: {{ 2 * 3 }}"));
 
     let e = err("h: <%= Kamal::Utils.something %>", &[]);
     assert!(e.hint.unwrap_or_default().contains("{{ env(name="));
+    let e = err("h: <%= RUBY_ENGINE %>", &[]);
+    assert!(
+        e.message.contains("unsupported constant `RUBY_ENGINE`"),
+        "{}",
+        e.message
+    );
+    let e = err("h: <%= ENV['X'].gsub(/a/, 'b') %>", &[]);
+    assert!(e.message.contains("unsupported ERB"), "{}", e.message);
+    let e = err("h: <%= ENV['X'].frobnicate %>", &[]);
+    assert!(
+        e.message.contains("unsupported method `frobnicate`"),
+        "{}",
+        e.message
+    );
 
-    let e = err("h: <%= \"#{ENV['X']}-x\" %>", &[]);
-    assert!(e.hint.unwrap_or_default().contains("interpolation"));
-
-    let e = err("h: <%= `echo #{x}` %>", &[]);
-    assert!(e.message.contains("unsupported ERB"));
-
-    let e = err("l:\n<% [1,2].each do |i| %>\n", &[]);
+    let e = err("l:\n<% 3.times do |i| %>\n", &[]);
     assert!(e.hint.unwrap_or_default().contains("{% for"));
 
     let e = err("<%-= ENV['X'] %>", &[]);
@@ -171,7 +170,7 @@ fn unsupported_erb_is_an_error_with_position_and_tera_hint() {
 
 #[test]
 fn unsupported_erb_column_counts_characters() {
-    let e = err("é: <%= 1 + 2 %>", &[]);
+    let e = err("é: <%= 2 * 3 %>", &[]);
     assert_eq!((e.line, e.column), (1, 4));
 }
 

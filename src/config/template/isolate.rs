@@ -108,7 +108,7 @@ fn child_main() -> i32 {
                 .collect()
         })
         .unwrap_or_default();
-    let ctx = TemplateContext {
+    let mut ctx = TemplateContext {
         env,
         cwd: PathBuf::from(request["cwd"].as_str().unwrap_or_default()),
     };
@@ -117,7 +117,7 @@ fn child_main() -> i32 {
     } else {
         CommandPolicy::Run
     };
-    let reply = match super::render_in_process(source, &ctx, policy, STACK_BUDGET) {
+    let reply = match super::render_in_process(source, &mut ctx, policy, STACK_BUDGET) {
         Ok(out) => format!("ok\n{out}"),
         Err(e) => format!(
             "err\n{}",

@@ -7,23 +7,24 @@
 //!   (also available as `get_env`, reading the context's environment, not the process's) and
 //!   `cmd(command="…")` (runs `sh -c` in the context's directory, output with trailing newlines
 //!   removed).
-//! - **ERB** (Kamal's `ERB.new(text, trim_mode: "-")`), limited to the forms real Kamal configs
-//!   use: `<%= ENV["X"] %>` (unset is empty, as Ruby's `nil.to_s`), `<%= ENV.fetch("X") %>`
-//!   (unset is an error), `<%= ENV.fetch("X", "d") %>`, `<%= ENV["X"] || "d" %>` (any chain of
-//!   `||`), string literals, `` <%= `cmd` %> `` and `<%= %x(cmd) %>` (output kept as is, trailing
-//!   newline included, as in Ruby), the methods `.strip`, `.lstrip`, `.rstrip`, `.chomp` and
-//!   `.to_s` on any of these, `<%= Kamal::Utils.docker_arch %>` (`amd64` or `arm64`, from the
-//!   machine dray runs on), `<%# comments %>`, `<%%` for a literal `<%`, and the trim marks
-//!   `-%>` (drops the newline that follows) and `<%-` (drops the indentation before it). Any
-//!   other Ruby is an error at the tag's line and column, with the tera form to use in the hint.
+//! - **ERB** (Kamal's `ERB.new(text, trim_mode: "-")`), evaluated by dray's own interpreter
+//!   over nil, booleans, integers, strings and arrays: `ENV[…]`, `ENV.fetch` (unset without a
+//!   default is an error), literals with `#{…}` interpolation, `==`, `!=`, `&&`, `||`, `!`,
+//!   `? :`, `+`, string and array methods (`.strip`, `.split`, `.present?`, `.delete_prefix`, …),
+//!   local variables, `if`/`elsif`/`else`/`unless` and `each`/`for` blocks across tags,
+//!   `File.read`, `Dotenv.load`, backticks and `%x()` (output kept as is, trailing newline
+//!   included, as in Ruby), `Kamal::Utils.docker_arch` (asks `docker info`), `<%# comments %>`,
+//!   `<%%`, and the trim marks `-%>` and `<%-`. docs/erb.md lists the whole subset. Any other
+//!   Ruby is an error at the tag's line with the tera form to use in the hint.
 //!
 //! # Order of evaluation
 //!
 //! One scan of the original text splits it into plain text, ERB tags and tera tags (ERB is not
 //! recognised inside a tera tag or `{% raw %}` block, and `{{` inside an ERB tag is not tera).
-//! Every ERB tag is then evaluated, in file order, to its value. When the file has no tera tag,
-//! the output is the text with each ERB tag replaced by its value, and tera never runs. When it
-//! has tera tags, each ERB tag is replaced by a call to an internal tera function that returns
+//! The ERB tags are compiled into one program (`erb.rs`) and run, in file order, with the
+//! file's local variables. When the file has no tera tag, the output is what the program wrote
+//! and tera never runs. When it has tera tags (and then no ERB blocks, which would make text
+//! conditional), each ERB tag is replaced by a call to an internal tera function that returns
 //! the tag's value, and the whole file is rendered by tera once. Either way, the value of an ERB
 //! tag is never read again as a template (a value containing `{{` or `<%` stays as it is), and
 //! tera output is never read as ERB. One consequence: ERB tags inside a tera `{% if %}` branch
@@ -37,22 +38,36 @@
 //! a silently empty registry password or version is worse than a clear stop. Append `|| true`
 //! to a command whose failure is expected. [`render_with_policy`] with [`CommandPolicy::Deny`]
 //! renders without ever starting a process (property tests, offline inspection).
+//! `Kamal::Utils.docker_arch` starts `docker info` itself (no shell), and is the architecture
+//! of this machine when Docker cannot answer or commands are denied; `Dotenv.load` runs the
+//! `$(…)` of the files it reads under the same policy.
 //!
 //! Files without any `{{`, `{%`, `{#` or `<%` are returned unchanged without further work.
 //!
 //! # Files
 //!
 //! - `scan.rs`: the one scan into text, ERB tags and tera tags;
-//! - `erb.rs`: evaluating ERB tags, whose Ruby `erb_expr.rs` parses;
+//! - ERB: `erb_lex.rs` lexes the Ruby of a tag, `erb_parser.rs` parses it (statements in
+//!   `erb_stmt.rs`, expressions in `erb_expr.rs`) into `erb_ast.rs`; `erb_program.rs` compiles a
+//!   file's tags into one program (blocks matched across tags), `erb.rs` runs it and
+//!   `erb_eval.rs` evaluates expressions over `erb_value.rs`'s values and `erb_methods.rs`;
 //! - `tera_render.rs`: rendering with tera, within `tera_limits.rs`, with errors mapped back to
 //!   the file by `tera_error.rs`;
 //! - `shell.rs`: running commands; `context.rs`: [`TemplateContext`] and [`CommandPolicy`];
 //!   `error.rs`: [`TemplateError`];
-//! - tests beside them: `erb_tests.rs`, `tera_tests.rs` and, for the whole, `render_tests.rs`.
+//! - tests beside them: `erb_tests.rs`, `erb_lang_tests.rs`, `tera_tests.rs` and, for the whole, `render_tests.rs`.
 
 mod context;
 mod erb;
+mod erb_ast;
+mod erb_eval;
 mod erb_expr;
+mod erb_lex;
+mod erb_methods;
+mod erb_parser;
+mod erb_program;
+mod erb_stmt;
+mod erb_value;
 mod error;
 mod isolate;
 mod scan;
@@ -61,6 +76,8 @@ mod tera_error;
 mod tera_limits;
 mod tera_render;
 
+#[cfg(test)]
+mod erb_lang_tests;
 #[cfg(test)]
 mod erb_tests;
 #[cfg(test)]
@@ -76,7 +93,6 @@ pub use error::TemplateError;
 pub use isolate::{enter as enter_render_child, use_child_exe as use_render_child_exe};
 pub(crate) use shell::{chomp, run_shell, CommandFailure};
 
-use erb::eval_tag;
 use scan::{scan, Segment};
 use tera_render::render_tera;
 
@@ -89,6 +105,17 @@ pub fn render(source: &str, ctx: &TemplateContext) -> Result<String, TemplateErr
 pub fn render_with_policy(
     source: &str,
     ctx: &TemplateContext,
+    policy: CommandPolicy,
+) -> Result<String, TemplateError> {
+    render_file(source, &mut ctx.clone(), policy)
+}
+
+/// [`render_with_policy`], and `ctx.env` gets the variables the file's `Dotenv.load` loaded
+/// (as Ruby's `ENV` does for the files read after it). A file with tera tags is rendered in a
+/// render child, whose loads stay in that file.
+pub fn render_file(
+    source: &str,
+    ctx: &mut TemplateContext,
     policy: CommandPolicy,
 ) -> Result<String, TemplateError> {
     if !has_template_syntax(source) {
@@ -104,32 +131,48 @@ pub fn render_with_policy(
     render_in_process(source, ctx, policy, tera_limits::TERA_STACK)
 }
 
-/// [`render_with_policy`] in this process, tera on a thread with `stack` bytes of stack.
+/// [`render_file`] in this process, tera on a thread with `stack` bytes of stack.
 fn render_in_process(
     source: &str,
-    ctx: &TemplateContext,
+    ctx: &mut TemplateContext,
     policy: CommandPolicy,
     stack: usize,
 ) -> Result<String, TemplateError> {
     let segments = scan(source)?;
-    let mut values = Vec::new();
-    for segment in &segments {
-        if let Segment::Erb(tag) = segment {
-            values.push(eval_tag(source, tag, ctx, policy)?);
+    let program = erb::compile(source, &segments)?;
+    let has_tera = segments.iter().any(|s| matches!(s, Segment::Tera { .. }));
+    if has_tera {
+        if let Some(offset) = program.first_block(&segments) {
+            return Err(TemplateError::at(
+                source,
+                offset,
+                "ERB blocks (if, unless, each) cannot be mixed with tera tags in one file",
+            )
+            .hint("write the file's conditions and loops in one syntax: ERB's <% if %>…<% end %> or tera's {% if %}…{% endif %}"));
         }
     }
-    if !segments.iter().any(|s| matches!(s, Segment::Tera { .. })) {
+    let pieces = erb::run(source, &segments, &program, ctx, policy)?;
+    if !has_tera {
         let mut out = String::with_capacity(source.len());
-        let mut values = values.iter();
-        for segment in &segments {
-            match segment {
-                Segment::Text { text, .. } => out.push_str(text),
-                Segment::Erb(_) => out.push_str(values.next().map_or("", String::as_str)),
-                Segment::Tera { .. } => {}
+        for piece in &pieces {
+            match piece {
+                erb::Piece::Value(v) => out.push_str(v),
+                erb::Piece::Segment(i) => {
+                    if let Some(Segment::Text { text, .. }) = segments.get(*i) {
+                        out.push_str(text);
+                    }
+                }
             }
         }
         return Ok(out);
     }
+    let values = pieces
+        .into_iter()
+        .filter_map(|p| match p {
+            erb::Piece::Value(v) => Some(v),
+            erb::Piece::Segment(_) => None,
+        })
+        .collect();
     render_tera(source, &segments, values, ctx, policy, stack)
 }
 

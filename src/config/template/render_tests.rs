@@ -63,6 +63,9 @@ proptest! {
             "raw", "endraw", "ENV", "[", "]", "\"", "'", "`", "X", "\n", " ", "(", ")", "%x",
             ".fetch", ",", "||", ".strip", "env(name=\"X\")", "cmd(command=\"a\")", "é", "{", "-",
             "if", "end", "\r\n", "Kamal::Utils.docker_arch", "#{",
+            "<% x = ", "x", "else", "elsif", "unless", ".each do |v|", "v", "?", ":", "==", "!=",
+            "&&", "!", "}", ".split(\",\")", ".present?", "nil", "&.", "%w[a b]", "Dotenv.load",
+            "File.exist?(\"x\")", "for v in", "+", "{ \"d\" }", ";", "1",
         ]), 0..40)
     ) {
         let s: String = parts.concat();

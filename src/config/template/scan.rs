@@ -33,6 +33,8 @@ pub(super) struct ErbTag {
     /// Offset just after `%>`.
     pub(super) end: usize,
     pub(super) kind: TagKind,
+    /// Offset of the code (just after `<%`, `<%=`, `<%#` or `<%-`).
+    pub(super) code_start: usize,
     /// The Ruby between the delimiters, `%%>` already turned into `%>`.
     pub(super) code: String,
 }
@@ -81,6 +83,7 @@ pub(super) fn scan(source: &str) -> Result<Vec<Segment<'_>>, TemplateError> {
                     start: i,
                     end,
                     kind,
+                    code_start,
                     code,
                 }));
                 i = next;

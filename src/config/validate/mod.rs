@@ -438,6 +438,7 @@ pub fn validate(
                 .and_then(|o| s(&o.endpoint)),
         },
         files: sources.files.clone(),
+        warnings: sources.warnings.clone(),
     })
 }
 

@@ -517,7 +517,12 @@ fn boot_parallel_roles_boots_a_hosts_roles_at_once() {
     let out = dray_ok(&project, &["deploy", "--version", "v1", "--output", "json"]);
     assert_eq!(
         boot_events(&out, &hosts[0]),
-        [started("web"), finished("web"), started("workers"), finished("workers")]
+        [
+            started("web"),
+            finished("web"),
+            started("workers"),
+            finished("workers")
+        ]
     );
     // parallel_roles: the workers' boot starts with the web's (and still waits for the first web
     // container's verdict before it starts a container).
@@ -527,7 +532,11 @@ fn boot_parallel_roles_boots_a_hosts_roles_at_once() {
     git(project.path(), &["commit", "-qam", "parallel roles"]);
     let out = dray_ok(&project, &["deploy", "--version", "v2", "--output", "json"]);
     let events = boot_events(&out, &hosts[0]);
-    assert_eq!(&events[..2], [started("web"), started("workers")], "{events:?}");
+    assert_eq!(
+        &events[..2],
+        [started("web"), started("workers")],
+        "{events:?}"
+    );
     for role in ["web", "workers"] {
         assert_eq!(
             crate::support::deployer::served_version(fleet, &hosts[0], &service, role),
@@ -537,7 +546,17 @@ fn boot_parallel_roles_boots_a_hosts_roles_at_once() {
     // `app exec --raw`: the command's output alone, once per role on the host.
     let out = dray_ok(
         &project,
-        &["app", "exec", "--raw", "--hosts", &hosts[0], "--version", "v2", "echo", "raw-out"],
+        &[
+            "app",
+            "exec",
+            "--raw",
+            "--hosts",
+            &hosts[0],
+            "--version",
+            "v2",
+            "echo",
+            "raw-out",
+        ],
     );
     assert_eq!(out, "raw-out\nraw-out\n");
     cleanup(fleet, &project);

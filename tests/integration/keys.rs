@@ -298,7 +298,9 @@ fn keys() -> Vec<Key> {
         key("registry.password", json!(["GITHUB_TOKEN"])),
         // builder.yml (deploy builds: no --skip-push)
         build("builder.arch", json!("arm64")),
-        build("builder.remote", json!("ssh://builder@10.0.0.9")),
+        // As in Kamal, a remote builder builds the arches this machine's engine does not
+        // (`remote_arches = arches - local_arches`): with the local arch alone it is unused.
+        build("builder.remote", json!("ssh://builder@10.0.0.9")).base("builder.arch", json!("arm64")),
         build("builder.local", json!(false)).base("builder.remote", json!("ssh://builder@10.0.0.9")),
         build(
             "builder.pack",
@@ -709,10 +711,19 @@ fn project() -> tempfile::TempDir {
     write(&root.join("public/errors/404.html"), "<h1>Not found</h1>\n");
     write(&root.join("public/errors/500.html"), "<h1>Error</h1>\n");
     write(&root.join("config/db/init.sql"), "CREATE DATABASE shop;\n");
+    // Stand-ins for what the deploying machine would have (buildx and `pack` cannot be
+    // installed here): docker answers every buildx call and says the engine is x86_64.
     let docker = root.join(".fake-bin/docker");
-    write(&docker, "#!/bin/sh\nexit 0\n");
+    write(
+        &docker,
+        "#!/bin/sh\ncase \"$1\" in info) echo x86_64 ;; esac\nexit 0\n",
+    );
+    let pack = root.join(".fake-bin/pack");
+    write(&pack, "#!/bin/sh\nexit 0\n");
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for tool in [&docker, &pack] {
+        std::fs::set_permissions(tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
     dir
 }
 

@@ -54,7 +54,7 @@ pub struct RunArgs {
     /// Port to serve HTTPS traffic on (services deployed with `--tls`).
     #[arg(long, env = "HTTPS_PORT", default_value_t = 443)]
     pub https_port: u16,
-    /// Metrics port (accepted; dray-proxy publishes no metrics).
+    /// Metrics port: refused unless 0 (dray-proxy publishes no metrics yet).
     #[arg(long, env = "METRICS_PORT", default_value_t = 0)]
     pub metrics_port: u16,
     /// HTTP/3 (accepted and ignored).
@@ -172,13 +172,13 @@ pub struct DeployArgs {
     /// Accepted and ignored (responses stream).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub buffer_responses: Option<bool>,
-    /// Accepted and ignored.
+    /// Refused when set (not enforced yet).
     #[arg(long)]
     pub buffer_memory: Option<i64>,
-    /// Accepted and ignored.
+    /// Refused when set (not enforced yet).
     #[arg(long)]
     pub max_request_body: Option<i64>,
-    /// Accepted and ignored.
+    /// Refused when set (not enforced yet).
     #[arg(long)]
     pub max_response_body: Option<i64>,
     /// Directory of `<status>.html` pages (Go templates; 503 gets `{{ .Message }}`) served
@@ -208,6 +208,18 @@ pub struct DeployArgs {
 impl DeployArgs {
     /// The service this deploy describes, or why it cannot be served.
     pub fn to_spec(&self) -> Result<ServiceSpec, String> {
+        // Limits dray-proxy does not enforce yet are refused, never accepted and ignored.
+        for (flag, value) in [
+            ("--max-request-body", self.max_request_body),
+            ("--max-response-body", self.max_response_body),
+            ("--buffer-memory", self.buffer_memory),
+        ] {
+            if value.is_some_and(|v| v > 0) {
+                return Err(format!(
+                    "{flag} is not supported yet by dray-proxy (kamal-proxy enforces it); remove proxy.buffering's limit or run kamal-proxy"
+                ));
+            }
+        }
         let target = match self.target.as_slice() {
             [one] => one.trim().to_string(),
             [] => return Err("a --target is required".into()),

@@ -98,3 +98,20 @@ fn tls_needs_hosts_the_root_path_and_both_files() {
     assert!(deploy(&[]).expect("spec").options.forward_headers);
     assert!(!spec.options.forward_headers);
 }
+
+#[test]
+fn limits_not_enforced_yet_are_refused() {
+    for flag in [
+        "--max-request-body=1000",
+        "--max-response-body=1000",
+        "--buffer-memory=1000",
+    ] {
+        let cli = Cli::try_parse_from(["kamal-proxy", "deploy", "s", "--target=a:80", flag])
+            .expect("parses");
+        let Command::Deploy(d) = cli.command else {
+            panic!("not a deploy")
+        };
+        let err = d.to_spec().expect_err(flag);
+        assert!(err.contains("not supported yet by dray-proxy"), "{err}");
+    }
+}

@@ -118,6 +118,11 @@ async fn execute(command: Command) -> Result<String, String> {
     let request = match command {
         Command::Run(r) => {
             log::set_debug(r.debug);
+            if r.metrics_port != 0 {
+                return Err(
+                    "--metrics-port is not supported yet by dray-proxy (it publishes no metrics); remove proxy.run.metrics_port or run kamal-proxy".into(),
+                );
+            }
             let bind: IpAddr = match std::env::var("DRAY_PROXY_BIND") {
                 Ok(b) if !b.is_empty() => {
                     b.parse().map_err(|e| format!("DRAY_PROXY_BIND={b}: {e}"))?

@@ -87,10 +87,19 @@ fn deploy_with_every_flag_dray_emits_parses() {
     let c = config(yaml);
     let web = c.role("web").expect("web");
     let cmd = proxy::deploy(&c, web, "abc123", "999", "1.1.1.1").expect("proxy role");
-    let Command::Deploy(d) = parse(&proxy_argv(&cmd)) else {
+    let Command::Deploy(mut d) = parse(&proxy_argv(&cmd)) else {
         panic!("not a deploy");
     };
+    // The buffering limits parse, and are refused: dray-proxy does not enforce them yet.
+    let refused = d.to_spec().expect_err("limits are refused");
+    assert!(
+        refused.contains("not supported yet by dray-proxy"),
+        "{refused}"
+    );
+    let limits = (d.max_request_body, d.max_response_body, d.buffer_memory);
+    (d.max_request_body, d.max_response_body, d.buffer_memory) = (None, None, None);
     let spec = d.to_spec().expect("spec");
+    (d.max_request_body, d.max_response_body, d.buffer_memory) = limits;
     assert_eq!(spec.target, "abc123:3000");
     assert_eq!(spec.hosts, ["example.com", "www.example.com"]);
     // kamal-proxy refuses TLS on a service that does not serve the root path.

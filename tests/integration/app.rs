@@ -3,8 +3,6 @@
 //! Kamal lays them out, destination-scoped prune, and `--skip-push` of a missing tag failing
 //! before the lock.
 
-use std::process::Output;
-
 use crate::support::fleet::{unique_name, Fleet};
 use crate::support::project::{git, Project};
 
@@ -34,23 +32,12 @@ fn project(fleet: &Fleet, prefix: &str) -> Project {
 
 /// Run dray in the project; (exit code, stdout, stderr).
 fn dray(project: &Project, args: &[&str]) -> (i32, String, String) {
-    let out: Output = crate::support::dray_cmd(project.path(), args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("DOCKER_CONFIG", project.path().join(".docker-config"))
-        .output()
-        .expect("run dray");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    project.dray(args)
 }
 
 /// Run dray; it must succeed. Returns stdout.
 fn dray_ok(project: &Project, args: &[&str]) -> String {
-    let (code, stdout, stderr) = dray(project, args);
-    assert_eq!(code, 0, "dray {args:?} failed:\n{stdout}\n{stderr}");
-    stdout
+    project.dray_ok(args)
 }
 
 /// Lines of `stdout` from `host` (`[host] ` stripped).
@@ -87,18 +74,9 @@ fn images(fleet: &Fleet, host: &str, service: &str) -> Vec<String> {
     v
 }
 
-/// [`Project::cleanup`], plus the service's images (the fleet is shared).
+/// [`Project::cleanup_all`].
 fn cleanup(fleet: &Fleet, project: &Project) {
-    project.cleanup(fleet);
-    for host in fleet.hosts() {
-        let _ = fleet.ssh(
-            host,
-            &format!(
-                "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 127.0.0.1:5000/{} | xargs -r docker rmi >/dev/null 2>&1",
-                project.service
-            ),
-        );
-    }
+    project.cleanup_all(fleet);
 }
 
 /// `(status, body)` of `GET /version` through the proxy on `host`, for `<service>.test`.

@@ -3,30 +3,16 @@
 //! (`error_pages_path`), custom certificates (`proxy.ssl.certificate_pem`), `boot.parallel_roles`,
 //! `ssh.key_data`, `--raw`, `hooks_output`.
 
-use std::process::Output;
-
 use crate::support::fleet::{unique_name, Fleet};
 use crate::support::project::{git, Project};
 use crate::support::write;
 
-/// Run dray in the project; (exit code, stdout, stderr).
 fn dray(project: &Project, args: &[&str]) -> (i32, String, String) {
-    let out: Output = crate::support::dray_cmd(project.path(), args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("DOCKER_CONFIG", project.path().join(".docker-config"))
-        .output()
-        .expect("run dray");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    project.dray(args)
 }
 
 fn dray_ok(project: &Project, args: &[&str]) -> String {
-    let (code, stdout, stderr) = dray(project, args);
-    assert_eq!(code, 0, "dray {args:?} failed:\n{stdout}\n{stderr}");
-    stdout
+    project.dray_ok(args)
 }
 
 /// `(status, body)` of `GET path` through the proxy on `host`, for `<service>.test`.
@@ -42,18 +28,8 @@ fn get(host: &str, service: &str, path: &str) -> (String, String) {
     (status.to_string(), body.trim().to_string())
 }
 
-/// Remove the project's containers, images and files from the fleet.
 fn cleanup(fleet: &Fleet, project: &Project) {
-    project.cleanup(fleet);
-    for host in fleet.hosts() {
-        let _ = fleet.ssh(
-            host,
-            &format!(
-                "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 127.0.0.1:5000/{s} | xargs -r docker rmi >/dev/null 2>&1; rm -rf .kamal/proxy/apps-config/{s}",
-                s = project.service
-            ),
-        );
-    }
+    project.cleanup_all(fleet);
 }
 
 fn web_container(fleet: &Fleet, host: &str, service: &str) -> String {

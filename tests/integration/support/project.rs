@@ -124,6 +124,43 @@ impl Project {
         std::fs::read_to_string(self.path().join(".kamal/hook-log")).unwrap_or_default()
     }
 
+    /// Run the `dray` binary in the project (a private Docker client config, no global git
+    /// config); (exit code, stdout, stderr).
+    pub fn dray(&self, args: &[&str]) -> (i32, String, String) {
+        let out = super::dray_cmd(self.path(), args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("DOCKER_CONFIG", self.path().join(".docker-config"))
+            .output()
+            .expect("run dray");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// [`Project::dray`], which must succeed; its stdout.
+    pub fn dray_ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.dray(args);
+        assert_eq!(code, 0, "dray {args:?} failed:\n{stdout}\n{stderr}");
+        stdout
+    }
+
+    /// [`Project::cleanup`], plus the service's images of the fleet registry and its proxy
+    /// files (the fleet is shared).
+    pub fn cleanup_all(&self, fleet: &Fleet) {
+        self.cleanup(fleet);
+        for host in fleet.hosts() {
+            let _ = fleet.ssh(
+                host,
+                &format!(
+                    "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 127.0.0.1:5000/{s} | xargs -r docker rmi >/dev/null 2>&1; rm -rf .kamal/proxy/apps-config/{s}",
+                    s = self.service
+                ),
+            );
+        }
+    }
+
     /// Remove every container and image of this service from the fleet hosts.
     pub fn cleanup(&self, fleet: &Fleet) {
         for host in fleet.hosts() {

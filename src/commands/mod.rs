@@ -93,18 +93,7 @@ pub fn load_secrets(config: &Config, opts: &LoadOptions) -> Result<Secrets> {
         &opts.cwd,
         &opts.template_env(),
     )?;
-    if let Ok(mut seen) = LOADED_SECRETS.lock() {
-        seen.extend(secrets.iter().map(|(_, v)| v.to_string()));
-    }
     Ok(secrets)
-}
-
-/// Every secret value this process has read ([`load_secrets`]): what the `output:` logs redact.
-static LOADED_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// The secret values read so far in this process.
-pub(crate) fn loaded_secret_values() -> Vec<String> {
-    LOADED_SECRETS.lock().map(|v| v.clone()).unwrap_or_default()
 }
 
 impl crate::error::Diagnostic for crate::config::secrets::SecretsError {

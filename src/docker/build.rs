@@ -25,7 +25,7 @@ pub struct BuildOptions<'a> {
 
 /// `linux/<arch>,…` of every `builder.arch`.
 fn platforms(config: &Config) -> Option<String> {
-    super::builder::platforms(&config.builder.arch)
+    platforms_of(&config.builder.arch)
 }
 
 /// `<repo>:<version>` and `<repo>:latest[-D]`.
@@ -217,6 +217,17 @@ pub fn docker_build_and_push(
         push(&image, engine),
         push(&latest, engine),
     ]
+}
+
+/// `linux/<arch>,…` of `arches`, `None` when there are none.
+pub fn platforms_of(arches: &[String]) -> Option<String> {
+    (!arches.is_empty()).then(|| {
+        arches
+            .iter()
+            .map(|a| format!("linux/{a}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 #[cfg(test)]

@@ -84,17 +84,6 @@ pub fn target(config: &Config, local_arch: &str) -> Target {
     }
 }
 
-/// `linux/<arch>,…` of `arches`, `None` when there are none.
-pub fn platforms(arches: &[String]) -> Option<String> {
-    (!arches.is_empty()).then(|| {
-        arches
-            .iter()
-            .map(|a| format!("linux/{a}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    })
-}
-
 /// `kamal-remote-<remote with every character but a-z0-9_- as ->[-local-registry]`.
 fn remote_suffix(config: &Config) -> String {
     let remote = config.builder.remote.as_deref().unwrap_or("");
@@ -258,7 +247,7 @@ pub fn create(
         Target::Hybrid => {
             let (local_arches, remote_arches) = arches(config, local_arch);
             let mut local = docker(purpose.clone()).args(["buildx", "create"]);
-            if let Some(p) = platforms(&local_arches) {
+            if let Some(p) = super::build::platforms_of(&local_arches) {
                 local = local.arg("--platform").arg(p);
             }
             local = driver_options(
@@ -270,7 +259,7 @@ pub fn create(
             );
             let mut append = docker(format!("append {remote} to the buildx builder {name}"))
                 .args(["buildx", "create"]);
-            if let Some(p) = platforms(&remote_arches) {
+            if let Some(p) = super::build::platforms_of(&remote_arches) {
                 append = append.arg("--platform").arg(p);
             }
             append = driver_options(append.arg("--append").arg("--name").arg(name), config)

@@ -50,6 +50,7 @@
 
 pub mod acme;
 pub mod body;
+pub mod certs;
 pub mod cli;
 pub mod control;
 pub mod duration;

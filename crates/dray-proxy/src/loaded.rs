@@ -8,10 +8,10 @@ use std::sync::Arc;
 use rustls::sign::CertifiedKey;
 
 use super::acme::AcmeScope;
+use super::certs;
 use super::log::{self, Level};
 use super::pages::ErrorPages;
 use super::service::ServiceSpec;
-use super::tls;
 
 /// Where a TLS service's certificate comes from.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ fn load_cert(spec: &ServiceSpec, state_dir: Option<&Path>) -> Result<Option<Cert
         return Ok(None);
     }
     if let Some((cert, key)) = spec.tls_settings.files() {
-        let key = tls::load_certified_key(cert.as_ref(), key.as_ref())?;
+        let key = certs::load_certified_key(cert.as_ref(), key.as_ref())?;
         return Ok(Some(CertSource::Static(key)));
     }
     if spec.hosts.iter().any(|h| h.contains('*')) {

@@ -54,7 +54,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let control_listener = control::bind(&config.socket)
         .map_err(|e| format!("cannot listen on {}: {e}", config.socket.display()))?;
     let mut control_task = tokio::spawn(control::serve(control_listener, Arc::clone(&services)));
-    let renewals = tokio::spawn(Arc::clone(&acme).renew_loop(Arc::clone(&services)));
+    let renewals = tokio::spawn(Arc::clone(&acme).renew_loop(still_served(Arc::clone(&services))));
     let handler = Arc::new(Handler::new(
         Arc::clone(&services),
         Arc::clone(&acme),
@@ -158,4 +158,14 @@ async fn accepted_or_wait(
             None
         }
     }
+}
+
+/// Whether `host`'s certificate still comes from ACME `scope` (what renewals check first).
+pub fn still_served(services: Arc<Services>) -> Arc<crate::acme::StillServed> {
+    Arc::new(move |scope, host| {
+        matches!(
+            services.tls_source(Some(host)),
+            Some((_, crate::loaded::CertSource::Acme(s))) if s == *scope
+        )
+    })
 }

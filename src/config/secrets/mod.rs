@@ -14,9 +14,9 @@
 //! - `error.rs`: [`SecretsError`] and [`REDACTED`];
 //! - tests beside them: `dotenv_tests.rs`, `subst_tests.rs` and, for the store, this file.
 
-mod dotenv;
+pub(crate) mod dotenv;
 mod error;
-mod subst;
+pub(crate) mod subst;
 
 #[cfg(test)]
 mod dotenv_tests;
@@ -60,6 +60,15 @@ impl fmt::Debug for Secrets {
     }
 }
 
+/// Every secret value this process has read with [`Secrets::load`]: what the `output:` logs
+/// redact.
+static LOADED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The secret values [`Secrets::load`] has read so far in this process.
+pub fn loaded_values() -> Vec<String> {
+    LOADED.lock().map(|v| v.clone()).unwrap_or_default()
+}
+
 impl Secrets {
     /// Load `<secrets_path>-common`, then `<secrets_path>` or, with a destination,
     /// `<secrets_path>.<destination>`. Missing files are skipped. `secrets_path` is relative to
@@ -70,7 +79,12 @@ impl Secrets {
         cwd: &Path,
         env: &BTreeMap<String, String>,
     ) -> Result<Secrets, SecretsError> {
-        Secrets::load_with_policy(secrets_path, destination, cwd, env, CommandPolicy::Run)
+        let secrets =
+            Secrets::load_with_policy(secrets_path, destination, cwd, env, CommandPolicy::Run)?;
+        if let Ok(mut seen) = LOADED.lock() {
+            seen.extend(secrets.iter().map(|(_, v)| v.to_string()));
+        }
+        Ok(secrets)
     }
 
     /// [`Secrets::load`], with the choice of whether `$(cmd)` may run.

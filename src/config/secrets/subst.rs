@@ -16,7 +16,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::error::{SecretsError, REDACTED};
-use crate::config::template::{chomp, run_shell, CommandFailure, CommandPolicy};
+// The shell runner and the policy directly (not through `template`, which reads dotenv
+// files with this module for ERB's `Dotenv.load`).
+use crate::config::template::context::CommandPolicy;
+use crate::config::template::shell::{chomp, run_shell, CommandFailure};
 
 /// Where a dotenv text comes from and what its substitutions may use.
 #[derive(Debug, Clone, Copy)]

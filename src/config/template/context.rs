@@ -23,3 +23,20 @@ pub enum CommandPolicy {
     /// Never start a process: every command is an error naming it.
     Deny,
 }
+
+/// The largest file a template may read (`File.read`, `Dotenv.load`): the config input limit.
+const MAX_READ_BYTES: u64 = crate::config::node::MAX_INPUT_BYTES as u64;
+
+/// Read a text file of at most [`MAX_READ_BYTES`].
+pub(crate) fn read_limited(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(MAX_READ_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_READ_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_READ_BYTES} bytes"
+        )));
+    }
+    Ok(text)
+}

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::context::read_limited;
 use super::context::{CommandPolicy, TemplateContext};
 use super::erb_ast::Stmt;
-use super::erb_eval::{io_message, read_limited};
 pub(super) use super::erb_program::{compile, Program};
 use super::erb_program::{erb_tags, error_offset, snippet, Item};
 use super::erb_value::{Value, MAX_VALUE_BYTES};
+use super::error::io_message;
 use super::error::TemplateError;
 use super::scan::{ErbTag, Segment};
 
@@ -280,13 +281,13 @@ impl Interp<'_> {
             }
         };
         let mut values = Vec::new();
-        let dotenv_ctx = crate::config::secrets::DotenvContext {
+        let dotenv_ctx = crate::config::secrets::subst::DotenvContext {
             file: Path::new(name),
             cwd: &self.ctx.cwd,
             env: &self.ctx.env,
             commands: self.policy,
         };
-        crate::config::secrets::parse_dotenv(&text, &dotenv_ctx, &mut values)
+        crate::config::secrets::dotenv::parse_dotenv(&text, &dotenv_ctx, &mut values)
             .map_err(|e| self.fail(t, at, format!("cannot load `{name}`: {e}")))?;
         for (key, value) in values {
             if overload || !self.ctx.env.contains_key(&key) {

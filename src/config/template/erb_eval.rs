@@ -4,16 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::context::CommandPolicy;
+use super::context::{read_limited, CommandPolicy};
 use super::erb::Interp;
 use super::erb_ast::{is_method, Expr, ExprKind, Part};
 use super::erb_methods;
 use super::erb_value::{self as value, Value, MAX_VALUE_BYTES};
-use super::error::TemplateError;
+use super::error::{io_message, TemplateError};
 use super::shell::run_shell;
-
-/// The largest file `File.read` and `Dotenv.load` read.
-const MAX_READ_BYTES: u64 = super::super::node::MAX_INPUT_BYTES as u64;
 
 impl Interp<'_> {
     pub(super) fn eval(&mut self, expr: &Expr, t: usize) -> Result<Value, TemplateError> {
@@ -330,28 +327,4 @@ fn docker_info_arch(
     } else {
         arch.to_string()
     })
-}
-
-/// Read a text file of at most [`MAX_READ_BYTES`].
-pub(super) fn read_limited(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut text = String::new();
-    file.take(MAX_READ_BYTES + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_READ_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_READ_BYTES} bytes"
-        )));
-    }
-    Ok(text)
-}
-
-/// An I/O error without Rust's ` (os error 2)` suffix, lowercase.
-pub(super) fn io_message(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.find(" (os error") {
-        Some(p) => &text[..p],
-        None => &text,
-    };
-    super::error::lowercase_first(text)
 }

@@ -1,7 +1,7 @@
 //! The methods ERB expressions call on [`Value`]s, as Ruby (and ActiveSupport, which Kamal
 //! loads) define them: [`call`] one by name; errors are Ruby's messages.
 
-use super::erb_value::{equal, is_ruby_space, Value};
+use super::erb_value::{equal, is_ruby_space, undefined, Value};
 
 /// Ruby's `String#to_i`: leading whitespace, a sign, digits (with `_` between them).
 pub(super) fn string_to_i(s: &str) -> Result<i64, String> {
@@ -138,10 +138,6 @@ fn int_arg(name: &str, arg: Option<&Value>) -> Result<i64, String> {
             other.class()
         )),
     }
-}
-
-pub(super) fn undefined(name: &str, recv: &Value) -> String {
-    format!("undefined method `{name}` for {}", recv.class())
 }
 
 /// Call `name` (a method of [`super::erb_expr::is_method`]) on `recv` with `args`; the error

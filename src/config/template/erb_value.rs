@@ -155,7 +155,7 @@ pub(super) fn add(a: Value, b: Value) -> Result<Value, String> {
             b.class()
         )),
         (Value::Int(_), b) => Err(format!("{} can't be coerced into Integer", b.class())),
-        (a, _) => Err(super::erb_methods::undefined("+", &a)),
+        (a, _) => Err(undefined("+", &a)),
     }
 }
 
@@ -171,7 +171,7 @@ pub(super) fn compare(a: &Value, b: &Value, op: &str) -> Result<bool, String> {
                 b.class()
             ))
         }
-        _ => return Err(super::erb_methods::undefined(op, a)),
+        _ => return Err(undefined(op, a)),
     };
     Ok(match op {
         "<" => ordering.is_lt(),
@@ -179,4 +179,9 @@ pub(super) fn compare(a: &Value, b: &Value, op: &str) -> Result<bool, String> {
         ">" => ordering.is_gt(),
         _ => ordering.is_ge(),
     })
+}
+
+/// Ruby's `NoMethodError` message for `name` on `recv`.
+pub(super) fn undefined(name: &str, recv: &Value) -> String {
+    format!("undefined method `{name}` for {}", recv.class())
 }

@@ -52,3 +52,13 @@ pub(crate) fn lowercase_first(s: &str) -> String {
         None => String::new(),
     }
 }
+
+/// An I/O error without Rust's ` (os error 2)` suffix, lowercase.
+pub(crate) fn io_message(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(p) => &text[..p],
+        None => &text,
+    };
+    lowercase_first(text)
+}

@@ -57,7 +57,7 @@
 //!   `error.rs`: [`TemplateError`];
 //! - tests beside them: `erb_tests.rs`, `erb_lang_tests.rs`, `tera_tests.rs` and, for the whole, `render_tests.rs`.
 
-mod context;
+pub(crate) mod context;
 mod erb;
 mod erb_ast;
 mod erb_eval;
@@ -71,7 +71,7 @@ mod erb_value;
 mod error;
 mod isolate;
 mod scan;
-mod shell;
+pub(crate) mod shell;
 mod tera_error;
 mod tera_limits;
 mod tera_render;
@@ -91,7 +91,6 @@ pub use context::{CommandPolicy, TemplateContext};
 pub(crate) use error::lowercase_first;
 pub use error::TemplateError;
 pub use isolate::{enter as enter_render_child, use_child_exe as use_render_child_exe};
-pub(crate) use shell::{chomp, run_shell, CommandFailure};
 
 use scan::{scan, Segment};
 use tera_render::render_tera;

@@ -268,7 +268,7 @@ impl OutputLog {
             );
             (d, shown, name)
         });
-        let mut secrets = crate::commands::loaded_secret_values();
+        let mut secrets = crate::config::secrets::loaded_values();
         secrets.extend(plan_secrets(plan));
         let otel = endpoint.map(|endpoint| {
             let run_id = run_id();

@@ -35,11 +35,9 @@ use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
 
 use self::files::{account_key_from_pem, pem_encode, write_private};
-use super::loaded::CertSource;
+use super::certs;
 use super::log::{self, Level};
 use super::service::TlsSettings;
-use super::services::Services;
-use super::tls;
 
 /// Let's Encrypt's directory, the default.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -56,6 +54,10 @@ pub const RENEW_CHECK: Duration = Duration::from_secs(3600);
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 /// The account key's file name in a scope's directory (autocert's).
 const ACCOUNT_KEY_FILE: &str = "acme_account+key";
+
+/// Whether a host's certificate still comes from an ACME scope (renewals skip the others);
+/// the server answers it from its services.
+pub type StillServed = dyn Fn(&AcmeScope, &str) -> bool + Send + Sync;
 
 /// One ACME account and cache: the directory URL and the scoped cache directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -134,7 +136,7 @@ impl Acme {
                     .map_err(|e| bad(e.to_string()))?;
             }
         }
-        let config = rustls::ClientConfig::builder_with_provider(tls::provider())
+        let config = rustls::ClientConfig::builder_with_provider(certs::provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
@@ -221,8 +223,9 @@ impl Acme {
         }
     }
 
-    /// Renew, once, the certificates in memory that are due and still served with ACME.
-    pub async fn renew_due(&self, services: &Services) {
+    /// Renew, once, the certificates in memory that are due and still served with ACME
+    /// (`served(scope, host)`: whether that host's certificate still comes from this scope).
+    pub async fn renew_due(&self, served: &StillServed) {
         let due: Vec<CertKey> = match self.certs.read() {
             Ok(certs) => certs
                 .iter()
@@ -237,11 +240,7 @@ impl Acme {
         };
         for key in due {
             let (scope, host) = &key;
-            let still_served = matches!(
-                services.tls_source(Some(host)),
-                Some((_, CertSource::Acme(s))) if s == *scope
-            );
-            if !still_served {
+            if !served(scope, host) {
                 continue;
             }
             let lock = self.issue_lock(&key);
@@ -265,11 +264,11 @@ impl Acme {
     }
 
     /// Check for renewals every `DRAY_PROXY_ACME_RENEW_INTERVAL` ([`RENEW_CHECK`]), forever.
-    pub async fn renew_loop(self: Arc<Self>, services: Arc<Services>) {
+    pub async fn renew_loop(self: Arc<Self>, served: Arc<StillServed>) {
         let every = env_duration("DRAY_PROXY_ACME_RENEW_INTERVAL").unwrap_or(RENEW_CHECK);
         loop {
             tokio::time::sleep(every).await;
-            self.renew_due(&services).await;
+            self.renew_due(served.as_ref()).await;
         }
     }
 
@@ -330,8 +329,8 @@ impl Acme {
             .poll_certificate(&RetryPolicy::default())
             .await
             .map_err(|e| format!("certificate: {e}"))?;
-        let key = tls::certified_key_from_pem(chain_pem.as_bytes(), key_pem.as_bytes())?;
-        let not_after = tls::not_after(&key).ok_or("certificate without an end date")?;
+        let key = certs::certified_key_from_pem(chain_pem.as_bytes(), key_pem.as_bytes())?;
+        let not_after = certs::not_after(&key).ok_or("certificate without an end date")?;
         // A cache that cannot be written costs a new issuance after a restart, not this one.
         if let Err(e) = write_private(
             &scope.cache_dir.join(host),
@@ -421,9 +420,9 @@ fn read_cached(scope: &AcmeScope, host: &str) -> Result<Option<Issued>, String> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let key =
-        tls::certified_key_from_pem(&pem, &pem).map_err(|e| format!("{}: {e}", path.display()))?;
-    let not_after = tls::not_after(&key).ok_or("certificate without an end date")?;
+    let key = certs::certified_key_from_pem(&pem, &pem)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let not_after = certs::not_after(&key).ok_or("certificate without an end date")?;
     Ok(Some(Issued {
         key: Arc::new(key),
         not_after,

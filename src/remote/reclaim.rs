@@ -33,7 +33,7 @@ pub(super) fn reclaim_stale_run_dirs(ours: &Path) {
 }
 
 /// SIGTERM to every `ssh` process whose command line names `dir` (the masters of a run).
-fn stop_processes_using(dir: &Path) {
+pub(super) fn stop_processes_using(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return;

@@ -45,7 +45,7 @@ use tokio::sync::Semaphore;
 use crate::command::CommandSpec;
 
 use super::fanout::join_all;
-use super::reclaim::{reclaim_stale_run_dirs, OWNER_FILE};
+use super::reclaim::{reclaim_stale_run_dirs, stop_processes_using, OWNER_FILE};
 pub use super::ssh_options::*;
 use super::{BoxFuture, CommandOutput, Remote, RemoteError, Tunnel, Unreachable};
 
@@ -71,6 +71,13 @@ pub struct SshRemote {
     config_path: PathBuf,
     starts: Semaphore,
     hosts: Mutex<HashMap<String, Arc<HostSlot>>>,
+}
+
+impl Drop for SshRemote {
+    /// The last guard: no ssh process of this run outlives its directory.
+    fn drop(&mut self) {
+        stop_processes_using(self.run_dir.path());
+    }
 }
 
 impl std::fmt::Debug for SshRemote {
@@ -518,6 +525,9 @@ impl SshRemote {
                 }
             }
         }
+        // A master whose close did not finish (a run aborted while a connection was being
+        // made or used) must not outlive the run: stop whatever ssh still names our directory.
+        stop_processes_using(self.run_dir.path());
     }
 
     /// A system `ssh -t` command running `remote_cmd` on `host` interactively, with this run's

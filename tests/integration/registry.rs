@@ -16,6 +16,9 @@ fn dray(project: &Project, docker_config: &Path, args: &[&str]) -> Output {
     crate::support::dray_cmd(project.path(), args)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("DOCKER_CONFIG", docker_config)
+        // Its ssh run directories under the test's own directory: tests running meanwhile
+        // have masters of their own.
+        .env("TMPDIR", docker_config)
         .output()
         .expect("run dray")
 }
@@ -520,7 +523,11 @@ fn deploy_with_a_local_registry_pulls_through_ssh_tunnels() {
     );
     let left: Vec<_> = seen
         .iter()
-        .filter(|s| s.cmdline.starts_with("ssh") && s.cmdline.contains("dray-ssh-"))
+        .filter(|s| {
+            s.cmdline.starts_with("ssh")
+                && s.cmdline
+                    .contains(&format!("{}/dray-ssh-", docker_config.path().display()))
+        })
         .filter(|s| {
             std::fs::read(format!("/proc/{}/cmdline", s.pid))
                 .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim_end() == s.cmdline)

@@ -83,36 +83,34 @@ impl Parser {
         Ok(out)
     }
 
-    pub(super) fn or(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.and()?;
+    /// `next (op next)*`, left-associative; each chained operator counts one level of depth.
+    fn left_assoc(
+        &mut self,
+        op: &str,
+        make: fn(Box<Expr>, Box<Expr>) -> ExprKind,
+        next: fn(&mut Self) -> Result<Expr, ParseError>,
+    ) -> Result<Expr, ParseError> {
+        let mut left = next(self)?;
         let mut chained = 0;
         loop {
             let at = self.here();
-            if !self.eat_punct("||") {
+            if !self.eat_punct(op) {
                 self.depth -= chained;
                 return Ok(left);
             }
             self.enter()?;
             chained += 1;
-            let right = self.and()?;
-            left = bin(ExprKind::Or, left, right, at);
+            let right = next(self)?;
+            left = bin(make, left, right, at);
         }
     }
 
+    pub(super) fn or(&mut self) -> Result<Expr, ParseError> {
+        self.left_assoc("||", ExprKind::Or, Self::and)
+    }
+
     pub(super) fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.equality()?;
-        let mut chained = 0;
-        loop {
-            let at = self.here();
-            if !self.eat_punct("&&") {
-                self.depth -= chained;
-                return Ok(left);
-            }
-            self.enter()?;
-            chained += 1;
-            let right = self.equality()?;
-            left = bin(ExprKind::And, left, right, at);
-        }
+        self.left_assoc("&&", ExprKind::And, Self::equality)
     }
 
     pub(super) fn equality(&mut self) -> Result<Expr, ParseError> {
@@ -159,19 +157,7 @@ impl Parser {
     }
 
     pub(super) fn additive(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.unary()?;
-        let mut chained = 0;
-        loop {
-            let at = self.here();
-            if !self.eat_punct("+") {
-                self.depth -= chained;
-                return Ok(left);
-            }
-            self.enter()?;
-            chained += 1;
-            let right = self.unary()?;
-            left = bin(ExprKind::Add, left, right, at);
-        }
+        self.left_assoc("+", ExprKind::Add, Self::unary)
     }
 
     pub(super) fn unary(&mut self) -> Result<Expr, ParseError> {

@@ -1,6 +1,7 @@
 //! The command line, shaped like kamal-proxy's (`run`, `deploy`, `remove`, `stop`, `resume`,
 //! `list`), so `docker exec kamal-proxy kamal-proxy deploy …` from Kamal or dray parses as is.
-//! Flags dray-proxy does not implement (buffering, read targets, metrics, …) are accepted and
+//! Flags of kamal-proxy that dray-proxy does not implement yet (buffering limits, read targets,
+//! metrics, HTTP/3, …) are refused with "not supported yet by dray-proxy", never accepted and
 //! ignored; TLS, redirects and error pages are served (see [`DeployArgs`]).
 
 use std::time::Duration;
@@ -57,7 +58,7 @@ pub struct RunArgs {
     /// Metrics port: refused unless 0 (dray-proxy publishes no metrics yet).
     #[arg(long, env = "METRICS_PORT", default_value_t = 0)]
     pub metrics_port: u16,
-    /// HTTP/3 (accepted and ignored).
+    /// HTTP/3: refused (not supported yet).
     #[arg(long)]
     pub http3: bool,
     /// Do not log each request.
@@ -93,7 +94,7 @@ pub struct DeployArgs {
     /// Target `host:port` (one; kamal-proxy's load balancing over several is not supported).
     #[arg(long, required = true, value_delimiter = ',')]
     pub target: Vec<String>,
-    /// Read-only targets (accepted; not supported).
+    /// Read-only targets: refused (not supported yet).
     #[arg(long, value_delimiter = ',')]
     pub read_target: Vec<String>,
     /// Host(s) served (none: every host).
@@ -109,7 +110,7 @@ pub struct DeployArgs {
     /// `--tls-certificate-path`/`--tls-private-key-path`, else ACME on the first TLS request.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub tls: Option<bool>,
-    /// Accepted and ignored (kamal-proxy after v0.9.2).
+    /// Refused (kamal-proxy after v0.9.2; not supported yet).
     #[arg(long)]
     pub tls_on_demand_url: Option<String>,
     /// ACME from Let's Encrypt's staging directory.
@@ -157,19 +158,19 @@ pub struct DeployArgs {
     /// `Host` header of health checks.
     #[arg(long)]
     pub health_check_host: Option<String>,
-    /// Accepted and ignored.
+    /// Refused when given (not supported yet).
     #[arg(long, value_parser = parse_duration)]
     pub writer_affinity_timeout: Option<Duration>,
-    /// Accepted and ignored.
+    /// Refused when given (not supported yet).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub read_target_websockets: Option<bool>,
     /// Longest wait for the target's response.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub target_timeout: Duration,
-    /// Accepted and ignored (requests stream).
+    /// Accepted: dray-proxy streams request bodies (no limit is set without `--max-request-body`).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub buffer_requests: Option<bool>,
-    /// Accepted and ignored (responses stream).
+    /// Accepted: dray-proxy streams response bodies (no limit is set without `--max-response-body`).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub buffer_responses: Option<bool>,
     /// Refused when set (not enforced yet).
@@ -191,16 +192,16 @@ pub struct DeployArgs {
     /// Response headers to log.
     #[arg(long, value_delimiter = ',')]
     pub log_response_header: Vec<String>,
-    /// Accepted and ignored.
+    /// Refused when given (not supported yet).
     #[arg(long, value_delimiter = ',')]
     pub exclude_metrics_path: Vec<String>,
     /// Trust and extend the client's `X-Forwarded-*` headers (default: true without TLS).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub forward_headers: Option<bool>,
-    /// Accepted and ignored.
+    /// Refused when given (not supported yet).
     #[arg(long)]
     pub client_ip_header: Option<String>,
-    /// Accepted and ignored.
+    /// Refused when given (not supported yet).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub scope_cookie_paths: Option<bool>,
 }
@@ -208,6 +209,29 @@ pub struct DeployArgs {
 impl DeployArgs {
     /// The service this deploy describes, or why it cannot be served.
     pub fn to_spec(&self) -> Result<ServiceSpec, String> {
+        // kamal-proxy features dray-proxy does not have yet are refused, never accepted and
+        // ignored (Kamal 2.12 sends none of them).
+        let unsupported = [
+            ("--read-target", !self.read_target.is_empty()),
+            ("--tls-on-demand-url", self.tls_on_demand_url.is_some()),
+            (
+                "--writer-affinity-timeout",
+                self.writer_affinity_timeout.is_some(),
+            ),
+            (
+                "--read-target-websockets",
+                self.read_target_websockets.is_some(),
+            ),
+            (
+                "--exclude-metrics-path",
+                !self.exclude_metrics_path.is_empty(),
+            ),
+            ("--client-ip-header", self.client_ip_header.is_some()),
+            ("--scope-cookie-paths", self.scope_cookie_paths.is_some()),
+        ];
+        if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+            return Err(format!("{flag} is not supported yet by dray-proxy"));
+        }
         // Limits dray-proxy does not enforce yet are refused, never accepted and ignored.
         for (flag, value) in [
             ("--max-request-body", self.max_request_body),

@@ -119,6 +119,9 @@ async fn execute(command: Command) -> Result<String, String> {
     let request = match command {
         Command::Run(r) => {
             log::set_debug(r.debug);
+            if r.http3 {
+                return Err("--http3 is not supported yet by dray-proxy".into());
+            }
             if r.metrics_port != 0 {
                 return Err(
                     "--metrics-port is not supported yet by dray-proxy (it publishes no metrics); remove proxy.run.metrics_port or run kamal-proxy".into(),

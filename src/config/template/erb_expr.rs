@@ -48,17 +48,7 @@ impl Parser {
     }
 
     pub(super) fn not_word(&mut self) -> Result<Expr, ParseError> {
-        let at = self.here();
-        if self.eat_ident("not") {
-            self.enter()?;
-            let inner = self.not_word()?;
-            self.depth -= 1;
-            return Ok(Expr {
-                kind: ExprKind::Not(Box::new(inner)),
-                at,
-            });
-        }
-        self.ternary()
+        self.negation(|p| p.eat_ident("not"), Self::not_word, Self::ternary)
     }
 
     pub(super) fn ternary(&mut self) -> Result<Expr, ParseError> {
@@ -161,17 +151,28 @@ impl Parser {
     }
 
     pub(super) fn unary(&mut self) -> Result<Expr, ParseError> {
+        self.negation(|p| p.eat_punct("!"), Self::unary, Self::postfix)
+    }
+
+    /// `not x` / `!x`: when `eat` takes the operator, the negation of the operand (`operand`,
+    /// one level deeper), else `otherwise`.
+    fn negation(
+        &mut self,
+        eat: fn(&mut Self) -> bool,
+        operand: fn(&mut Self) -> Result<Expr, ParseError>,
+        otherwise: fn(&mut Self) -> Result<Expr, ParseError>,
+    ) -> Result<Expr, ParseError> {
         let at = self.here();
-        if self.eat_punct("!") {
-            self.enter()?;
-            let inner = self.unary()?;
-            self.depth -= 1;
-            return Ok(Expr {
-                kind: ExprKind::Not(Box::new(inner)),
-                at,
-            });
+        if !eat(self) {
+            return otherwise(self);
         }
-        self.postfix()
+        self.enter()?;
+        let inner = operand(self)?;
+        self.depth -= 1;
+        Ok(Expr {
+            kind: ExprKind::Not(Box::new(inner)),
+            at,
+        })
     }
 
     pub(super) fn postfix(&mut self) -> Result<Expr, ParseError> {

@@ -88,6 +88,28 @@ struct Frame {
     tag: usize,
 }
 
+/// At `elsif`/`else`: end the open `if`'s current branch with the items compiled so far, and
+/// give back its (now empty) current branch for the next one; `None` outside an `if` or after
+/// its `else`.
+fn close_branch(stack: &mut [Frame]) -> Option<&mut Option<(Expr, bool, usize)>> {
+    let Some(Frame {
+        open: Open::If { done, current },
+        items,
+        ..
+    }) = stack.last_mut()
+    else {
+        return None;
+    };
+    let (cond, negated, tag) = current.take()?;
+    done.push(Branch {
+        cond,
+        negated,
+        tag,
+        body: std::mem::take(items),
+    });
+    Some(current)
+}
+
 /// Compile the segments of `source` into a program; Ruby outside the subset, or blocks that
 /// do not match, are errors at their tag.
 pub(super) fn compile(source: &str, segments: &[Segment<'_>]) -> Result<Program, TemplateError> {
@@ -213,43 +235,11 @@ fn compile_stmt(
             });
         }
         Stmt::Elsif { cond, at } => {
-            let Some(Frame {
-                open: Open::If { done, current },
-                items,
-                ..
-            }) = stack.last_mut()
-            else {
-                return Err(misplaced(at, "elsif"));
-            };
-            let Some((c, negated, ctag)) = current.take() else {
-                return Err(misplaced(at, "elsif"));
-            };
-            done.push(Branch {
-                cond: c,
-                negated,
-                tag: ctag,
-                body: std::mem::take(items),
-            });
+            let current = close_branch(stack).ok_or_else(|| misplaced(at, "elsif"))?;
             *current = Some((cond, false, t));
         }
         Stmt::Else { at } => {
-            let Some(Frame {
-                open: Open::If { done, current },
-                items,
-                ..
-            }) = stack.last_mut()
-            else {
-                return Err(misplaced(at, "else"));
-            };
-            let Some((c, negated, ctag)) = current.take() else {
-                return Err(misplaced(at, "else"));
-            };
-            done.push(Branch {
-                cond: c,
-                negated,
-                tag: ctag,
-                body: std::mem::take(items),
-            });
+            close_branch(stack).ok_or_else(|| misplaced(at, "else"))?;
         }
         Stmt::End { at } => {
             if stack.len() < 2 {

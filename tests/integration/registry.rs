@@ -66,16 +66,11 @@ fn has_credentials(config_json: Option<&str>, registry: &str) -> bool {
 
 /// Containers and images of the project off every host, and the hosts logged out.
 fn cleanup(fleet: &Fleet, project: &Project, registry: &str) {
-    project.cleanup(fleet);
-    for host in fleet.hosts() {
-        let _ = fleet.ssh(
-            host,
-            &format!(
-                "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' {registry}/{s} | xargs -r docker rmi >/dev/null 2>&1; docker logout {registry} >/dev/null 2>&1",
-                s = project.service
-            ),
-        );
-    }
+    project.cleanup_from(
+        fleet,
+        registry,
+        &format!("docker logout {registry} >/dev/null 2>&1"),
+    );
 }
 
 #[test]

@@ -149,12 +149,18 @@ impl Project {
     /// [`Project::cleanup`], plus the service's images of the fleet registry and its proxy
     /// files (the fleet is shared).
     pub fn cleanup_all(&self, fleet: &Fleet) {
+        self.cleanup_from(fleet, "127.0.0.1:5000", "");
+    }
+
+    /// [`Project::cleanup`], plus the service's images of `registry`, its proxy files, and
+    /// `then` (more shell) on every host.
+    pub fn cleanup_from(&self, fleet: &Fleet, registry: &str, then: &str) {
         self.cleanup(fleet);
         for host in fleet.hosts() {
             let _ = fleet.ssh(
                 host,
                 &format!(
-                    "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' 127.0.0.1:5000/{s} | xargs -r docker rmi >/dev/null 2>&1; rm -rf .kamal/proxy/apps-config/{s}",
+                    "docker image ls --format '{{{{.Repository}}}}:{{{{.Tag}}}}' {registry}/{s} | xargs -r docker rmi >/dev/null 2>&1; rm -rf .kamal/proxy/apps-config/{s}; {then}",
                     s = self.service
                 ),
             );

@@ -39,19 +39,21 @@ impl Engine<'_> {
     }
 
     /// The holder's details, read again briefly while the holder may be between its `mkdir` and
-    /// writing `details`.
-    async fn holder(&self, step: &LockStep) -> Result<LockStatus, LockError> {
+    /// writing `details`; `None` when none could be read (the lock is being taken, or was just
+    /// released).
+    async fn holder(&self, step: &LockStep) -> Result<Option<LockStatus>, LockError> {
         for _ in 0..10 {
             let out = self.lock_send(&step.host, &step.status).await?;
             if out.success() && !out.stdout.trim().is_empty() {
-                return Ok(LockStatus::parse(&out.stdout));
+                return Ok(Some(LockStatus::parse(&out.stdout)));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(LockStatus::parse("(no details yet)"))
+        Ok(None)
     }
 
-    async fn try_lock(&self, step: &LockStep) -> Result<Option<LockStatus>, LockError> {
+    /// `None` when taken; else the holder's details, `None` inside when none could be read.
+    async fn try_lock(&self, step: &LockStep) -> Result<Option<Option<LockStatus>>, LockError> {
         let Some((acquire, before)) = step.commands.split_last() else {
             return Ok(None);
         };
@@ -82,15 +84,19 @@ impl Engine<'_> {
         let started = tokio::time::Instant::now();
         let mut told = false;
         loop {
-            let status = match self.try_lock(step).await.map_err(lock_failure)? {
+            let holder = match self.try_lock(step).await.map_err(lock_failure)? {
                 None => break,
-                Some(status) => status,
+                Some(holder) => holder,
             };
+            let known = holder.is_some();
+            let status = holder.unwrap_or_else(|| LockStatus::parse("(no details yet)"));
             let host = step.host.clone();
             let Some(wait) = step.wait else {
                 return Err(lock_failure(LockError::Held { host, status }));
             };
-            if !status.is_automatic() {
+            // A lock without readable details is being taken or was just released: not a
+            // manual lock; the next try tells.
+            if known && !status.is_automatic() {
                 return Err(lock_failure(LockError::Manual { host, status }));
             }
             let timeout = Duration::from_secs(wait.timeout_seconds);

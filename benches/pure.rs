@@ -88,6 +88,8 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
             lock_inherited: false,
             build_env: dray::plan::builder::BuildEnv::legacy(),
             error_pages: None,
+            bootstrap: Vec::new(),
+            accessories: Vec::new(),
             lock_details: dray::lock::details(
                 "bench",
                 &resolved.release.version,

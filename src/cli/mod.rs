@@ -159,7 +159,7 @@ pub enum Command {
         rollback_version: String,
     },
     /// Show details about all containers.
-    Details(PendingArgs),
+    Details,
     /// Show audit log from servers.
     Audit,
     /// Show combined config (including secrets!).
@@ -176,7 +176,11 @@ pub enum Command {
         bundle: bool,
     },
     /// Remove kamal-proxy, app, accessories, and registry session from servers.
-    Remove(PendingArgs),
+    Remove {
+        /// Proceed without confirmation question.
+        #[arg(short = 'y', long)]
+        confirmed: bool,
+    },
     /// Upgrade from Kamal 1.x to 2.0.
     Upgrade(PendingArgs),
     /// Show dray version.

@@ -66,6 +66,8 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         ),
         lock_wait: s.lock_wait(),
         error_pages: error_pages.as_deref(),
+        bootstrap: Vec::new(),
+        accessories: Vec::new(),
     });
     s.run(&plan)
 }

@@ -4,11 +4,13 @@ pub mod app;
 pub mod audit;
 pub mod config;
 pub mod deploy;
+pub mod details;
 pub mod init;
 pub mod lock;
 pub mod proxy;
 pub mod prune;
 pub mod registry;
+pub mod remove;
 pub mod server;
 pub mod session;
 
@@ -165,6 +167,8 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Lock(sub) => lock::run(&cli.global, &sub),
         Command::Server(sub) => server::run(&cli.global, &sub),
         Command::Audit => audit::run(&cli.global),
+        Command::Details => details::run(&cli.global),
+        Command::Remove { confirmed } => remove::run(&cli.global, confirmed),
         Command::App(sub) => app::run(&cli.global, &sub),
         Command::Prune(sub) => prune::run(&cli.global, &sub),
         Command::Proxy(sub) => proxy::run(&cli.global, &sub),
@@ -315,6 +319,30 @@ pub fn split_words(line: &str) -> Option<Vec<String>> {
         words.push(word);
     }
     Some(words)
+}
+
+/// Ask `question` on the terminal; `false` without one (a script must pass `-y`).
+pub(crate) fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    answer.trim() == "y"
+}
+
+/// Kamal's `KAMAL.hosts`: the hosts of the `--hosts`/`--roles`/`--primary` selection when one
+/// is given, else every host of the configuration (roles', then accessories').
+pub(crate) fn all_targeted_hosts(s: &session::Session) -> Vec<String> {
+    let g = s.global;
+    if g.hosts.is_some() || g.roles.is_some() || g.primary {
+        s.targets.hosts.clone()
+    } else {
+        s.config.all_hosts().into_iter().map(String::from).collect()
+    }
 }
 
 fn not_implemented(command: &Command) -> Error {

@@ -56,7 +56,7 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
         ProxyCommand::Reboot { rolling, confirmed } => {
             if !confirmed
                 && !global.dry_run
-                && !confirm("This will cause a brief outage on each host. Are you sure?")
+                && !super::confirm("This will cause a brief outage on each host. Are you sure?")
             {
                 return Err(Error::failure("aborted").with_hint("pass -y to skip the question"));
             }
@@ -96,16 +96,4 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
         }
         ProxyCommand::Remove { force } => changing(&|_| plans::remove(&hosts, *force)),
     }
-}
-
-fn confirm(question: &str) -> bool {
-    use std::io::{BufRead, IsTerminal, Write};
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    answer.trim() == "y"
 }

@@ -108,6 +108,9 @@ pub enum Event {
     StageStarted {
         /// Stage name.
         stage: String,
+        /// The stage's heading ([`crate::plan::Stage::heading`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heading: Option<String>,
     },
     /// A stage ended.
     StageFinished {

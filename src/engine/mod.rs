@@ -205,6 +205,7 @@ impl<'a> Engine<'a> {
             let stage_started = Instant::now();
             self.emit.emit(Event::StageStarted {
                 stage: stage.name.clone(),
+                heading: stage.heading.clone(),
             });
             let failures_before = st.failures.len();
             let mut steps = stage.steps.iter().peekable();

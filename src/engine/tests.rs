@@ -180,6 +180,8 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         lock_details: crate::lock::details("dev", "v1", crate::docker::lock::AUTOMATIC_MESSAGE),
         lock_wait: None,
         error_pages: None,
+        bootstrap: Vec::new(),
+        accessories: Vec::new(),
     })
 }
 

@@ -39,6 +39,11 @@ pub struct PlanInputs<'a> {
     /// The error pages to upload (`error_pages_path`), as a tar archive of `4xx.html`/`5xx.html`
     /// files read before planning; `None` when there are none.
     pub error_pages: Option<&'a [u8]>,
+    /// `setup`: the servers' bootstrap (Docker, `.kamal`, the `docker-setup` hook), right after
+    /// the lock; empty otherwise.
+    pub bootstrap: Vec<Stage>,
+    /// `setup`: every accessory booted, after the proxy; empty otherwise.
+    pub accessories: Vec<Stage>,
 }
 
 struct Builder<'a> {
@@ -51,6 +56,7 @@ impl Builder<'_> {
         if !steps.is_empty() {
             self.stages.push(Stage {
                 name: name.to_string(),
+                heading: None,
                 steps,
             });
         }
@@ -102,6 +108,10 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         stages: Vec::new(),
     };
     let app_boot = inp.kind == PlanKind::AppBoot;
+    let setup = inp.kind == PlanKind::Setup;
+    // Deploy-like: pull, proxy boot, stale containers, prune (redeploy: pull and stale only).
+    let full = matches!(inp.kind, PlanKind::Deploy | PlanKind::Setup);
+    let pulls = full || inp.kind == PlanKind::Redeploy;
     let building = !matches!(inp.kind, PlanKind::Rollback | PlanKind::AppBoot) && !inp.skip_push;
 
     // Connect: pre-connect fires before any SSH use.
@@ -109,6 +119,20 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         .then(|| b.hook("pre-connect", hosts, inp.lock_inherited))
         .flatten();
     b.stage("connect", step.into_iter().collect());
+
+    // `setup` holds the lock from the start: the bootstrap and the build run under it.
+    if setup && lock_held {
+        b.stage(
+            "lock",
+            vec![Step::Lock(cmds::lock(
+                config,
+                &targets.primary_host,
+                &inp.lock_details,
+                inp.lock_wait,
+            ))],
+        );
+    }
+    b.stages.extend(inp.bootstrap.iter().cloned());
 
     if building {
         // Kamal logs in to the registry on this machine before the build pushes (a registry
@@ -140,7 +164,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 })],
             );
         }
-        let step = b.hook("pre-build", hosts, inp.lock_inherited);
+        let step = b.hook("pre-build", hosts, inp.lock_inherited || setup);
         b.stage("pre-build", step.into_iter().collect());
         let secret_env: Vec<(String, String)> = config
             .builder
@@ -163,7 +187,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
+    if pulls {
         let mut steps = on_hosts(format!("pull {} on the hosts", release.image), hosts, |h| {
             cmds::pull(config, release, h, inp.secrets)
         });
@@ -176,7 +200,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage("pull", steps);
     }
 
-    if lock_held {
+    if lock_held && !setup {
         b.stage(
             "lock",
             vec![Step::Lock(cmds::lock(
@@ -214,7 +238,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         .flatten();
     b.stage("pre-deploy", step.into_iter().collect());
 
-    if inp.kind == PlanKind::Deploy {
+    if full {
         let proxy_hosts = super::proxy::proxy_hosts(config, targets);
         b.stage(
             "proxy",
@@ -224,7 +248,9 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    if matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy) {
+    b.stages.extend(inp.accessories.iter().cloned());
+
+    if pulls {
         b.stage(
             "stale-containers",
             on_hosts("stop stale containers", hosts, |h| {
@@ -296,7 +322,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         ),
     );
 
-    if inp.kind == PlanKind::Deploy {
+    if full {
         b.stage(
             "prune",
             on_hosts("prune old containers and images", hosts, |h| {
@@ -305,17 +331,19 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    if lock_held {
-        b.stage(
-            "unlock",
-            vec![Step::Unlock(cmds::unlock(config, &targets.primary_host))],
-        );
+    let unlock = lock_held.then(|| Step::Unlock(cmds::unlock(config, &targets.primary_host)));
+    if !setup {
+        b.stage("unlock", unlock.clone().into_iter().collect());
     }
 
+    // `setup` runs post-deploy inside its lock, as Kamal's (the deploy is inside `with_lock`).
     let step = (!app_boot)
-        .then(|| b.hook("post-deploy", hosts, inp.lock_inherited))
+        .then(|| b.hook("post-deploy", hosts, inp.lock_inherited || setup))
         .flatten();
     b.stage("post-deploy", step.into_iter().collect());
+    if setup {
+        b.stage("unlock", unlock.into_iter().collect());
+    }
 
     // The result: what every host runs now, read from the host.
     let rows = hosts
@@ -335,6 +363,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         .collect();
     b.stages.push(Stage {
         name: "result".into(),
+        heading: None,
         steps: vec![Step::ReadBack(ReadBackStep { rows })],
     });
 

@@ -35,6 +35,9 @@ pub use targets::{Filters, Targets};
 pub enum PlanKind {
     /// `dray deploy`.
     Deploy,
+    /// `dray setup`: a deploy under one lock taken first, with the servers bootstrapped before
+    /// the build and the accessories booted after the proxy.
+    Setup,
     /// `dray redeploy`.
     Redeploy,
     /// `dray rollback VERSION`.
@@ -51,6 +54,7 @@ impl PlanKind {
     pub fn name(self) -> &'static str {
         match self {
             PlanKind::Deploy => "deploy",
+            PlanKind::Setup => "setup",
             PlanKind::Redeploy => "redeploy",
             PlanKind::Rollback => "rollback",
             PlanKind::AppBoot => "app",
@@ -81,6 +85,9 @@ pub enum OutputStyle {
     Prefixed,
     /// As it comes, without a prefix (`lock` answers).
     Plain,
+    /// Kamal's `puts_by_host`: per host, once its stage has finished, a `<heading> Host: <host>`
+    /// line (the stage's [`Stage::heading`], `App` without one), the output, a blank line.
+    ByHost,
 }
 
 /// A whole plan.
@@ -116,6 +123,10 @@ pub struct Plan {
 pub struct Stage {
     /// Stage name, e.g. `build`, `pull`, `boot`.
     pub name: String,
+    /// What the output of [`OutputStyle::ByHost`] calls the hosts of this stage (`App`,
+    /// `Proxy`, `Accessory db`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
     /// Steps in order.
     pub steps: Vec<Step>,
 }
@@ -396,6 +407,18 @@ impl Plan {
         }
         out
     }
+
+    /// The hosts the plan's commands go to, each once, in the order of their first command
+    /// (for [`Plan::connect`] of a plan that reaches beyond the app's hosts: accessories).
+    pub fn hosts_used(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        for (host, _) in self.remote_commands() {
+            if !hosts.iter().any(|h| h == host) {
+                hosts.push(host.to_string());
+            }
+        }
+        hosts
+    }
 }
 
 /// `stages` under the deploy lock: a `lock` stage first and an `unlock` stage last (the engine
@@ -415,7 +438,16 @@ pub fn locked(lock: Option<(LockStep, UnlockStep)>, stages: Vec<Stage>) -> Vec<S
 pub fn stage(name: &str, steps: Vec<Step>) -> Stage {
     Stage {
         name: name.to_string(),
+        heading: None,
         steps,
+    }
+}
+
+impl Stage {
+    /// This stage, its hosts called `heading` in [`OutputStyle::ByHost`] output.
+    pub fn headed(mut self, heading: impl Into<String>) -> Stage {
+        self.heading = Some(heading.into());
+        self
     }
 }
 

@@ -82,7 +82,7 @@ impl EventSink for LiveReporter {
                 }
                 self.update_header(None);
             }
-            Event::StageStarted { stage } => self.update_header(Some(stage)),
+            Event::StageStarted { stage, .. } => self.update_header(Some(stage)),
             Event::HookStarted { hook } => self
                 .header
                 .set_message(format!("{} — hook {hook}", self.command)),

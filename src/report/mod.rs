@@ -55,6 +55,8 @@ pub struct HumanReporter {
     hosts: Vec<String>,
     /// Prefixed output waiting for its stage to end: per host, stdout and stderr text.
     pending: BTreeMap<String, (String, String)>,
+    /// The running stage's heading ([`OutputStyle::ByHost`]).
+    heading: Option<String>,
 }
 
 impl HumanReporter {
@@ -69,6 +71,7 @@ impl HumanReporter {
             output: OutputStyle::Prefixed,
             hosts: Vec::new(),
             pending: BTreeMap::new(),
+            heading: None,
         }
     }
 
@@ -104,7 +107,11 @@ impl HumanReporter {
         order.extend(self.hosts.iter().cloned());
         for host in order {
             if let Some((out, err)) = self.pending.remove(&host) {
-                if !out.is_empty() {
+                if self.output == OutputStyle::ByHost {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = write!(stdout, "{}", self.by_host(&host, &out));
+                    let _ = stdout.flush();
+                } else if !out.is_empty() {
                     let mut stdout = std::io::stdout().lock();
                     let _ = write!(stdout, "{}", crate::audit::prefixed(&host, &out));
                     let _ = stdout.flush();
@@ -115,6 +122,19 @@ impl HumanReporter {
                 }
             }
         }
+    }
+
+    /// Kamal's `puts_by_host`: `<heading> Host: <host>` (not with `-q`), the output stripped, a
+    /// blank line.
+    fn by_host(&self, host: &str, out: &str) -> String {
+        let mut text = String::new();
+        if self.verbosity != Verbosity::Quiet {
+            let heading = self.heading.as_deref().unwrap_or("App");
+            text.push_str(&format!("{heading} Host: {host}\n"));
+        }
+        text.push_str(out.trim());
+        text.push_str("\n\n");
+        text
     }
 
     fn table(&self, ok: bool, seconds: f64) -> String {
@@ -207,7 +227,12 @@ impl EventSink for HumanReporter {
                     ))
                 }
             }
-            Event::StageStarted { stage } if progress => self.line(&format!("==> {stage}")),
+            Event::StageStarted { stage, heading } => {
+                self.heading = heading.clone();
+                if progress {
+                    self.line(&format!("==> {stage}"));
+                }
+            }
             Event::StageFinished { stage, seconds, .. } => {
                 self.stages.push((stage.clone(), *seconds));
                 self.flush();
@@ -267,7 +292,7 @@ impl EventSink for HumanReporter {
                     let _ = write!(out, "{text}");
                     let _ = out.flush();
                 }
-                OutputStyle::Prefixed => {
+                OutputStyle::Prefixed | OutputStyle::ByHost => {
                     let entry = self.pending.entry(host.clone()).or_default();
                     if *stderr {
                         entry.1.push_str(text);

@@ -13,6 +13,7 @@ mod hostile;
 mod kamal_keys;
 mod keys;
 mod logging;
+mod main_cmds;
 mod output;
 mod plan;
 mod proxy;

@@ -192,7 +192,7 @@ impl LineFormatter {
     /// The lines for `event` (none for most events).
     pub fn lines(&mut self, event: &Event) -> Vec<LogLine> {
         match event {
-            Event::StageStarted { stage } => {
+            Event::StageStarted { stage, .. } => {
                 self.stage = stage.clone();
                 stage_message(stage, self.skip_push, self.version.as_deref())
                     .map(|m| vec![LogLine::message(m)])
@@ -455,21 +455,25 @@ mod tests {
         let mut f = formatter();
         let said = f.lines(&Event::StageStarted {
             stage: "build".into(),
+            heading: None,
         });
         assert_eq!(texts(&said), ["Build and push app image..."]);
         assert_eq!(
             texts(&f.lines(&Event::StageStarted {
-                stage: "boot".into()
+                stage: "boot".into(),
+                heading: None,
             })),
             ["Start container with version abc (or reboot if already running)..."]
         );
         assert!(f
             .lines(&Event::StageStarted {
-                stage: "tag-latest".into()
+                stage: "tag-latest".into(),
+                heading: None,
             })
             .is_empty());
         let said = f.lines(&Event::StageStarted {
             stage: "lock".into(),
+            heading: None,
         });
         assert_eq!(texts(&said), ["Acquiring the deploy lock..."]);
         let lines = f.lines(&Event::CommandStarted {

@@ -458,7 +458,7 @@ impl EventSink for OutputLog {
     fn emit(&mut self, event: &Event) {
         match event {
             Event::RunStarted { .. } => self.start(),
-            Event::StageStarted { stage } => self.stage = stage.clone(),
+            Event::StageStarted { stage, .. } => self.stage = stage.clone(),
             Event::HookFinished {
                 hook,
                 exit_code: Some(c),
@@ -603,6 +603,7 @@ mod tests {
             run_started(),
             Event::StageStarted {
                 stage: "pre-deploy".into(),
+                heading: None,
             },
             Event::HookStarted {
                 hook: "pre-deploy".into(),

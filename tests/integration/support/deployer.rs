@@ -96,6 +96,8 @@ pub fn run_with(
         ),
         lock_wait: None,
         error_pages: None,
+        bootstrap: Vec::new(),
+        accessories: Vec::new(),
     });
     let cancel_slot: Arc<Mutex<Option<dray::engine::CancelHandle>>> = Arc::default();
     let slot = cancel_slot.clone();

@@ -79,9 +79,61 @@ impl<'g> Session<'g> {
         ))
     }
 
-    /// Print the plan (`--dry-run`) or run it.
+    /// Print the plan (`--dry-run`) or run it. A command plan that connects gets the
+    /// `pre-connect` hook first, as every Kamal command that connects runs it.
     pub fn run(&self, plan: &Plan) -> Result<()> {
-        run_plan(self.global, &self.config, &self.opts, plan)
+        match self.with_pre_connect(plan)? {
+            Some(plan) => run_plan(self.global, &self.config, &self.opts, &plan),
+            None => run_plan(self.global, &self.config, &self.opts, plan),
+        }
+    }
+
+    /// `plan` with a `connect` stage running `pre-connect` (with Kamal's environment, secrets
+    /// included), when it is a command plan that connects to hosts, hooks are on and the hook
+    /// exists; `None` otherwise (release plans have their own).
+    fn with_pre_connect(&self, plan: &Plan) -> Result<Option<Plan>> {
+        use crate::plan::{stage, HookStep, PlanKind, Step};
+        const HOOK: &str = "pre-connect";
+        if plan.kind != PlanKind::Command
+            || self.global.skip_hooks
+            || plan.connect.is_empty()
+            || plan.stages.iter().any(|s| s.name == "connect")
+            || crate::hooks::find_hook(&self.opts.cwd, &self.config.hooks_path, HOOK).is_none()
+        {
+            return Ok(None);
+        }
+        let release = match &plan.release {
+            Some(release) => release.clone(),
+            None => self.release()?.release,
+        };
+        let secrets = super::load_secrets(&self.config, &self.opts)?;
+        let roles = self
+            .targets
+            .roles_filtered
+            .then_some(self.targets.roles.as_slice());
+        let ctx = crate::hooks::HookContext {
+            release: &release,
+            command: &plan.command,
+            subcommand: plan.subcommand.as_deref(),
+            hosts: &plan.connect,
+            roles,
+            lock: self.lock_inherited(),
+            runtime: None,
+        };
+        let env = crate::hooks::hook_env(HOOK, &ctx, secrets.iter());
+        let mut plan = plan.clone();
+        plan.stages.insert(
+            0,
+            stage(
+                "connect",
+                vec![Step::Hook(HookStep {
+                    hook: HOOK.to_string(),
+                    path: format!("{}/{HOOK}", self.config.hooks_path),
+                    env,
+                })],
+            ),
+        );
+        Ok(Some(plan))
     }
 }
 

@@ -35,7 +35,20 @@ fn details_prints_kamals_layout() {
     let p = Project::new(fleet, &unique_name("e2e-details"), |d| d);
     let s = p.service.clone();
     p.dray_ok(&["deploy", "--version", "d1"]);
+    let _ = std::fs::remove_file(p.path().join(".kamal/hook-log"));
     let out = p.dray_ok(&["details"]);
+    // pre-connect fires for every command that connects, with Kamal's environment.
+    let log = p.hook_log();
+    assert!(log.contains("hook=pre-connect"), "{log}");
+    for var in [
+        "KAMAL_COMMAND=details",
+        &format!("KAMAL_HOSTS={}", hosts.join(",")),
+        &format!("KAMAL_SERVICE={s}"),
+        "KAMAL_LOCK=false",
+    ] {
+        assert!(log.contains(var), "{var} missing in\n{log}");
+    }
+    assert!(log.contains("KAMAL_VERSION="), "{log}");
     for host in &hosts[..2] {
         assert!(out.contains(&format!("Proxy Host: {host}\n")), "{out}");
     }

@@ -153,10 +153,11 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Deploy app to servers without bootstrapping servers, starting kamal-proxy and pruning.
     Redeploy(DeployArgs),
-    /// Rollback app to VERSION.
+    /// Rollback app to VERSION (without one: to the release before the latest, as recorded on
+    /// the hosts).
     Rollback {
         /// The version to roll back to.
-        rollback_version: String,
+        rollback_version: Option<String>,
     },
     /// Show details about all containers.
     Details,

@@ -72,6 +72,71 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
     s.run(&plan)
 }
 
+/// `rollback` without a version: the release before the latest one in dray's record on the
+/// targeted hosts ([`crate::docker::releases`]), read in one round trip per host. Refused when a
+/// host has none, or when the hosts disagree (each host's answer is listed).
+pub fn previous_release(global: &GlobalOptions) -> Result<String> {
+    use crate::docker::releases;
+    use crate::error::Error;
+    use crate::plan::{stage, Plan, ReadBackRow, ReadBackStep, Step};
+    let s = Session::new(global)?;
+    let rows = s
+        .targets
+        .hosts
+        .iter()
+        .map(|h| ReadBackRow {
+            host: h.clone(),
+            role: String::new(),
+            command: crate::plan::planned(releases::read(&s.config, h)),
+        })
+        .collect();
+    let plan = Plan::command(
+        "rollback",
+        None,
+        None,
+        s.targets.clone(),
+        vec![stage("read", vec![Step::ReadBack(ReadBackStep { rows })])],
+    );
+    let answers = s.query(&plan)?;
+    let mut found: Vec<(String, Option<String>)> = Vec::new();
+    for (host, _, text) in answers {
+        let records = releases::parse(text.as_deref().unwrap_or(""));
+        found.push((
+            host,
+            releases::previous(&records).map(|r| r.version.clone()),
+        ));
+    }
+    let file = releases::file(&s.config);
+    let missing: Vec<&str> = found
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(h, _)| h.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::usage(format!(
+            "no previous release recorded on {}",
+            missing.join(", ")
+        ))
+        .with_hint(format!(
+            "dray records each release that reached every host in ~/{file}; give the version:              `dray rollback VERSION` (`dray app containers` lists those on the hosts)"
+        )));
+    }
+    let mut versions: Vec<&str> = found.iter().filter_map(|(_, v)| v.as_deref()).collect();
+    versions.dedup();
+    match versions.as_slice() {
+        [one] => Ok(one.to_string()),
+        _ => Err(Error::usage(format!(
+            "the hosts disagree on the previous release: {}",
+            found
+                .iter()
+                .map(|(h, v)| format!("{h} {}", v.as_deref().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .with_hint("give the version: `dray rollback VERSION`")),
+    }
+}
+
 /// Every secret the run will need exists, before anything runs: env secrets of the targeted
 /// roles and hosts, registry credentials, and build secrets when building. A missing one names
 /// the key and the files searched.

@@ -148,7 +148,10 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         ),
         Command::Rollback { rollback_version } => {
             let mut global = cli.global.clone();
-            global.version = Some(rollback_version);
+            global.version = Some(match rollback_version {
+                Some(v) => v,
+                None => deploy::previous_release(&cli.global)?,
+            });
             deploy::run(
                 &global,
                 &deploy::DeployRequest {

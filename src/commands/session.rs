@@ -79,6 +79,11 @@ impl<'g> Session<'g> {
         ))
     }
 
+    /// [`query`] with this session's configuration.
+    pub fn query(&self, plan: &Plan) -> Result<Vec<(String, String, Option<String>)>> {
+        query(self.global, &self.config, &self.opts, plan)
+    }
+
     /// Print the plan (`--dry-run`) or run it. A command plan that connects gets the
     /// `pre-connect` hook first, as every Kamal command that connects runs it.
     pub fn run(&self, plan: &Plan) -> Result<()> {
@@ -301,6 +306,48 @@ pub fn run_plan(
         }
         return Ok(());
     }
+    let sink = with_output_log(reporter(global, config, plan), config, plan, root);
+    match execute(global, config, opts, plan, sink)?.into_error() {
+        None => Ok(()),
+        Some(err) => Err(err),
+    }
+}
+
+/// A sink that drops every event (the read-only queries a command makes before its plan).
+struct Silent;
+
+impl EventSink for Silent {
+    fn emit(&mut self, _event: &crate::engine::Event) {}
+}
+
+/// Run `plan` (a read-back of one command per host) without a word on the terminal, also under
+/// `--dry-run` (it only reads), and return what each host printed. Plans captured by tests read
+/// nothing: an empty answer.
+pub fn query(
+    global: &GlobalOptions,
+    config: &Config,
+    opts: &LoadOptions,
+    plan: &Plan,
+) -> Result<Vec<(String, String, Option<String>)>> {
+    if capture_dir().is_some() {
+        return Ok(Vec::new());
+    }
+    let outcome = execute(global, config, opts, plan, Box::new(Silent))?;
+    match outcome.clone().into_error() {
+        None => Ok(outcome.read_back),
+        Some(err) => Err(err),
+    }
+}
+
+/// Run `plan` on the engine over SSH, events to `sink`, with the signal handling.
+fn execute(
+    global: &GlobalOptions,
+    config: &Config,
+    opts: &LoadOptions,
+    plan: &Plan,
+    sink: Box<dyn EventSink>,
+) -> Result<crate::engine::Outcome> {
+    let root = opts.cwd.as_path();
     let mut ssh = crate::remote::SshOptions::from_config(config, root);
     if !config.ssh.key_data.is_empty() {
         // `ssh.key_data`: private keys held in secrets, given to ssh as files of the run's
@@ -318,18 +365,7 @@ pub fn run_plan(
             .collect::<std::result::Result<_, _>>()?;
     }
     let remote = Arc::new(crate::remote::SshRemote::new(ssh).map_err(Error::from)?);
-    let mut engine = Engine::new(
-        plan,
-        config,
-        remote,
-        root.to_path_buf(),
-        Emitter::new(with_output_log(
-            reporter(global, config, plan),
-            config,
-            plan,
-            root,
-        )),
-    );
+    let mut engine = Engine::new(plan, config, remote, root.to_path_buf(), Emitter::new(sink));
     engine.release_command = release_command(global);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -384,8 +420,5 @@ pub fn run_plan(
             _ = aborted => engine.abort().await,
         }
     });
-    match outcome.into_error() {
-        None => Ok(()),
-        Some(err) => Err(err),
-    }
+    Ok(outcome)
 }

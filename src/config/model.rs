@@ -15,6 +15,10 @@ pub struct Config {
     /// `x-dray: hooks: timeout`: seconds a hook may run before its process group is killed
     /// and the run fails (none by default, as in Kamal).
     pub hook_timeout: Option<u64>,
+    /// `x-dray: hooks: post_deploy_locked`: run `post-deploy` before the deploy lock is
+    /// released (Kamal runs it after), so a hook that migrates or notifies cannot race the next
+    /// deploy.
+    pub post_deploy_locked: bool,
     /// `x-dray: local_registry: address`: with a local registry (`registry.server:
     /// localhost:PORT`), the address on this machine that `kamal-docker-registry` publishes its
     /// port on and that each host's SSH tunnel connects to. `None`: Kamal's, `127.0.0.1` for

@@ -288,6 +288,7 @@ pub struct RawDrayLocalRegistry {
 #[serde(deny_unknown_fields)]
 pub struct RawDrayHooks {
     pub timeout: Option<u64>,
+    pub post_deploy_locked: Option<bool>,
 }
 
 /// `registry:`.

@@ -28,6 +28,7 @@
 //! - [`proxy`]: the `kamal` network, the kamal-proxy container and `kamal-proxy` calls.
 //! - [`proxy_files`]: error pages and custom TLS certificates uploaded for the proxy.
 //! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
+//! - [`releases`]: dray's record of successful releases on each host.
 
 pub mod app;
 pub mod assets;
@@ -41,6 +42,7 @@ pub mod proxy;
 pub mod proxy_files;
 pub mod prune;
 pub mod registry;
+pub mod releases;
 mod script;
 
 pub use app::{App, ExecOptions, Interactive, LogsOptions};

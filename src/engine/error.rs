@@ -163,6 +163,9 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Whether the deploy lock was released on the way out of an interrupted run.
     pub lock_released_on: Option<String>,
+    /// What the plan's read-back step read: `(host, role, output)`, `None` where it failed or
+    /// printed nothing.
+    pub read_back: Vec<(String, String, Option<String>)>,
 }
 
 /// The exit-code rule, in one place: 130 when interrupted; 0 when nothing failed; 3 when

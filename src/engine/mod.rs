@@ -354,6 +354,7 @@ impl<'a> Engine<'a> {
             failures: st.failures,
             interrupted: st.cancelled,
             lock_released_on: st.released_after_cancel,
+            read_back: st.read_back,
         }
     }
 
@@ -427,6 +428,7 @@ impl<'a> Engine<'a> {
             failures,
             interrupted: true,
             lock_released_on: released,
+            read_back: Vec::new(),
         }
     }
 

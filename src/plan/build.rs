@@ -331,17 +331,35 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    let unlock = lock_held.then(|| Step::Unlock(cmds::unlock(config, &targets.primary_host)));
-    if !setup {
-        b.stage("unlock", unlock.clone().into_iter().collect());
+    // The release, recorded on every host once every host has it (a failure stops the run
+    // before this stage): what `rollback` without a version and `status` read.
+    if inp.kind.is_release() && !app_boot {
+        b.stage(
+            "record",
+            on_hosts("record the release", hosts, |h| {
+                vec![cmds::record_release(config, release, inp.kind.name(), h)]
+            }),
+        );
     }
 
-    // `setup` runs post-deploy inside its lock, as Kamal's (the deploy is inside `with_lock`).
+    let unlock = lock_held.then(|| Step::Unlock(cmds::unlock(config, &targets.primary_host)));
+    // `setup` runs post-deploy inside its lock, as Kamal's (the deploy is inside `with_lock`);
+    // so does any deploy with `x-dray: hooks: post_deploy_locked`.
+    let post_deploy_locked = setup || (config.post_deploy_locked && lock_held);
+    if !post_deploy_locked {
+        b.stage("unlock", unlock.clone().into_iter().collect());
+    }
     let step = (!app_boot)
-        .then(|| b.hook("post-deploy", hosts, inp.lock_inherited || setup))
+        .then(|| {
+            b.hook(
+                "post-deploy",
+                hosts,
+                inp.lock_inherited || post_deploy_locked,
+            )
+        })
         .flatten();
     b.stage("post-deploy", step.into_iter().collect());
-    if setup {
+    if post_deploy_locked {
         b.stage("unlock", unlock.into_iter().collect());
     }
 

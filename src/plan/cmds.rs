@@ -304,6 +304,16 @@ pub fn tag_latest(config: &Config, release: &Release, host: &str) -> Vec<Planned
     ]
 }
 
+/// Record `release`, made by `command`, in dray's release record on `host`.
+pub fn record_release(
+    config: &Config,
+    release: &Release,
+    command: &str,
+    host: &str,
+) -> PlannedCommand {
+    planned(docker::releases::record(config, release, command, host))
+}
+
 /// Prune old containers and images of this service and destination: one round trip.
 pub fn prune(config: &Config, host: &str) -> Vec<PlannedCommand> {
     vec![planned(docker::prune::all_batch(config, host))]

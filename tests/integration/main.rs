@@ -20,6 +20,7 @@ mod proxy;
 mod realistic;
 mod registry;
 mod release;
+mod releases;
 mod remote;
 mod support;
 mod transcript;

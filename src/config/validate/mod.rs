@@ -378,6 +378,12 @@ pub fn validate(
             .err("x-dray.hooks.timeout", "must be at least 1 (seconds)")
             .hint("leave it out for no timeout, as in Kamal"));
     }
+    let post_deploy_locked = raw
+        .x_dray
+        .as_ref()
+        .and_then(|d| d.hooks.as_ref())
+        .and_then(|h| h.post_deploy_locked)
+        .unwrap_or(false);
     let local_registry_address = raw
         .x_dray
         .as_ref()
@@ -393,6 +399,7 @@ pub fn validate(
     Ok(Config {
         local_registry_address,
         hook_timeout,
+        post_deploy_locked,
         service,
         image,
         repository,

@@ -1,0 +1,93 @@
+//! dray's record of successful releases on the hosts, and what reads it: `rollback` without a
+//! version; and `x-dray: hooks: post_deploy_locked`.
+
+use crate::support::fleet::{unique_name, Fleet};
+use crate::support::project::Project;
+
+/// The version each web/workers container of `service` runs on `host` (`docker ps` names).
+fn running(fleet: &Fleet, host: &str, service: &str) -> Vec<String> {
+    let out = fleet.ssh_ok(
+        host,
+        &format!("docker ps --filter label=service={service} --format '{{{{.Names}}}}'"),
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+/// deploy v1 → deploy v2 → `rollback` (no version) → every host runs v1; with only one release
+/// recorded, or hosts that disagree, `rollback` refuses and names the hosts.
+#[test]
+fn rollback_without_a_version_goes_back_to_the_previous_release() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let p = Project::new(fleet, &unique_name("e2e-rollback-prev"), |d| d);
+    let s = p.service.clone();
+    p.dray_ok(&["deploy", "--version", "p1"]);
+    let (code, _, err) = p.dray(&["rollback"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no previous release recorded on"), "{err}");
+    assert!(err.contains(&hosts[0]), "{err}");
+
+    p.dray_ok(&["deploy", "--version", "p2"]);
+    let record = fleet
+        .read_file(&hosts[0], &format!("~/.kamal/apps/{s}/dray-releases"))
+        .unwrap_or_default();
+    let versions: Vec<&str> = record
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(versions, ["p1", "p2"], "{record}");
+
+    let (code, out, err) = p.dray(&["rollback"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for host in &hosts {
+        let names = running(fleet, host, &s);
+        assert!(
+            !names.is_empty() && names.iter().all(|n| n.ends_with("-p1")),
+            "{host}: {names:?}"
+        );
+    }
+    // The rollback is a release too: the previous one is now p2.
+    let (code, _, err) = p.dray(&["rollback", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A release that reached one host only: the hosts disagree, nothing runs.
+    p.dray_ok(&["deploy", "--version", "p3", "-h", &hosts[0]]);
+    let (code, _, err) = p.dray(&["rollback"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the hosts disagree"), "{err}");
+    assert!(err.contains(&format!("{} p1", hosts[0])), "{err}");
+    assert!(err.contains(&format!("{} p2", hosts[1])), "{err}");
+    p.cleanup_all(fleet);
+}
+
+/// With `x-dray: hooks: post_deploy_locked: true`, post-deploy runs before the lock is released
+/// (`KAMAL_LOCK=true`, and the lock directory exists while it runs); without it, after.
+#[test]
+fn post_deploy_can_run_inside_the_lock() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let p = Project::new(fleet, &unique_name("e2e-post-locked"), |d| {
+        format!("{d}\nx-dray:\n  hooks:\n    post_deploy_locked: true\n")
+    });
+    let s = p.service.clone();
+    // The hook records whether the lock is on the primary host while it runs.
+    let hook = p.path().join(".kamal/hooks/post-deploy");
+    let ssh = format!(
+        "ssh -F {} {} test -d .kamal/lock-{s} && echo held >> .kamal/lock-seen || echo free >> .kamal/lock-seen",
+        fleet.ssh_config().display(),
+        hosts[0]
+    );
+    let text = std::fs::read_to_string(&hook).expect("hook");
+    std::fs::write(&hook, format!("{text}\n{ssh}\n")).expect("write hook");
+    crate::support::project::git(p.path(), &["commit", "-qam", "hook"]);
+    p.dray_ok(&["deploy", "--version", "l1"]);
+    let log = p.hook_log();
+    let post = log.split("hook=post-deploy").nth(1).unwrap_or("");
+    assert!(post.contains("KAMAL_LOCK=true"), "{log}");
+    let seen = std::fs::read_to_string(p.path().join(".kamal/lock-seen")).unwrap_or_default();
+    assert_eq!(seen.trim(), "held", "{seen}");
+    let (code, out, _) = p.dray(&["lock", "status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("There is no deploy lock"), "{out}");
+    p.cleanup_all(fleet);
+}

@@ -163,6 +163,9 @@ pub enum Command {
     Details,
     /// Show audit log from servers.
     Audit,
+    /// Show, per host and role, the version running against the last release's, the proxy's
+    /// routes, drift, accessories and the lock; exit 1 on drift (dray only).
+    Status,
     /// Show combined config (including secrets!).
     Config,
     /// Show Kamal configuration documentation.
@@ -449,16 +452,24 @@ pub enum ServerCommand {
 /// subcommands of [`Command`] (the configuration knows them to validate `aliases:`).
 pub use crate::config::COMMAND_NAMES;
 
+/// Commands dray has and Kamal does not; an alias of the same name runs instead.
+pub const DRAY_ONLY_COMMANDS: &[&str] = &["status"];
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
-    use super::{Cli, COMMAND_NAMES};
+    use super::{Cli, COMMAND_NAMES, DRAY_ONLY_COMMANDS};
 
     #[test]
     fn subcommands_are_exactly_kamals_command_names() {
         let cli = Cli::command();
-        let subcommands: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        // dray's own commands, which an alias of the same name overrides (Kamal has none).
+        let subcommands: Vec<&str> = cli
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .filter(|n| !DRAY_ONLY_COMMANDS.contains(n))
+            .collect();
         for name in &subcommands {
             assert!(
                 COMMAND_NAMES.contains(name),

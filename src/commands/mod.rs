@@ -13,6 +13,7 @@ pub mod registry;
 pub mod remove;
 pub mod server;
 pub mod session;
+pub mod status;
 
 use clap::Parser;
 
@@ -171,6 +172,17 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Server(sub) => server::run(&cli.global, &sub),
         Command::Audit => audit::run(&cli.global),
         Command::Details => details::run(&cli.global),
+        Command::Status => {
+            // A Kamal configuration may define an alias called `status`: it wins, as in Kamal.
+            let aliased = load_config(&cli.global)
+                .map(|(c, _)| c.aliases.iter().any(|(n, _)| n == "status"))
+                .unwrap_or(false);
+            if aliased {
+                run_alias(&cli.global, vec!["status".into()], depth)
+            } else {
+                status::run(&cli.global)
+            }
+        }
         Command::Remove { confirmed } => remove::run(&cli.global, confirmed),
         Command::App(sub) => app::run(&cli.global, &sub),
         Command::Prune(sub) => prune::run(&cli.global, &sub),

@@ -206,6 +206,16 @@ impl<'a> App<'a> {
         .arg(self.container_name(&Self::replaced_version(version, hex16)))
     }
 
+    /// Script text listing every container of the role, `<id>\t<name>\t<state>` per line
+    /// (`status`).
+    pub fn listing_script(&self) -> String {
+        format!(
+            "docker ps --all {} --format {}",
+            words(&self.filter_words(&[])),
+            crate::shell::quote("{{.ID}}\t{{.Names}}\t{{.State}}")
+        )
+    }
+
     /// Filters `label=service=S label=destination=[D] label=role=R [status=…]` as words.
     fn filter_words(&self, statuses: &[&str]) -> Vec<String> {
         let mut filters = vec![

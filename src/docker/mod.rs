@@ -29,6 +29,7 @@
 //! - [`proxy_files`]: error pages and custom TLS certificates uploaded for the proxy.
 //! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
 //! - [`releases`]: dray's record of successful releases on each host.
+//! - [`status`]: the one script per host `dray status` reads.
 
 pub mod app;
 pub mod assets;
@@ -44,6 +45,7 @@ pub mod prune;
 pub mod registry;
 pub mod releases;
 mod script;
+pub mod status;
 
 pub use app::{App, ExecOptions, Interactive, LogsOptions};
 pub use audit::AuditLine;

@@ -91,3 +91,53 @@ fn post_deploy_can_run_inside_the_lock() {
     assert!(out.contains("There is no deploy lock"), "{out}");
     p.cleanup_all(fleet);
 }
+
+/// `status`: exit 0 in sync, JSON with one entry per host and role; a stopped container, then a
+/// version deployed to one host only, are drift (exit 1, the host and role named).
+#[test]
+fn status_reports_drift() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let p = Project::new(fleet, &unique_name("e2e-status"), |d| d);
+    let s = p.service.clone();
+    p.dray_ok(&["deploy", "--version", "s1"]);
+    let out = p.dray_ok(&["status"]);
+    assert!(out.contains("routed"), "{out}");
+    assert_eq!(out.matches("  ok\n").count(), 3, "{out}");
+    let json = p.dray_ok(&["status", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("status JSON");
+    assert_eq!(v["ok"], true, "{json}");
+    let roles = v["roles"].as_array().expect("roles");
+    assert_eq!(roles.len(), 3, "{json}");
+    for r in roles {
+        assert_eq!(r["running"], "s1", "{json}");
+        assert_eq!(r["wanted"], "s1", "{json}");
+    }
+    assert_eq!(v["lock"]["held"], false, "{json}");
+
+    // A stopped container.
+    fleet.ssh_ok(&hosts[1], &format!("docker stop {s}-web-s1 >/dev/null"));
+    let (code, out, err) = p.dray(&["status"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains(&format!("{} web: stopped", hosts[1])), "{err}");
+    assert!(!err.contains(&hosts[0]), "{err}");
+    fleet.ssh_ok(&hosts[1], &format!("docker start {s}-web-s1 >/dev/null"));
+    let (code, out, err) = p.dray(&["status"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // A version on one host only.
+    p.dray_ok(&["deploy", "--version", "s2", "-h", &hosts[0]]);
+    let (code, out, err) = p.dray(&["status", "--output", "json"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("status JSON");
+    let web: Vec<&serde_json::Value> = v["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .filter(|r| r["role"] == "web")
+        .collect();
+    assert_eq!(web.len(), 2);
+    assert!(err.contains("the hosts run different versions"), "{err}");
+    assert!(err.contains(&format!("{} s2", hosts[0])), "{err}");
+    p.cleanup_all(fleet);
+}

@@ -9,12 +9,13 @@ pub mod lock;
 pub mod proxy;
 pub mod prune;
 pub mod registry;
+pub mod secrets;
 pub mod server;
 pub mod session;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, GlobalOptions, SecretsCommand};
+use crate::cli::{Cli, Command, GlobalOptions};
 use crate::config::secrets::Secrets;
 use crate::config::{Config, LoadOptions};
 use crate::error::{Error, ExitCode, Result};
@@ -102,6 +103,7 @@ impl crate::error::Diagnostic for crate::config::secrets::SecretsError {
             crate::config::secrets::SecretsError::Missing { key, .. } => Some(format!(
                 "add `{key}=...` to one of the files, or remove it from the configuration"
             )),
+            crate::config::secrets::SecretsError::Inline { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -120,14 +122,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
             print!("{}", config::render(&config, &resolved.release.version));
             Ok(())
         }
-        Command::Secrets(SecretsCommand::Print) => {
-            let (config, opts) = load_config(&cli.global)?;
-            let secrets = load_secrets(&config, &opts)?;
-            for (key, value) in secrets.iter() {
-                println!("{key}={value}");
-            }
-            Ok(())
-        }
+        Command::Secrets(sub) => secrets::run(&cli.global, &sub),
         Command::Deploy(args) => deploy::run(
             &cli.global,
             &deploy::DeployRequest {

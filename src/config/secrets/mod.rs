@@ -1,21 +1,25 @@
 //! Secrets: `.kamal/secrets-common` then `.kamal/secrets` (or `.kamal/secrets.<dest>`), in
 //! dotenv syntax with `$VAR`, `${VAR}` and `$(cmd)` substitution.
 //!
-//! Kamal runs `$(kamal secrets fetch …)` and `$(kamal secrets extract …)` in-process, with its
-//! password-manager adapters (1Password, Bitwarden, …). dray runs every command in the shell, so
-//! those lines work when a `kamal` (or a future `dray secrets`) executable is on the `PATH`;
-//! dray's own adapters are out of scope for now.
+//! `$(kamal secrets fetch …)` and `$(kamal secrets extract …)` (or `dray secrets …`) run inside
+//! this process, with Kamal's password-manager adapters (1Password, Bitwarden, …), as Kamal runs
+//! them: no shell, no `kamal` executable (`inline.rs`, `adapters/`). Other commands run in the
+//! shell.
 //!
 //! Secret values never appear in error messages or in `Debug` output.
 //!
 //! - this file: [`Secrets`], the files read in order and the values they define;
 //! - `dotenv.rs`: [`parse_dotenv`], the dotenv syntax of one file;
 //! - `subst.rs`: `$VAR`, `${VAR}` and `$(command)` substitution, and [`DotenvContext`];
+//! - `inline.rs`: the in-process `$(kamal secrets …)`;
+//! - `adapters/`: `secrets fetch`'s vault adapters and `secrets extract`;
 //! - `error.rs`: [`SecretsError`] and [`REDACTED`];
 //! - tests beside them: `dotenv_tests.rs`, `subst_tests.rs` and, for the store, this file.
 
+pub mod adapters;
 pub(crate) mod dotenv;
 mod error;
+mod inline;
 pub(crate) mod subst;
 
 #[cfg(test)]

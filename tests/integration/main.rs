@@ -20,5 +20,6 @@ mod realistic;
 mod registry;
 mod release;
 mod remote;
+mod secrets_adapters;
 mod support;
 mod transcript;

@@ -327,7 +327,7 @@ pub(crate) struct Output {
     pub ok: bool,
     /// Its stdout.
     pub stdout: String,
-    /// `exited with status 1` and the last lines of its stderr (when captured).
+    /// `exited with status 1` and its stderr on one line (when captured).
     pub failure: String,
 }
 
@@ -431,13 +431,17 @@ impl Vendor<'_> {
             None => "was killed by a signal".to_string(),
         };
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr
+        // Vendor CLIs put the cause first (sops) or last (op): every line, up to 400 characters.
+        let lines: Vec<&str> = stderr
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
-        let tail = tail[tail.len().saturating_sub(3)..].join("; ");
-        let tail: String = tail.chars().take(300).collect();
+        let joined = lines.join("; ");
+        let mut tail: String = joined.chars().take(400).collect();
+        if tail.len() < joined.len() {
+            tail.push('…');
+        }
         Ok(Output {
             ok: output.status.success(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -749,3 +749,124 @@ fn secrets_file_fetches_and_extracts_in_process_without_kamal_or_a_shell() {
     );
     assert!(stderr.contains("hint: check the item's name"), "{stderr}");
 }
+
+/// Removes the project's containers, images and files from the fleet, on every path.
+struct Cleanup<'a>(
+    &'a crate::support::fleet::Fleet,
+    &'a crate::support::project::Project,
+);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        self.1.cleanup_all(self.0);
+    }
+}
+
+#[test]
+fn deploy_with_kamal_secrets_lines_puts_the_secret_in_the_container_and_no_argv() {
+    use crate::support::fleet::{unique_name, Fleet};
+    use crate::support::procs::ProcessWatch;
+    use crate::support::project::{git, Project};
+
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let project = Project::new(fleet, &unique_name("e2e-secrets-bw"), |d| {
+        let edited = d.replace(
+            "env:\n  clear:\n    APP_GREETING: hello from dray\n",
+            "env:\n  clear:\n    APP_GREETING: hello from dray\n  secret:\n    - DB_PASSWORD\n    - API_KEY\n",
+        );
+        assert_ne!(edited, d, "the env section of deploy.yml changed");
+        edited
+    });
+    let _cleanup = Cleanup(fleet, &project);
+    let registry = std::fs::read_to_string(project.path().join(".kamal/secrets")).expect("secrets");
+    crate::support::write(
+        &project.path().join(".kamal/secrets"),
+        &format!(
+            "{registry}\n\
+             SECRETS=$(kamal secrets fetch --adapter bitwarden --account a@b --from item A B)\n\
+             DB_PASSWORD=$(kamal secrets extract A $SECRETS)\n\
+             API_KEY=$(kamal secrets extract B $SECRETS)\n"
+        ),
+    );
+    git(project.path(), &["add", "-A"]);
+    git(project.path(), &["commit", "-qm", "secrets from bitwarden"]);
+
+    // The fake `bw` (the real Bitwarden is unreachable here) first on the PATH, the vault
+    // locked so that dray unlocks it and carries the session; no `kamal` anywhere on the PATH.
+    let fakes = Fakes::new(&["bw"]);
+    let path = format!(
+        "{}:{}",
+        fakes.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for dir in std::env::split_paths(&path) {
+        assert!(
+            !dir.join("kamal").exists(),
+            "a kamal executable in {}",
+            dir.display()
+        );
+    }
+    let watch = ProcessWatch::start();
+    let out = crate::support::dray_cmd(project.path(), &["deploy", "--version", "v1"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("DOCKER_CONFIG", project.path().join(".docker-config"))
+        .env("PATH", &path)
+        .env("FAKE_BW_STATE", "locked")
+        .env("FAKE_CLI_LOG", fakes.path().join("calls.log"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run dray");
+    let scans = watch.scans();
+    let seen = watch.finish();
+    let shown = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{shown}\ncalls:\n{}",
+        fakes.calls()
+    );
+    assert!(fakes
+        .calls()
+        .contains("bw [get][item][item] BW_SESSION=fake-bw-session-1a2b3c"));
+
+    // Each role's container has the secrets in its environment.
+    let s = &project.service;
+    for (host, role) in [
+        (&hosts[0], "web"),
+        (&hosts[1], "web"),
+        (&hosts[2], "workers"),
+    ] {
+        let env = fleet.ssh_ok(host, &format!("docker exec {s}-{role}-v1 env"));
+        assert!(
+            env.lines().any(|l| l == "DB_PASSWORD=bw-value-a"),
+            "{host}: {env}"
+        );
+        assert!(
+            env.lines().any(|l| l == "API_KEY=bw-value-b"),
+            "{host}: {env}"
+        );
+    }
+
+    // No process here or on a host (they share this machine's process table) had a secret or
+    // the Bitwarden session in its arguments, and the output shows neither.
+    assert!(scans > 100, "the process watch scanned {scans} times");
+    assert!(
+        seen.iter()
+            .any(|p| p.cmdline.contains("docker") && p.cmdline.contains(s.as_str())),
+        "the watch saw the deploy's docker commands"
+    );
+    for needle in ["bw-value-a", "bw-value-b", "fake-bw-session-1a2b3c"] {
+        let leaked: Vec<&str> = seen
+            .iter()
+            .filter(|p| p.cmdline.contains(needle))
+            .map(|p| p.cmdline.as_str())
+            .collect();
+        assert!(leaked.is_empty(), "{needle} in argv: {leaked:#?}");
+        assert!(!shown.contains(needle), "{needle} in the output:\n{shown}");
+    }
+}

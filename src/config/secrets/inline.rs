@@ -44,7 +44,9 @@ pub(super) fn run(words: &[String], runner: &Runner<'_>) -> Result<String, Adapt
                 account: fetch.account.as_deref(),
                 from: fetch.from.as_deref(),
             };
-            Ok(adapters::fetch(runner, &request)?.to_inline())
+            let fetched = adapters::fetch(runner, &request)?;
+            super::remember_fetched(fetched.values().map(str::to_string));
+            Ok(fetched.to_inline())
         }
         Some("extract") => {
             let positional: Vec<&String> = args.iter().filter(|a| *a != "--inline").collect();

@@ -68,7 +68,16 @@ impl fmt::Debug for Secrets {
 /// redact.
 static LOADED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// The secret values [`Secrets::load`] has read so far in this process.
+/// Remember values a `$(kamal secrets fetch …)` fetched (some may never become a key of their
+/// own: a fetch of `A B` then an extract of `A` only), so that the logs redact them too.
+pub(crate) fn remember_fetched(values: impl Iterator<Item = String>) {
+    if let Ok(mut seen) = LOADED.lock() {
+        seen.extend(values);
+    }
+}
+
+/// The secret values [`Secrets::load`] (and every in-process fetch) has read so far in this
+/// process.
 pub fn loaded_values() -> Vec<String> {
     LOADED.lock().map(|v| v.clone()).unwrap_or_default()
 }

@@ -113,6 +113,11 @@ impl Fetched {
         self.entries.iter().map(|(k, _)| k.as_str())
     }
 
+    /// The values found (not the `null`s), in order.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().filter_map(|(_, v)| v.as_deref())
+    }
+
     /// Kamal's output: `JSON.dump` of the hash (compact, in order).
     pub fn to_json(&self) -> String {
         let mut out = String::from("{");

@@ -870,3 +870,21 @@ fn deploy_with_kamal_secrets_lines_puts_the_secret_in_the_container_and_no_argv(
         assert!(!shown.contains(needle), "{needle} in the output:\n{shown}");
     }
 }
+
+#[test]
+fn kamals_integration_app_secrets_file_loads_without_kamal() {
+    // Kamal's own integration app's secrets (tests/fixtures/kamal/integration-app/secrets): the
+    // `test` adapter's fetch once, extracts by name, with Unicode and parentheses.
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/kamal/integration-app/secrets");
+    let env: std::collections::BTreeMap<String, String> =
+        [("PATH".to_string(), "/nonexistent".to_string())]
+            .into_iter()
+            .collect();
+    let secrets =
+        dray::config::secrets::Secrets::load(&fixture, None, Path::new("/"), &env).expect("load");
+    assert_eq!(secrets.get("FETCHED_ONE"), Ok("ENO_DEHCTEF"));
+    assert_eq!(secrets.get("FETCHED_TWO"), Ok("OWT_DEHCTEF"));
+    assert_eq!(secrets.get("FETCHED_UNICODE"), Ok("文中_DEHCTEF"));
+    assert_eq!(secrets.get("FETCHED_PARENS"), Ok(")(_DEHCTEF"));
+}

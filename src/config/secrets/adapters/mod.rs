@@ -428,8 +428,14 @@ impl Vendor<'_> {
         if !self.runner.cwd.as_os_str().is_empty() {
             cmd.current_dir(self.runner.cwd);
         }
-        let output = cmd.output().map_err(|e| {
+        let child = cmd.spawn().map_err(|e| {
             AdapterError::new(format!("could not run `{}`: {e}", self.program.display()))
+        })?;
+        // A login waits for the user; any other call is bounded.
+        let limit = (!interactive).then_some(CALL_TIMEOUT);
+        let output = wait(child, limit).map_err(|e| {
+            AdapterError::new(format!("`{} {}` {e}", self.program(), args.join(" ")))
+                .hint("check the network and the vault's status, then run again")
         })?;
         let status = match output.status.code() {
             Some(code) => format!("exited with status {code}"),
@@ -472,6 +478,50 @@ impl Vendor<'_> {
             ))
         })
     }
+}
+
+/// The longest a vendor CLI call other than a login may take.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Wait for `child`, reading its stdout and stderr; killed past `limit`.
+fn wait(
+    mut child: std::process::Child,
+    limit: Option<std::time::Duration>,
+) -> Result<std::process::Output, String> {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(format!("could not be waited for: {e}")),
+        }
+        if limit.is_some_and(|limit| started.elapsed() > limit) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "did not answer within {} seconds and was stopped",
+                limit.map_or(0, |l| l.as_secs())
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// Ruby's `JSON.dump` of a value as Kamal's AWS adapter stringifies it: strings as they are.
@@ -523,6 +573,31 @@ mod tests {
             )
         );
         assert!(extract("a", "{oops").expect_err("not json").usage);
+    }
+
+    #[test]
+    fn a_vendor_call_past_its_limit_is_stopped() {
+        let child = Command::new("/bin/sh")
+            .args(["-c", "echo out; sleep 5"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let started = std::time::Instant::now();
+        let err = wait(child, Some(std::time::Duration::from_millis(200))).expect_err("stopped");
+        assert_eq!(err, "did not answer within 0 seconds and was stopped");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+        let child = Command::new("/bin/sh")
+            .args(["-c", "echo out; echo err >&2; exit 3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let out = wait(child, Some(CALL_TIMEOUT)).expect("output");
+        assert_eq!(
+            (out.status.code(), &out.stdout[..], &out.stderr[..]),
+            (Some(3), &b"out\n"[..], &b"err\n"[..])
+        );
     }
 
     #[test]

@@ -398,9 +398,42 @@ pub enum SecretsCommand {
     /// Print the secrets (for debugging).
     Print,
     /// Fetch secrets from a vault.
-    Fetch(PendingArgs),
+    Fetch(SecretsFetchArgs),
     /// Extract a single secret from the results of a fetch call.
-    Extract(PendingArgs),
+    Extract(SecretsExtractArgs),
+}
+
+/// `dray secrets fetch` (Kamal's `lib/kamal/cli/secrets.rb`).
+#[derive(Debug, Clone, Args)]
+pub struct SecretsFetchArgs {
+    /// The secrets to fetch (item names, `ITEM/FIELD`, … as the adapter reads them).
+    pub secrets: Vec<String>,
+    /// Which vault adapter to use (1password, bitwarden, bitwarden-sm, aws_secrets_manager,
+    /// gcp, doppler, lastpass, enpass, passbolt, sops, test).
+    #[arg(short = 'a', long, required = true)]
+    pub adapter: String,
+    /// The account identifier or username.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// A vault or folder to fetch the secrets from.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Print the JSON shell-escaped, as `$(kamal secrets fetch …)` in .kamal/secrets gets it.
+    #[arg(long, hide = true)]
+    pub inline: bool,
+}
+
+/// `dray secrets extract`.
+#[derive(Debug, Clone, Args)]
+pub struct SecretsExtractArgs {
+    /// The secret's name (a key of the fetched JSON, or the last part of one: `DB` finds
+    /// `item/DB`).
+    pub name: String,
+    /// The output of `secrets fetch`.
+    pub secrets: String,
+    /// Accepted as Kamal accepts it; the value is printed either way.
+    #[arg(long, hide = true)]
+    pub inline: bool,
 }
 
 /// `dray lock …`.

@@ -11,13 +11,14 @@ pub mod proxy;
 pub mod prune;
 pub mod registry;
 pub mod remove;
+pub mod secrets;
 pub mod server;
 pub mod session;
 pub mod status;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, GlobalOptions, SecretsCommand};
+use crate::cli::{Cli, Command, GlobalOptions};
 use crate::config::secrets::Secrets;
 use crate::config::{Config, LoadOptions};
 use crate::error::{Error, ExitCode, Result};
@@ -105,6 +106,7 @@ impl crate::error::Diagnostic for crate::config::secrets::SecretsError {
             crate::config::secrets::SecretsError::Missing { key, .. } => Some(format!(
                 "add `{key}=...` to one of the files, or remove it from the configuration"
             )),
+            crate::config::secrets::SecretsError::Inline { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -123,14 +125,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
             print!("{}", config::render(&config, &resolved.release.version));
             Ok(())
         }
-        Command::Secrets(SecretsCommand::Print) => {
-            let (config, opts) = load_config(&cli.global)?;
-            let secrets = load_secrets(&config, &opts)?;
-            for (key, value) in secrets.iter() {
-                println!("{key}={value}");
-            }
-            Ok(())
-        }
+        Command::Secrets(sub) => secrets::run(&cli.global, &sub),
         Command::Deploy(args) => deploy::run(
             &cli.global,
             &deploy::DeployRequest {

@@ -22,5 +22,6 @@ mod registry;
 mod release;
 mod releases;
 mod remote;
+mod secrets_adapters;
 mod support;
 mod transcript;

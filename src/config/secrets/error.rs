@@ -27,6 +27,18 @@ pub enum SecretsError {
         /// What went wrong.
         message: String,
     },
+    /// A `$(kamal secrets …)` substitution failed (its adapter, its vendor CLI).
+    #[error("{}:{line}: {message}", .file.display())]
+    Inline {
+        /// The secrets file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What went wrong (known secret values redacted).
+        message: String,
+        /// What to do about it.
+        hint: Option<String>,
+    },
     /// A file exists but could not be read (permissions, a directory, not UTF-8).
     #[error("{}: {message}", .file.display())]
     Read {

@@ -1,21 +1,25 @@
 //! Secrets: `.kamal/secrets-common` then `.kamal/secrets` (or `.kamal/secrets.<dest>`), in
 //! dotenv syntax with `$VAR`, `${VAR}` and `$(cmd)` substitution.
 //!
-//! Kamal runs `$(kamal secrets fetch …)` and `$(kamal secrets extract …)` in-process, with its
-//! password-manager adapters (1Password, Bitwarden, …). dray runs every command in the shell, so
-//! those lines work when a `kamal` (or a future `dray secrets`) executable is on the `PATH`;
-//! dray's own adapters are out of scope for now.
+//! `$(kamal secrets fetch …)` and `$(kamal secrets extract …)` (or `dray secrets …`) run inside
+//! this process, with Kamal's password-manager adapters (1Password, Bitwarden, …), as Kamal runs
+//! them: no shell, no `kamal` executable (`inline.rs`, `adapters/`). Other commands run in the
+//! shell.
 //!
 //! Secret values never appear in error messages or in `Debug` output.
 //!
 //! - this file: [`Secrets`], the files read in order and the values they define;
 //! - `dotenv.rs`: [`parse_dotenv`], the dotenv syntax of one file;
 //! - `subst.rs`: `$VAR`, `${VAR}` and `$(command)` substitution, and [`DotenvContext`];
+//! - `inline.rs`: the in-process `$(kamal secrets …)`;
+//! - `adapters/`: `secrets fetch`'s vault adapters and `secrets extract`;
 //! - `error.rs`: [`SecretsError`] and [`REDACTED`];
 //! - tests beside them: `dotenv_tests.rs`, `subst_tests.rs` and, for the store, this file.
 
+pub mod adapters;
 pub(crate) mod dotenv;
 mod error;
+mod inline;
 pub(crate) mod subst;
 
 #[cfg(test)]
@@ -64,7 +68,16 @@ impl fmt::Debug for Secrets {
 /// redact.
 static LOADED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// The secret values [`Secrets::load`] has read so far in this process.
+/// Remember values a `$(kamal secrets fetch …)` fetched (some may never become a key of their
+/// own: a fetch of `A B` then an extract of `A` only), so that the logs redact them too.
+pub(crate) fn remember_fetched(values: impl Iterator<Item = String>) {
+    if let Ok(mut seen) = LOADED.lock() {
+        seen.extend(values);
+    }
+}
+
+/// The secret values [`Secrets::load`] (and every in-process fetch) has read so far in this
+/// process.
 pub fn loaded_values() -> Vec<String> {
     LOADED.lock().map(|v| v.clone()).unwrap_or_default()
 }

@@ -8,6 +8,8 @@
 //!   `/bin/sh -c` in the project directory, with the environment plus the keys defined so far.
 //!   `\$(…)` stays literal. A failing command is an error naming the file, line, key, command
 //!   and exit status; known secret values are redacted from the stderr it quotes.
+//! - `$(kamal secrets …)` and `$(dray secrets …)` run in this process instead (`inline.rs`),
+//!   with the same environment for the vendor CLIs.
 //!
 //! Where dray differs from dotenv: an unterminated `$(` is an error (dotenv keeps it as text), and
 //! command output is inserted as is (dotenv substitutes `$VAR` inside it again).
@@ -197,6 +199,30 @@ impl Expander<'_> {
     fn run(&self, written: &str, command: &str, so_far: &str) -> Result<String, SecretsError> {
         let mut env = self.ctx.env.clone();
         env.extend(self.values.iter().cloned());
+        if let Some(words) = super::inline::secrets_command(command) {
+            if self.ctx.commands == CommandPolicy::Deny {
+                return Err(self.error(format!(
+                    "command `$({written})` for {} {}",
+                    self.key,
+                    CommandFailure::Denied
+                )));
+            }
+            let runner = super::adapters::Runner {
+                env: &env,
+                cwd: self.ctx.cwd,
+            };
+            return words
+                .and_then(|words| super::inline::run(&words, &runner))
+                .map_err(|e| SecretsError::Inline {
+                    file: self.ctx.file.to_path_buf(),
+                    line: self.line,
+                    message: self.redact(
+                        &format!("`$({written})` for {}: {}", self.key, e.message),
+                        so_far,
+                    ),
+                    hint: e.hint,
+                });
+        }
         run_shell(command, self.ctx.cwd, &env, self.ctx.commands).map_err(|failure| {
             let failure = match failure {
                 CommandFailure::Failed {

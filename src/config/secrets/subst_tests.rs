@@ -105,3 +105,44 @@ fn denied_commands_never_run() {
     .expect_err("denied");
     assert!(err.to_string().contains("disabled"), "{err}");
 }
+
+#[test]
+fn kamal_secrets_substitutions_run_in_process_with_earlier_keys_substituted() {
+    // The PATH (test_support's) has no `kamal`: these run inside dray.
+    let values = parse(
+        "SECRETS=$(kamal secrets fetch --adapter test --account me --from item A LPARENBRPAREN)\n\
+         A=$(kamal secrets extract A $SECRETS)\n\
+         B=\"$(dray secrets extract LPARENBRPAREN ${SECRETS})\"\n",
+    );
+    assert_eq!(
+        values[0].1,
+        r#"\{\"item/A\":\"A/meti\",\"item/LPARENBRPAREN\":\"\)B\(/meti\"\}"#
+    );
+    assert_eq!(values[1], ("A".to_string(), "A/meti".to_string()));
+    assert_eq!(values[2], ("B".to_string(), ")B(/meti".to_string()));
+}
+
+#[test]
+fn a_failing_kamal_secrets_substitution_names_file_line_and_key_with_a_hint() {
+    let err = parse_with(
+        "S=$(kamal secrets fetch --adapter test --account me X)\nA=$(kamal secrets extract Y $S)",
+        &[],
+        CommandPolicy::Run,
+    )
+    .expect_err("missing");
+    assert_eq!(
+        err.to_string(),
+        ".kamal/secrets:2: `$(kamal secrets extract Y $S)` for A: could not find secret Y"
+    );
+    let super::SecretsError::Inline { hint, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert!(hint.is_some_and(|h| h.contains("the fetched secrets are X")));
+    let err = parse_with(
+        "A=$(kamal secrets fetch --adapter test --account me X)",
+        &[],
+        CommandPolicy::Deny,
+    )
+    .expect_err("denied");
+    assert!(err.to_string().contains("disabled"), "{err}");
+}

@@ -491,8 +491,10 @@ fn a_long_line_of_tags_renders_in_linear_time() {
     assert_eq!(ok(&line, &[]), "# \n");
     let line = format!("{}{}\n", " ".repeat(300_000), "<%= 'x' %>".repeat(60_000));
     assert_eq!(ok(&line, &[]).len(), 300_000 + 60_000 + 1);
+    // Not a speed figure (that is benchmarks' job): a quadratic lexer takes many minutes here,
+    // a linear one well under a second, so a wide bound holds on a loaded 2-core machine.
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
+        started.elapsed() < std::time::Duration::from_secs(60),
         "{:?}",
         started.elapsed()
     );

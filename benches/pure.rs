@@ -96,6 +96,7 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
                 dray::docker::lock::AUTOMATIC_MESSAGE,
             ),
             lock_wait: None,
+            break_stale_lock: false,
         })
     });
 }

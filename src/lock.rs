@@ -37,6 +37,10 @@ pub struct LockStatus {
     pub machine: Option<String>,
     /// Our `Process:` line.
     pub process: Option<String>,
+    /// Our `Command:` line.
+    pub command: Option<String>,
+    /// Our `Heartbeat:` line, when the holder refreshes one.
+    pub heartbeat: Option<DateTime<Utc>>,
 }
 
 impl LockStatus {
@@ -64,6 +68,12 @@ impl LockStatus {
             message: field("Message:"),
             machine: field("Machine:"),
             process: field("Process:"),
+            command: field("Command:"),
+            heartbeat: field(crate::docker::lock::HEARTBEAT.trim_end()).and_then(|t| {
+                DateTime::parse_from_rfc3339(&t)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            }),
             text,
         }
     }
@@ -80,12 +90,30 @@ impl LockStatus {
             .or_else(|| self.locked_at.map(|_| Duration::ZERO))
     }
 
-    /// The details text followed by `Age: …` when the time is known.
+    /// How long ago the holder last refreshed its heartbeat, at `now` (`None`: no heartbeat,
+    /// e.g. a lock Kamal or `lock acquire` took).
+    pub fn since_heartbeat(&self, now: DateTime<Utc>) -> Option<Duration> {
+        self.heartbeat
+            .map(|at| (now - at).to_std().unwrap_or(Duration::ZERO))
+    }
+
+    /// Whether the holder's heartbeat stopped more than `stale_after` ago. A lock without a
+    /// heartbeat is never stale: nothing says its holder is gone.
+    pub fn is_stale(&self, now: DateTime<Utc>, stale_after: Duration) -> bool {
+        self.since_heartbeat(now).is_some_and(|d| d > stale_after)
+    }
+
+    /// The details text followed by `Age: …` when the time is known, and by `Last heartbeat:
+    /// … ago` when the holder keeps one.
     pub fn render(&self, now: DateTime<Utc>) -> String {
-        match self.age(now) {
+        let mut text = match self.age(now) {
             Some(age) => format!("{}\nAge: {}", self.text, human_duration(age)),
             None => self.text.clone(),
+        };
+        if let Some(since) = self.since_heartbeat(now) {
+            text.push_str(&format!("\nLast heartbeat: {} ago", human_duration(since)));
         }
+        text
     }
 }
 
@@ -129,6 +157,18 @@ pub enum LockError {
         /// Who still holds it.
         status: LockStatus,
     },
+    /// Its holder's heartbeat stopped longer than `stale_after` ago.
+    #[error("stale deploy lock on {host} (no heartbeat for over {}s):\n{}", .stale_after.as_secs(), .status.render(Utc::now()))]
+    Stale {
+        /// The primary host.
+        host: String,
+        /// Who held it.
+        status: LockStatus,
+        /// `x-dray: lock: stale_after`.
+        stale_after: Duration,
+        /// The command that releases it.
+        release: String,
+    },
     /// A signal arrived while acquiring or holding the lock; it was released if it was ours.
     #[error("interrupted; the deploy lock on {host} was released")]
     Interrupted {
@@ -149,6 +189,9 @@ impl Diagnostic for LockError {
             LockError::Manual { .. } => Some(
                 "someone locked deploys by hand with `lock acquire -m`; ask them, or `dray lock release` once you know it is stale".into(),
             ),
+            LockError::Stale { release, .. } => Some(format!(
+                "its holder stopped working on it: release it with `{release}`, or pass --break-stale-lock to take it over (recorded in the audit log)"
+            )),
             LockError::Remote(e) => e.hint(),
             LockError::Interrupted { .. } => None,
         }
@@ -171,7 +214,23 @@ pub fn details(locked_by: &str, version: &str, message: &str) -> LockDetails {
         message: message.to_string(),
         machine: hostname(),
         process: Some(process_tag()),
+        command: None,
+        heartbeat: None,
     }
+}
+
+/// [`details`] of a run that refreshes the lock's heartbeat while it works: its command line
+/// (`dray deploy`) and a first heartbeat, now.
+pub fn details_with_heartbeat(
+    locked_by: &str,
+    version: &str,
+    message: &str,
+    command: &str,
+) -> LockDetails {
+    let mut d = details(locked_by, version, message);
+    d.command = Some(command.to_string());
+    d.heartbeat = Some(d.locked_at.clone());
+    d
 }
 
 /// `dray <pid>`: this process in the lock details.

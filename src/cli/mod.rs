@@ -104,6 +104,12 @@ pub struct GlobalOptions {
     )]
     pub lock_wait_interval: u64,
 
+    /// Take over a deploy lock whose holder's heartbeat stopped longer than `x-dray: lock:
+    /// stale_after` ago (recorded in the audit log); a lock without a heartbeat (Kamal's, a
+    /// manual one) is never taken over.
+    #[arg(long = "break-stale-lock", alias = "break_stale_lock", global = true)]
+    pub break_stale_lock: bool,
+
     /// Print the plan (stages, hooks with their environment, the exact commands per host) and
     /// run nothing.
     #[arg(long = "dry-run", alias = "dry_run", global = true)]

@@ -60,11 +60,12 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         secrets: &secrets,
         lock_inherited: s.lock_inherited(),
         build_env,
-        lock_details: s.lock_details(
+        lock_details: s.working_lock_details(
             &resolved.release.version,
             crate::docker::lock::AUTOMATIC_MESSAGE,
         ),
         lock_wait: s.lock_wait(),
+        break_stale_lock: s.global.break_stale_lock,
         error_pages: error_pages.as_deref(),
         bootstrap: Vec::new(),
         accessories: Vec::new(),

@@ -23,12 +23,13 @@ pub fn run(global: &GlobalOptions, command: &LockCommand) -> Result<()> {
         LockCommand::Status => ("status", None, admin::lock_status(&s.config, &host)),
         LockCommand::Hold { seconds, message } => {
             let release = s.release()?.release;
-            let details = s.lock_details(&release.version, message);
+            let details = s.working_lock_details(&release.version, message);
             let stages = admin::lock_hold(
                 &s.config,
                 &host,
                 &details,
                 s.lock_wait(),
+                global.break_stale_lock,
                 s.lock_inherited(),
                 *seconds,
             );

@@ -248,6 +248,9 @@ fn global_args(g: &GlobalOptions) -> Vec<String> {
     if g.lock_wait {
         out.push("--lock-wait".into());
     }
+    if g.break_stale_lock {
+        out.push("--break-stale-lock".into());
+    }
     if g.lock_wait_timeout != 900 {
         out.extend([
             "--lock-wait-timeout".into(),

@@ -65,6 +65,21 @@ impl<'g> Session<'g> {
         )
     }
 
+    /// The lock details of a run that holds the lock while it works (and refreshes its
+    /// heartbeat meanwhile): [`Session::lock_details`] with the command line and a heartbeat.
+    pub fn working_lock_details(
+        &self,
+        version: &str,
+        message: &str,
+    ) -> crate::docker::lock::LockDetails {
+        crate::lock::details_with_heartbeat(
+            &crate::release::lock_performer(&self.opts.cwd),
+            version,
+            message,
+            &command_words(),
+        )
+    }
+
     /// The lock and unlock steps of a command that changes the servers, unless a parent
     /// holds the lock.
     pub fn lock(&self, version: &str) -> Option<(LockStep, UnlockStep)> {
@@ -72,9 +87,15 @@ impl<'g> Session<'g> {
             return None;
         }
         let host = &self.targets.primary_host;
-        let details = self.lock_details(version, crate::docker::lock::AUTOMATIC_MESSAGE);
+        let details = self.working_lock_details(version, crate::docker::lock::AUTOMATIC_MESSAGE);
         Some((
-            crate::plan::cmds::lock(&self.config, host, &details, self.lock_wait()),
+            crate::plan::cmds::lock(
+                &self.config,
+                host,
+                &details,
+                self.lock_wait(),
+                self.global.break_stale_lock,
+            ),
             crate::plan::cmds::unlock(&self.config, host),
         ))
     }
@@ -140,6 +161,20 @@ impl<'g> Session<'g> {
         );
         Ok(Some(plan))
     }
+}
+
+/// `dray <command> [<subcommand>]` of this process, for the lock's details: the words of the
+/// command line before its first option, two at most.
+fn command_words() -> String {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .take_while(|w| !w.starts_with('-'))
+        .take(2)
+        .collect();
+    std::iter::once("dray".to_string())
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The hosts `--hosts/--roles/--primary` select.

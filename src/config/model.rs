@@ -19,6 +19,9 @@ pub struct Config {
     /// released (Kamal runs it after), so a hook that migrates or notifies cannot race the next
     /// deploy.
     pub post_deploy_locked: bool,
+    /// `x-dray: lock: stale_after`: seconds after its holder's last heartbeat that a deploy
+    /// lock is stale (default 600).
+    pub lock_stale_after: u64,
     /// `x-dray: local_registry: address`: with a local registry (`registry.server:
     /// localhost:PORT`), the address on this machine that `kamal-docker-registry` publishes its
     /// port on and that each host's SSH tunnel connects to. `None`: Kamal's, `127.0.0.1` for

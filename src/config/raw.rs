@@ -274,6 +274,14 @@ pub struct RawConfig {
 pub struct RawDray {
     pub hooks: Option<RawDrayHooks>,
     pub local_registry: Option<RawDrayLocalRegistry>,
+    pub lock: Option<RawDrayLock>,
+}
+
+/// `x-dray: lock:`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrayLock {
+    pub stale_after: Option<u64>,
 }
 
 /// `x-dray: local_registry:`.

@@ -28,6 +28,11 @@ pub struct LockDetails {
     pub machine: Option<String>,
     /// Our extension: the holding process, e.g. `dray 4242`.
     pub process: Option<String>,
+    /// Our extension: the command holding it, e.g. `dray deploy`.
+    pub command: Option<String>,
+    /// Our extension: when the holder last said it is alive (UTC ISO 8601); only locks whose
+    /// holder refreshes it while it works (deploys, not `lock acquire`) have one.
+    pub heartbeat: Option<String>,
 }
 
 impl LockDetails {
@@ -46,6 +51,12 @@ impl LockDetails {
         if let Some(p) = &self.process {
             text.push_str(&format!("\nProcess: {p}"));
         }
+        if let Some(c) = &self.command {
+            text.push_str(&format!("\nCommand: {c}"));
+        }
+        if let Some(h) = &self.heartbeat {
+            text.push_str(&format!("\n{HEARTBEAT}{h}"));
+        }
         text.trim().to_string()
     }
 }
@@ -61,6 +72,42 @@ pub fn encode64(bytes: &[u8]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The details line the holder refreshes while it works.
+pub const HEARTBEAT: &str = "Heartbeat: ";
+
+/// Refresh the `Heartbeat:` line of the lock's details on `host` with the host's time, only
+/// while the lock is still held by `process` (after a takeover the old holder writes nothing);
+/// the new details replace the old in one `mv`, so a reader never sees half a file.
+pub fn heartbeat(config: &Config, host: &str, process: &str) -> CommandSpec {
+    let details = quote(&details_file(config));
+    let process_line = quote(&format!("Process: {process}"));
+    let script = format!(
+        r#"old=$(base64 -d {details} 2>/dev/null) || exit 0
+printf '%s\n' "$old" | grep -qxF {process_line} || exit 0
+{{ printf '%s\n' "$old" | grep -v '^{HEARTBEAT}'; echo "{HEARTBEAT}$(date -u +%Y-%m-%dT%H:%M:%SZ)"; }} | base64 > {details}.tmp && mv {details}.tmp {details}"#
+    );
+    sh(
+        format!("refresh the deploy lock's heartbeat on {host}"),
+        script,
+    )
+}
+
+/// Take over a stale lock on `host`: remove it and take it anew with `details` (a deploy that
+/// races in between wins, and this one then finds the lock held).
+pub fn take_over(config: &Config, host: &str, details: &LockDetails) -> CommandSpec {
+    sh(
+        format!("take over the stale deploy lock on {host}"),
+        format!(
+            "rm -f {} && rm -rf {} && mkdir {} && echo {} > {}",
+            quote(&details_file(config)),
+            quote(&lock_dir(config)),
+            quote(&lock_dir(config)),
+            quote(&encode64(details.text().as_bytes())),
+            quote(&details_file(config))
+        ),
+    )
 }
 
 /// `.kamal/lock-<service>[-<dest>]`.
@@ -131,6 +178,8 @@ mod tests {
             message: message.into(),
             machine: Some("laptop".into()),
             process: Some("dray 4242".into()),
+            command: None,
+            heartbeat: None,
         }
     }
 

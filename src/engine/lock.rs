@@ -79,6 +79,59 @@ impl Engine<'_> {
         self.holder(step).await.map(Some)
     }
 
+    /// `--break-stale-lock`: the audit line, then the takeover; `false` when another run took
+    /// the lock in between (it is then held, and the caller looks again).
+    async fn take_over(&self, step: &LockStep) -> Result<bool, LockError> {
+        let Some((take, before)) = step.take_over.split_last() else {
+            return Ok(false);
+        };
+        for cmd in before {
+            let out = self.lock_send(&step.host, cmd).await?;
+            if !out.success() {
+                return Err(LockError::Remote(RemoteError::failed(
+                    &step.host, &cmd.spec, &out,
+                )));
+            }
+        }
+        let out = self.lock_send(&step.host, take).await?;
+        if out.success() {
+            return Ok(true);
+        }
+        if is_already_there(&out.stderr) {
+            return Ok(false);
+        }
+        Err(LockError::Remote(RemoteError::failed(
+            &step.host, &take.spec, &out,
+        )))
+    }
+
+    /// While this run holds the plan's lock, refresh its heartbeat every interval, until
+    /// `stop` says the run ended. A failed refresh is only said (the next one may work).
+    pub(crate) async fn heartbeat_loop(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let Some((host, beat)) = self.plan.steps().find_map(|s| match s {
+            crate::plan::Step::Lock(l) if l.release_at_end => {
+                l.heartbeat.as_ref().map(|h| (l.host.clone(), h))
+            }
+            _ => None,
+        }) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(beat.interval_seconds.max(1))) => {}
+                _ = stop.changed() => return,
+            }
+            if self.held().as_deref() != Some(host.as_str()) {
+                continue;
+            }
+            if let Err(e) = self.lock_send(&host, &beat.command).await {
+                self.emit.emit(Event::Warning {
+                    message: format!("could not refresh the deploy lock's heartbeat: {e}"),
+                });
+            }
+        }
+    }
+
     /// Take the lock, waiting as the step says; ctrl-c ends the wait.
     pub(crate) async fn lock(&self, step: &LockStep) -> Result<(), Failure> {
         let started = tokio::time::Instant::now();
@@ -91,6 +144,29 @@ impl Engine<'_> {
             let known = holder.is_some();
             let status = holder.unwrap_or_else(|| LockStatus::parse("(no details yet)"));
             let host = step.host.clone();
+            // A holder whose heartbeat stopped is gone: waiting is pointless; take it over
+            // when asked, else refuse with the command that releases it.
+            let stale_after = Duration::from_secs(step.stale_after_seconds);
+            if status.is_stale(chrono::Utc::now(), stale_after) {
+                if step.take_over.is_empty() {
+                    return Err(lock_failure(LockError::Stale {
+                        host,
+                        status,
+                        stale_after,
+                        release: self.release_command.clone(),
+                    }));
+                }
+                if self.take_over(step).await.map_err(lock_failure)? {
+                    self.emit.emit(Event::Warning {
+                        message: format!(
+                            "took over the stale deploy lock on {host} (recorded in the audit log):\n{}",
+                            status.render(chrono::Utc::now())
+                        ),
+                    });
+                    break;
+                }
+                continue;
+            }
             let Some(wait) = step.wait else {
                 return Err(lock_failure(LockError::Held { host, status }));
             };
@@ -177,10 +253,19 @@ impl Engine<'_> {
             .await
             .map_err(lock_failure)?;
         let text = if out.success() {
-            format!(
-                "{}\n",
-                LockStatus::parse(&out.stdout).render(chrono::Utc::now())
-            )
+            let status = LockStatus::parse(&out.stdout);
+            let now = chrono::Utc::now();
+            let stale_after = Duration::from_secs(step.stale_after_seconds);
+            let stale = if status.is_stale(now, stale_after) {
+                format!(
+                    "\nStale: no heartbeat for over {}s; release it with `{}`, or take it over with --break-stale-lock",
+                    stale_after.as_secs(),
+                    self.release_command
+                )
+            } else {
+                String::new()
+            };
+            format!("{}{stale}\n", status.render(now))
         } else if out.stderr.contains("No such file or directory") {
             "There is no deploy lock\n".to_string()
         } else {

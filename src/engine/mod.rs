@@ -168,8 +168,20 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Execute the plan.
+    /// Execute the plan, refreshing the lock's heartbeat meanwhile while this run holds it.
     pub async fn run(&self) -> Outcome {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stages = async {
+            let outcome = self.run_stages().await;
+            let _ = stop_tx.send(true);
+            outcome
+        };
+        let (outcome, ()) = tokio::join!(stages, self.heartbeat_loop(stop_rx));
+        outcome
+    }
+
+    /// Execute the plan's stages.
+    async fn run_stages(&self) -> Outcome {
         let plan = self.plan;
         self.emit.emit(Event::RunStarted {
             command: plan.command.clone(),

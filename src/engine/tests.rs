@@ -179,6 +179,7 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         build_env: crate::plan::builder::BuildEnv::legacy(),
         lock_details: crate::lock::details("dev", "v1", crate::docker::lock::AUTOMATIC_MESSAGE),
         lock_wait: None,
+        break_stale_lock: false,
         error_pages: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),

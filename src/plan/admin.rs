@@ -121,7 +121,7 @@ pub fn lock_acquire(
     details: &docker::lock::LockDetails,
     wait: Option<LockWaitPlan>,
 ) -> Vec<Stage> {
-    let mut step = lock_step(config, host, details, wait);
+    let mut step = lock_step(config, host, details, wait, false);
     step.release_at_end = false;
     step.announce = true;
     vec![stage("lock", vec![Step::Lock(step)])]
@@ -141,6 +141,7 @@ pub fn lock_status(config: &Config, host: &str) -> Vec<Stage> {
         vec![Step::LockStatus(LockStatusStep {
             host: host.to_string(),
             command: planned(docker::lock::status(config, host)),
+            stale_after_seconds: config.lock_stale_after,
         })],
     )]
 }
@@ -152,6 +153,7 @@ pub fn lock_hold(
     host: &str,
     details: &docker::lock::LockDetails,
     wait: Option<LockWaitPlan>,
+    break_stale: bool,
     inherited: bool,
     seconds: u64,
 ) -> Vec<Stage> {
@@ -159,7 +161,7 @@ pub fn lock_hold(
     if inherited {
         return vec![hold];
     }
-    let mut lock = lock_step(config, host, details, wait);
+    let mut lock = lock_step(config, host, details, wait, break_stale);
     lock.announce = true;
     let mut unlock = unlock_step(config, host);
     unlock.announce = true;

@@ -36,6 +36,8 @@ pub struct PlanInputs<'a> {
     pub lock_details: crate::docker::lock::LockDetails,
     /// `--lock-wait`.
     pub lock_wait: Option<LockWaitPlan>,
+    /// `--break-stale-lock`.
+    pub break_stale_lock: bool,
     /// The error pages to upload (`error_pages_path`), as a tar archive of `4xx.html`/`5xx.html`
     /// files read before planning; `None` when there are none.
     pub error_pages: Option<&'a [u8]>,
@@ -129,6 +131,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 &targets.primary_host,
                 &inp.lock_details,
                 inp.lock_wait,
+                inp.break_stale_lock,
             ))],
         );
     }
@@ -208,6 +211,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 &targets.primary_host,
                 &inp.lock_details,
                 inp.lock_wait,
+                inp.break_stale_lock,
             ))],
         );
     }

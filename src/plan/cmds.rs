@@ -136,7 +136,37 @@ pub fn lock(
     host: &str,
     details: &docker::lock::LockDetails,
     wait: Option<LockWaitPlan>,
+    break_stale: bool,
 ) -> LockStep {
+    let stale_after = config.lock_stale_after;
+    // Details with a heartbeat are refreshed while held, four times per `stale_after` (at
+    // most every 30 s), so one late refresh never makes a working holder look stale.
+    let heartbeat = details
+        .heartbeat
+        .as_ref()
+        .zip(details.process.as_ref())
+        .map(|(_, process)| super::HeartbeatPlan {
+            command: planned(docker::lock::heartbeat(config, host, process)),
+            interval_seconds: (stale_after / 4).clamp(1, 30),
+        });
+    let take_over = if break_stale {
+        let line = docker::audit::AuditLine {
+            recorded_at: Hole::Now.token(),
+            performer: details.locked_by.clone(),
+            destination: config.destination.clone(),
+            role: None,
+            message: format!(
+                "Broke a stale deploy lock (no heartbeat for over {stale_after}s) to run {}",
+                details.command.as_deref().unwrap_or("dray")
+            ),
+        };
+        vec![
+            planned(docker::audit::record(config, host, &line)),
+            planned(docker::lock::take_over(config, host, details)),
+        ]
+    } else {
+        Vec::new()
+    };
     LockStep {
         host: host.to_string(),
         commands: vec![
@@ -147,6 +177,9 @@ pub fn lock(
         wait,
         release_at_end: true,
         announce: false,
+        heartbeat,
+        stale_after_seconds: stale_after,
+        take_over,
     }
 }
 

@@ -265,6 +265,24 @@ pub struct LockStep {
     pub release_at_end: bool,
     /// Say "Acquired the deploy lock" on standard output (the `lock` commands).
     pub announce: bool,
+    /// While the run holds the lock, refresh its heartbeat (deploys; not `lock acquire`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatPlan>,
+    /// `x-dray: lock: stale_after`: a held lock whose heartbeat is older is stale.
+    pub stale_after_seconds: u64,
+    /// `--break-stale-lock`: when the lock found is stale, these take it over (an audit line,
+    /// then the takeover); empty otherwise, and a stale lock is refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub take_over: Vec<PlannedCommand>,
+}
+
+/// The heartbeat of a held lock.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeartbeatPlan {
+    /// Rewrites the details' `Heartbeat:` line (only while this run still holds the lock).
+    pub command: PlannedCommand,
+    /// Seconds between two refreshes.
+    pub interval_seconds: u64,
 }
 
 /// Release the deploy lock.
@@ -285,6 +303,8 @@ pub struct LockStatusStep {
     pub host: String,
     /// The command that prints the decoded details.
     pub command: PlannedCommand,
+    /// `x-dray: lock: stale_after`, to say whether the lock is stale.
+    pub stale_after_seconds: u64,
 }
 
 /// Boot of one role on one host.

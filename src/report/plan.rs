@@ -183,6 +183,20 @@ pub fn plan_text(plan: &Plan) -> String {
                     }
                     let _ = writeln!(out, "    if held, read the holder:");
                     command(&mut out, &l.host, &l.status);
+                    if !l.take_over.is_empty() {
+                        let _ = writeln!(
+                            out,
+                            "    if its heartbeat is over {}s old, take it over:",
+                            l.stale_after_seconds
+                        );
+                        for c in &l.take_over {
+                            command(&mut out, &l.host, c);
+                        }
+                    }
+                    if let Some(h) = &l.heartbeat {
+                        let _ = writeln!(out, "    while held, every {}s:", h.interval_seconds);
+                        command(&mut out, &l.host, &h.command);
+                    }
                 }
                 Step::Unlock(u) => {
                     let _ = writeln!(out, "  release the deploy lock on {}", u.host);

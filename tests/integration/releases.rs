@@ -141,3 +141,95 @@ fn status_reports_drift() {
     assert!(err.contains(&format!("{} s2", hosts[0])), "{err}");
     p.cleanup_all(fleet);
 }
+
+/// The lock's heartbeat: a holder refreshes it while it works; once killed, its lock is stale
+/// after `x-dray: lock: stale_after`, a deploy is refused with the holder and the release
+/// command, `--break-stale-lock` takes it over (audited); a lock without a heartbeat (Kamal's,
+/// a manual one) is never taken over.
+#[test]
+fn a_lock_whose_heartbeat_stopped_is_stale_and_can_be_taken_over() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let p = Project::new(fleet, &unique_name("e2e-stale-lock"), |d| {
+        format!("{d}\nx-dray:\n  lock:\n    stale_after: 3\n")
+    });
+    let s = p.service.clone();
+    let details = || {
+        fleet
+            .ssh(
+                &hosts[0],
+                &format!("base64 -d .kamal/lock-{s}/details 2>/dev/null"),
+            )
+            .stdout
+    };
+    let heartbeat = |text: &[u8]| {
+        String::from_utf8_lossy(text)
+            .lines()
+            .find(|l| l.starts_with("Heartbeat: "))
+            .map(str::to_string)
+    };
+    let mut holder = crate::support::dray_cmd(p.path(), &["lock", "hold", "--seconds", "120"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn lock hold");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let first = loop {
+        if let Some(h) = heartbeat(&details()) {
+            break h;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lock with a heartbeat"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    // Refreshed while held (every second with stale_after 3).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let later = heartbeat(&details()).unwrap_or_default();
+    assert_ne!(later, first, "the heartbeat did not move");
+    let text = String::from_utf8_lossy(&details()).into_owned();
+    assert!(text.contains("Command: dray lock hold"), "{text}");
+    assert!(
+        text.starts_with("Locked by: "),
+        "Kamal's first line: {text}"
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+
+    let (code, _, err) = p.dray(&["deploy", "--version", "k1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("stale deploy lock"), "{err}");
+    assert!(err.contains("Last heartbeat:"), "{err}");
+    assert!(err.contains("dray lock release"), "{err}");
+    assert!(err.contains("--break-stale-lock"), "{err}");
+    let status = p.dray_ok(&["lock", "status"]);
+    assert!(
+        status.contains("Stale: no heartbeat for over 3s"),
+        "{status}"
+    );
+
+    let (code, out, err) = p.dray(&["deploy", "--version", "k1", "--break-stale-lock"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("took over the stale deploy lock"), "{err}");
+    let audit = fleet
+        .read_file(&hosts[0], &format!("~/.kamal/{s}-audit.log"))
+        .unwrap_or_default();
+    assert!(audit.contains("Broke a stale deploy lock"), "{audit}");
+    assert!(
+        details().is_empty(),
+        "the lock is released after the deploy"
+    );
+
+    // A manual lock (no heartbeat, as Kamal's) is never stale.
+    p.dray_ok(&["lock", "acquire", "-m", "Automatic deploy lock"]);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (code, _, err) = p.dray(&["deploy", "--version", "k2", "--break-stale-lock"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("deploy lock already in place"), "{err}");
+    assert!(!err.contains("stale deploy lock"), "{err}");
+    p.dray_ok(&["lock", "release"]);
+    p.cleanup_all(fleet);
+}

@@ -31,6 +31,11 @@ use super::node::Node;
 use super::raw::*;
 use super::sources::Sources;
 use accessory::validate_accessory;
+
+/// `x-dray: lock: stale_after` when not set: 10 minutes.
+const DEFAULT_LOCK_STALE_AFTER: u64 = 600;
+/// Its largest value: a week.
+const MAX_LOCK_STALE_AFTER: u64 = 7 * 24 * 3600;
 use aliases::validate_aliases;
 use boot::validate_boot;
 use builder::validate_builder;
@@ -384,6 +389,20 @@ pub fn validate(
         .and_then(|d| d.hooks.as_ref())
         .and_then(|h| h.post_deploy_locked)
         .unwrap_or(false);
+    let lock_stale_after = raw
+        .x_dray
+        .as_ref()
+        .and_then(|d| d.lock.as_ref())
+        .and_then(|l| l.stale_after)
+        .unwrap_or(DEFAULT_LOCK_STALE_AFTER);
+    if !(1..=MAX_LOCK_STALE_AFTER).contains(&lock_stale_after) {
+        return Err(cx
+            .err(
+                "x-dray.lock.stale_after",
+                &format!("must be between 1 and {MAX_LOCK_STALE_AFTER} (seconds)"),
+            )
+            .hint("leave it out for 600 (10 minutes)"));
+    }
     let local_registry_address = raw
         .x_dray
         .as_ref()
@@ -400,6 +419,7 @@ pub fn validate(
         local_registry_address,
         hook_timeout,
         post_deploy_locked,
+        lock_stale_after,
         service,
         image,
         repository,

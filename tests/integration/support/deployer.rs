@@ -95,6 +95,7 @@ pub fn run_with(
             dray::docker::lock::AUTOMATIC_MESSAGE,
         ),
         lock_wait: None,
+        break_stale_lock: false,
         error_pages: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),

@@ -145,9 +145,11 @@ pub fn lock(
         .heartbeat
         .as_ref()
         .zip(details.process.as_ref())
-        .map(|(_, process)| super::HeartbeatPlan {
-            command: planned(docker::lock::heartbeat(config, host, process)),
-            interval_seconds: (stale_after / 4).clamp(1, 30),
+        .map(|(_, process)| {
+            Box::new(super::HeartbeatPlan {
+                command: planned(docker::lock::heartbeat(config, host, process)),
+                interval_seconds: (stale_after / 4).clamp(1, 30),
+            })
         });
     let take_over = if break_stale {
         let line = docker::audit::AuditLine {

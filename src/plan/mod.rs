@@ -267,7 +267,7 @@ pub struct LockStep {
     pub announce: bool,
     /// While the run holds the lock, refresh its heartbeat (deploys; not `lock acquire`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub heartbeat: Option<HeartbeatPlan>,
+    pub heartbeat: Option<Box<HeartbeatPlan>>,
     /// `x-dray: lock: stale_after`: a held lock whose heartbeat is older is stale.
     pub stale_after_seconds: u64,
     /// `--break-stale-lock`: when the lock found is stale, these take it over (an audit line,

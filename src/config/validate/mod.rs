@@ -399,7 +399,7 @@ pub fn validate(
         return Err(cx
             .err(
                 "x-dray.lock.stale_after",
-                &format!("must be between 1 and {MAX_LOCK_STALE_AFTER} (seconds)"),
+                format!("must be between 1 and {MAX_LOCK_STALE_AFTER} (seconds)"),
             )
             .hint("leave it out for 600 (10 minutes)"));
     }

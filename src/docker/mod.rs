@@ -27,6 +27,7 @@
 //! - [`audit`]: audit log lines.
 //! - [`proxy`]: the `kamal` network, the kamal-proxy container and `kamal-proxy` calls.
 //! - [`proxy_files`]: error pages and custom TLS certificates uploaded for the proxy.
+//! - [`server`]: `server bootstrap`'s Docker check, install and run directory.
 //! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
 
 pub mod app;
@@ -42,6 +43,7 @@ pub mod proxy_files;
 pub mod prune;
 pub mod registry;
 mod script;
+pub mod server;
 
 pub use app::{App, ExecOptions, Interactive, LogsOptions};
 pub use audit::AuditLine;

@@ -17,6 +17,7 @@ pub mod cmds;
 mod command;
 pub mod hole;
 pub mod proxy;
+pub mod server;
 pub mod targets;
 
 use serde::Serialize;

@@ -20,5 +20,6 @@ mod realistic;
 mod registry;
 mod release;
 mod remote;
+mod server_bootstrap;
 mod support;
 mod transcript;

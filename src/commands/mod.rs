@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod build;
 pub mod config;
 pub mod deploy;
 pub mod init;
@@ -21,7 +22,7 @@ use crate::error::{Error, ExitCode, Result};
 
 /// Parse the command line, run the command and return the process exit code.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().collect();
+    let args = crate::cli::export_types_of_build(std::env::args().collect());
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -169,6 +170,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Prune(sub) => prune::run(&cli.global, &sub),
         Command::Proxy(sub) => proxy::run(&cli.global, &sub),
         Command::Registry(sub) => registry::run(&cli.global, &sub),
+        Command::Build(sub) => build::run(&cli.global, &sub),
         other => Err(not_implemented(&other)),
     }
 }
@@ -202,6 +204,7 @@ fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<
     argv.extend(args.iter().skip(1).cloned());
     // Global options given before the alias name apply to the expansion too.
     argv.extend(global_args(global));
+    let argv = crate::cli::export_types_of_build(argv);
     let cli = Cli::try_parse_from(&argv).map_err(|e| Error::usage(e.to_string()))?;
     run(cli, depth + 1)
 }

@@ -208,6 +208,57 @@ pub fn check_dockerfile(
     ))
 }
 
+/// What a build is asked for beyond the configuration: `--no-cache`, `--output` (Kamal's
+/// `export_action`) and `build dev`'s dirty tags from the working directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildRequest<'a> {
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--output`: `registry` (pushed), `docker` (kept in the engine), or a buildx type.
+    pub export: &'a str,
+    /// `build dev`: tags end in `-dirty` and the working directory is built (no clone).
+    pub dev: bool,
+}
+
+impl BuildRequest<'_> {
+    /// A deploy's build: pushed to the registry, tags as they are.
+    pub fn push(no_cache: bool) -> BuildRequest<'static> {
+        BuildRequest {
+            no_cache,
+            export: "registry",
+            dev: false,
+        }
+    }
+}
+
+/// Refuse an `--output` this machine cannot produce: without buildx, the legacy `docker
+/// build` either pushes (`registry`) or keeps the image in the engine that built it
+/// (`docker`, not on `builder.remote`'s engine, whose image would never reach this machine).
+pub fn check_export(config: &Config, env: &BuildEnv, export: &str) -> Result<(), BuildRefusal> {
+    let target = bx::target(config, &env.arch);
+    if env.buildx || target == Target::Pack || export == "registry" {
+        return Ok(());
+    }
+    if export != "docker" {
+        return Err(refuse(
+            "--output",
+            format!("the output type `{export}` needs docker buildx, which is not installed here (`docker build` pushes to the registry or keeps the image in the engine: `registry`, `docker`)"),
+            format!("{INSTALL_BUILDX}, or use --output registry or --output docker"),
+        ));
+    }
+    if target == Target::Remote {
+        return Err(refuse(
+            "--output",
+            format!(
+                "`docker` keeps the image in the engine that built it, here {} (`builder.remote`), not on this machine; that needs docker buildx, which is not installed here",
+                config.builder.remote.as_deref().unwrap_or("")
+            ),
+            format!("{INSTALL_BUILDX}, or use --output registry"),
+        ));
+    }
+    Ok(())
+}
+
 /// The build stage's local step: where it runs, the Dockerfile it needs, the builder it
 /// ensures, and its commands. `secrets` are `builder.secrets`' resolved values (for the
 /// environment of the build process, never argv). Call [`check`] first.
@@ -218,13 +269,27 @@ pub fn build_step(
     env: &BuildEnv,
     secrets: &[(String, String)],
 ) -> LocalStep {
+    build_step_for(config, release, &BuildRequest::push(no_cache), env, secrets)
+}
+
+/// [`build_step`] for any [`BuildRequest`] (`build push --output …`, `build dev`). Call
+/// [`check`] and [`check_export`] first.
+pub fn build_step_for(
+    config: &Config,
+    release: &Release,
+    req: &BuildRequest,
+    env: &BuildEnv,
+    secrets: &[(String, String)],
+) -> LocalStep {
     let b = &config.builder;
     let context = b.context.clone().unwrap_or_else(|| ".".into());
     let opts = BuildOptions {
         version: &release.version,
         context: &context,
-        no_cache,
+        no_cache: req.no_cache,
         secrets,
+        export: req.export,
+        dirty: req.dev,
     };
     let target = bx::target(config, &env.arch);
     let mut ensure_builder = None;
@@ -274,7 +339,9 @@ pub fn build_step(
             .map(planned)
             .collect()
     };
+    let [image, _] = opts.tags(config);
     let purpose = match (target, env.buildx) {
+        _ if !opts.pushes() => format!("build {image} (output type {})", req.export),
         (Target::Pack, _) => format!("build {} with pack and push it", release.image),
         (Target::Remote, false) => format!(
             "build and push {} on {}",
@@ -288,6 +355,8 @@ pub fn build_step(
         label: "localhost".into(),
         build_dir: Some(match &b.context {
             Some(c) => BuildDir::Context(c.clone()),
+            // `build dev` builds the working directory as it is.
+            None if req.dev => BuildDir::Context(".".into()),
             None => BuildDir::CloneOfHead,
         }),
         secret_env: b.secrets.clone(),

@@ -16,6 +16,7 @@ pub mod builder;
 pub mod cmds;
 mod command;
 pub mod hole;
+pub mod image;
 pub mod proxy;
 pub mod server;
 pub mod targets;

@@ -1,6 +1,7 @@
 //! The one integration test binary. Each module pins one area's behaviour.
 
 mod app;
+mod build_cmds;
 mod builder;
 mod config;
 mod deploy;

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod build;
 pub mod config;
 pub mod deploy;
+pub mod docs;
+pub mod help;
 pub mod init;
 pub mod lock;
 pub mod proxy;
@@ -12,6 +14,7 @@ pub mod prune;
 pub mod registry;
 pub mod server;
 pub mod session;
+pub mod upgrade;
 
 use clap::Parser;
 
@@ -171,6 +174,9 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Proxy(sub) => proxy::run(&cli.global, &sub),
         Command::Registry(sub) => registry::run(&cli.global, &sub),
         Command::Build(sub) => build::run(&cli.global, &sub),
+        Command::Docs { section } => docs::run(section.as_deref()),
+        Command::Help { command } => help::run(&command),
+        Command::Upgrade(_) => upgrade::run(),
         other => Err(not_implemented(&other)),
     }
 }

@@ -56,7 +56,7 @@ fn build_push_then_pull_puts_the_image_on_every_host_and_app_remove_takes_it_awa
     let (code, out, err) = p.dray(&["build", "pull"]);
     assert_eq!(code, 0, "{out}\n{err}");
     for host in &hosts {
-        assert_eq!(images(fleet, host, &s), [image.clone()], "{host}");
+        assert_eq!(images(fleet, host, &s), vec![image.clone()], "{host}");
         let audit = fleet
             .read_file(host, &format!("~/.kamal/{s}-audit.log"))
             .unwrap_or_default();

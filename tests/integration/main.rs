@@ -3,6 +3,7 @@
 mod app;
 mod build_cmds;
 mod builder;
+mod cmd_plans;
 mod config;
 mod deploy;
 mod erb;

@@ -70,11 +70,14 @@ fn exec(global: &GlobalOptions, interactive: bool, raw: bool, line: &str) -> Res
 }
 
 /// `server bootstrap`: the `pre-connect` hook, then under the lock every host's Docker check
-/// (and install) and run directory, then the `docker-setup` hook.
+/// (and install) and run directory, then the `docker-setup` hook; the hosts are the targeted
+/// ones and the accessories' ([`server::bootstrap_hosts`]).
 fn bootstrap(global: &GlobalOptions) -> Result<()> {
     let s = Session::new(global)?;
     let release = s.release()?.release;
-    let hosts = s.targets.hosts.clone();
+    let hosts = server::bootstrap_hosts(&s.config, &s.targets, global.hosts.as_deref());
+    let mut targets = s.targets.clone();
+    targets.hosts = hosts.clone();
     let roles = s
         .targets
         .roles_filtered
@@ -109,7 +112,7 @@ fn bootstrap(global: &GlobalOptions) -> Result<()> {
         "server",
         Some("bootstrap"),
         Some(release.clone()),
-        s.targets.clone(),
+        targets,
         stages,
     ))
 }

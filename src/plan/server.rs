@@ -7,7 +7,34 @@ use crate::config::Config;
 use crate::docker::server as cmds;
 use crate::hooks::{hook_env, HookContext};
 
-use super::{on_hosts, planned, stage, HookStep, Stage, Step};
+use super::{on_hosts, planned, stage, HookStep, Stage, Step, Targets};
+
+/// The hosts a bootstrap works on, as Kamal's `KAMAL.hosts`: the targeted hosts and, unless
+/// `--roles` narrowed the targets, the accessories' hosts (those matching `--hosts` when it was
+/// given, `host_filter`), in that order.
+pub fn bootstrap_hosts(
+    config: &Config,
+    targets: &Targets,
+    host_filter: Option<&str>,
+) -> Vec<String> {
+    let mut hosts = targets.hosts.clone();
+    if targets.roles_filtered {
+        return hosts;
+    }
+    let wanted = |h: &str| match host_filter {
+        None => true,
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .any(|p| !p.is_empty() && super::targets::wildcard(p, h)),
+    };
+    for host in config.accessories.iter().flat_map(|a| &a.hosts) {
+        if wanted(host) && !hosts.contains(host) {
+            hosts.push(host.clone());
+        }
+    }
+    hosts
+}
 
 /// The stages of a bootstrap of `hosts`: `bootstrap` (per host: [`cmds::bootstrap`]; a host
 /// that fails — Docker missing and not installable, or the install failed — fails alone, named,

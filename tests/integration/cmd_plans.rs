@@ -92,6 +92,32 @@ fn plan_server_bootstrap() {
 }
 
 #[test]
+fn bootstrap_includes_the_accessories_hosts_unless_roles_narrow_it() {
+    let dir = repo();
+    let config =
+        format!("{CONFIG}accessories:\n  db:\n    image: postgres:16\n    host: 10.0.0.9\n");
+    write(&dir.path().join("config/deploy.yml"), &config);
+    let line = "[10.0.0.9] $ sh -c 'if docker -v";
+    let (code, out, err) = dray(dir.path(), &["server", "bootstrap", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(line), "{out}");
+    assert!(
+        out.contains("KAMAL_HOSTS=10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.9"),
+        "{out}"
+    );
+    let (_, out, _) = dray(
+        dir.path(),
+        &["server", "bootstrap", "--dry-run", "-r", "web"],
+    );
+    assert!(!out.contains(line), "{out}");
+    let (_, out, _) = dray(
+        dir.path(),
+        &["server", "bootstrap", "--dry-run", "-h", "10.0.0.1"],
+    );
+    assert!(!out.contains(line), "{out}");
+}
+
+#[test]
 fn plan_build_push_pull_deliver_dev_details() {
     snapshot("build_push", &["build", "push", "--no-cache"]);
     snapshot(

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+mod build;
+
+pub use build::{export_types_of_build, BuildCommand, BuildDevArgs, BuildOutputArgs, UpgradeArgs};
+
 /// dray: deploy web apps anywhere, Kamal 2 compatible.
 #[derive(Debug, Parser)]
 #[command(
@@ -192,14 +196,15 @@ pub enum Command {
         confirmed: bool,
     },
     /// Upgrade from Kamal 1.x to 2.0.
-    Upgrade(PendingArgs),
+    Upgrade(UpgradeArgs),
     /// Show dray version.
     Version,
     /// Manage application.
     #[command(subcommand)]
     App(AppCommand),
     /// Build application image.
-    Build(PendingArgs),
+    #[command(subcommand)]
+    Build(BuildCommand),
     /// Manage kamal-proxy.
     #[command(subcommand)]
     Proxy(ProxyCommand),

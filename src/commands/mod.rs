@@ -2,9 +2,12 @@
 
 pub mod app;
 pub mod audit;
+pub mod build;
 pub mod config;
 pub mod deploy;
 pub mod details;
+pub mod docs;
+pub mod help;
 pub mod init;
 pub mod lock;
 pub mod proxy;
@@ -15,6 +18,7 @@ pub mod secrets;
 pub mod server;
 pub mod session;
 pub mod status;
+pub mod upgrade;
 
 use clap::Parser;
 
@@ -25,7 +29,7 @@ use crate::error::{Error, ExitCode, Result};
 
 /// Parse the command line, run the command and return the process exit code.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().collect();
+    let args = crate::cli::export_types_of_build(std::env::args().collect());
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -183,6 +187,10 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Prune(sub) => prune::run(&cli.global, &sub),
         Command::Proxy(sub) => proxy::run(&cli.global, &sub),
         Command::Registry(sub) => registry::run(&cli.global, &sub),
+        Command::Build(sub) => build::run(&cli.global, &sub),
+        Command::Docs { section } => docs::run(section.as_deref()),
+        Command::Help { command } => help::run(&command),
+        Command::Upgrade(_) => upgrade::run(),
         other => Err(not_implemented(&other)),
     }
 }
@@ -216,6 +224,7 @@ fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<
     argv.extend(args.iter().skip(1).cloned());
     // Global options given before the alias name apply to the expansion too.
     argv.extend(global_args(global));
+    let argv = crate::cli::export_types_of_build(argv);
     let cli = Cli::try_parse_from(&argv).map_err(|e| Error::usage(e.to_string()))?;
     run(cli, depth + 1)
 }

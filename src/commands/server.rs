@@ -1,9 +1,12 @@
 //! `dray server exec [-i] CMD…` (Kamal's `server exec`): a plan ([`crate::plan::admin`]) on
-//! every targeted host, or on the primary host attached to this terminal.
+//! every targeted host, or on the primary host attached to this terminal; `dray server
+//! bootstrap` ([`crate::plan::server`]): Docker checked (installed where missing and allowed),
+//! `.kamal` created, the `docker-setup` hook, under the lock.
 
 use crate::cli::{GlobalOptions, ServerCommand};
 use crate::error::{Error, Result};
-use crate::plan::{admin, Plan};
+use crate::hooks::{hook_env, HookContext};
+use crate::plan::{admin, locked, server, HookStep, Plan, Step};
 
 use super::session::Session;
 
@@ -26,8 +29,7 @@ pub fn run(global: &GlobalOptions, command: &ServerCommand) -> Result<()> {
             }
             exec(global, *interactive, false, &cmd.join(" "))
         }
-        ServerCommand::Bootstrap => Err(Error::usage("`server bootstrap` is not implemented yet")
-            .with_hint("see the open issues for the command's status")),
+        ServerCommand::Bootstrap => bootstrap(global),
     }
 }
 
@@ -65,4 +67,52 @@ fn exec(global: &GlobalOptions, interactive: bool, raw: bool, line: &str) -> Res
         plan.output = crate::plan::OutputStyle::Plain;
     }
     s.run(&plan)
+}
+
+/// `server bootstrap`: the `pre-connect` hook, then under the lock every host's Docker check
+/// (and install) and run directory, then the `docker-setup` hook; the hosts are the targeted
+/// ones and the accessories' ([`server::bootstrap_hosts`]).
+fn bootstrap(global: &GlobalOptions) -> Result<()> {
+    let s = Session::new(global)?;
+    let release = s.release()?.release;
+    let hosts = server::bootstrap_hosts(&s.config, &s.targets, global.hosts.as_deref());
+    let mut targets = s.targets.clone();
+    targets.hosts = hosts.clone();
+    let roles = s
+        .targets
+        .roles_filtered
+        .then_some(s.targets.roles.as_slice());
+    let ctx = |lock: bool| HookContext {
+        release: &release,
+        command: "server",
+        subcommand: Some("bootstrap"),
+        hosts: &hosts,
+        roles,
+        lock,
+        runtime: None,
+    };
+    let mut stages = Vec::new();
+    if !global.skip_hooks {
+        let secrets = super::load_secrets(&s.config, &s.opts)?;
+        stages.push(crate::plan::stage(
+            "connect",
+            vec![Step::Hook(HookStep {
+                hook: "pre-connect".into(),
+                path: format!("{}/pre-connect", s.config.hooks_path),
+                env: hook_env("pre-connect", &ctx(s.lock_inherited()), secrets.iter()),
+            })],
+        ));
+    }
+    let hook = ctx(true);
+    stages.extend(locked(
+        s.lock(&release.version),
+        server::bootstrap_stages(&s.config, &hosts, (!global.skip_hooks).then_some(&hook)),
+    ));
+    s.run(&Plan::command(
+        "server",
+        Some("bootstrap"),
+        Some(release.clone()),
+        targets,
+        stages,
+    ))
 }

@@ -21,6 +21,28 @@ pub struct BuildOptions<'a> {
     pub no_cache: bool,
     /// The resolved values of `builder.secrets`, `(name, value)`, for the environment.
     pub secrets: &'a [(String, String)],
+    /// Where the result goes (Kamal's `export_action`, `--output`): `registry` (pushed), `docker`
+    /// (kept in the building engine's image store), or any other `buildx --output` type.
+    pub export: &'a str,
+    /// `build dev`: both tags end in `-dirty`.
+    pub dirty: bool,
+}
+
+impl BuildOptions<'_> {
+    /// The two tags this build makes ([`tags`], with `-dirty` for `build dev`).
+    pub fn tags(&self, config: &Config) -> [String; 2] {
+        let tags = tags(config, self.version);
+        if self.dirty {
+            tags.map(|t| format!("{t}-dirty"))
+        } else {
+            tags
+        }
+    }
+
+    /// Whether the result is pushed to the registry.
+    pub fn pushes(&self) -> bool {
+        self.export == "registry"
+    }
 }
 
 /// `linux/<arch>,…` of every `builder.arch`.
@@ -110,18 +132,21 @@ pub fn buildx_build(
     opts: &BuildOptions<'_>,
 ) -> CommandSpec {
     let b = &config.builder;
-    let mut cmd = CommandSpec::new("build and push image", "docker").args([
-        "buildx",
-        "build",
-        "--output=type=registry",
-    ]);
+    let purpose = if opts.pushes() {
+        "build and push image".to_string()
+    } else {
+        format!("build image (output type {})", opts.export)
+    };
+    let mut cmd = CommandSpec::new(purpose, "docker")
+        .args(["buildx", "build"])
+        .arg(format!("--output=type={}", opts.export));
     if let Some(p) = platforms(config) {
         cmd = cmd.arg("--platform").arg(p);
     }
     if let Some(name) = builder {
         cmd = cmd.arg("--builder").arg(name);
     }
-    for tag in tags(config, opts.version) {
+    for tag in opts.tags(config) {
         cmd = cmd.arg("-t").arg(tag);
     }
     if let Some((to, from)) = cache(config) {
@@ -165,7 +190,7 @@ pub fn docker_build(config: &Config, opts: &BuildOptions<'_>, engine: Option<&st
         None => CommandSpec::new("build image", "docker"),
     }
     .arg("build");
-    for tag in tags(config, opts.version) {
+    for tag in opts.tags(config) {
         cmd = cmd.arg("-t").arg(tag);
     }
     cmd = label_and_args(cmd, config);
@@ -203,7 +228,8 @@ pub fn push(tag: &str, engine: Option<&str>) -> CommandSpec {
     .arg(tag)
 }
 
-/// The fallback in order: `docker build`, `docker push IMG`, `docker push LATEST`, all on
+/// The fallback in order: `docker build`, `docker push IMG`, `docker push LATEST` (the pushes
+/// only for the `registry` output; `docker` keeps the image in the engine), all on
 /// `engine` when given (the remote builder's engine pushes what it built; the local docker CLI
 /// sends its registry credentials with each push).
 pub fn docker_build_and_push(
@@ -211,12 +237,13 @@ pub fn docker_build_and_push(
     opts: &BuildOptions<'_>,
     engine: Option<&str>,
 ) -> Vec<CommandSpec> {
-    let [image, latest] = tags(config, opts.version);
-    vec![
-        docker_build(config, opts, engine),
-        push(&image, engine),
-        push(&latest, engine),
-    ]
+    let [image, latest] = opts.tags(config);
+    let mut cmds = vec![docker_build(config, opts, engine)];
+    if opts.pushes() {
+        cmds.push(push(&image, engine));
+        cmds.push(push(&latest, engine));
+    }
+    cmds
 }
 
 /// `linux/<arch>,…` of `arches`, `None` when there are none.
@@ -241,6 +268,8 @@ mod tests {
             context: ".",
             no_cache: false,
             secrets,
+            export: "registry",
+            dirty: false,
         }
     }
 

@@ -296,7 +296,7 @@ pub fn pack_build(config: &Config, opts: &BuildOptions<'_>, local_arch: &str) ->
         .first()
         .cloned()
         .unwrap_or_else(|| local_arch.to_string());
-    let [image, latest] = super::build::tags(config, opts.version);
+    let [image, latest] = opts.tags(config);
     let mut cmd = CommandSpec::new("build the image with pack", "pack").args([
         "build".to_string(),
         config.repository.clone(),
@@ -330,11 +330,13 @@ pub fn pack_build(config: &Config, opts: &BuildOptions<'_>, local_arch: &str) ->
     }
     cmd = cmd.arg("--path").arg(opts.context);
     cmd.env.extend(opts.secrets.iter().cloned());
-    vec![
-        cmd,
-        super::build::push(&image, None),
-        super::build::push(&latest, None),
-    ]
+    let mut cmds = vec![cmd];
+    if opts.pushes() {
+        // Kamal's `export`: pushed only for the `registry` output.
+        cmds.push(super::build::push(&image, None));
+        cmds.push(super::build::push(&latest, None));
+    }
+    cmds
 }
 
 #[cfg(test)]
@@ -468,6 +470,8 @@ mod tests {
             context: ".",
             no_cache: true,
             secrets: &secrets,
+            export: "registry",
+            dirty: false,
         };
         let cmds = pack_build(&c, &opts, "amd64");
         assert!(!format!("{:?}", cmds[0].args).contains("s3cret"));

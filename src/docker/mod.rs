@@ -27,6 +27,7 @@
 //! - [`audit`]: audit log lines.
 //! - [`proxy`]: the `kamal` network, the kamal-proxy container and `kamal-proxy` calls.
 //! - [`proxy_files`]: error pages and custom TLS certificates uploaded for the proxy.
+//! - [`server`]: `server bootstrap`'s Docker check, install and run directory.
 //! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
 //! - [`releases`]: dray's record of successful releases on each host.
 //! - [`status`]: the one script per host `dray status` reads.
@@ -45,6 +46,7 @@ pub mod prune;
 pub mod registry;
 pub mod releases;
 mod script;
+pub mod server;
 pub mod status;
 
 pub use app::{App, ExecOptions, Interactive, LogsOptions};

@@ -351,12 +351,13 @@ pub fn remove(inp: &AppInputs, release: &Release) -> Vec<Stage> {
         let a = config.service_and_destination();
         cmds.push(audit(config, release, host, None, "Removed all app images"));
         cmds.push(planned(crate::docker::app::remove_images(config, host)));
+        // Kamal's line: "Removed <app directory>".
         cmds.push(audit(
             config,
             release,
             host,
             None,
-            "Removed app directories",
+            format!("Removed .kamal/apps/{a}"),
         ));
         cmds.push(
             planned(

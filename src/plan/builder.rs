@@ -208,6 +208,57 @@ pub fn check_dockerfile(
     ))
 }
 
+/// What a build is asked for beyond the configuration: `--no-cache`, `--output` (Kamal's
+/// `export_action`) and `build dev`'s dirty tags from the working directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildRequest<'a> {
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--output`: `registry` (pushed), `docker` (kept in the engine), or a buildx type.
+    pub export: &'a str,
+    /// `build dev`: tags end in `-dirty` and the working directory is built (no clone).
+    pub dev: bool,
+}
+
+impl BuildRequest<'_> {
+    /// A deploy's build: pushed to the registry, tags as they are.
+    pub fn push(no_cache: bool) -> BuildRequest<'static> {
+        BuildRequest {
+            no_cache,
+            export: "registry",
+            dev: false,
+        }
+    }
+}
+
+/// Refuse an `--output` this machine cannot produce: without buildx, the legacy `docker
+/// build` either pushes (`registry`) or keeps the image in the engine that built it
+/// (`docker`, not on `builder.remote`'s engine, whose image would never reach this machine).
+pub fn check_export(config: &Config, env: &BuildEnv, export: &str) -> Result<(), BuildRefusal> {
+    let target = bx::target(config, &env.arch);
+    if env.buildx || target == Target::Pack || export == "registry" {
+        return Ok(());
+    }
+    if export != "docker" {
+        return Err(refuse(
+            "--output",
+            format!("the output type `{export}` needs docker buildx, which is not installed here (`docker build` pushes to the registry or keeps the image in the engine: `registry`, `docker`)"),
+            format!("{INSTALL_BUILDX}, or use --output registry or --output docker"),
+        ));
+    }
+    if target == Target::Remote {
+        return Err(refuse(
+            "--output",
+            format!(
+                "`docker` keeps the image in the engine that built it, here {} (`builder.remote`), not on this machine; that needs docker buildx, which is not installed here",
+                config.builder.remote.as_deref().unwrap_or("")
+            ),
+            format!("{INSTALL_BUILDX}, or use --output registry"),
+        ));
+    }
+    Ok(())
+}
+
 /// The build stage's local step: where it runs, the Dockerfile it needs, the builder it
 /// ensures, and its commands. `secrets` are `builder.secrets`' resolved values (for the
 /// environment of the build process, never argv). Call [`check`] first.
@@ -218,13 +269,27 @@ pub fn build_step(
     env: &BuildEnv,
     secrets: &[(String, String)],
 ) -> LocalStep {
+    build_step_for(config, release, &BuildRequest::push(no_cache), env, secrets)
+}
+
+/// [`build_step`] for any [`BuildRequest`] (`build push --output …`, `build dev`). Call
+/// [`check`] and [`check_export`] first.
+pub fn build_step_for(
+    config: &Config,
+    release: &Release,
+    req: &BuildRequest,
+    env: &BuildEnv,
+    secrets: &[(String, String)],
+) -> LocalStep {
     let b = &config.builder;
     let context = b.context.clone().unwrap_or_else(|| ".".into());
     let opts = BuildOptions {
         version: &release.version,
         context: &context,
-        no_cache,
+        no_cache: req.no_cache,
         secrets,
+        export: req.export,
+        dirty: req.dev,
     };
     let target = bx::target(config, &env.arch);
     let mut ensure_builder = None;
@@ -274,7 +339,9 @@ pub fn build_step(
             .map(planned)
             .collect()
     };
+    let [image, _] = opts.tags(config);
     let purpose = match (target, env.buildx) {
+        _ if !opts.pushes() => format!("build {image} (output type {})", req.export),
         (Target::Pack, _) => format!("build {} with pack and push it", release.image),
         (Target::Remote, false) => format!(
             "build and push {} on {}",
@@ -288,6 +355,8 @@ pub fn build_step(
         label: "localhost".into(),
         build_dir: Some(match &b.context {
             Some(c) => BuildDir::Context(c.clone()),
+            // `build dev` builds the working directory as it is.
+            None if req.dev => BuildDir::Context(".".into()),
             None => BuildDir::CloneOfHead,
         }),
         secret_env: b.secrets.clone(),
@@ -297,158 +366,5 @@ pub fn build_step(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::docker::test_support::{config_with, BASE};
-
-    fn with(builder: &str) -> Config {
-        config_with(&BASE.replace("builder:\n  arch: amd64\n", builder), None)
-    }
-
-    fn env(buildx: bool, arch: &str) -> BuildEnv {
-        BuildEnv {
-            buildx,
-            arch: arch.into(),
-            pack: false,
-        }
-    }
-
-    fn refusal(builder: &str, e: &BuildEnv) -> String {
-        match check(&with(builder), e) {
-            Ok(()) => "ok".into(),
-            Err(r) => r.to_string(),
-        }
-    }
-
-    #[test]
-    fn docker_arch_as_kamal_maps_it() {
-        assert_eq!(docker_arch("x86_64\n"), "amd64");
-        assert_eq!(docker_arch("aarch64"), "arm64");
-        assert_eq!(docker_arch("riscv64"), "riscv64");
-    }
-
-    #[test]
-    fn legacy_builder_builds_only_the_engines_arch() {
-        let e = env(false, "amd64");
-        assert_eq!(refusal("builder:\n  arch: amd64\n", &e), "ok");
-        assert_eq!(refusal("builder:\n  arch: [amd64]\n", &e), "ok");
-        assert_eq!(refusal("builder:\n  arch: linux/amd64\n", &e), "ok");
-        let arm = refusal("builder:\n  arch: arm64\n", &e);
-        assert!(
-            arm.starts_with(
-                "builder.arch: `arm64` is not the arch of this machine's docker engine (amd64)"
-            ),
-            "{arm}"
-        );
-        let multi = refusal("builder:\n  arch: [amd64, arm64]\n", &e);
-        assert!(
-            multi
-                .starts_with("builder.arch: a multi-arch image (amd64, arm64) needs docker buildx"),
-            "{multi}"
-        );
-        let hybrid = refusal(
-            "builder:\n  arch: [amd64, arm64]\n  remote: ssh://b@h\n",
-            &e,
-        );
-        assert!(
-            hybrid.contains("amd64 here and arm64 on ssh://b@h"),
-            "{hybrid}"
-        );
-        // One arch on the remote's engine is the legacy remote build.
-        assert_eq!(
-            refusal("builder:\n  arch: arm64\n  remote: ssh://b@h\n", &e),
-            "ok"
-        );
-        assert_eq!(
-            refusal(
-                "builder:\n  arch: amd64\n  remote: ssh://b@h\n  local: false\n",
-                &e
-            ),
-            "ok"
-        );
-        // With buildx, all of these are Kamal's builds.
-        assert_eq!(
-            refusal("builder:\n  arch: [amd64, arm64]\n", &env(true, "amd64")),
-            "ok"
-        );
-    }
-
-    #[test]
-    fn buildx_only_keys_are_refused_without_buildx() {
-        let e = env(false, "amd64");
-        for (yaml, key) in [
-            ("  cache:\n    type: gha\n", "builder.cache"),
-            ("  driver: cloud org/name\n", "builder.driver"),
-            ("  driver: kubernetes\n", "builder.driver"),
-            ("  provenance: mode=max\n", "builder.provenance"),
-            ("  sbom: true\n", "builder.sbom"),
-            ("  secrets:\n    - TOKEN\n", "builder.secrets"),
-            ("  ssh: default\n", "builder.ssh"),
-        ] {
-            let text = refusal(&format!("builder:\n  arch: amd64\n{yaml}"), &e);
-            assert!(text.starts_with(&format!("{key}: ")), "{text}");
-            assert!(text.contains("needs docker buildx"), "{text}");
-            assert_eq!(
-                refusal(
-                    &format!("builder:\n  arch: amd64\n{yaml}"),
-                    &env(true, "amd64")
-                ),
-                "ok"
-            );
-        }
-    }
-
-    #[test]
-    fn pack_needs_the_pack_cli() {
-        let yaml = "builder:\n  arch: amd64\n  pack:\n    builder: heroku/builder:24\n";
-        let text = refusal(yaml, &env(false, "amd64"));
-        assert!(
-            text.starts_with("builder.pack: buildpacks need the `pack` CLI"),
-            "{text}"
-        );
-        let with_pack = BuildEnv {
-            pack: true,
-            ..env(false, "amd64")
-        };
-        assert_eq!(refusal(yaml, &with_pack), "ok");
-    }
-
-    #[test]
-    fn a_missing_dockerfile_is_refused_with_kamals_message() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let c = with("builder:\n  arch: amd64\n  dockerfile: Dockerfile.production\n");
-        let text = check_dockerfile(&c, dir.path(), &env(false, "amd64"))
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(
-            text.as_deref(),
-            Some("builder.dockerfile: Missing Dockerfile.production")
-        );
-        std::fs::write(dir.path().join("Dockerfile.production"), "FROM scratch\n").expect("write");
-        assert_eq!(
-            check_dockerfile(&c, dir.path(), &env(false, "amd64")),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn local_registry_with_a_remote_builder_needs_ssh() {
-        let yaml = BASE
-            .replace(
-                "  username: dhh\n  password: secret\n",
-                "  server: localhost:5555\n",
-            )
-            .replace(
-                "builder:\n  arch: amd64\n",
-                "builder:\n  arch: arm64\n  remote: tcp://builder:2375\n",
-            );
-        let c = config_with(&yaml, None);
-        let text = check(&c, &env(true, "amd64")).err().map(|e| e.to_string());
-        assert_eq!(
-            text.as_deref(),
-            Some("builder.remote: Local registry with remote builder requires an SSH URL (e.g., ssh://user@host)")
-        );
-        let c = config_with(&yaml.replace("tcp://builder:2375", "ssh://b@h"), None);
-        assert_eq!(check(&c, &env(true, "amd64")), Ok(()));
-    }
-}
+#[path = "builder_tests.rs"]
+mod tests;

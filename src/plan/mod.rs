@@ -16,7 +16,9 @@ pub mod builder;
 pub mod cmds;
 mod command;
 pub mod hole;
+pub mod image;
 pub mod proxy;
+pub mod server;
 pub mod targets;
 
 use serde::Serialize;

@@ -577,8 +577,13 @@ fn redeploy_audit_and_app_remove_through_the_binary() {
             "{host}: {out}"
         );
     }
-    // app remove: containers, images and the app's directories go; the audit says so.
+    // app remove: the proxy routes go, then containers, images and the app's directories; the
+    // audit says so.
     dray_ok(&p, &["app", "remove"]);
+    for host in &hosts[..2] {
+        let (status, _) = via_proxy(host, &s);
+        assert_eq!(status, "404", "{host}: the proxy still routes {s}");
+    }
     for host in &hosts {
         assert!(containers(fleet, host, &s).is_empty(), "{host}");
         assert!(
@@ -592,11 +597,11 @@ fn redeploy_audit_and_app_remove_through_the_binary() {
             .read_file(host, &format!("~/.kamal/{s}-audit.log"))
             .unwrap_or_default();
         for line in [
-            "Removed all app containers",
-            "Removed all app images",
-            "Removed app directories",
+            "Removed all app containers".to_string(),
+            "Removed all app images".to_string(),
+            format!("Removed .kamal/apps/{s}"),
         ] {
-            assert!(audit.contains(line), "{host}: {line} missing in\n{audit}");
+            assert!(audit.contains(&line), "{host}: {line} missing in\n{audit}");
         }
     }
     cleanup(fleet, &p);

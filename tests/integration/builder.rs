@@ -216,6 +216,34 @@ fn buildx_plan_remote_hybrid_and_cloud_builders() {
 }
 
 #[test]
+fn build_create_remove_and_details_manage_the_buildx_builder() {
+    let dir = plan_repo("builder:\n  arch: amd64\n");
+    let bin = fake_docker_bin(dir.path());
+    for sub in ["create", "details", "remove"] {
+        let out = dray_in(dir.path(), &["build", sub], Some(&bin), None);
+        assert!(out.status.success(), "{}", text(&out));
+        if sub == "details" {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("Builder: local"), "{stdout}");
+        }
+    }
+    // The probe (`buildx version`) aside, exactly Kamal's commands.
+    let log = std::fs::read_to_string(buildx_log(&bin)).unwrap_or_default();
+    let log: String = log
+        .lines()
+        .filter(|l| *l != "buildx version")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        log,
+        "buildx create --name kamal-local-docker-container --driver=docker-container\n\
+         context ls\n\
+         buildx ls\n\
+         buildx rm kamal-local-docker-container\n"
+    );
+}
+
+#[test]
 fn legacy_plan_is_the_same_for_every_spelling_of_the_engines_arch() {
     let plain = build_stage("builder:\n  arch: amd64\n", false);
     snapshot("legacy_amd64", plain.clone());

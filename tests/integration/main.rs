@@ -1,7 +1,9 @@
 //! The one integration test binary. Each module pins one area's behaviour.
 
 mod app;
+mod build_cmds;
 mod builder;
+mod cmd_plans;
 mod config;
 mod deploy;
 mod erb;
@@ -23,5 +25,6 @@ mod release;
 mod releases;
 mod remote;
 mod secrets_adapters;
+mod server_bootstrap;
 mod support;
 mod transcript;

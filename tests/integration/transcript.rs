@@ -378,6 +378,12 @@ fn proxy_reboot_sends_exactly_its_dry_run() {
 }
 
 #[test]
+fn server_bootstrap_and_build_pull_send_exactly_their_dry_run() {
+    assert_transcript_is_dry_run(&["server", "bootstrap", "--version", "v1"]);
+    assert_transcript_is_dry_run(&["build", "pull", "--version", "v1"]);
+}
+
+#[test]
 fn prune_sends_exactly_its_dry_run() {
     assert_transcript_is_dry_run(&["prune", "all", "--version", "v1"]);
 }

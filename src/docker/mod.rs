@@ -16,6 +16,7 @@
 //!   [`Arg::Sensitive`](crate::command::Arg::Sensitive) so logs show `KEY=[REDACTED]`.
 //!
 //! Modules:
+//! - [`accessory`]: accessory containers, their files, directories, env file and proxy route.
 //! - [`app`]: app containers: run, names, versions, readiness, stop, logs, exec, details.
 //! - [`env_file`]: the role env file's content and the commands writing it.
 //! - [`registry`]: login (password on stdin), logout, pull, image removal, label check.
@@ -29,6 +30,7 @@
 //! - [`proxy_files`]: error pages and custom TLS certificates uploaded for the proxy.
 //! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
 
+pub mod accessory;
 pub mod app;
 pub mod assets;
 pub mod audit;

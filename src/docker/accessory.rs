@@ -48,17 +48,17 @@ pub fn file_host_path(acc: &Accessory, file: &FileSpec) -> String {
 /// `$PWD/<service_name>/<local>` (`$PWD` expanded by the remote shell).
 pub fn directory_host_path(acc: &Accessory, dir: &FileSpec) -> HostPath {
     if dir.local.starts_with('/') {
-        HostPath::Absolute(dir.local.clone())
+        HostPath::Literal(dir.local.clone())
     } else {
         HostPath::Home(format!("{}/{}", acc.service, dir.local))
     }
 }
 
-/// A host path: absolute, or under the SSH user's home (`$PWD/...`).
+/// A host path: as written (absolute, or relative to the home directory where Kamal writes it so), or under `$PWD`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPath {
     /// As written.
-    Absolute(String),
+    Literal(String),
     /// Relative to the home directory, passed as `"$PWD"/'<path>'`.
     Home(String),
 }
@@ -66,7 +66,7 @@ pub enum HostPath {
 impl HostPath {
     fn push(&self, cmd: CommandSpec) -> CommandSpec {
         match self {
-            HostPath::Absolute(p) => cmd.arg(p),
+            HostPath::Literal(p) => cmd.arg(p),
             HostPath::Home(p) => cmd.arg_raw(format!("\"$PWD\"/{}", quote(p))),
         }
     }
@@ -79,7 +79,7 @@ fn path_volume(host_path: &HostPath, remote: &str, options: Option<&str>) -> Hos
         .map(|o| format!(":{o}"))
         .unwrap_or_default();
     match host_path {
-        HostPath::Absolute(p) => HostPath::Absolute(format!("{p}:{remote}{opts}")),
+        HostPath::Literal(p) => HostPath::Literal(format!("{p}:{remote}{opts}")),
         HostPath::Home(p) => HostPath::Home(format!("{p}:{remote}{opts}")),
     }
 }

@@ -9,6 +9,8 @@
 //! latest, prune, unlock, post-deploy, and a read-back of what every host runs. The other
 //! commands' plans are in [`app`], [`proxy`] and [`admin`].
 
+pub mod accessory;
+pub mod accessory_ops;
 pub mod admin;
 pub mod app;
 pub mod build;

@@ -1,5 +1,7 @@
 //! One handler per command: resolve settings → plan → engine.
 
+pub mod accessory;
+mod accessory_files;
 pub mod app;
 pub mod audit;
 pub mod config;
@@ -166,6 +168,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Server(sub) => server::run(&cli.global, &sub),
         Command::Audit => audit::run(&cli.global),
         Command::App(sub) => app::run(&cli.global, &sub),
+        Command::Accessory(sub) => accessory::run(&cli.global, &sub),
         Command::Prune(sub) => prune::run(&cli.global, &sub),
         Command::Proxy(sub) => proxy::run(&cli.global, &sub),
         Command::Registry(sub) => registry::run(&cli.global, &sub),

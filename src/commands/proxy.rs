@@ -98,7 +98,8 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
     }
 }
 
-fn confirm(question: &str) -> bool {
+/// Ask `question` on the terminal; no terminal, or anything but `y`, is no.
+pub(super) fn confirm(question: &str) -> bool {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
         return false;

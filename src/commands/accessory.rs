@@ -110,9 +110,7 @@ pub fn run(global: &GlobalOptions, command: &AccessoryCommand) -> Result<()> {
         C::Upload { .. } => run.changing(each(&|a| vec![ops::upload(&inp, a)])),
         C::Directories { .. } => run.changing(each(&|a| vec![ops::directories(&inp, a)])),
         C::PullImage { .. } => run.changing(each(&|a| vec![ops::pull_image(&inp, a)])),
-        C::RemoveContainer { .. } => {
-            run.changing(each(&|a| vec![ops::remove_container(&inp, a)]))
-        }
+        C::RemoveContainer { .. } => run.changing(each(&|a| vec![ops::remove_container(&inp, a)])),
         C::RemoveImage { .. } => run.changing(each(&|a| vec![ops::remove_image(&inp, a)])),
         C::RemoveServiceDirectory { .. } => {
             run.changing(each(&|a| vec![ops::remove_service_directory(&inp, a)]))

@@ -17,7 +17,10 @@ pub fn check_secrets(config: &Config, accessories: &[&Accessory], secrets: &Secr
             secrets.get(&s.key)?;
         }
         let registry = acc.registry.as_ref().unwrap_or(&config.registry);
-        for c in [&registry.username, &registry.password].into_iter().flatten() {
+        for c in [&registry.username, &registry.password]
+            .into_iter()
+            .flatten()
+        {
             if let Credential::Secret(name) = c {
                 secrets.get(name)?;
             }

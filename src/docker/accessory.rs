@@ -160,8 +160,7 @@ impl<'a> Acc<'a> {
     /// `--label service=<service_name>` then the accessory's labels (a `service` label replaces
     /// the default in place, as Ruby's `Hash#merge`).
     fn label_args(&self, mut cmd: CommandSpec) -> CommandSpec {
-        let mut labels: Vec<(String, String)> =
-            vec![("service".into(), self.acc.service.clone())];
+        let mut labels: Vec<(String, String)> = vec![("service".into(), self.acc.service.clone())];
         for (k, v) in &self.acc.labels {
             match labels.iter_mut().find(|(key, _)| key == k) {
                 Some(existing) => existing.1 = v.clone(),
@@ -249,7 +248,11 @@ impl<'a> Acc<'a> {
     /// `docker logs S [--since X] [--tail N] [--timestamps] 2>&1 [| grep 'G' <options>]`; with
     /// `follow`, `docker logs S [--timestamps] --tail 10 --follow 2>&1 [| grep …]`.
     pub fn logs(&self, opts: &LogsOptions) -> CommandSpec {
-        let mut w = vec!["docker".to_string(), "logs".into(), self.acc.service.clone()];
+        let mut w = vec![
+            "docker".to_string(),
+            "logs".into(),
+            self.acc.service.clone(),
+        ];
         if opts.follow {
             if opts.timestamps {
                 w.push("--timestamps".into());
@@ -326,7 +329,10 @@ impl<'a> Acc<'a> {
     /// `rm -rf S`: the files and directories under the service's directory.
     pub fn remove_service_directory(&self) -> CommandSpec {
         CommandSpec::new(
-            format!("remove accessory {} directory on {}", self.acc.name, self.host),
+            format!(
+                "remove accessory {} directory on {}",
+                self.acc.name, self.host
+            ),
             "rm",
         )
         .arg("-rf")
@@ -336,7 +342,10 @@ impl<'a> Acc<'a> {
     /// `rm -f .kamal/apps/A/env/accessories/<name>.env` (dray: Kamal leaves the env file).
     pub fn remove_env_file(&self) -> CommandSpec {
         CommandSpec::new(
-            format!("remove accessory {} env file on {}", self.acc.name, self.host),
+            format!(
+                "remove accessory {} env file on {}",
+                self.acc.name, self.host
+            ),
             "rm",
         )
         .arg("-f")
@@ -387,7 +396,12 @@ impl<'a> Acc<'a> {
         let proxy = self.acc.proxy.as_ref()?;
         Some(
             self.docker("route to")
-                .args(["exec", super::proxy::CONTAINER_NAME, "kamal-proxy", "deploy"])
+                .args([
+                    "exec",
+                    super::proxy::CONTAINER_NAME,
+                    "kamal-proxy",
+                    "deploy",
+                ])
                 .arg(self.service_name())
                 .args(super::proxy::deploy_args(
                     self.config,
@@ -402,7 +416,12 @@ impl<'a> Acc<'a> {
     /// `docker exec kamal-proxy kamal-proxy remove S`.
     pub fn proxy_remove(&self) -> CommandSpec {
         self.docker("remove the proxy route of")
-            .args(["exec", super::proxy::CONTAINER_NAME, "kamal-proxy", "remove"])
+            .args([
+                "exec",
+                super::proxy::CONTAINER_NAME,
+                "kamal-proxy",
+                "remove",
+            ])
             .arg(self.service_name())
     }
 }

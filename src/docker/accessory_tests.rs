@@ -182,15 +182,25 @@ fn logs_are_kamals() {
 fn paths_are_kamals() {
     let c = config_with(KAMAL, None);
     let m = acc(&c, "mysql");
-    assert_eq!(env_file(&c, "mysql"), ".kamal/apps/app/env/accessories/mysql.env");
+    assert_eq!(
+        env_file(&c, "mysql"),
+        ".kamal/apps/app/env/accessories/mysql.env"
+    );
     assert_eq!(file_host_path(m, &m.files[0]), "app-mysql/etc/mysql/my.cnf");
     assert_eq!(dirname("app-mysql/etc/mysql/my.cnf"), "app-mysql/etc/mysql");
     assert_eq!(
-        argv(&make_directory(&directory_host_path(m, &m.directories[0]), "h")),
+        argv(&make_directory(
+            &directory_host_path(m, &m.directories[0]),
+            "h"
+        )),
         "mkdir|-p|/home/u/app-mysql/mysql-data|"
     );
     assert_eq!(
-        argv(&chmod("0750", &directory_host_path(m, &m.directories[1]), "h")),
+        argv(&chmod(
+            "0750",
+            &directory_host_path(m, &m.directories[1]),
+            "h"
+        )),
         "chmod|0750|/abs/logs|"
     );
     let staging = config_with(KAMAL, Some("staging"));

@@ -17,7 +17,9 @@ use crate::release::Release;
 
 use super::cmds::{audit, credential};
 use super::targets::wildcard;
-use super::{on_hosts, planned, stage, Filters, Hole, IfEmpty, Note, PlannedCommand, Stage, Targets};
+use super::{
+    on_hosts, planned, stage, Filters, Hole, IfEmpty, Note, PlannedCommand, Stage, Targets,
+};
 
 /// The content of one accessory file, read (and for `*erb`, rendered) before planning.
 #[derive(Debug, Clone)]
@@ -171,9 +173,7 @@ fn registry_of<'a>(config: &'a Config, acc: &'a Accessory) -> &'a Registry {
 /// `docker login` to `registry` on `host` (password on stdin), unless it is a local registry or
 /// has no credentials.
 pub fn login(registry: &Registry, secrets: &Secrets, host: &str) -> Option<PlannedCommand> {
-    if registry.username.is_none() {
-        return None;
-    }
+    registry.username.as_ref()?;
     let user = credential(&registry.username, secrets);
     let password = credential(&registry.password, secrets);
     let cmd = crate::docker::registry::login(registry, &user, &password, host)?;
@@ -264,7 +264,11 @@ fn env_file(inp: &AccessoryInputs, acc: &Accessory) -> (Secret, String) {
         .secrets
         .iter()
         .map(|s| {
-            let value = inp.secrets.get(&s.key).map(str::to_string).unwrap_or_default();
+            let value = inp
+                .secrets
+                .get(&s.key)
+                .map(str::to_string)
+                .unwrap_or_default();
             (s.name.clone(), value)
         })
         .collect();
@@ -292,7 +296,10 @@ pub fn run_commands(inp: &AccessoryInputs, acc: &Accessory, host: &str) -> Vec<P
             format!("Booted {} accessory", acc.name),
         ),
         planned(a.ensure_env_directory()),
-        PlannedCommand::new(a.write_env_file(content), Some(format!("the env file: {note}"))),
+        PlannedCommand::new(
+            a.write_env_file(content),
+            Some(format!("the env file: {note}")),
+        ),
         planned(a.run()).note(format!("booted {}\n", acc.service), None),
     ];
     cmds.extend(route_commands(inp, &a));
@@ -328,8 +335,8 @@ pub fn boot_commands(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
             &inp.hosts_of(acc),
             |host| {
                 let a = Acc::new(inp.config, acc, host);
-                let mut check = planned(a.info(true, true))
-                    .capture(Hole::ExistingContainer, IfEmpty::Keep);
+                let mut check =
+                    planned(a.info(true, true)).capture(Hole::ExistingContainer, IfEmpty::Keep);
                 check.note = Some(Note {
                     ok: format!(
                         "Skipping booting `{}` on {host}, a container already exists\n",

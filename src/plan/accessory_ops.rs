@@ -10,7 +10,9 @@ use super::accessory::{
     run_commands, stop_commands, upload_commands, AccessoryInputs,
 };
 use super::cmds::audit;
-use super::{on_hosts, planned, stage, Hole, IfEmpty, InteractiveStep, PlannedCommand, Stage, Step};
+use super::{
+    on_hosts, planned, stage, Hole, IfEmpty, InteractiveStep, PlannedCommand, Stage, Step,
+};
 
 /// One stage `name <accessory>` running `per_host` on each of the accessory's targeted hosts.
 fn each(
@@ -110,7 +112,9 @@ pub fn remove_image(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
 /// Kamal's `remove_service_directory`: `rm -rf <service_name>`.
 pub fn remove_service_directory(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
     each(inp, "remove directory", acc, |host| {
-        vec![planned(Acc::new(inp.config, acc, host).remove_service_directory())]
+        vec![planned(
+            Acc::new(inp.config, acc, host).remove_service_directory(),
+        )]
     })
 }
 
@@ -121,7 +125,9 @@ pub fn upload(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
 
 /// `accessory directories`: the directories.
 pub fn directories(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
-    each(inp, "directories", acc, |host| directory_commands(acc, host))
+    each(inp, "directories", acc, |host| {
+        directory_commands(acc, host)
+    })
 }
 
 /// Whether `reboot` can start the new container before the old one stops: a proxied accessory
@@ -246,9 +252,11 @@ pub fn exec_interactive(
         let login = login(&inp.config.registry, inp.secrets, &host);
         stages.push(stage(
             "login",
-            on_hosts("log in to the registry", std::slice::from_ref(&host), |_| {
-                login.clone().into_iter().collect()
-            }),
+            on_hosts(
+                "log in to the registry",
+                std::slice::from_ref(&host),
+                |_| login.clone().into_iter().collect(),
+            ),
         ));
     }
     let cmd = if plan.reuse {

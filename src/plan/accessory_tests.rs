@@ -110,8 +110,15 @@ fn details_and_selection() {
         ["mysql", "cache"]
     );
     let err = select(&config, "nope").expect_err("unknown");
-    assert!(err.to_string().contains("no accessory by the name of 'nope'"), "{err}");
-    assert!(err.to_string().contains("options: mysql, cache, or all"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no accessory by the name of 'nope'"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("options: mysql, cache, or all"),
+        "{err}"
+    );
     let t = targets(
         &config,
         &Filters {
@@ -141,7 +148,11 @@ fn details_and_selection() {
             super::super::Step::Hosts(h) => h
                 .hosts
                 .iter()
-                .flat_map(|hc| hc.commands.iter().map(|c| format!("{} {}", hc.host, c.line)))
+                .flat_map(|hc| {
+                    hc.commands
+                        .iter()
+                        .map(|c| format!("{} {}", hc.host, c.line))
+                })
                 .collect::<Vec<_>>(),
             _ => Vec::new(),
         })

@@ -1,5 +1,6 @@
 //! The one integration test binary. Each module pins one area's behaviour.
 
+mod accessory;
 mod app;
 mod builder;
 mod config;

@@ -1,7 +1,7 @@
 //! One handler per command: resolve settings → plan → engine.
 
 pub mod accessory;
-mod accessory_files;
+pub mod accessory_files;
 pub mod app;
 pub mod audit;
 pub mod config;

@@ -31,6 +31,7 @@
 //! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
 
 pub mod accessory;
+mod accessory_paths;
 pub mod app;
 pub mod assets;
 pub mod audit;

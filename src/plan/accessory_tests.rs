@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::secrets::Secrets;
 use crate::docker::test_support::config_with;
-use crate::plan::Plan;
+use crate::plan::{Filters, Plan};
 
 const CONFIG: &str = r#"
 service: app

@@ -11,6 +11,7 @@
 
 pub mod accessory;
 pub mod accessory_ops;
+mod accessory_targets;
 pub mod admin;
 pub mod app;
 pub mod build;

@@ -235,7 +235,10 @@ pub fn route_commands(inp: &AccessoryInputs, a: &Acc) -> Vec<PlannedCommand> {
                 a.acc.name, a.host, a.acc.name
             )),
         ),
-        planned(deploy),
+        planned(deploy).hint(format!(
+            "kamal-proxy must run on {host} (`dray proxy boot -h {host}`), and the accessory answer `proxy.healthcheck.path` on `proxy.app_port`",
+            host = a.host
+        )),
     ]
 }
 

@@ -54,10 +54,11 @@ pub fn start(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
 pub fn stop(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
     each(inp, "stop", acc, |host| {
         let mut cmds = stop_commands(inp, acc, host);
-        if let Some(last) = cmds.last_mut() {
-            last.note = Some(super::Note {
+        // Said after `docker container stop` (index 1, after the audit line).
+        if let Some(stop) = cmds.get_mut(1) {
+            stop.note = Some(super::Note {
                 ok: format!("stopped {}\n", acc.service),
-                failed: None,
+                failed: Some(format!("could not stop {}: {{stderr}}\n", acc.service)),
                 only_with: None,
             });
         }

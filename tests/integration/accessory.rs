@@ -177,6 +177,8 @@ fn accessories_boot_reboot_exec_logs_and_remove_as_kamal_does() {
         "{plan}"
     );
     assert!(!plan.contains(TOKEN), "{plan}");
+    assert!(plan.contains("acquire the deploy lock"), "{plan}");
+    assert!(plan.contains("pre-connect"), "{plan}");
 
     let watch = ProcessWatch::start();
     let (code, out, err) = project.dray(&["accessory", "boot", "all"]);
@@ -189,6 +191,13 @@ fn accessories_boot_reboot_exec_logs_and_remove_as_kamal_does() {
         seen.iter()
             .any(|s| s.cmdline.contains(&format!("--name {store}"))),
         "the watch saw the boot"
+    );
+    let hooks = project.hook_log();
+    assert!(
+        hooks.contains("hook=pre-connect")
+            && hooks.contains("KAMAL_COMMAND=accessory")
+            && hooks.contains("KAMAL_SUBCOMMAND=boot"),
+        "{hooks}"
     );
 
     // Kamal's names, labels and paths on the host.
@@ -205,6 +214,10 @@ fn accessories_boot_reboot_exec_logs_and_remove_as_kamal_does() {
     assert!(labels.contains("unless-stopped kamal"), "{labels}");
     let env_file = format!(".kamal/apps/{}/env/accessories/store.env", project.service);
     assert_eq!(stat(fleet, h1, &env_file), "600 0:0");
+    let audit = fleet
+        .read_file(h1, &format!("~/.kamal/{}-audit.log", project.service))
+        .unwrap_or_default();
+    assert!(audit.contains("Booted store accessory"), "{audit}");
     assert_eq!(
         fleet.read_file(h1, &format!("~/{env_file}")).as_deref(),
         Some(format!("STORE_TOKEN={TOKEN}\n").as_str())

@@ -262,7 +262,6 @@ fn exec(
     let plan = ExecPlan {
         command: args.cmd.join(" "),
         reuse: args.reuse,
-        interactive: args.interactive,
     };
     if !args.interactive {
         let stages = accs.iter().map(|a| ops::exec(inp, a, &plan)).collect();

@@ -209,8 +209,6 @@ pub struct ExecPlan {
     pub command: String,
     /// `--reuse`: in the running container, else a new one.
     pub reuse: bool,
-    /// `-i`: over `ssh -t` on the first host.
-    pub interactive: bool,
 }
 
 /// `accessory exec` on every targeted host: (new container: the root registry's login) audit

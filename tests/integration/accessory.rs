@@ -417,3 +417,66 @@ fn a_proxied_accessory_answers_through_the_proxy_and_reboots_without_a_failed_re
     let (status, _) = get(&addr, Some(&vhost), "/index.html").expect("request");
     assert_ne!(status, 200, "the route is gone");
 }
+
+/// Every project of the realistic corpus with accessories plans each accessory command, and no
+/// value of its secrets files is in the plan.
+#[test]
+fn realistic_projects_with_accessories_plan_every_accessory_command() {
+    let corpus =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realistic");
+    let mut planned = 0;
+    for entry in std::fs::read_dir(&corpus).expect("corpus") {
+        let dir = entry.expect("entry").path();
+        let deploy = std::fs::read_to_string(dir.join("config/deploy.yml")).unwrap_or_default();
+        if !deploy.contains("\naccessories:") {
+            continue;
+        }
+        let mut secrets: Vec<String> = Vec::new();
+        for f in std::fs::read_dir(dir.join(".kamal")).into_iter().flatten() {
+            let path = f.expect("entry").path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("secrets"))
+            {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                secrets.extend(
+                    text.lines()
+                        .filter_map(|l| l.split_once('=').map(|(_, v)| v.trim().to_string()))
+                        .filter(|v| v.len() > 5 && !v.starts_with('$')),
+                );
+            }
+        }
+        for sub in [
+            &["boot", "all"][..],
+            &["reboot", "all"],
+            &["details", "all"],
+            &["remove", "all", "-y"],
+        ] {
+            let mut args = vec!["--dry-run", "--version", "1.0.0", "accessory"];
+            args.extend_from_slice(sub);
+            let out = crate::support::dray_cmd(&dir, &args)
+                .output()
+                .expect("run dray");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}: {args:?}\n{text}",
+                dir.display()
+            );
+            for s in &secrets {
+                assert!(
+                    !text.contains(s.as_str()),
+                    "{}: a secret in {args:?}",
+                    dir.display()
+                );
+            }
+        }
+        planned += 1;
+    }
+    assert!(planned >= 5, "{planned} projects with accessories");
+}

@@ -88,6 +88,21 @@ pub fn run(global: &GlobalOptions, command: &AccessoryCommand) -> Result<()> {
     } else {
         Vec::new()
     };
+    if matches!(
+        command,
+        AccessoryCommand::Reboot { .. } | AccessoryCommand::Upgrade { .. }
+    ) && !global.quiet
+    {
+        for a in accs
+            .iter()
+            .filter(|a| a.proxy.is_some() && !ops::reboots_without_downtime(a))
+        {
+            eprintln!(
+                "warning: accessory {} publishes `port`, so its reboot stops it before the new container starts (a brief outage); without `port` the proxy switches with no downtime",
+                a.name
+            );
+        }
+    }
     let release = s.release()?.release;
     let run = Run {
         s: &s,

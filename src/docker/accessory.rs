@@ -330,11 +330,28 @@ impl<'a> Acc<'a> {
             .arg(format!("{}_replaced_{hex16}", self.service_name()))
     }
 
-    /// `docker container stop <id>`.
-    pub fn stop_id(&self, id: &str) -> CommandSpec {
-        self.docker("stop the old container of")
-            .args(["container", "stop"])
-            .arg(id)
+    /// Stop every running container of the service but `keep` (a container id, or empty for
+    /// all): the old one after a zero-downtime reboot, and any a failed reboot left serving.
+    pub fn stop_others(&self, keep: &str) -> CommandSpec {
+        let ps = words(&[
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=service={}", self.service_name()),
+        ]);
+        let keep = if keep.is_empty() {
+            String::new()
+        } else {
+            format!(" | {{ grep -v -x {} || true; }}", quote(keep))
+        };
+        sh(
+            format!(
+                "stop the other containers of accessory {} on {}",
+                self.acc.name, self.host
+            ),
+            format!("{ps}{keep} | xargs -r docker container stop"),
+        )
     }
 
     /// `docker exec kamal-proxy kamal-proxy deploy S --target=<cid>:<app_port> …`.

@@ -140,6 +140,10 @@ fn small_commands_are_kamals() {
         argv(&m.exec_existing("mysql -u root", false)),
         "docker|exec|app-mysql|mysql|-u|root|"
     );
+    assert_eq!(
+        m.stop_others("abc").to_shell(),
+        "sh -c 'docker ps -q --filter label=service=app-mysql | { grep -v -x abc || true; } | xargs -r docker container stop'"
+    );
     let b = Acc::new(&c, acc(&c, "busybox"), "1.1.1.7");
     assert_eq!(
         b.proxy_remove().to_shell(),

@@ -340,6 +340,8 @@ pub fn remove_stages(inp: &AccessoryInputs, accessories: &[&Accessory]) -> Vec<S
                     |host| {
                         let a = Acc::new(inp.config, acc, host);
                         let mut cmds = stop_commands(inp, acc, host);
+                        // dray: also those a failed zero-downtime reboot left running.
+                        cmds.push(planned(a.stop_others("")).ignore_errors());
                         cmds.extend(remove_container_commands(inp, acc, host));
                         cmds.push(audit(
                             inp.config,

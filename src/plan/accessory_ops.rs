@@ -171,12 +171,8 @@ pub fn reboot(inp: &AccessoryInputs, acc: &Accessory) -> Vec<Stage> {
             )
             .when(Hole::ExistingContainer),
         );
-        cmds.push(planned(a.stop_id(&existing)).when(Hole::ExistingContainer));
-        cmds.extend(
-            remove_container_commands(inp, acc, host)
-                .into_iter()
-                .map(|c| c.when(Hole::ExistingContainer)),
-        );
+        cmds.push(planned(a.stop_others(&Hole::ContainerId.token())));
+        cmds.extend(remove_container_commands(inp, acc, host));
         cmds
     }));
     stages

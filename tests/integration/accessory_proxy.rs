@@ -37,7 +37,7 @@ fn a_proxied_accessory_answers_through_the_proxy_and_reboots_without_a_failed_re
 "#
     );
     let project = Project::new(fleet, &service, |d| {
-        format!("{d}\naccessories:\n{accessories}")
+        format!("{d}\ndeploy_timeout: 6\naccessories:\n{accessories}")
     });
     let site = format!("{}-site", project.service);
     let _cleanup = Cleanup {
@@ -98,7 +98,22 @@ fn a_proxied_accessory_answers_through_the_proxy_and_reboots_without_a_failed_re
         "the old container is gone: {names:?}"
     );
 
+    // A reboot whose new container never gets healthy fails, and the old one keeps serving.
+    let deploy = project.path().join("config/deploy.yml");
+    let text = std::fs::read_to_string(&deploy).expect("deploy.yml");
+    write(&deploy, &text.replace("path: /up", "path: /never-there"));
+    write(&project.path().join("config/index.html"), "site v3\n");
+    let (code, out, err) = project.dray(&["accessory", "reboot", "site"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        get(&addr, Some(&vhost), "/index.html"),
+        Ok((200, "site v2".into()))
+    );
+
+    // remove -y leaves nothing, not even the container the failed reboot kept serving.
     project.dray_ok(&["accessory", "remove", "site", "-y"]);
+    let names = fleet.docker_ps(host);
+    assert!(!names.iter().any(|n| n.starts_with(&site)), "{names:?}");
     let (status, _) = get(&addr, Some(&vhost), "/index.html").expect("request");
     assert_ne!(status, 200, "the route is gone");
 }

@@ -35,6 +35,10 @@ pub fn run(global: &GlobalOptions, command: &AccessoryCommand) -> Result<()> {
         .iter()
         .map(|a| a.name.clone())
         .collect();
+    if names.is_empty() {
+        return Err(Error::usage("the configuration defines no `accessories:`")
+            .with_hint("add an accessory under `accessories:` in the configuration"));
+    }
     let filters = Filters {
         hosts: global.hosts.as_deref(),
         roles: global.roles.as_deref(),

@@ -16,13 +16,15 @@ pub fn check_secrets(config: &Config, accessories: &[&Accessory], secrets: &Secr
         for s in &acc.env.secrets {
             secrets.get(&s.key)?;
         }
-        let registry = acc.registry.as_ref().unwrap_or(&config.registry);
-        for c in [&registry.username, &registry.password]
-            .into_iter()
-            .flatten()
-        {
-            if let Credential::Secret(name) = c {
-                secrets.get(name)?;
+        // Its own registry for boot and reboot, the root one for exec (as Kamal logs in).
+        for registry in acc.registry.iter().chain([&config.registry]) {
+            for c in [&registry.username, &registry.password]
+                .into_iter()
+                .flatten()
+            {
+                if let Credential::Secret(name) = c {
+                    secrets.get(name)?;
+                }
             }
         }
     }

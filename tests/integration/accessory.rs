@@ -386,3 +386,46 @@ fn realistic_projects_with_accessories_plan_every_accessory_command() {
     }
     assert!(planned >= 5, "{planned} projects with accessories");
 }
+
+/// What an accessory command cannot do is refused before anything runs, naming the file, the
+/// secret or the option.
+#[test]
+fn missing_files_and_secrets_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = "service: app\nimage: app\nservers: [10.0.0.1]\nregistry: {username: u, password: p}\nbuilder: {arch: amd64}\naccessories:\n  db:\n    image: mysql:8\n    host: 10.0.0.1\n    env:\n      secret: [DB_PASSWORD]\n    files:\n      - config/my.cnf:/etc/mysql/my.cnf\n";
+    write(&dir.path().join("config/deploy.yml"), config);
+    let run = |args: &[&str]| {
+        let mut argv = vec!["--dry-run", "--version", "v1", "accessory"];
+        argv.extend_from_slice(args);
+        let out = crate::support::dray(dir.path(), &argv);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["boot", "db"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("DB_PASSWORD"), "{err}");
+    write(
+        &dir.path().join(".kamal/secrets"),
+        "DB_PASSWORD=pw-123456\n",
+    );
+    let (code, err) = run(&["boot", "db"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("accessories.db.files: missing file: config/my.cnf"),
+        "{err}"
+    );
+    std::fs::create_dir_all(dir.path().join("config/my.cnf")).expect("dir");
+    let (code, err) = run(&["boot", "db"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+    // Commands that upload nothing do not need the file.
+    assert_eq!(run(&["details", "db"]).0, Some(0));
+    let (code, err) = run(&["exec", "db", "--raw", "-i", "sh"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--raw cannot be combined with --interactive"),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The one integration test binary. Each module pins one area's behaviour.
 
 mod accessory;
+mod accessory_plans;
 mod accessory_proxy;
 mod app;
 mod builder;

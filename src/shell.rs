@@ -70,6 +70,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "<old version>",
     "<running version>",
     "<container id>",
+    "<existing container>",
     "<random hex 6>",
     "<random hex 12>",
     "<random hex 16>",

@@ -146,14 +146,6 @@ pub struct DeployArgs {
     pub no_cache: bool,
 }
 
-/// Arguments of a command group whose subcommands are not implemented yet.
-#[derive(Debug, Clone, Args)]
-pub struct PendingArgs {
-    /// Everything after the command name.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
-}
-
 /// The commands, with Kamal's names.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -209,7 +201,8 @@ pub enum Command {
     #[command(subcommand)]
     Proxy(ProxyCommand),
     /// Manage accessories (db/redis/search).
-    Accessory(PendingArgs),
+    #[command(subcommand)]
+    Accessory(AccessoryCommand),
     /// Manage the deploy lock.
     #[command(subcommand)]
     Lock(LockCommand),
@@ -330,6 +323,200 @@ pub struct AppLogsArgs {
     /// Docker container ID to fetch logs from.
     #[arg(long = "container-id", alias = "container_id")]
     pub container_id: Option<String>,
+}
+
+/// `dray accessory …` (Kamal's `lib/kamal/cli/accessory.rb`); NAME is an accessory or `all`.
+#[derive(Debug, Subcommand)]
+pub enum AccessoryCommand {
+    /// Boot new accessory service on host (use NAME=all to boot all accessories).
+    Boot {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Reboot existing accessory on host (stop container, remove container, start new
+    /// container; use NAME=all to boot all accessories).
+    Reboot {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Start existing accessory container on host.
+    Start {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Stop existing accessory container on host.
+    Stop {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Restart existing accessory container on host.
+    Restart {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Show details about accessory on host (use NAME=all to show all accessories).
+    Details {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Execute a custom command on servers within the accessory container (use --help to show
+    /// options).
+    Exec(AccessoryExecArgs),
+    /// Show log lines from accessory on host (use --help to show options).
+    Logs(AccessoryLogsArgs),
+    /// Remove accessory container, image and data directory from host (use NAME=all to remove
+    /// all accessories).
+    Remove {
+        /// The accessory, or `all`.
+        name: String,
+        /// Proceed without confirmation question.
+        #[arg(short = 'y', long)]
+        confirmed: bool,
+    },
+    /// Upgrade accessories from Kamal 1.x to 2.0 (restart them in 'kamal' network).
+    Upgrade {
+        /// The accessory, or `all`.
+        name: String,
+        /// Upgrade one host at a time.
+        #[arg(long)]
+        rolling: bool,
+        /// Proceed without confirmation question.
+        #[arg(short = 'y', long)]
+        confirmed: bool,
+    },
+    /// Upload accessory files to host.
+    #[command(hide = true)]
+    Upload {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Create accessory directories on host.
+    #[command(hide = true)]
+    Directories {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Pull accessory image on host.
+    #[command(name = "pull_image", alias = "pull-image", hide = true)]
+    PullImage {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Remove accessory container from host.
+    #[command(name = "remove_container", alias = "remove-container", hide = true)]
+    RemoveContainer {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Remove accessory image from host.
+    #[command(name = "remove_image", alias = "remove-image", hide = true)]
+    RemoveImage {
+        /// The accessory, or `all`.
+        name: String,
+    },
+    /// Remove accessory directory used for uploaded files and data directories from host.
+    #[command(
+        name = "remove_service_directory",
+        alias = "remove-service-directory",
+        hide = true
+    )]
+    RemoveServiceDirectory {
+        /// The accessory, or `all`.
+        name: String,
+    },
+}
+
+impl AccessoryCommand {
+    /// The NAME argument.
+    pub fn name(&self) -> &str {
+        use AccessoryCommand::*;
+        match self {
+            Boot { name }
+            | Reboot { name }
+            | Start { name }
+            | Stop { name }
+            | Restart { name }
+            | Details { name }
+            | Remove { name, .. }
+            | Upgrade { name, .. }
+            | Upload { name }
+            | Directories { name }
+            | PullImage { name }
+            | RemoveContainer { name }
+            | RemoveImage { name }
+            | RemoveServiceDirectory { name } => name,
+            Exec(a) => &a.name,
+            Logs(a) => &a.name,
+        }
+    }
+
+    /// `KAMAL_SUBCOMMAND`: Kamal's name of the subcommand.
+    pub fn subcommand(&self) -> &'static str {
+        use AccessoryCommand::*;
+        match self {
+            Boot { .. } => "boot",
+            Reboot { .. } => "reboot",
+            Start { .. } => "start",
+            Stop { .. } => "stop",
+            Restart { .. } => "restart",
+            Details { .. } => "details",
+            Exec(_) => "exec",
+            Logs(_) => "logs",
+            Remove { .. } => "remove",
+            Upgrade { .. } => "upgrade",
+            Upload { .. } => "upload",
+            Directories { .. } => "directories",
+            PullImage { .. } => "pull_image",
+            RemoveContainer { .. } => "remove_container",
+            RemoveImage { .. } => "remove_image",
+            RemoveServiceDirectory { .. } => "remove_service_directory",
+        }
+    }
+}
+
+/// Options of `accessory exec`.
+#[derive(Debug, Clone, Args)]
+pub struct AccessoryExecArgs {
+    /// The accessory, or `all`.
+    pub name: String,
+    /// Execute command over ssh for an interactive shell (use for console/bash).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Reuse currently running container instead of starting a new one.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Output raw, unmodified stdout.
+    #[arg(long)]
+    pub raw: bool,
+    /// The command, passed to the remote shell as written (words joined with spaces).
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true, trailing_var_arg = true)]
+    pub cmd: Vec<String>,
+}
+
+/// Options of `accessory logs`.
+#[derive(Debug, Clone, Args)]
+pub struct AccessoryLogsArgs {
+    /// The accessory, or `all`.
+    pub name: String,
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42
+    /// minutes).
+    #[arg(short = 's', long)]
+    pub since: Option<String>,
+    /// Number of log lines to pull from each server (default 100 unless --since or --grep).
+    #[arg(short = 'n', long)]
+    pub lines: Option<u64>,
+    /// Show lines with grep match only (use this to fetch specific requests by id).
+    #[arg(short = 'g', long)]
+    pub grep: Option<String>,
+    /// Additional options supplied to grep.
+    #[arg(long = "grep-options", alias = "grep_options")]
+    pub grep_options: Option<String>,
+    /// Follow logs on the first host (or specific host set by --hosts).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Skip appending timestamps to logging output.
+    #[arg(short = 'T', long = "skip-timestamps", alias = "skip_timestamps")]
+    pub skip_timestamps: bool,
 }
 
 /// `dray proxy …` (Kamal's `lib/kamal/cli/proxy.rb`).

@@ -49,6 +49,11 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         crate::plan::builder::BuildEnv::legacy()
     };
     let error_pages = read_error_pages(&s.config, &s.opts.cwd)?;
+    let (bootstrap, accessories) = if req.kind == PlanKind::Setup {
+        setup_stages(&s, &resolved.release, &secrets)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let plan = build_plan(&PlanInputs {
         kind: req.kind,
         config: &s.config,
@@ -67,10 +72,52 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         lock_wait: s.lock_wait(),
         break_stale_lock: s.global.break_stale_lock,
         error_pages: error_pages.as_deref(),
-        bootstrap: Vec::new(),
-        accessories: Vec::new(),
+        bootstrap,
+        accessories,
     });
     s.run(&plan)
+}
+
+/// `setup`'s own stages: the servers' bootstrap (`server bootstrap`, with the `docker-setup`
+/// hook as `setup` runs it) and every accessory's boot (`accessory boot all`), their secrets
+/// checked and files read before anything runs.
+fn setup_stages(
+    s: &Session,
+    release: &crate::release::Release,
+    secrets: &crate::config::secrets::Secrets,
+) -> Result<(Vec<crate::plan::Stage>, Vec<crate::plan::Stage>)> {
+    let config = &s.config;
+    let hosts = crate::plan::server::bootstrap_hosts(config, &s.targets, s.global.hosts.as_deref());
+    let roles = s
+        .targets
+        .roles_filtered
+        .then_some(s.targets.roles.as_slice());
+    let ctx = crate::hooks::HookContext {
+        release,
+        command: "setup",
+        subcommand: None,
+        hosts: &hosts,
+        roles,
+        lock: true,
+        runtime: None,
+    };
+    let hook = (!s.global.skip_hooks).then_some(&ctx);
+    let bootstrap = crate::plan::server::bootstrap_stages(config, &hosts, hook);
+    let accessories: Vec<&crate::config::model::Accessory> = config.accessories.iter().collect();
+    super::accessory_files::check_secrets(config, &accessories, secrets)?;
+    let files = super::accessory_files::read(&accessories, secrets, &s.opts)?;
+    let targeted = super::all_targeted_hosts(s);
+    let booted = crate::plan::accessory::boot_stages(
+        &crate::plan::accessory::AccessoryInputs {
+            config,
+            release,
+            hosts: &targeted,
+            secrets,
+            files: &files,
+        },
+        &accessories,
+    );
+    Ok((bootstrap, booted))
 }
 
 /// `rollback` without a version: the release before the latest one in dray's record on the

@@ -41,5 +41,11 @@ fn stages(s: &Session) -> Vec<Stage> {
             .into_iter()
             .map(|stage| stage.headed("App")),
     );
+    let accessories: Vec<&crate::config::model::Accessory> = s.config.accessories.iter().collect();
+    stages.extend(crate::plan::accessory::details_stages(
+        &s.config,
+        &accessories,
+        &super::all_targeted_hosts(s),
+    ));
     stages
 }

@@ -1,5 +1,7 @@
 //! One handler per command: resolve settings → plan → engine.
 
+pub mod accessory;
+pub mod accessory_files;
 pub mod app;
 pub mod audit;
 pub mod build;
@@ -130,6 +132,14 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
             Ok(())
         }
         Command::Secrets(sub) => secrets::run(&cli.global, &sub),
+        Command::Setup(args) => deploy::run(
+            &cli.global,
+            &deploy::DeployRequest {
+                kind: crate::plan::PlanKind::Setup,
+                skip_push: args.skip_push,
+                no_cache: args.no_cache,
+            },
+        ),
         Command::Deploy(args) => deploy::run(
             &cli.global,
             &deploy::DeployRequest {
@@ -184,6 +194,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         }
         Command::Remove { confirmed } => remove::run(&cli.global, confirmed),
         Command::App(sub) => app::run(&cli.global, &sub),
+        Command::Accessory(sub) => accessory::run(&cli.global, &sub),
         Command::Prune(sub) => prune::run(&cli.global, &sub),
         Command::Proxy(sub) => proxy::run(&cli.global, &sub),
         Command::Registry(sub) => registry::run(&cli.global, &sub),
@@ -191,7 +202,6 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Docs { section } => docs::run(section.as_deref()),
         Command::Help { command } => help::run(&command),
         Command::Upgrade(_) => upgrade::run(),
-        other => Err(not_implemented(&other)),
     }
 }
 
@@ -365,17 +375,6 @@ pub(crate) fn all_targeted_hosts(s: &session::Session) -> Vec<String> {
     } else {
         s.config.all_hosts().into_iter().map(String::from).collect()
     }
-}
-
-fn not_implemented(command: &Command) -> Error {
-    let name = format!("{command:?}");
-    let name = name
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("command")
-        .to_lowercase();
-    Error::usage(format!("`{name}` is not implemented yet"))
-        .with_hint("see the open issues for the command's status")
 }
 
 #[cfg(test)]

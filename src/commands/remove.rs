@@ -36,10 +36,23 @@ fn stages(s: &Session, release: &crate::release::Release) -> Vec<Stage> {
     let mut stages = app_plans::remove(&inp, release);
     let proxy_hosts = crate::plan::proxy::proxy_hosts(config, &s.targets);
     stages.extend(crate::plan::proxy::remove(&proxy_hosts, false));
+    // `accessory remove all`: what it removes needs neither secrets nor files.
+    let hosts = super::all_targeted_hosts(s);
+    let secrets = crate::config::secrets::Secrets::default();
+    let accessories: Vec<&crate::config::model::Accessory> = config.accessories.iter().collect();
+    stages.extend(crate::plan::accessory::remove_stages(
+        &crate::plan::accessory::AccessoryInputs {
+            config,
+            release,
+            hosts: &hosts,
+            secrets: &secrets,
+            files: &[],
+        },
+        &accessories,
+    ));
     // The registry session on the hosts (a local registry has none: its hosts pull through a
     // tunnel, and it runs on this machine, which `remove` leaves alone as Kamal does).
     if !config.registry.is_local() {
-        let hosts = super::all_targeted_hosts(s);
         stages.extend(crate::plan::admin::registry(
             "logout",
             &hosts,

@@ -16,6 +16,7 @@
 //!   [`Arg::Sensitive`](crate::command::Arg::Sensitive) so logs show `KEY=[REDACTED]`.
 //!
 //! Modules:
+//! - [`accessory`]: accessory containers, their files, directories, env file and proxy route.
 //! - [`app`]: app containers: run, names, versions, readiness, stop, logs, exec, details.
 //! - [`env_file`]: the role env file's content and the commands writing it.
 //! - [`registry`]: login (password on stdin), logout, pull, image removal, label check.
@@ -32,6 +33,8 @@
 //! - [`releases`]: dray's record of successful releases on each host.
 //! - [`status`]: the one script per host `dray status` reads.
 
+pub mod accessory;
+mod accessory_paths;
 pub mod app;
 pub mod assets;
 pub mod audit;

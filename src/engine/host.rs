@@ -31,7 +31,10 @@ impl Slots {
             Hole::Random(n) => random_hex(n),
             Hole::Now => crate::release::format_recorded_at(chrono::Utc::now()),
             Hole::Runtime => self.runtime.to_string(),
-            Hole::OldVersion | Hole::RunningVersion | Hole::ContainerId => return None,
+            Hole::OldVersion
+            | Hole::RunningVersion
+            | Hole::ContainerId
+            | Hole::ExistingContainer => return None,
         };
         self.values.insert(hole, made.clone());
         Some(made)
@@ -121,6 +124,11 @@ impl Engine<'_> {
         for cmd in commands {
             if let Some(hole) = cmd.when {
                 if !slots.is_filled(hole) {
+                    continue;
+                }
+            }
+            if let Some(hole) = cmd.unless {
+                if slots.is_filled(hole) {
                     continue;
                 }
             }

@@ -97,6 +97,9 @@ pub struct PlannedCommand {
     /// Run only when this hole was filled with a non-empty value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<Hole>,
+    /// Run only when this hole is empty (or was never filled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unless: Option<Hole>,
     /// A value read from its output for later commands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<Capture>,
@@ -131,6 +134,7 @@ impl PlannedCommand {
             stdin: stdin_note.or_else(|| spec.stdin.as_ref().map(|_| "[REDACTED]".to_string())),
             on_error: OnError::Fail,
             when: None,
+            unless: None,
             capture: None,
             shown: Shown::Nothing,
             note: None,
@@ -166,6 +170,12 @@ impl PlannedCommand {
     /// Run only when `hole` holds a non-empty value.
     pub fn when(mut self, hole: Hole) -> Self {
         self.when = Some(hole);
+        self
+    }
+
+    /// Run only when `hole` is empty or unfilled.
+    pub fn unless(mut self, hole: Hole) -> Self {
+        self.unless = Some(hole);
         self
     }
 

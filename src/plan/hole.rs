@@ -19,6 +19,9 @@ pub enum Hole {
     RunningVersion,
     /// The id of a container (read by an earlier command of the step).
     ContainerId,
+    /// The id of a container that existed before the step changed anything (an accessory's
+    /// boot skips a host where it is filled; its reboot sets it aside).
+    ExistingContainer,
     /// Random lowercase hex of this many digits, made once per host and step.
     Random(usize),
     /// The time the command runs, UTC ISO 8601 (`2024-01-01T00:00:00Z`).
@@ -28,10 +31,11 @@ pub enum Hole {
 }
 
 /// Every hole with a fixed token (random holes have one per length).
-const FIXED: [Hole; 5] = [
+const FIXED: [Hole; 6] = [
     Hole::OldVersion,
     Hole::RunningVersion,
     Hole::ContainerId,
+    Hole::ExistingContainer,
     Hole::Now,
     Hole::Runtime,
 ];
@@ -43,6 +47,7 @@ impl Hole {
             Hole::OldVersion => "<old version>".into(),
             Hole::RunningVersion => "<running version>".into(),
             Hole::ContainerId => "<container id>".into(),
+            Hole::ExistingContainer => "<existing container>".into(),
             Hole::Random(n) => format!("<random hex {n}>"),
             Hole::Now => "<time>".into(),
             Hole::Runtime => "<runtime seconds>".into(),

@@ -7,8 +7,11 @@
 //! pre-connect, pre-build, build, push, pull on hosts, lock, pre-deploy, proxy boot, stale
 //! containers, per boot group (pre-app-boot, boot each host × role, post-app-boot, wait), tag
 //! latest, prune, unlock, post-deploy, and a read-back of what every host runs. The other
-//! commands' plans are in [`app`], [`proxy`] and [`admin`].
+//! commands' plans are in [`app`], [`proxy`], [`accessory`] / [`accessory_ops`] and [`admin`].
 
+pub mod accessory;
+pub mod accessory_ops;
+mod accessory_targets;
 pub mod admin;
 pub mod app;
 pub mod build;

@@ -37,13 +37,19 @@ pub fn each(name: &str, hosts: &[String], build: impl Fn(&str) -> Vec<CommandSpe
 
 /// `proxy boot`: the network, the apps-config directory, the proxy started or run.
 pub fn boot(config: &Config, hosts: &[String]) -> Vec<Stage> {
-    vec![each("boot", hosts, |host| {
-        vec![
-            cmds::create_network(host),
-            cmds::ensure_apps_config_directory(host),
-            cmds::boot(cmds::run_config_for(config, host), host),
-        ]
-    })]
+    vec![stage(
+        "boot",
+        on_hosts("boot kamal-proxy", hosts, |host| {
+            vec![
+                // "already exists" is fine, as for Kamal.
+                planned(cmds::create_network(host))
+                    .show()
+                    .tolerate("already exists"),
+                planned(cmds::ensure_apps_config_directory(host)).show(),
+                planned(cmds::boot(cmds::run_config_for(config, host), host)).show(),
+            ]
+        }),
+    )]
 }
 
 /// What a `proxy reboot` plan is built from.

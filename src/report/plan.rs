@@ -37,6 +37,9 @@ fn command(out: &mut String, host: &str, c: &PlannedCommand) {
     if let Some(h) = c.when {
         flags.push(format!("only with {}", h.token()));
     }
+    if let Some(h) = c.unless {
+        flags.push(format!("only without {}", h.token()));
+    }
     match &c.on_error {
         OnError::Fail => {}
         OnError::Ignore => flags.push("failure ignored".into()),

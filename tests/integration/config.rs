@@ -272,12 +272,15 @@ fn missing_config_file_says_how_to_create_one() {
 }
 
 #[test]
-fn unimplemented_commands_exit_2() {
+fn an_unknown_accessory_exits_2_naming_the_choices() {
     let dir = project(&[("config/deploy.yml", BASE)]);
     fails_with(
         dir.path(),
         &["accessory", "boot", "db"],
-        &["not implemented yet"],
+        &[
+            "no accessory by the name of 'db'",
+            "the configuration defines no `accessories:`",
+        ],
     );
 }
 

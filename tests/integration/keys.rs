@@ -612,19 +612,6 @@ const NOT_IN_A_PLAN: &[(&str, &str, Check)] = &[
     // Deploy logs (a file, OTLP/HTTP records), not commands: tests/integration/output.rs.
     ("output", "deploy logs, not commands", Check::Model),
     ("output.*", "deploy logs, not commands", Check::Model),
-    // Accessories are booted, changed and removed by `dray accessory …` and `setup` only;
-    // `deploy` touches none, as in Kamal. Those commands refuse ("not implemented yet") until
-    // they exist, so nothing accepts an accessory key and ignores it.
-    (
-        "accessories",
-        "used only by the accessory commands, which refuse until implemented",
-        Check::Model,
-    ),
-    (
-        "accessories.*",
-        "used only by the accessory commands, which refuse until implemented",
-        Check::Model,
-    ),
     // Kamal 2 hard-codes `.kamal` and ignores the key (commit 27a7b339); it only validates.
     ("run_directory", "ignored by Kamal 2 itself", Check::None),
     // Extension keys: ignored by Kamal by design (YAML anchors live there).
@@ -1119,18 +1106,41 @@ fn every_documented_key_is_visible_refused_or_allow_listed() {
     );
 }
 
-/// The allow-list's reason for accessory keys holds: every accessory command refuses clearly.
+/// The accessory commands plan: nothing under `accessory` answers "not implemented yet".
 #[test]
-fn accessory_commands_refuse_until_implemented() {
+fn accessory_commands_plan() {
     let dir = tempfile::tempdir().expect("tempdir");
     crate::support::write(
         &dir.path().join("config/deploy.yml"),
         "service: app\nimage: app\nservers: [10.0.0.1]\nregistry: {username: u, password: p}\nbuilder: {arch: amd64}\naccessories:\n  db: {image: mysql:8, host: 10.0.0.1}\n",
     );
-    for args in [["accessory", "boot", "all"], ["accessory", "details", "db"]] {
+    let subcommands: &[&[&str]] = &[
+        &["boot", "all"],
+        &["reboot", "db"],
+        &["start", "db"],
+        &["stop", "db"],
+        &["restart", "db"],
+        &["details", "db"],
+        &["exec", "db", "mysql --version"],
+        &["exec", "db", "--reuse", "mysql --version"],
+        &["logs", "db", "-n", "5"],
+        &["remove", "db", "-y"],
+        &["upgrade", "db", "-y"],
+        &["upload", "db"],
+        &["directories", "db"],
+        &["pull_image", "db"],
+        &["remove_container", "db"],
+        &["remove_image", "db"],
+        &["remove_service_directory", "db"],
+    ];
+    for sub in subcommands {
+        let mut args = vec!["--version", "v1", "--dry-run", "accessory"];
+        args.extend_from_slice(sub);
         let out = crate::support::dray(dir.path(), &args);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("not implemented yet"), "{args:?}: {err}");
+        let plan = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("not implemented yet"), "{args:?}: {err}");
+        assert!(plan.contains("[10.0.0.1] $ "), "{args:?}: {plan}");
     }
 }

@@ -1,7 +1,11 @@
 //! The one integration test binary. Each module pins one area's behaviour.
 
+mod accessory;
+mod accessory_plans;
+mod accessory_proxy;
 mod app;
 mod build_cmds;
+mod cli_surface;
 mod builder;
 mod cmd_plans;
 mod config;

@@ -150,3 +150,180 @@ fn remove_leaves_what_kamals_remove_leaves() {
     }
     p.cleanup_all(fleet);
 }
+
+/// Puts every host's `.kamal` aside for a test that needs a fresh fleet, and back afterwards,
+/// whatever happened (the fleet's proxies keep running; a test holding this holds the fleet).
+struct FreshFleet<'a> {
+    fleet: &'a Fleet,
+    tag: String,
+    services: Vec<String>,
+}
+
+impl<'a> FreshFleet<'a> {
+    fn new(fleet: &'a Fleet, tag: &str, services: Vec<String>) -> Self {
+        for host in fleet.hosts() {
+            fleet.ssh_ok(
+                host,
+                &format!("if [ -e .kamal ]; then mv .kamal .kamal.aside-{tag}; fi"),
+            );
+        }
+        FreshFleet {
+            fleet,
+            tag: tag.to_string(),
+            services,
+        }
+    }
+}
+
+impl Drop for FreshFleet<'_> {
+    fn drop(&mut self) {
+        for host in self.fleet.hosts() {
+            for s in &self.services {
+                let _ = self.fleet.ssh(
+                    host,
+                    &format!("docker ps -aq --filter label=service={s} | xargs -r docker rm -f >/dev/null 2>&1; rm -rf {s}"),
+                );
+            }
+            let _ = self.fleet.ssh(
+                host,
+                &format!(
+                    "if [ -e .kamal.aside-{t} ]; then rm -rf .kamal && mv .kamal.aside-{t} .kamal; fi",
+                    t = self.tag
+                ),
+            );
+        }
+    }
+}
+
+/// `setup` on hosts without `.kamal`: bootstrap (`docker-setup` once), proxy, both accessories
+/// (one on one host with a file, a directory and a secret env; one on the web role's hosts),
+/// the app; `details` lists all of it; `remove -y` leaves exactly what Kamal's `remove` leaves.
+#[test]
+fn setup_on_a_fresh_fleet_then_details_and_remove() {
+    let Some(fleet) = Fleet::get() else { return };
+    let _alone = exclusive_fleet();
+    let hosts = fleet.require_hosts(3).to_vec();
+    let service = unique_name("e2e-setup");
+    let (db, cache) = (format!("{service}-db"), format!("{service}-cache"));
+    let port = 20000 + (std::process::id() % 20000) as u16 + 7;
+    let image = fleet.base_image().to_string();
+    let accessories = format!(
+        r#"
+accessories:
+  db:
+    image: {image}
+    host: {h0}
+    port: "{port}:8080"
+    cmd: httpd -f -p 8080 -h /srv/www
+    env:
+      secret:
+        - DB_PASSWORD
+    files:
+      - local: config/index.html
+        remote: /srv/www/index.html
+        mode: "0640"
+    directories:
+      - local: data
+        remote: /data
+        mode: "0750"
+  cache:
+    image: {image}
+    role: web
+    cmd: sleep 100000
+"#,
+        h0 = hosts[0]
+    );
+    let p = Project::unguarded(fleet, &service, |d| format!("{d}{accessories}"));
+    let _fresh = FreshFleet::new(fleet, &service, vec![db.clone(), cache.clone()]);
+    crate::support::write(&p.path().join("config/index.html"), "db is up\n");
+    let secrets = std::fs::read_to_string(p.path().join(".kamal/secrets")).expect("secrets");
+    crate::support::write(
+        &p.path().join(".kamal/secrets"),
+        &format!("{secrets}\nDB_PASSWORD=setup-secret-91b2\n"),
+    );
+    let hook = p.path().join(".kamal/hooks/docker-setup");
+    crate::support::write(
+        &hook,
+        "#!/bin/sh\necho \"docker-setup $KAMAL_COMMAND $KAMAL_HOSTS\" >> .kamal/docker-setup-log\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    crate::support::project::git(p.path(), &["add", "-A"]);
+    crate::support::project::git(p.path(), &["commit", "-qm", "accessories"]);
+    for host in &hosts {
+        assert_eq!(
+            fleet
+                .ssh_ok(host, "ls -d .kamal 2>/dev/null || true")
+                .trim(),
+            ""
+        );
+    }
+
+    let (code, out, err) = p.dray(&["setup", "--version", "u1"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let ran = std::fs::read_to_string(p.path().join(".kamal/docker-setup-log")).unwrap_or_default();
+    assert_eq!(
+        ran.trim(),
+        format!("docker-setup setup {}", hosts.join(",")),
+        "docker-setup runs once, after every host is bootstrapped"
+    );
+    // The app, behind the proxy, and both accessories.
+    for (host, role) in [
+        (&hosts[0], "web"),
+        (&hosts[1], "web"),
+        (&hosts[2], "workers"),
+    ] {
+        let names = containers(fleet, host, &service);
+        assert_eq!(names, [format!("{service}-{role}-u1")], "{host}");
+    }
+    assert_eq!(containers(fleet, &hosts[0], &db), [db.clone()]);
+    for host in &hosts[..2] {
+        assert_eq!(containers(fleet, host, &cache), [cache.clone()], "{host}");
+    }
+    assert!(containers(fleet, &hosts[2], &cache).is_empty());
+    let stat = |path: &str| {
+        fleet
+            .ssh_ok(&hosts[0], &format!("stat -c %a {path}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        stat(&format!(".kamal/apps/{service}/env/accessories/db.env")),
+        "600"
+    );
+    assert_eq!(stat(&format!("{db}/srv/www/index.html")), "640");
+    assert_eq!(stat(&format!("{db}/data")), "750");
+    let body = crate::accessory::answers(&format!("{}:{port}", hosts[0]), None, "/index.html");
+    assert_eq!(body, "db is up");
+
+    let details = p.dray_ok(&["details"]);
+    for line in [
+        format!("Proxy Host: {}", hosts[0]),
+        format!("App Host: {}", hosts[2]),
+        format!("Accessory db Host: {}", hosts[0]),
+        format!("Accessory cache Host: {}", hosts[1]),
+    ] {
+        assert!(details.contains(&line), "{line} in\n{details}");
+    }
+    assert!(details.contains(&db) && details.contains(&format!("{service}-web-u1")));
+
+    p.dray_ok(&["remove", "-y"]);
+    for host in &hosts {
+        for s in [&service, &db, &cache] {
+            assert!(containers(fleet, host, s).is_empty(), "{host} {s}");
+        }
+        assert!(images(fleet, host, &service).is_empty(), "{host}");
+        let left = fleet.ssh_ok(
+            host,
+            &format!("ls -d .kamal/apps/{service} {db} {cache} .kamal/proxy 2>/dev/null || true"),
+        );
+        assert_eq!(left.trim(), "", "{host}: left {left}");
+        // What Kamal's remove leaves: `.kamal`, the audit log, the `kamal` network.
+        let kept = fleet.ssh_ok(
+            host,
+            &format!("test -f .kamal/{service}-audit.log && docker network inspect kamal >/dev/null && echo kept"),
+        );
+        assert_eq!(kept.trim(), "kept", "{host}");
+    }
+    p.cleanup_all(fleet);
+}

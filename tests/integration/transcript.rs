@@ -59,7 +59,7 @@ impl Remote for Recording {
             "dray-old-version:v0\n".to_string()
         } else if cmd.purpose.starts_with("find running") {
             "v0\n".to_string()
-        } else if line.contains("--quiet") && line.contains("container ls --all") {
+        } else if line.contains("--quiet") && line.contains("container ls") {
             "0123abcd\n".to_string()
         } else {
             String::new()
@@ -193,10 +193,11 @@ fn dry_run_lines(text: &str) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-const TOKENS: [&str; 8] = [
+const TOKENS: [&str; 9] = [
     "<old version>",
     "<running version>",
     "<container id>",
+    "<existing container>",
     "<time>",
     "<runtime seconds>",
     "<random hex 6>",
@@ -256,7 +257,11 @@ fn assert_transcript_is_dry_run(args: &[&str]) {
 
 /// [`assert_transcript_is_dry_run`] with `config`.
 fn assert_transcript_of_config_is_dry_run(config: &str, args: &[&str]) {
-    let dir = project_with(config);
+    assert_transcript_in_project_is_dry_run(&project_with(config), args);
+}
+
+/// [`assert_transcript_is_dry_run`] in the project `dir`.
+fn assert_transcript_in_project_is_dry_run(dir: &tempfile::TempDir, args: &[&str]) {
     for built in plans(dir.path(), args) {
         let text = dray::report::plan::plan_text(&built.plan);
         let expected = dry_run_lines(&text);
@@ -433,4 +438,55 @@ fn global_options_before_an_alias_apply_to_its_expansion() {
     );
     assert_eq!(plan.targets.hosts, ["10.0.0.2"]);
     assert_eq!(plan.hooks().count(), 0);
+}
+
+/// Accessories: one with a file (ERB), a directory and a secret env, one proxied.
+const ACCESSORIES: &str = "\
+accessories:
+  db:
+    image: mysql:8
+    host: 10.0.0.3
+    env:
+      secret:
+        - DB_PASSWORD
+    files:
+      - config/my.cnf.erb:/etc/mysql/my.cnf
+    directories:
+      - local: data
+        remote: /var/lib/mysql
+        mode: \"0750\"
+  site:
+    image: nginx:1
+    host: 10.0.0.1
+    proxy:
+      host: site.example.com
+";
+
+#[test]
+fn accessory_commands_send_exactly_their_dry_run() {
+    let dir = project_with(&format!("{CONFIG}{ACCESSORIES}"));
+    std::fs::write(
+        dir.path().join("config/my.cnf.erb"),
+        "password=<%= ENV[\"DB_PASSWORD\"] %>\n",
+    )
+    .expect("my.cnf.erb");
+    for args in [
+        &["accessory", "boot", "all", "--version", "v1"][..],
+        &["accessory", "reboot", "all", "--version", "v1"],
+        &["accessory", "start", "site", "--version", "v1"],
+        &["accessory", "stop", "all", "--version", "v1"],
+        &["accessory", "details", "all", "--version", "v1"],
+        &[
+            "accessory",
+            "exec",
+            "--version",
+            "v1",
+            "db",
+            "mysql --version",
+        ],
+        &["accessory", "logs", "db", "--version", "v1"],
+        &["accessory", "remove", "all", "-y", "--version", "v1"],
+    ] {
+        assert_transcript_in_project_is_dry_run(&dir, args);
+    }
 }

@@ -152,18 +152,7 @@ fn render_in_process(
     }
     let pieces = erb::run(source, &segments, &program, ctx, policy)?;
     if !has_tera {
-        let mut out = String::with_capacity(source.len());
-        for piece in &pieces {
-            match piece {
-                erb::Piece::Value(v) => out.push_str(v),
-                erb::Piece::Segment(i) => {
-                    if let Some(Segment::Text { text, .. }) = segments.get(*i) {
-                        out.push_str(text);
-                    }
-                }
-            }
-        }
-        return Ok(out);
+        return Ok(join_pieces(source, &segments, &pieces));
     }
     let values = pieces
         .into_iter()
@@ -173,6 +162,32 @@ fn render_in_process(
         })
         .collect();
     render_tera(source, &segments, values, ctx, policy, stack)
+}
+
+/// The text a run of ERB wrote: its values and the file's plain text, in order.
+fn join_pieces(source: &str, segments: &[Segment<'_>], pieces: &[erb::Piece]) -> String {
+    let mut out = String::with_capacity(source.len());
+    for piece in pieces {
+        match piece {
+            erb::Piece::Value(v) => out.push_str(v),
+            erb::Piece::Segment(i) => {
+                if let Some(Segment::Text { text, .. }) = segments.get(*i) {
+                    out.push_str(text);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Render `source` as ERB alone, as Kamal renders an accessory's `*.erb` file (`ERB.new(text)
+/// .result` with the accessory's env in `ENV`): `{{`, `{%` and `{#` are plain text here.
+pub fn render_erb(source: &str, ctx: &TemplateContext) -> Result<String, TemplateError> {
+    let segments = scan::scan_with(source, false)?;
+    let program = erb::compile(source, &segments)?;
+    let mut ctx = ctx.clone();
+    let pieces = erb::run(source, &segments, &program, &mut ctx, CommandPolicy::Run)?;
+    Ok(join_pieces(source, &segments, &pieces))
 }
 
 fn has_template_syntax(source: &str) -> bool {

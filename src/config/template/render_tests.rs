@@ -16,6 +16,18 @@ fn text_without_template_syntax_is_returned_unchanged() {
 }
 
 #[test]
+fn erb_alone_leaves_tera_syntax_as_text() {
+    let c = ctx(&[("GREETING", "hi")]);
+    let out = super::render_erb(
+        "{{ not tera }} {% nor this %} <%= ENV[\"GREETING\"] %>{# kept #}\n",
+        &c,
+    )
+    .expect("renders");
+    assert_eq!(out, "{{ not tera }} {% nor this %} hi{# kept #}\n");
+    assert!(super::render_erb("<%= ENV.fetch(\"MISSING\") %>", &c).is_err());
+}
+
+#[test]
 fn denied_commands_never_run() {
     let c = ctx(&[]);
     for source in [

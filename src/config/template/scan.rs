@@ -42,6 +42,12 @@ pub(super) struct ErbTag {
 /// Split `source` into plain text, ERB tags and tera tags, in one pass (ERB is not recognised
 /// inside a tera tag or `{% raw %}` block, and `{{` inside an ERB tag is not tera).
 pub(super) fn scan(source: &str) -> Result<Vec<Segment<'_>>, TemplateError> {
+    scan_with(source, true)
+}
+
+/// [`scan`], with tera tags recognised or (`tera` false: ERB alone, as Ruby's `ERB.new` reads a
+/// file) kept as plain text.
+pub(super) fn scan_with(source: &str, tera: bool) -> Result<Vec<Segment<'_>>, TemplateError> {
     let bytes = source.as_bytes();
     let mut segments = Vec::new();
     let mut text_start = 0;
@@ -89,7 +95,7 @@ pub(super) fn scan(source: &str) -> Result<Vec<Segment<'_>>, TemplateError> {
                 i = next;
                 text_start = next;
             }
-            (b'{', b'{' | b'%' | b'#') => {
+            (b'{', b'{' | b'%' | b'#') if tera => {
                 push_text(&mut segments, source, text_start, i);
                 let end = tera_tag_end(source, i);
                 segments.push(Segment::Tera {

@@ -276,9 +276,9 @@ accessories:
         let names = containers(fleet, host, &service);
         assert_eq!(names, [format!("{service}-{role}-u1")], "{host}");
     }
-    assert_eq!(containers(fleet, &hosts[0], &db), [db.clone()]);
+    assert_eq!(containers(fleet, &hosts[0], &db), std::slice::from_ref(&db));
     for host in &hosts[..2] {
-        assert_eq!(containers(fleet, host, &cache), [cache.clone()], "{host}");
+        assert_eq!(containers(fleet, host, &cache), std::slice::from_ref(&cache), "{host}");
     }
     assert!(containers(fleet, &hosts[2], &cache).is_empty());
     let stat = |path: &str| {

@@ -169,6 +169,7 @@ pub fn load_str_without_commands(text: &str, name: &str) -> Result<Config, Confi
         return Err(ConfigError::new("not a map"));
     }
     tree.strip_extension_keys();
+    validate::check_numbers(&tree, &sources)?;
     let raw: RawConfig = de::from_node(&tree).map_err(|err| de_error(err, &tree, &sources))?;
     validate::validate(raw, &tree, &sources, &opts)
 }
@@ -185,6 +186,7 @@ pub fn load_with_policy(
     policy: template::CommandPolicy,
 ) -> Result<Config, ConfigError> {
     let (tree, sources) = load_tree_with_policy(opts, policy)?;
+    validate::check_numbers(&tree, &sources)?;
     let raw: RawConfig = de::from_node(&tree).map_err(|err| de_error(err, &tree, &sources))?;
     validate::validate(raw, &tree, &sources, opts)
 }

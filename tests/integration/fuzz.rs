@@ -7,7 +7,7 @@
 //! How a run is organised:
 //!
 //! - the supervisor ([`the_load_path_survives_mutated_fixtures`]) starts `DRAY_FUZZ_WORKERS`
-//!   (default 2) worker processes, which are this test binary running [`fuzz_worker`], each
+//!   (default 8) worker processes, which are this test binary running [`fuzz_worker`], each
 //!   with its own seed and share of the cases, and sums up what they report;
 //! - a worker runs its cases in-process, one after the other, with commands faked
 //!   ([`CommandPolicy::Fake`]: backticks, `cmd()` and `$(…)` print `fake-output`, no process
@@ -25,8 +25,9 @@
 //! `nice -n 19` on shared cores) does not fail a case; a case whose wall-clock time passes
 //! `DRAY_FUZZ_WALL_LIMIT_S` (default 30 s) fails too (a hang that uses no CPU).
 //!
-//! Knobs: `DRAY_FUZZ_CASES` (default 2000), `DRAY_FUZZ_SECONDS` (stop after that many seconds
-//! instead, for CI), `DRAY_FUZZ_SEED` (reproduce a run), `DRAY_FUZZ_WORKERS`.
+//! Knobs: `DRAY_FUZZ_CASES` (default 2000), `DRAY_FUZZ_SECONDS` (stop after that many seconds,
+//! whichever comes first), `DRAY_FUZZ_SEED` (reproduce a run), `DRAY_FUZZ_WORKERS`. Each
+//! worker writes its figures to `progress.txt` in its directory every 50 cases.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -325,8 +326,8 @@ fn fuzz_worker() {
     let mut chunk: u64 = 0;
     let started = Instant::now();
     while done < cases && deadline.is_none_or(|d| Instant::now() < d) {
-        let n = (cases - done).min(200);
-        let mut config = ProptestConfig::with_cases(u32::try_from(n).unwrap_or(200));
+        let n = (cases - done).min(50);
+        let mut config = ProptestConfig::with_cases(u32::try_from(n).unwrap_or(50));
         config.failure_persistence = None;
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&seed.to_le_bytes());
@@ -369,6 +370,18 @@ fn fuzz_worker() {
         }
         done += n;
         chunk += 1;
+        // Where a run stopped from outside stood: the supervisor sums these when a worker
+        // gives no result.
+        crate::support::write(
+            &dir.join("progress.txt"),
+            &format!(
+                "executions={done} seconds={:.3} slowest_cpu_ms={} slowest_wall_ms={} peak_bytes={}\n",
+                started.elapsed().as_secs_f64(),
+                slowest.get().cpu.as_millis(),
+                slowest_wall.get().as_millis(),
+                peak.get()
+            ),
+        );
     }
     let stats = started.elapsed();
     let (slowest, slowest_wall, peak) = (slowest.get(), slowest_wall.get(), peak.get());
@@ -418,7 +431,9 @@ fn the_load_path_survives_mutated_fixtures() {
     let seconds = env_u64("DRAY_FUZZ_SECONDS");
     let cases =
         env_u64("DRAY_FUZZ_CASES").unwrap_or(if seconds.is_some() { u64::MAX } else { 2000 });
-    let workers = env_u64("DRAY_FUZZ_WORKERS").unwrap_or(2).max(1);
+    // Cases wait on render children more than they compute (a round trip per tera file, longer
+    // on a loaded machine): more workers than cores keep the cores busy.
+    let workers = env_u64("DRAY_FUZZ_WORKERS").unwrap_or(8).max(1);
     let seed = env_u64("DRAY_FUZZ_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -440,9 +440,15 @@ fn the_load_path_survives_mutated_fixtures() {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     });
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz");
-    let _ = std::fs::remove_dir_all(&out);
     let exe = std::env::current_exe().expect("test binary");
+    // One work directory per profile (target/<profile>/fuzz-work): a CI-length run in the
+    // dev profile does not disturb a long one in the fuzz profile.
+    let out = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile_dir| profile_dir.join("fuzz-work"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz"));
+    let _ = std::fs::remove_dir_all(&out);
     eprintln!(
         "fuzz: seed {seed}, {workers} workers, work files in {}",
         out.display()

@@ -265,3 +265,71 @@ fn an_ordinary_template_still_renders() {
     );
     assert!(stdout.contains("012"), "{stdout}");
 }
+
+/// The fuzz harness reuses render children across cases: a reused child must answer as a
+/// fresh one would, budget refusals included, and a child that failed is never reused.
+#[test]
+fn a_reused_render_child_answers_as_a_fresh_one() {
+    use dray::config::template::{self, TemplateContext};
+    template::use_render_child_exe(std::path::PathBuf::from(env!("CARGO_BIN_EXE_dray")));
+    template::reuse_render_children(true);
+    let ctx = TemplateContext::default();
+    let mut doubling = String::from("{% set a = 'xxxxxxxx' %}");
+    for _ in 0..40 {
+        doubling.push_str("{% set a = a ~ a %}");
+    }
+    doubling.push_str("{{ a }}");
+    let ordinary = "x: {% for i in range(end=3) %}{{ i }}{% endfor %}";
+    let _ = template::take_render_child_stats();
+    for _ in 0..3 {
+        assert_eq!(template::render(ordinary, &ctx).expect("renders"), "x: 012");
+        let err = template::render(&doubling, &ctx).expect_err("refused");
+        assert!(
+            err.message.contains("memory budget (64 MiB)"),
+            "{}",
+            err.message
+        );
+        let err = template::render(
+            "{% macro f() %}{{self::f()}}{% endmacro %}{{self::f()}}",
+            &ctx,
+        )
+        .expect_err("refused");
+        assert!(err.message.contains("call depth budget"), "{}", err.message);
+        assert_eq!(template::render(ordinary, &ctx).expect("renders"), "x: 012");
+        assert_eq!(template::render(ordinary, &ctx).expect("renders"), "x: 012");
+    }
+    let stats = template::take_render_child_stats();
+    // Each refusal costs its child (the memory one twice: a reused child refused, a fresh one
+    // asked again), the three ordinary renders after them share one new child: 1 + 3 × 3
+    // starts, where a child per render would be 15.
+    assert_eq!(stats.started, 10, "{stats:?}");
+    assert!(stats.peak_rss_bytes > 0, "{stats:?}");
+}
+
+/// The fuzz harness fakes commands: none runs, each prints `fake-output`.
+#[test]
+fn the_fake_command_policy_runs_nothing() {
+    use dray::config::template::{self, CommandPolicy, TemplateContext};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ctx = TemplateContext {
+        env: Default::default(),
+        cwd: dir.path().to_path_buf(),
+    };
+    let out = template::render_with_policy("a: <%= `touch ran` %>", &ctx, CommandPolicy::Fake)
+        .expect("renders");
+    assert_eq!(out, format!("a: {}", template::FAKE_OUTPUT));
+    write(
+        &dir.path().join(".kamal/secrets"),
+        "A=$(touch ran)\nB=${A}x\n",
+    );
+    let secrets = dray::config::secrets::Secrets::load_with_policy(
+        Path::new(".kamal/secrets"),
+        None,
+        dir.path(),
+        &Default::default(),
+        CommandPolicy::Fake,
+    )
+    .expect("loads");
+    assert_eq!(secrets.get("B").expect("B"), "fake-outputx");
+    assert!(!dir.path().join("ran").exists());
+}

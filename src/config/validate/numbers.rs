@@ -218,9 +218,16 @@ fn check_one(
         }
         Value::Float(f) if f.is_finite() => format!("the fraction {f}"),
         Value::Float(_) => "a number that is not finite".to_string(),
+        // An integer beyond i64 (YAML reads up to 2^64 - 1 as digits, kept as text).
+        Value::Str(s) if is_integer_text(s) && s.parse::<i64>().is_err() => s.clone(),
         _ => return Ok(()),
     };
     Err(out_of_range(spec, path, &written).at(sources.position(node.loc)))
+}
+
+fn is_integer_text(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The error for `written` outside the range of `spec` at `path` (without a position).
@@ -283,6 +290,7 @@ mod tests {
                 (spec.min - 1).to_string(),
                 (i128::from(spec.max) + 1).to_string(),
                 "99999999999999999999".to_string(),
+                "18446744073709551615".to_string(),
                 "-9223372036854775809".to_string(),
                 "1.5".to_string(),
                 "1e300".to_string(),

@@ -20,8 +20,8 @@
 //! within the static limits of `tera_limits.rs` only.
 //!
 //! The child reads requests and writes replies as frames (an 8-byte little-endian length, then
-//! that many bytes) until its stdin ends. `dray` starts a fresh child for every file (and the
-//! child exits after it). The fuzz harness calls [`reuse_children`], so that an idle child
+//! that many bytes) until its stdin ends. `dray` starts a fresh child for every file and stops
+//! it after the reply. The fuzz harness calls [`reuse_children`], so that an idle child
 //! serves the next render instead of a new process: the budgets then count per render (CPU time
 //! from the render's start, a fresh stack for each render), a child whose data segment grew
 //! past half the memory budget is retired, and a render refused for memory by a reused child is

@@ -31,6 +31,14 @@ pub fn destination_file(base: &Path, destination: &str) -> PathBuf {
 
 /// Read, render, parse and merge the files into one tree, without deserializing.
 pub fn load_tree(opts: &LoadOptions) -> Result<(Node, Sources), ConfigError> {
+    load_tree_with_policy(opts, template::CommandPolicy::Run)
+}
+
+/// [`load_tree`], with the choice of whether the templates' commands run.
+fn load_tree_with_policy(
+    opts: &LoadOptions,
+    policy: template::CommandPolicy,
+) -> Result<(Node, Sources), ConfigError> {
     // One context for both files: what the base file's `Dotenv.load` loads, the overlay sees
     // (Kamal's `ENV` is the process's).
     let mut ctx = TemplateContext {
@@ -38,10 +46,24 @@ pub fn load_tree(opts: &LoadOptions) -> Result<(Node, Sources), ConfigError> {
         cwd: opts.cwd.clone(),
     };
     let mut sources = Sources::default();
-    let mut tree = read_file(&opts.config_file, &opts.cwd, &mut ctx, &mut sources, None)?;
+    let mut tree = read_file(
+        &opts.config_file,
+        &opts.cwd,
+        &mut ctx,
+        &mut sources,
+        None,
+        policy,
+    )?;
     if let Some(dest) = &opts.destination {
         let overlay_path = destination_file(&opts.config_file, dest);
-        let overlay = read_file(&overlay_path, &opts.cwd, &mut ctx, &mut sources, Some(dest))?;
+        let overlay = read_file(
+            &overlay_path,
+            &opts.cwd,
+            &mut ctx,
+            &mut sources,
+            Some(dest),
+            policy,
+        )?;
         tree.deep_merge(overlay);
     }
     tree.strip_extension_keys();
@@ -54,6 +76,7 @@ fn read_file(
     ctx: &mut TemplateContext,
     sources: &mut Sources,
     destination: Option<&str>,
+    policy: template::CommandPolicy,
 ) -> Result<Node, ConfigError> {
     let full = cwd.join(path);
     let text = match std::fs::read_to_string(&full) {
@@ -80,18 +103,17 @@ fn read_file(
     };
     let file_index = sources.files.len();
     sources.files.push(path.to_path_buf());
-    let rendered =
-        template::render_file(&text, ctx, template::CommandPolicy::Run).map_err(|err| {
-            let e = ConfigError::new(err.message.clone()).at(Some(Position {
-                file: path.to_path_buf(),
-                line: err.line as u32,
-                column: err.column as u32,
-            }));
-            match err.hint {
-                Some(h) => e.hint(h),
-                None => e,
-            }
-        })?;
+    let rendered = template::render_file(&text, ctx, policy).map_err(|err| {
+        let e = ConfigError::new(err.message.clone()).at(Some(Position {
+            file: path.to_path_buf(),
+            line: err.line as u32,
+            column: err.column as u32,
+        }));
+        match err.hint {
+            Some(h) => e.hint(h),
+            None => e,
+        }
+    })?;
     let (mut tree, duplicates) = node::parse_with_duplicates(&rendered).map_err(|err| {
         ConfigError::new(err.message).at(Some(Position {
             file: path.to_path_buf(),
@@ -147,13 +169,24 @@ pub fn load_str_without_commands(text: &str, name: &str) -> Result<Config, Confi
         return Err(ConfigError::new("not a map"));
     }
     tree.strip_extension_keys();
+    validate::check_numbers(&tree, &sources)?;
     let raw: RawConfig = de::from_node(&tree).map_err(|err| de_error(err, &tree, &sources))?;
     validate::validate(raw, &tree, &sources, &opts)
 }
 
 /// Load and validate the configuration.
 pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
-    let (tree, sources) = load_tree(opts)?;
+    load_with_policy(opts, template::CommandPolicy::Run)
+}
+
+/// [`load`], with the choice of whether the templates' commands run (the fuzz harness loads
+/// with [`template::CommandPolicy::Fake`]).
+pub fn load_with_policy(
+    opts: &LoadOptions,
+    policy: template::CommandPolicy,
+) -> Result<Config, ConfigError> {
+    let (tree, sources) = load_tree_with_policy(opts, policy)?;
+    validate::check_numbers(&tree, &sources)?;
     let raw: RawConfig = de::from_node(&tree).map_err(|err| de_error(err, &tree, &sources))?;
     validate::validate(raw, &tree, &sources, opts)
 }

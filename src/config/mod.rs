@@ -25,7 +25,7 @@ pub mod template;
 pub mod validate;
 
 pub use error::ConfigError;
-pub use load::load;
+pub use load::{load, load_with_policy};
 pub use load_options::LoadOptions;
 pub use model::Config;
 pub use validate::COMMAND_NAMES;

@@ -145,7 +145,7 @@ fn retain_containers_must_be_positive() {
     fails_with(
         dir.path(),
         &["config"],
-        &["retain_containers: must retain at least 1 container"],
+        &["retain_containers: 0 is out of range: expected a whole number from 1 to 100000"],
     );
 }
 

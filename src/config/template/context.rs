@@ -22,7 +22,14 @@ pub enum CommandPolicy {
     Run,
     /// Never start a process: every command is an error naming it.
     Deny,
+    /// Never start a process: every command succeeds with [`FAKE_OUTPUT`] as its output. Only
+    /// the fuzz harness uses it (no configuration or flag selects it), so that mutated files
+    /// go past their commands without running any.
+    Fake,
 }
+
+/// What a command prints under [`CommandPolicy::Fake`].
+pub const FAKE_OUTPUT: &str = "fake-output";
 
 /// The largest file a template may read (`File.read`, `Dotenv.load`): the config input limit.
 const MAX_READ_BYTES: u64 = crate::config::node::MAX_INPUT_BYTES as u64;

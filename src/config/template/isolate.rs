@@ -18,13 +18,22 @@
 //! Each refusal is a [`TemplateError`] at the file's first tera tag naming the budget and its
 //! value. Processes that do not call [`enter`] (unit tests, benchmarks) render in-process,
 //! within the static limits of `tera_limits.rs` only.
+//!
+//! The child reads requests and writes replies as frames (an 8-byte little-endian length, then
+//! that many bytes) until its stdin ends. `dray` starts a fresh child for every file and stops
+//! it after the reply. The fuzz harness calls [`reuse_children`], so that an idle child
+//! serves the next render instead of a new process: the budgets then count per render (CPU time
+//! from the render's start, a fresh stack for each render), a child whose data segment grew
+//! past half the memory budget is retired, and a render refused for memory by a reused child is
+//! tried again in a fresh one, so that the answer never depends on what the child did before.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::context::{CommandPolicy, TemplateContext};
@@ -47,6 +56,51 @@ pub const OUTPUT_BUDGET: usize = super::super::node::MAX_INPUT_BYTES;
 static CHILD_EXE: OnceLock<PathBuf> = OnceLock::new();
 /// Whether this process is a render child.
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
+/// Whether idle render children are kept for the next render ([`reuse_children`]).
+static REUSE: AtomicBool = AtomicBool::new(false);
+/// Idle render children, when they are reused.
+static POOL: Mutex<Vec<Server>> = Mutex::new(Vec::new());
+/// The largest request a child reads (the source is at most 1 MiB; the rest is environment).
+const REQUEST_LIMIT: u64 = MEMORY_BUDGET / 2;
+/// The stderr a child may write that is kept (the end of it names how a child died).
+const STDERR_KEPT: usize = 64 << 10;
+
+/// CPU time (ms) the render children used, children started, and the largest peak resident
+/// memory (bytes) of one, since the last [`take_child_stats`].
+static STAT_CPU_MS: AtomicU64 = AtomicU64::new(0);
+static STAT_STARTED: AtomicU64 = AtomicU64::new(0);
+static STAT_PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// What render children did since the last call (the fuzz harness reads it per case).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildStats {
+    /// CPU time the children used for their renders.
+    pub cpu: Duration,
+    /// Children started.
+    pub started: u64,
+    /// The largest peak resident memory of a child that answered (its whole life, when reused).
+    pub peak_rss_bytes: u64,
+}
+
+/// [`ChildStats`] since the last call, and start counting again.
+pub fn take_child_stats() -> ChildStats {
+    ChildStats {
+        cpu: Duration::from_millis(STAT_CPU_MS.swap(0, Ordering::Relaxed)),
+        started: STAT_STARTED.swap(0, Ordering::Relaxed),
+        peak_rss_bytes: STAT_PEAK.swap(0, Ordering::Relaxed),
+    }
+}
+
+/// Keep idle render children for the next render instead of starting one per file (the fuzz
+/// harness: no process start per case). Off in `dray`.
+pub fn reuse_children(on: bool) {
+    REUSE.store(on, Ordering::Relaxed);
+    if !on {
+        if let Ok(mut pool) = POOL.lock() {
+            pool.clear();
+        }
+    }
+}
 
 /// Called first thing by `main`: in a render child, render and return the exit code; otherwise
 /// remember the binary so that renders run in children, and return `None`.
@@ -91,14 +145,27 @@ fn child_main() -> i32 {
             let _ = setrlimit(resource, soft.min(hard), hard);
         }
     }
-    let mut input = String::new();
-    if std::io::stdin().read_to_string(&mut input).is_err() {
-        return 3;
+    let mut stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let request = match read_frame(&mut stdin, REQUEST_LIMIT) {
+            Ok(Some(request)) => request,
+            Ok(None) => return 0,
+            Err(_) => return 3,
+        };
+        let Some(reply) = answer(&request) else {
+            return 3;
+        };
+        drop(request);
+        if write_frame(&mut stdout, reply.as_bytes()).is_err() {
+            return 3;
+        }
     }
-    let Ok(request) = serde_json::from_str::<serde_json::Value>(&input) else {
-        return 3;
-    };
-    drop(input);
+}
+
+/// The reply to one request: `ok\n` and the output, or `err\n` and the error as JSON.
+fn answer(request: &[u8]) -> Option<String> {
+    let request = serde_json::from_slice::<serde_json::Value>(request).ok()?;
     let source = request["source"].as_str().unwrap_or_default();
     let env: BTreeMap<String, String> = request["env"]
         .as_object()
@@ -112,25 +179,65 @@ fn child_main() -> i32 {
         env,
         cwd: PathBuf::from(request["cwd"].as_str().unwrap_or_default()),
     };
-    let policy = if request["deny"].as_bool().unwrap_or(true) {
-        CommandPolicy::Deny
-    } else {
-        CommandPolicy::Run
+    let policy = match request["policy"].as_str() {
+        Some("run") => CommandPolicy::Run,
+        Some("fake") => CommandPolicy::Fake,
+        _ => CommandPolicy::Deny,
     };
-    let reply = match super::render_in_process(source, &mut ctx, policy, STACK_BUDGET) {
-        Ok(out) => format!("ok\n{out}"),
-        Err(e) => format!(
-            "err\n{}",
-            serde_json::json!({
-                "line": e.line, "column": e.column, "message": e.message, "hint": e.hint,
-            })
-        ),
-    };
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(reply.as_bytes()).is_err() || stdout.flush().is_err() {
-        return 3;
+    Some(
+        match super::render_in_process(source, &mut ctx, policy, STACK_BUDGET) {
+            Ok(out) => format!("ok\n{out}"),
+            Err(e) => format!(
+                "err\n{}",
+                serde_json::json!({
+                    "line": e.line, "column": e.column, "message": e.message, "hint": e.hint,
+                })
+            ),
+        },
+    )
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+enum FrameError {
+    /// The stream ended inside the frame, or reading failed.
+    Io,
+    /// The frame is longer than the limit.
+    TooLarge,
+}
+
+/// Read one frame of at most `limit` bytes; `None` when the stream ends before it.
+fn read_frame(input: &mut impl Read, limit: u64) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut header = [0u8; 8];
+    let mut got = 0;
+    while got < header.len() {
+        match input.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(FrameError::Io),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(FrameError::Io),
+        }
     }
-    0
+    let len = u64::from_le_bytes(header);
+    if len > limit {
+        return Err(FrameError::TooLarge);
+    }
+    let mut body = Vec::new();
+    input
+        .take(len)
+        .read_to_end(&mut body)
+        .map_err(|_| FrameError::Io)?;
+    if body.len() as u64 != len {
+        return Err(FrameError::Io);
+    }
+    Ok(Some(body))
+}
+
+fn write_frame(output: &mut impl Write, body: &[u8]) -> std::io::Result<()> {
+    output.write_all(&(body.len() as u64).to_le_bytes())?;
+    output.write_all(body)?;
+    output.flush()
 }
 
 /// Which budget a render exceeded.
@@ -170,6 +277,163 @@ impl Exceeded {
     }
 }
 
+/// A running render child.
+struct Server {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    /// Reads the child's stderr to its end, keeping the first [`STDERR_KEPT`] bytes.
+    stderr: Option<JoinHandle<Vec<u8>>>,
+    /// Renders it answered.
+    renders: u32,
+}
+
+impl Server {
+    fn start(exe: &PathBuf) -> std::io::Result<Server> {
+        let mut child = Command::new(exe)
+            .env(CHILD_ENV, "1")
+            // An allocation failure prints no backtrace (reading the debug info takes memory).
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        STAT_STARTED.fetch_add(1, Ordering::Relaxed);
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let room = STDERR_KEPT.saturating_sub(kept.len()).min(n);
+                    kept.extend_from_slice(&buf[..room]);
+                }
+                kept
+            })
+        });
+        Ok(Server {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            child,
+            stderr,
+            renders: 0,
+        })
+    }
+
+    /// Send one request and wait for its reply within the budgets. The server comes back when
+    /// it can serve again.
+    fn render(mut self, request: &[u8]) -> (Result<Vec<u8>, Failure>, Option<Server>) {
+        let pid = self.child.id();
+        let started = Instant::now();
+        let cpu_before = if self.renders == 0 {
+            Duration::ZERO
+        } else {
+            cpu_time(pid).unwrap_or_default()
+        };
+        let (tx, rx) = mpsc::channel();
+        let stdout = self.stdout.take();
+        let reader = std::thread::spawn(move || {
+            let mut stdout = stdout;
+            let reply = match stdout.as_mut() {
+                Some(pipe) => read_frame(pipe, (OUTPUT_BUDGET + 4096) as u64),
+                None => Err(FrameError::Io),
+            };
+            let _ = tx.send(());
+            (reply, stdout)
+        });
+        // The child reads the whole request before it writes anything: no deadlock.
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = write_frame(stdin, request);
+        }
+        let mut pause = Duration::from_millis(1);
+        let mut cpu_used = Duration::ZERO;
+        let exceeded = loop {
+            match rx.recv_timeout(pause) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            cpu_used = cpu_time(pid).unwrap_or_default().saturating_sub(cpu_before);
+            if cpu_used > CPU_BUDGET {
+                break Some(Exceeded::Cpu);
+            }
+            if started.elapsed() > WALL_BUDGET {
+                break Some(Exceeded::Wall);
+            }
+            pause = (pause * 2).min(Duration::from_millis(10));
+        };
+        if let Some(cpu) = cpu_time(pid) {
+            cpu_used = cpu.saturating_sub(cpu_before);
+        }
+        let cpu_ms = u64::try_from(cpu_used.as_millis()).unwrap_or(u64::MAX);
+        STAT_CPU_MS.fetch_add(cpu_ms, Ordering::Relaxed);
+        if let Some(exceeded) = exceeded {
+            self.stop();
+            let _ = reader.join();
+            return (Err(Failure::Exceeded(exceeded)), None);
+        }
+        let (reply, stdout) = match reader.join() {
+            Ok(done) => done,
+            Err(_) => (Err(FrameError::Io), None),
+        };
+        self.stdout = stdout;
+        match reply {
+            Ok(Some(reply)) => {
+                self.renders += 1;
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let peak = status_kb(&status, "VmHWM:").saturating_mul(1024);
+                STAT_PEAK.fetch_max(peak, Ordering::Relaxed);
+                let data = status_kb(&status, "VmData:").saturating_mul(1024);
+                let keep = data <= MEMORY_BUDGET / 2;
+                (Ok(reply), keep.then_some(self))
+            }
+            Err(FrameError::TooLarge) => {
+                self.stop();
+                (Err(Failure::Exceeded(Exceeded::Output)), None)
+            }
+            Ok(None) | Err(FrameError::Io) => {
+                // The child died: how it died is in its status and stderr.
+                self.stdin = None;
+                let status = self.child.wait().ok();
+                let stderr = self
+                    .stderr
+                    .take()
+                    .and_then(|h| h.join().ok())
+                    .unwrap_or_default();
+                (Err(Failure::Died { status, stderr }), None)
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // An idle child exits when its stdin ends; one that does not is killed.
+        self.stdin = None;
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            self.stop();
+        }
+    }
+}
+
+/// Why a render in a child gave no reply.
+enum Failure {
+    Exceeded(Exceeded),
+    Start(String),
+    Died {
+        status: Option<std::process::ExitStatus>,
+        stderr: Vec<u8>,
+    },
+}
+
 /// Render `source` in a child started from `exe`; `offset` is where budget errors point.
 pub(super) fn render_in_child(
     exe: &PathBuf,
@@ -183,58 +447,54 @@ pub(super) fn render_in_child(
         "source": source,
         "env": ctx.env,
         "cwd": ctx.cwd.to_string_lossy(),
-        "deny": policy == CommandPolicy::Deny,
+        "policy": match policy {
+            CommandPolicy::Run => "run",
+            CommandPolicy::Deny => "deny",
+            CommandPolicy::Fake => "fake",
+        },
     })
     .to_string();
-    let mut child = Command::new(exe)
-        .env(CHILD_ENV, "1")
-        // An allocation failure prints no backtrace (reading the debug info takes memory).
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| failed(format!("could not start the template renderer: {e}")))?;
-    let started = Instant::now();
-    let stdin = child.stdin.take();
-    let writer = std::thread::spawn(move || {
-        if let Some(mut stdin) = stdin {
-            let _ = stdin.write_all(request.as_bytes());
-        }
-    });
-    let stdout = reader(child.stdout.take(), OUTPUT_BUDGET + 4096);
-    let stderr = reader(child.stderr.take(), 64 << 10);
-    let outcome = watch(&mut child, started, &stdout.1);
-    let _ = writer.join();
-    let out = stdout.0.join().unwrap_or_default();
-    let err = stderr.0.join().unwrap_or_default();
-    let status = match outcome {
-        Ok(status) => status,
-        Err(exceeded) => return Err(exceeded.error(source, offset)),
+    let reuse = REUSE.load(Ordering::Relaxed);
+    let idle = if reuse {
+        POOL.lock().ok().and_then(|mut pool| pool.pop())
+    } else {
+        None
     };
-    if out.len() > OUTPUT_BUDGET + 4096 {
-        return Err(Exceeded::Output.error(source, offset));
+    let reused = idle.is_some();
+    let mut outcome = attempt(exe, idle, request.as_bytes());
+    if reused && matches!(&outcome, Err(f) if is_memory(f)) {
+        // What a reused child allocated before may be what made this one fail: ask a new one.
+        outcome = attempt(exe, None, request.as_bytes());
     }
-    let err_text = String::from_utf8_lossy(&err);
-    if !status.success() || out.is_empty() {
-        use std::os::unix::process::ExitStatusExt;
-        if err_text.contains("overflowed its stack") {
-            return Err(Exceeded::Stack.error(source, offset));
+    let reply = match outcome {
+        Ok(reply) => reply,
+        Err(Failure::Exceeded(exceeded)) => return Err(exceeded.error(source, offset)),
+        Err(Failure::Start(e)) => {
+            return Err(failed(format!(
+                "could not start the template renderer: {e}"
+            )))
         }
-        if err_text.contains("memory allocation") || err_text.contains("capacity overflow") {
-            return Err(Exceeded::Memory.error(source, offset));
+        Err(failure @ Failure::Died { .. }) if is_memory(&failure) => {
+            return Err(Exceeded::Memory.error(source, offset))
         }
-        return Err(match status.signal() {
-            Some(9) | Some(24) => Exceeded::Cpu.error(source, offset),
-            Some(sig) => failed(format!("the template renderer died (signal {sig})")),
-            None => failed(format!(
-                "the template renderer failed ({status}): {}",
-                err_text.trim()
-            )),
-        });
-    }
-    let text = String::from_utf8_lossy(&out);
+        Err(Failure::Died { status, stderr }) => {
+            use std::os::unix::process::ExitStatusExt;
+            let err_text = String::from_utf8_lossy(&stderr);
+            if err_text.contains("overflowed its stack") {
+                return Err(Exceeded::Stack.error(source, offset));
+            }
+            return Err(match status.and_then(|s| s.signal()) {
+                Some(9) | Some(24) => Exceeded::Cpu.error(source, offset),
+                Some(sig) => failed(format!("the template renderer died (signal {sig})")),
+                None => failed(format!(
+                    "the template renderer failed ({}): {}",
+                    status.map_or_else(|| "no status".to_string(), |s| s.to_string()),
+                    err_text.trim()
+                )),
+            });
+        }
+    };
+    let text = String::from_utf8_lossy(&reply);
     if let Some(output) = text.strip_prefix("ok\n") {
         if output.len() > OUTPUT_BUDGET {
             return Err(Exceeded::Output.error(source, offset));
@@ -259,56 +519,43 @@ pub(super) fn render_in_child(
     })
 }
 
-type Reader = (std::thread::JoinHandle<Vec<u8>>, std::sync::Arc<AtomicBool>);
-
-/// Read `pipe` to its end on a thread, keeping at most `cap + 1` bytes; the flag is set when
-/// more than `cap` came (the reader then stops reading).
-fn reader(pipe: Option<impl Read + Send + 'static>, cap: usize) -> Reader {
-    let over = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&over);
-    let handle = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(pipe) = pipe {
-            let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
-            let _ = pipe.take(limit).read_to_end(&mut buf);
+/// One render by `server` (or a new child), the server going back to the pool when reused.
+fn attempt(exe: &PathBuf, server: Option<Server>, request: &[u8]) -> Result<Vec<u8>, Failure> {
+    let server = match server {
+        Some(server) => server,
+        None => Server::start(exe).map_err(|e| Failure::Start(e.to_string()))?,
+    };
+    let (outcome, back) = server.render(request);
+    if let Some(server) = back {
+        if REUSE.load(Ordering::Relaxed) {
+            if let Ok(mut pool) = POOL.lock() {
+                pool.push(server);
+            }
         }
-        if buf.len() > cap {
-            flag.store(true, Ordering::Relaxed);
-        }
-        buf
-    });
-    (handle, over)
+    }
+    outcome
 }
 
-/// Wait for the child, killing it when it exceeds a budget.
-fn watch(
-    child: &mut Child,
-    started: Instant,
-    output_over: &AtomicBool,
-) -> Result<std::process::ExitStatus, Exceeded> {
-    let pid = child.id();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Ok(status);
+/// Whether a child died of an allocation past the memory budget.
+fn is_memory(failure: &Failure) -> bool {
+    match failure {
+        Failure::Exceeded(Exceeded::Memory) => true,
+        Failure::Died { stderr, .. } => {
+            let text = String::from_utf8_lossy(stderr);
+            text.contains("memory allocation") || text.contains("capacity overflow")
         }
-        let exceeded = if output_over.load(Ordering::Relaxed) {
-            Some(Exceeded::Output)
-        } else if cpu_time(pid).is_some_and(|t| t > CPU_BUDGET) {
-            Some(Exceeded::Cpu)
-        } else if started.elapsed() > WALL_BUDGET {
-            Some(Exceeded::Wall)
-        } else {
-            None
-        };
-        if let Some(exceeded) = exceeded {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(exceeded);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(10));
+        _ => false,
     }
+}
+
+/// A `Name:   123 kB` line of `/proc/<pid>/status`, in kB (0 when missing).
+fn status_kb(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// User plus system CPU time of process `pid`, from `/proc/<pid>/stat` (Linux).

@@ -87,10 +87,14 @@ mod tera_tests;
 #[cfg(test)]
 mod test_support;
 
-pub use context::{CommandPolicy, TemplateContext};
+pub use context::{CommandPolicy, TemplateContext, FAKE_OUTPUT};
 pub(crate) use error::lowercase_first;
 pub use error::TemplateError;
-pub use isolate::{enter as enter_render_child, use_child_exe as use_render_child_exe};
+pub use isolate::{
+    enter as enter_render_child, reuse_children as reuse_render_children,
+    take_child_stats as take_render_child_stats, use_child_exe as use_render_child_exe,
+    ChildStats as RenderChildStats,
+};
 
 use scan::{scan, Segment};
 use tera_render::render_tera;

@@ -164,6 +164,9 @@ pub(super) fn validate_accessory(
         None => None,
     };
     let _ = logging;
+    if let Some(port) = &raw.port {
+        check_port_spec(cx, &format!("{path}.port"), &port.0)?;
+    }
     Ok(Accessory {
         name: name.to_string(),
         service: s(&raw.service).unwrap_or_else(|| format!("{service}-{name}")),
@@ -181,4 +184,27 @@ pub(super) fn validate_accessory(
         network: s(&raw.network).unwrap_or_else(|| "kamal".into()),
         proxy,
     })
+}
+
+/// The numbers of an accessory's `port` (`3306`, `127.0.0.1:3306:3306`, `53:53/udp`): each
+/// port part must be from 1 to 65535 (an address part, with dots or brackets, is left to
+/// Docker).
+fn check_port_spec(cx: &Ctx, path: &str, spec: &str) -> Result<(), ConfigError> {
+    let ports = spec.split('/').next().unwrap_or_default();
+    for part in ports.split(':') {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if !part.parse::<u16>().is_ok_and(|p| p >= 1) {
+            return Err(cx
+                .err(
+                    path,
+                    format!(
+                        "port `{part}` of `{spec}` is out of range: expected a port number from 1 to 65535"
+                    ),
+                )
+                .hint("a port number from 1 to 65535, as in 3306 or 127.0.0.1:3306:3306"));
+        }
+    }
+    Ok(())
 }

@@ -24,19 +24,21 @@ pub(super) fn validate_boot(
             };
             let n = parse_count(cx, t, digits)?;
             if percent {
-                // Checked: a large percentage overflows the product (a panic in debug builds, a
-                // wrong number in release).
+                if n > MAX_PERCENT {
+                    return Err(out_of_range(cx, t));
+                }
+                // No overflow: at most 100% of the hosts.
                 let n = u64::try_from(all_hosts)
                     .ok()
                     .and_then(|hosts| hosts.checked_mul(n))
                     .and_then(|product| usize::try_from(product / 100).ok())
-                    .ok_or_else(|| too_large(cx, t))?;
+                    .ok_or_else(|| out_of_range(cx, t))?;
                 Some(n.max(1))
             } else {
-                if n == 0 {
-                    return Err(cx.err("boot.limit", "must be at least 1"));
+                if !(1..=MAX_HOSTS).contains(&n) {
+                    return Err(out_of_range(cx, t));
                 }
-                Some(usize::try_from(n).map_err(|_| too_large(cx, t))?)
+                Some(usize::try_from(n).map_err(|_| out_of_range(cx, t))?)
             }
         }
     };
@@ -47,7 +49,12 @@ pub(super) fn validate_boot(
     })
 }
 
-/// The number in `boot.limit`: a whole number that fits a YAML integer (at most 2^63 - 1).
+/// The largest `boot.limit` as a number of hosts.
+pub const MAX_HOSTS: u64 = 1_000_000;
+/// The largest `boot.limit` as a percentage.
+pub const MAX_PERCENT: u64 = 100;
+
+/// The number in `boot.limit`: a whole number (digits only).
 fn parse_count(cx: &Ctx, written: &str, digits: &str) -> Result<u64, ConfigError> {
     let digits = digits.strip_prefix('+').unwrap_or(digits);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -56,17 +63,15 @@ fn parse_count(cx: &Ctx, written: &str, digits: &str) -> Result<u64, ConfigError
             format!("expected a number or a percentage, found `{written}`"),
         ));
     }
-    digits
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| too_large(cx, written))
+    digits.parse::<u64>().map_err(|_| out_of_range(cx, written))
 }
 
-fn too_large(cx: &Ctx, written: &str) -> ConfigError {
+fn out_of_range(cx: &Ctx, written: &str) -> ConfigError {
     cx.err(
         "boot.limit",
-        format!("`{written}` is too large: the number overflows"),
+        format!(
+            "`{written}` is out of range: expected a number of hosts from 1 to {MAX_HOSTS}, or a percentage from 0% to {MAX_PERCENT}%"
+        ),
     )
     .hint("a number of hosts, or a percentage of all hosts such as 25%")
 }

@@ -19,6 +19,7 @@ mod context;
 mod env;
 mod hooks_output;
 mod logging;
+mod numbers;
 mod proxy;
 mod registry;
 mod role;
@@ -49,6 +50,7 @@ use role::{validate_role, RoleDefaults};
 use ssh::validate_ssh;
 
 pub use aliases::COMMAND_NAMES;
+pub use numbers::{check_numbers, NumericKey, MAX_BYTES, MAX_SECONDS, NUMERIC_KEYS};
 
 /// The Kamal version whose behaviour dray matches; `minimum_version` is compared with it.
 pub const KAMAL_COMPAT_VERSION: &str = "2.12.0";
@@ -132,8 +134,11 @@ pub fn validate(
     let root_proxy = raw.proxy.clone();
     let retain_containers = match raw.retain_containers {
         None => 5,
-        Some(n) if n >= 1 => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(_) => return Err(cx.err("retain_containers", "must retain at least 1 container")),
+        // In range: check_numbers ran on the tree (1 to 100000).
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| cx.err("retain_containers", "must retain at least 1 container"))?,
     };
 
     // servers and roles
@@ -364,15 +369,6 @@ pub fn validate(
         None => None,
     };
 
-    check_seconds(
-        &cx,
-        &[
-            ("readiness_delay", raw.readiness_delay),
-            ("deploy_timeout", raw.deploy_timeout),
-            ("drain_timeout", raw.drain_timeout),
-            ("stop_timeout", raw.stop_timeout),
-        ],
-    )?;
     let hook_timeout = raw
         .x_dray
         .as_ref()
@@ -467,27 +463,6 @@ pub fn validate(
         files: sources.files.clone(),
         warnings: sources.warnings.clone(),
     })
-}
-
-/// The longest duration, in seconds, a key may give (ten years): larger values would overflow
-/// the deadlines computed from them.
-const MAX_SECONDS: u64 = 10 * 365 * 24 * 3600;
-
-/// Refuse a duration in seconds over [`MAX_SECONDS`].
-fn check_seconds(cx: &Ctx, keys: &[(&str, Option<u64>)]) -> Result<(), ConfigError> {
-    for (key, value) in keys {
-        if let Some(v) = value {
-            if *v > MAX_SECONDS {
-                return Err(cx
-                    .err(
-                        key,
-                        format!("{v} seconds is more than the {MAX_SECONDS} accepted"),
-                    )
-                    .hint("a duration in seconds, at most ten years"));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Compare dotted versions numerically: is `a` < `b`?

@@ -9,12 +9,19 @@ pub(super) fn validate_ssh(cx: &Ctx, raw: Option<&RawSsh>) -> Result<Ssh, Config
     let default = RawSsh::default();
     let raw = raw.unwrap_or(&default);
     let port = match &raw.port {
-        Some(p) => p.0.parse::<u16>().map_err(|_| {
-            cx.err(
-                "ssh.port",
-                format!("expected a port number, found `{}`", p.0),
-            )
-        })?,
+        Some(p) => {
+            p.0.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|port| *port >= 1)
+                .ok_or_else(|| {
+                    cx.err(
+                        "ssh.port",
+                        format!("expected a port number from 1 to 65535, found `{}`", p.0),
+                    )
+                    .hint("a port number from 1 to 65535")
+                })?
+        }
         None => 22,
     };
     let config = match &raw.config {

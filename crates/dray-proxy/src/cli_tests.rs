@@ -100,18 +100,69 @@ fn tls_needs_hosts_the_root_path_and_both_files() {
 }
 
 #[test]
-fn limits_not_enforced_yet_are_refused() {
-    for flag in [
-        "--max-request-body=1000",
-        "--max-response-body=1000",
-        "--buffer-memory=1000",
-    ] {
-        let cli = Cli::try_parse_from(["kamal-proxy", "deploy", "s", "--target=a:80", flag])
-            .expect("parses");
+fn buffering_limits_as_kamal_proxy_checks_them() {
+    let deploy = |flags: &[&str]| {
+        let mut argv = vec!["kamal-proxy", "deploy", "s", "--target=a:80"];
+        argv.extend(flags);
+        let cli = Cli::try_parse_from(argv).expect("parses");
         let Command::Deploy(d) = cli.command else {
             panic!("not a deploy")
         };
-        let err = d.to_spec().expect_err(flag);
-        assert!(err.contains("not supported yet by dray-proxy"), "{err}");
-    }
+        d.to_spec()
+    };
+    // kamal-proxy's preRun: a limit needs its buffering flag given.
+    assert_eq!(
+        deploy(&["--max-request-body=1000"]).expect_err("no buffering flag"),
+        "max-request-body can only be set when request buffering is enabled"
+    );
+    assert_eq!(
+        deploy(&["--max-response-body=1000"]).expect_err("no buffering flag"),
+        "max-response-body can only be set when response buffering is enabled"
+    );
+    assert!(deploy(&["--buffer-memory=-1"]).is_err());
+    let spec = deploy(&[
+        "--buffer-requests",
+        "--max-request-body=1000",
+        "--buffer-responses",
+        "--max-response-body=2000",
+        "--buffer-memory=10",
+    ])
+    .expect("spec");
+    let o = &spec.options;
+    assert!(o.buffer_requests && o.buffer_responses);
+    assert_eq!(
+        (o.max_request_body, o.max_response_body, o.buffer_memory),
+        (1000, 2000, 10)
+    );
+    let plain = deploy(&[]).expect("spec");
+    assert!(!plain.options.buffer_requests && !plain.options.buffer_responses);
+    assert_eq!(plain.options.buffer_memory, 1024 * 1024);
+}
+
+#[test]
+fn rollout_commands_parse() {
+    let cli = Cli::try_parse_from([
+        "kamal-proxy",
+        "rollout",
+        "set",
+        "s",
+        "--percent=25",
+        "--list=a,b",
+    ])
+    .expect("parses");
+    let Command::Rollout(RolloutCommand::Set(s)) = cli.command else {
+        panic!("not a rollout set")
+    };
+    assert_eq!(
+        (s.percent, s.list),
+        (Some(25), vec!["a".to_string(), "b".to_string()])
+    );
+    assert!(Cli::try_parse_from(["kamal-proxy", "rollout", "set", "s"]).is_err());
+    let cli = Cli::try_parse_from(["kamal-proxy", "rollout", "deploy", "s", "--target=a:80"])
+        .expect("parses");
+    let Command::Rollout(RolloutCommand::Deploy(d)) = cli.command else {
+        panic!("not a rollout deploy")
+    };
+    assert_eq!(d.target().expect("target"), "a:80");
+    assert!(Cli::try_parse_from(["kamal-proxy", "rollout", "stop", "s"]).is_ok());
 }

@@ -119,6 +119,8 @@ mod tests {
                 state: ServiceState::Stopped {
                     message: "Back <soon>".into(),
                 },
+                exclude_metrics_paths: Vec::new(),
+                rollout: None,
                 extra: Default::default(),
             },
             ServiceSpec {
@@ -139,6 +141,8 @@ mod tests {
                 error_pages: None,
                 options,
                 state: ServiceState::Running,
+                exclude_metrics_paths: Vec::new(),
+                rollout: None,
                 extra: Default::default(),
             },
         ];

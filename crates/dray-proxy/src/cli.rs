@@ -1,7 +1,7 @@
 //! The command line, shaped like kamal-proxy's (`run`, `deploy`, `remove`, `stop`, `resume`,
 //! `list`), so `docker exec kamal-proxy kamal-proxy deploy …` from Kamal or dray parses as is.
-//! Flags of kamal-proxy that dray-proxy does not implement yet (read targets, on-demand TLS,
-//! client IP header, cookie path scoping, HTTP/3) are refused with "not supported yet by
+//! Flags of kamal-proxy that dray-proxy does not implement yet (read targets and their
+//! writer affinity and WebSockets, cookie path scoping, HTTP/3) are refused with "not supported yet by
 //! dray-proxy", never accepted and ignored; TLS, redirects, error pages, buffering limits,
 //! metrics and rollouts are served (see [`DeployArgs`], [`RolloutCommand`]).
 
@@ -182,7 +182,8 @@ pub struct DeployArgs {
     /// `--tls-certificate-path`/`--tls-private-key-path`, else ACME on the first TLS request.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub tls: Option<bool>,
-    /// Refused (kamal-proxy after v0.9.2; not supported yet).
+    /// With `--tls` and no `--host`: ask this URL (`?host=H`; a path is asked of the
+    /// target) before issuing a certificate for a host; 200 allows it.
     #[arg(long)]
     pub tls_on_demand_url: Option<String>,
     /// ACME from Let's Encrypt's staging directory.
@@ -272,7 +273,8 @@ pub struct DeployArgs {
     /// Trust and extend the client's `X-Forwarded-*` headers (default: true without TLS).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub forward_headers: Option<bool>,
-    /// Refused when given (not supported yet).
+    /// Request header holding the original client IP; when present, it replaces
+    /// `X-Forwarded-For` (then extended with the peer's address when forwarding headers).
     #[arg(long)]
     pub client_ip_header: Option<String>,
     /// Refused when given (not supported yet).
@@ -287,7 +289,6 @@ impl DeployArgs {
         // ignored (Kamal 2.12 sends none of them).
         let unsupported = [
             ("--read-target", !self.read_target.is_empty()),
-            ("--tls-on-demand-url", self.tls_on_demand_url.is_some()),
             (
                 "--writer-affinity-timeout",
                 self.writer_affinity_timeout.is_some(),
@@ -296,7 +297,6 @@ impl DeployArgs {
                 "--read-target-websockets",
                 self.read_target_websockets.is_some(),
             ),
-            ("--client-ip-header", self.client_ip_header.is_some()),
             ("--scope-cookie-paths", self.scope_cookie_paths.is_some()),
         ];
         if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
@@ -339,8 +339,25 @@ impl DeployArgs {
                 "--tls-certificate-path and --tls-private-key-path must be given together".into(),
             );
         }
+        let on_demand = given(&self.tls_on_demand_url);
+        if on_demand.is_some() && !tls {
+            return Err("TLS must be enabled to use a TLS on-demand URL".into());
+        }
         if tls {
-            if hosts.is_empty() {
+            if let Some(url) = on_demand {
+                if !hosts.is_empty() {
+                    return Err("cannot set hosts when using a TLS on-demand URL".into());
+                }
+                if cert.is_some() || key.is_some() {
+                    return Err(
+                        "cannot use a custom TLS certificate with a TLS on-demand URL".into(),
+                    );
+                }
+                if given(&self.canonical_host).is_some() {
+                    return Err("cannot set a canonical host when using a TLS on-demand URL".into());
+                }
+                super::acme::on_demand::OnDemandUrl::parse(url)?;
+            } else if hosts.is_empty() {
                 return Err("host must be set when using TLS".into());
             }
             if !path_prefixes.is_empty()
@@ -380,6 +397,7 @@ impl DeployArgs {
                 redirect: self.tls_redirect.unwrap_or(true),
                 acme_directory,
                 acme_cache_path: given(&self.tls_acme_cache_path).map(str::to_string),
+                on_demand_url: on_demand.map(str::to_string),
             },
             canonical_host,
             error_pages: given(&self.error_pages).map(str::to_string),
@@ -401,6 +419,7 @@ impl DeployArgs {
                 max_response_body,
             },
             exclude_metrics_paths: non_empty(&self.exclude_metrics_path),
+            client_ip_header: given(&self.client_ip_header).map(str::to_string),
             state: ServiceState::Running,
             rollout: None,
             extra: Default::default(),

@@ -166,3 +166,67 @@ fn rollout_commands_parse() {
     assert_eq!(d.target().expect("target"), "a:80");
     assert!(Cli::try_parse_from(["kamal-proxy", "rollout", "stop", "s"]).is_ok());
 }
+
+#[test]
+fn tls_on_demand_url_rules_are_kamal_proxys() {
+    let deploy = |flags: &[&str]| {
+        let mut argv = vec!["kamal-proxy", "deploy", "s", "--target=a:80"];
+        argv.extend(flags);
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        let Command::Deploy(d) = cli.command else {
+            panic!("not a deploy")
+        };
+        d.to_spec()
+    };
+    let err = |flags: &[&str]| deploy(flags).expect_err("refused");
+    assert_eq!(
+        err(&["--tls-on-demand-url=/allow"]),
+        "TLS must be enabled to use a TLS on-demand URL"
+    );
+    assert_eq!(
+        err(&["--tls", "--host=a.test", "--tls-on-demand-url=/allow"]),
+        "cannot set hosts when using a TLS on-demand URL"
+    );
+    assert_eq!(
+        err(&[
+            "--tls",
+            "--tls-on-demand-url=/allow",
+            "--tls-certificate-path=c",
+            "--tls-private-key-path=k"
+        ]),
+        "cannot use a custom TLS certificate with a TLS on-demand URL"
+    );
+    assert_eq!(
+        err(&[
+            "--tls",
+            "--tls-on-demand-url=/allow",
+            "--canonical-host=a.test"
+        ]),
+        "cannot set a canonical host when using a TLS on-demand URL"
+    );
+    assert!(err(&["--tls", "--tls-on-demand-url=ftp://x/allow"]).contains("unsupported scheme"));
+    let spec = deploy(&["--tls", "--tls-on-demand-url=https://auth.test/allow"]).expect("spec");
+    assert_eq!(
+        spec.tls_settings.on_demand_url.as_deref(),
+        Some("https://auth.test/allow")
+    );
+    assert_eq!(err(&["--tls"]), "host must be set when using TLS");
+}
+
+#[test]
+fn flags_not_implemented_are_refused() {
+    for flag in [
+        "--read-target=b:80",
+        "--writer-affinity-timeout=1s",
+        "--read-target-websockets",
+        "--scope-cookie-paths",
+    ] {
+        let cli = Cli::try_parse_from(["kamal-proxy", "deploy", "s", "--target=a:80", flag])
+            .expect("parses");
+        let Command::Deploy(d) = cli.command else {
+            panic!("not a deploy")
+        };
+        let err = d.to_spec().expect_err(flag);
+        assert!(err.contains("not supported yet by dray-proxy"), "{err}");
+    }
+}

@@ -217,6 +217,17 @@ impl Handler {
         if from_h2 {
             join_cookies(headers);
         }
+        if let Some(name) = &live.spec.client_ip_header {
+            // kamal-proxy's ClientIPMiddleware: the header's value becomes the client's
+            // `X-Forwarded-For`.
+            if let Some(ip) = headers
+                .get(name.as_str())
+                .filter(|v| !v.is_empty())
+                .cloned()
+            {
+                headers.insert(HeaderName::from_static("x-forwarded-for"), ip);
+            }
+        }
         set_forwarded(headers, remote, host, secure, opts.forward_headers);
         if !headers.contains_key(header::HOST) {
             if let Ok(v) = HeaderValue::from_str(host) {
@@ -477,17 +488,20 @@ impl Handler {
             return None;
         }
         let host = normalize_host(host);
-        let (status, body) = if !live.spec.hosts.iter().any(|h| normalize_host(h) == host) {
-            (
-                StatusCode::FORBIDDEN,
-                format!("host {host:?} not configured\n"),
-            )
-        } else {
-            match self.acme.challenge(token) {
-                Some(answer) => (StatusCode::OK, answer),
-                None => (StatusCode::NOT_FOUND, "no such challenge\n".to_string()),
-            }
-        };
+        // An on-demand service has no hosts: its tokens exist only for hosts it approved.
+        let on_demand = live.spec.tls_settings.on_demand_url.is_some();
+        let (status, body) =
+            if !on_demand && !live.spec.hosts.iter().any(|h| normalize_host(h) == host) {
+                (
+                    StatusCode::FORBIDDEN,
+                    format!("host {host:?} not configured\n"),
+                )
+            } else {
+                match self.acme.challenge(token) {
+                    Some(answer) => (StatusCode::OK, answer),
+                    None => (StatusCode::NOT_FOUND, "no such challenge\n".to_string()),
+                }
+            };
         let mut resp = Response::new(ProxyBody::text(body));
         *resp.status_mut() = status;
         resp.headers_mut().insert(

@@ -65,6 +65,10 @@
 //!   --percent=N --list=A,B`, `rollout stop S`: requests whose `kamal-rollout` cookie is in the
 //!   list, or whose FNV-1a hash falls in the percentage, go to the rollout target; saved in the
 //!   state (`rollout`), kept across deploys of the main target and restarts.
+//! - `--client-ip-header=H`: a request's `H` value replaces its `X-Forwarded-For` (which is
+//!   then extended with the peer's address when headers are forwarded, else replaced).
+//! - `--tls --tls-on-demand-url=URL` without `--host`: [`acme::on_demand`] approves each
+//!   host before its certificate is issued.
 
 #![warn(missing_docs)]
 

@@ -120,6 +120,9 @@ pub struct TlsSettings {
     /// `<state dir>/certs`. Scoped below it by the SHA-256 of the directory URL, as
     /// kamal-proxy does, so its files and ours are interchangeable.
     pub acme_cache_path: Option<String>,
+    /// `--tls-on-demand-url`: for a service without hosts, the endpoint approving each host
+    /// before its certificate is issued.
+    pub on_demand_url: Option<String>,
 }
 
 impl Default for TlsSettings {
@@ -130,6 +133,7 @@ impl Default for TlsSettings {
             redirect: true,
             acme_directory: None,
             acme_cache_path: None,
+            on_demand_url: None,
         }
     }
 }
@@ -224,6 +228,10 @@ pub struct ServiceSpec {
     /// (`--exclude-metrics-path`).
     #[serde(default)]
     pub exclude_metrics_paths: Vec<String>,
+    /// A request header holding the client's IP (`--client-ip-header`): when a request has
+    /// it, its value replaces the request's `X-Forwarded-For` before forwarding.
+    #[serde(default)]
+    pub client_ip_header: Option<String>,
     /// The rollout target and its traffic split (`rollout deploy|set|stop`).
     #[serde(default)]
     pub rollout: Option<RolloutSpec>,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use super::acme::on_demand::{OnDemandCheck, OnDemandUrl};
 use super::health;
 use super::loaded::{self, CertSource, Loaded};
 use super::log::{self, Level};
@@ -175,6 +176,20 @@ impl Services {
             return None;
         }
         live.loaded.cert.clone().map(|c| (host, c))
+    }
+
+    /// The on-demand check of the TLS service serving `host`'s root path, if it has one.
+    pub fn on_demand(&self, host: &str) -> Option<OnDemandCheck> {
+        let table = self.table.read().ok()?;
+        let live = table.find(host, "/")?.value;
+        let url = live.spec.tls_settings.on_demand_url.as_deref()?;
+        if !live.spec.tls {
+            return None;
+        }
+        Some(OnDemandCheck {
+            url: OnDemandUrl::parse(url).ok()?,
+            target: Arc::clone(&live.target),
+        })
     }
 
     /// Restore saved services at once; their targets are resolved in the background, in
@@ -733,6 +748,7 @@ mod tests {
             options: TargetOptions::default(),
             state: ServiceState::Running,
             exclude_metrics_paths: Vec::new(),
+            client_ip_header: None,
             rollout: None,
             extra: Default::default(),
         }

@@ -151,6 +151,14 @@ async fn answer(
             let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
             hyper::Response::new(full(format!("{} {sum}", body.len())))
         }
+        "/xff" => {
+            let xff = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            hyper::Response::new(full(xff.to_string()))
+        }
         "/big" => {
             let n: usize = query(&req, "n").and_then(|n| n.parse().ok()).unwrap_or(0);
             hyper::Response::new(full("x".repeat(n)))
@@ -610,4 +618,58 @@ fn rollout_splits_by_percentage_and_allowlist_then_stops() {
         })
         .count();
     assert_eq!(all, 200);
+}
+
+fn get_with(port: u16, host: &str, path: &str, headers: &str) -> String {
+    let (status, _, body) = raw_request(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn client_ip_header_becomes_the_forwarded_for() {
+    let proxy = Proxy::start();
+    let app = App::start("v1");
+    let t = app.target();
+    let both = "X-Real-Client: 203.0.113.7\r\nX-Forwarded-For: 10.9.9.9\r\n";
+    proxy.ok(&deploy_args(
+        "ip",
+        &t,
+        &["--host=ip.test", "--client-ip-header=X-Real-Client"],
+    ));
+    // Forwarding headers (the default without TLS): the header's IP, then the peer's.
+    assert_eq!(
+        get_with(proxy.port, "ip.test", "/xff", both),
+        "203.0.113.7, 127.0.0.1"
+    );
+    // Without the header the client's X-Forwarded-For is extended as before.
+    assert_eq!(
+        get_with(
+            proxy.port,
+            "ip.test",
+            "/xff",
+            "X-Forwarded-For: 10.9.9.9\r\n"
+        ),
+        "10.9.9.9, 127.0.0.1"
+    );
+    // Not forwarding headers: only the peer's address, as kamal-proxy.
+    proxy.ok(&deploy_args(
+        "ip",
+        &t,
+        &[
+            "--host=ip.test",
+            "--client-ip-header=X-Real-Client",
+            "--forward-headers=false",
+        ],
+    ));
+    assert_eq!(get_with(proxy.port, "ip.test", "/xff", both), "127.0.0.1");
+    // Without the flag the header is just a header.
+    proxy.ok(&deploy_args("ip", &t, &["--host=ip.test"]));
+    assert_eq!(
+        get_with(proxy.port, "ip.test", "/xff", both),
+        "10.9.9.9, 127.0.0.1"
+    );
 }

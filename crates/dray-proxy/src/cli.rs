@@ -277,7 +277,8 @@ pub struct DeployArgs {
     /// `X-Forwarded-For` (then extended with the peer's address when forwarding headers).
     #[arg(long)]
     pub client_ip_header: Option<String>,
-    /// Refused when given (not supported yet).
+    /// Put the target's cookies below the path prefix (with `--strip-path-prefix`): a
+    /// `Set-Cookie` for no domain or the request's host gets `Path=<prefix>/<its path>`.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub scope_cookie_paths: Option<bool>,
 }
@@ -297,7 +298,6 @@ impl DeployArgs {
                 "--read-target-websockets",
                 self.read_target_websockets.is_some(),
             ),
-            ("--scope-cookie-paths", self.scope_cookie_paths.is_some()),
         ];
         if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
             return Err(format!("{flag} is not supported yet by dray-proxy"));
@@ -417,6 +417,7 @@ impl DeployArgs {
                 buffer_memory,
                 max_request_body,
                 max_response_body,
+                scope_cookie_paths: self.scope_cookie_paths.unwrap_or(false),
             },
             exclude_metrics_paths: non_empty(&self.exclude_metrics_path),
             client_ip_header: given(&self.client_ip_header).map(str::to_string),

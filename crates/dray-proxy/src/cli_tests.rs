@@ -219,7 +219,6 @@ fn flags_not_implemented_are_refused() {
         "--read-target=b:80",
         "--writer-affinity-timeout=1s",
         "--read-target-websockets",
-        "--scope-cookie-paths",
     ] {
         let cli = Cli::try_parse_from(["kamal-proxy", "deploy", "s", "--target=a:80", flag])
             .expect("parses");

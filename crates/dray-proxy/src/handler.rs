@@ -153,9 +153,12 @@ impl Handler {
             }
         };
         let target = Arc::clone(guard.target());
-        let resp = self
+        let mut resp = self
             .forward(&live, forwarded_path, &host, remote, secure, req, guard)
             .await;
+        if opts.scope_cookie_paths && live.spec.strip_path_prefix && prefix != "/" {
+            scope_cookies(resp.headers_mut(), &prefix, &host);
+        }
         self.finish(
             done,
             &resp,
@@ -473,6 +476,84 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
+/// kamal-proxy's `CookieScope`: each `Set-Cookie` for no domain or for `host` (without its
+/// port) gets `Path=<prefix>/<its path without slashes at the ends>`. The `Path` attribute is
+/// replaced in place (or added); the cookie's other attributes stay as the target wrote them.
+fn scope_cookies(headers: &mut HeaderMap, prefix: &str, host: &str) {
+    let host = host_without_port(host);
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for value in cookies {
+        let scoped = value
+            .to_str()
+            .ok()
+            .and_then(|v| scope_cookie(v, prefix, host))
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+            .unwrap_or(value);
+        headers.append(header::SET_COOKIE, scoped);
+    }
+}
+
+/// One `Set-Cookie` value scoped below `prefix`; `None` to leave it (not a cookie, or for
+/// another domain).
+fn scope_cookie(value: &str, prefix: &str, host: &str) -> Option<String> {
+    let mut parts: Vec<String> = value.split(';').map(|p| p.trim().to_string()).collect();
+    let (name, _) = parts.first()?.split_once('=')?;
+    if name.trim().is_empty() {
+        return None;
+    }
+    let attr = |p: &str, key: &str| -> Option<String> {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        k.trim()
+            .eq_ignore_ascii_case(key)
+            .then(|| v.trim().to_string())
+    };
+    let domain = parts.iter().skip(1).find_map(|p| attr(p, "domain"));
+    if domain
+        .as_deref()
+        .is_some_and(|d| !d.is_empty() && d != host)
+    {
+        return None;
+    }
+    let at = parts
+        .iter()
+        .skip(1)
+        .position(|p| attr(p, "path").is_some())
+        .map(|i| i + 1);
+    let old = at.and_then(|i| attr(&parts[i], "path")).unwrap_or_default();
+    let rest = old.trim_matches('/');
+    let path = if rest.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{}/{rest}", prefix.trim_end_matches('/'))
+    };
+    match at {
+        Some(i) => parts[i] = format!("Path={path}"),
+        None => parts.push(format!("Path={path}")),
+    }
+    Some(parts.join("; "))
+}
+
+/// `host:port` → `host` (`[v6]:port` → `v6`), as Go's `net.SplitHostPort`; else as is.
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        if let Some((h, _)) = rest.split_once(']') {
+            return h;
+        }
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
 /// A buffered body is sent with its length.
 fn set_length(headers: &mut HeaderMap, len: u64) {
     headers.remove(header::TRANSFER_ENCODING);
@@ -691,6 +772,25 @@ mod tests {
         join_cookies(&mut h);
         assert_eq!(h.get_all("cookie").iter().count(), 1);
         assert_eq!(h["cookie"], "a=1; b=2");
+    }
+
+    #[test]
+    fn cookies_are_scoped_below_the_prefix() {
+        let scope = |v: &str| scope_cookie(v, "/app", "app.test");
+        assert_eq!(scope("a=1").as_deref(), Some("a=1; Path=/app"));
+        assert_eq!(
+            scope("a=1; Path=/; HttpOnly").as_deref(),
+            Some("a=1; Path=/app; HttpOnly")
+        );
+        assert_eq!(
+            scope("a=1; path=/x/y/; Domain=app.test").as_deref(),
+            Some("a=1; Path=/app/x/y; Domain=app.test")
+        );
+        assert_eq!(scope("a=1; Domain=other.test"), None);
+        assert_eq!(scope("garbage"), None);
+        assert_eq!(host_without_port("app.test:8080"), "app.test");
+        assert_eq!(host_without_port("[::1]:80"), "::1");
+        assert_eq!(host_without_port("app.test"), "app.test");
     }
 
     #[test]

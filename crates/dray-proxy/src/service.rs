@@ -60,6 +60,10 @@ pub struct TargetOptions {
     /// Largest buffered request body, 0 for no limit (`--max-request-body`; 413 past it).
     #[serde(default)]
     pub max_request_body: u64,
+    /// Scope the `Path` of the target's `Set-Cookie`s (those for no domain or the request's
+    /// host) below the matched, stripped path prefix (`--scope-cookie-paths`).
+    #[serde(default)]
+    pub scope_cookie_paths: bool,
     /// Largest buffered response body, 0 for no limit (`--max-response-body`; 500 past it,
     /// as kamal-proxy answers).
     #[serde(default)]
@@ -86,6 +90,7 @@ impl Default for TargetOptions {
             buffer_memory: DEFAULT_BUFFER_MEMORY,
             max_request_body: 0,
             max_response_body: 0,
+            scope_cookie_paths: false,
         }
     }
 }

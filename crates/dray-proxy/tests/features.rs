@@ -151,6 +151,12 @@ async fn answer(
             let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
             hyper::Response::new(full(format!("{} {sum}", body.len())))
         }
+        "/cookie" | "/app/cookie" => hyper::Response::builder()
+            .header("set-cookie", "session=1; Path=/; HttpOnly")
+            .header("set-cookie", "pref=2; Path=/settings/")
+            .header("set-cookie", "other=3; Domain=elsewhere.test")
+            .body(full(String::new()))
+            .expect("response"),
         "/xff" => {
             let xff = req
                 .headers()
@@ -672,4 +678,57 @@ fn client_ip_header_becomes_the_forwarded_for() {
         get_with(proxy.port, "ip.test", "/xff", both),
         "10.9.9.9, 127.0.0.1"
     );
+}
+
+#[test]
+fn scope_cookie_paths_puts_cookies_below_the_prefix() {
+    let proxy = Proxy::start();
+    let app = App::start("v1");
+    let t = app.target();
+    let cookies = |path: &str| -> Vec<String> {
+        let (status, head, _) = raw_request(
+            proxy.port,
+            &format!("GET {path} HTTP/1.1\r\nHost: ck.test:8080\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(status, 200, "{head}");
+        head.lines()
+            .filter_map(|l| l.strip_prefix("set-cookie: "))
+            .map(str::to_string)
+            .collect()
+    };
+    proxy.ok(&deploy_args(
+        "ck",
+        &t,
+        &[
+            "--host=ck.test",
+            "--path-prefix=/app",
+            "--scope-cookie-paths",
+        ],
+    ));
+    assert_eq!(
+        cookies("/app/cookie"),
+        [
+            "session=1; Path=/app; HttpOnly",
+            "pref=2; Path=/app/settings",
+            "other=3; Domain=elsewhere.test"
+        ]
+    );
+    // Without stripping the prefix (or without the flag) the cookies are left alone.
+    proxy.ok(&deploy_args(
+        "ck",
+        &t,
+        &[
+            "--host=ck.test",
+            "--path-prefix=/app",
+            "--scope-cookie-paths",
+            "--strip-path-prefix=false",
+        ],
+    ));
+    assert_eq!(cookies("/app/cookie")[0], "session=1; Path=/; HttpOnly");
+    proxy.ok(&deploy_args(
+        "ck",
+        &t,
+        &["--host=ck.test", "--path-prefix=/app"],
+    ));
+    assert_eq!(cookies("/app/cookie")[0], "session=1; Path=/; HttpOnly");
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -238,7 +238,8 @@ impl Handler {
             }
         }
         let (mut parts, body) = req.into_parts();
-        let body = if opts.buffer_requests && upgrade.is_none() {
+        // A body known to be empty (GET, HEAD) is sent as it is, with its headers.
+        let body = if opts.buffer_requests && upgrade.is_none() && !body.is_end_stream() {
             match Buffered::read(body, opts.max_request_body, opts.buffer_memory).await {
                 Ok(b) => {
                     set_length(&mut parts.headers, b.len());
@@ -296,7 +297,10 @@ impl Handler {
                 }
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
-                if !opts.buffer_responses || is_event_stream(&parts.headers) {
+                // Nothing to hold for an empty body (HEAD, 204, 304): its headers, such as a
+                // HEAD's `Content-Length`, are sent as the target wrote them.
+                if !opts.buffer_responses || body.is_end_stream() || is_event_stream(&parts.headers)
+                {
                     return Response::from_parts(
                         parts,
                         ProxyBody::Upstream {

@@ -480,6 +480,13 @@ fn buffered_bodies_get_kamal_proxys_answers_past_their_limits() {
     );
     let (status, got) = proxy.get("buf.test", "/big?n=300000");
     assert_eq!((status, got.len()), (200, 300_000));
+    // A HEAD keeps the target's Content-Length.
+    let (status, head, _) = raw_request(
+        proxy.port,
+        "HEAD /big?n=1234 HTTP/1.1\r\nHost: buf.test\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-length: 1234"), "{head}");
 }
 
 fn metrics_text(port: u16) -> String {

@@ -739,3 +739,65 @@ fn scope_cookie_paths_puts_cookies_below_the_prefix() {
     ));
     assert_eq!(cookies("/app/cookie")[0], "session=1; Path=/; HttpOnly");
 }
+
+#[test]
+fn websockets_work_over_tls_too() {
+    use std::sync::Arc;
+    let proxy = Proxy::start();
+    let app = App::start("v1");
+    let ca = common::Ca::new();
+    let (cert, key, _) = ca.issue("wss", &["wss.test"]);
+    let (c, k) = (
+        format!("--tls-certificate-path={}", cert.display()),
+        format!("--tls-private-key-path={}", key.display()),
+    );
+    proxy.ok(&deploy_args(
+        "wss",
+        &app.target(),
+        &["--host=wss.test", "--tls", &c, &k],
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let echoed = rt.block_on(async {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der()).expect("root");
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy.https_port))
+            .await
+            .expect("connect");
+        let name = rustls::pki_types::ServerName::try_from("wss.test").expect("name");
+        let mut s = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .expect("handshake");
+        s.write_all(b"GET /cable HTTP/1.1\r\nHost: wss.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            .await
+            .expect("send");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&got));
+        s.write_all(b"secure").await.expect("send");
+        let mut echo = Vec::new();
+        while !echo.ends_with(b"secure") {
+            let n = s.read(&mut buf).await.expect("read echo");
+            assert!(n > 0, "tunnel closed");
+            echo.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&echo).into_owned()
+    });
+    assert_eq!(echoed, "v1:secure");
+}

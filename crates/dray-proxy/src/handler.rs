@@ -232,6 +232,7 @@ impl Handler {
             }
         }
         set_forwarded(headers, remote, host, secure, opts.forward_headers);
+        set_target_header(headers, target.authority(), opts.forward_headers);
         if !headers.contains_key(header::HOST) {
             if let Ok(v) = HeaderValue::from_str(host) {
                 headers.insert(header::HOST, v);
@@ -703,6 +704,30 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// kamal-proxy's `X-Kamal-Target`: the target's address as deployed, after the client's
+/// values when headers are forwarded.
+fn set_target_header(headers: &mut HeaderMap, target: &str, trust: bool) {
+    const NAME: &str = "x-kamal-target";
+    let value = if trust {
+        let prior: Vec<&str> = headers
+            .get_all(NAME)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if prior.is_empty() {
+            target.to_string()
+        } else {
+            format!("{}, {target}", prior.join(", "))
+        }
+    } else {
+        target.to_string()
+    };
+    headers.remove(NAME);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(HeaderName::from_static(NAME), v);
+    }
+}
+
 /// `X-Forwarded-For/Proto/Host`: extended from the client's when `trust` (kamal-proxy's
 /// `--forward-headers`), else replaced.
 fn set_forwarded(
@@ -766,6 +791,17 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         set_forwarded(&mut secure, remote, "app.test", true, false);
         assert_eq!(secure["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn the_target_header_names_the_target() {
+        let mut h = HeaderMap::new();
+        h.insert("x-kamal-target", HeaderValue::from_static("lb:80"));
+        let mut replaced = h.clone();
+        set_target_header(&mut h, "app:3000", true);
+        assert_eq!(h["x-kamal-target"], "lb:80, app:3000");
+        set_target_header(&mut replaced, "app:3000", false);
+        assert_eq!(replaced["x-kamal-target"], "app:3000");
     }
 
     #[test]

@@ -157,10 +157,15 @@ async fn answer(
             .header("set-cookie", "other=3; Domain=elsewhere.test")
             .body(full(String::new()))
             .expect("response"),
-        "/xff" => {
+        "/xff" | "/target" => {
+            let name = if path == "/xff" {
+                "x-forwarded-for"
+            } else {
+                "x-kamal-target"
+            };
             let xff = req
                 .headers()
-                .get("x-forwarded-for")
+                .get(name)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             hyper::Response::new(full(xff.to_string()))

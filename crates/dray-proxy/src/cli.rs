@@ -1,8 +1,9 @@
 //! The command line, shaped like kamal-proxy's (`run`, `deploy`, `remove`, `stop`, `resume`,
 //! `list`), so `docker exec kamal-proxy kamal-proxy deploy …` from Kamal or dray parses as is.
-//! Flags of kamal-proxy that dray-proxy does not implement yet (buffering limits, read targets,
-//! metrics, HTTP/3, …) are refused with "not supported yet by dray-proxy", never accepted and
-//! ignored; TLS, redirects and error pages are served (see [`DeployArgs`]).
+//! Flags of kamal-proxy that dray-proxy does not implement yet (read targets and their
+//! writer affinity and WebSockets, cookie path scoping, HTTP/3) are refused with "not supported yet by
+//! dray-proxy", never accepted and ignored; TLS, redirects, error pages, buffering limits,
+//! metrics and rollouts are served (see [`DeployArgs`], [`RolloutCommand`]).
 
 use std::time::Duration;
 
@@ -41,6 +42,77 @@ pub enum Command {
     /// List the services.
     #[command(alias = "ls")]
     List,
+    /// Manage rollout settings (kamal-proxy's `rollout deploy|set|stop`).
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+}
+
+/// `rollout` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Deploy the rollout target (health-checked like `deploy`) beside the service's target.
+    Deploy(RolloutDeployArgs),
+    /// Set the traffic split: requests whose `kamal-rollout` cookie is in the allowlist, or
+    /// hashes into the percentage, go to the rollout target.
+    Set(RolloutSetArgs),
+    /// Stop the rollout: every request goes to the service's target again.
+    Stop(ServiceArg),
+}
+
+/// `rollout deploy` flags.
+#[derive(Debug, Args)]
+pub struct RolloutDeployArgs {
+    /// The service.
+    pub service: String,
+    /// Target `host:port` (one).
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Read-only targets: refused (not supported yet).
+    #[arg(long, value_delimiter = ',')]
+    pub read_target: Vec<String>,
+    /// Longest wait for the rollout target to become healthy.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub deploy_timeout: Duration,
+    /// Longest wait for in-flight requests on the replaced rollout target.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+}
+
+/// `rollout set` flags (one of `--percent`, `--list` is required).
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("split").required(true).multiple(true).args(["percent", "list"])))]
+pub struct RolloutSetArgs {
+    /// The service.
+    pub service: String,
+    /// Percentage of traffic to send to the rollout target.
+    #[arg(long, allow_negative_numbers = true)]
+    pub percent: Option<i64>,
+    /// `kamal-rollout` cookie values always sent to the rollout target.
+    #[arg(long, value_delimiter = ',')]
+    pub list: Vec<String>,
+}
+
+impl RolloutDeployArgs {
+    /// The one target, or why it cannot be served.
+    pub fn target(&self) -> Result<String, String> {
+        if !self.read_target.is_empty() {
+            return Err("--read-target is not supported yet by dray-proxy".into());
+        }
+        one_target(&self.target)
+    }
+}
+
+/// The one `--target`, checked.
+fn one_target(targets: &[String]) -> Result<String, String> {
+    let target = match targets {
+        [one] => one.trim().to_string(),
+        [] => return Err("a --target is required".into()),
+        _ => return Err("dray-proxy serves one target per service".into()),
+    };
+    if !target.contains(':') {
+        return Err(format!("target {target:?} must be host:port"));
+    }
+    Ok(target)
 }
 
 /// `run` flags.
@@ -55,7 +127,7 @@ pub struct RunArgs {
     /// Port to serve HTTPS traffic on (services deployed with `--tls`).
     #[arg(long, env = "HTTPS_PORT", default_value_t = 443)]
     pub https_port: u16,
-    /// Metrics port: refused unless 0 (dray-proxy publishes no metrics yet).
+    /// Port to serve Prometheus metrics on, at `/metrics` (0: no metrics).
     #[arg(long, env = "METRICS_PORT", default_value_t = 0)]
     pub metrics_port: u16,
     /// HTTP/3: refused (not supported yet).
@@ -110,7 +182,8 @@ pub struct DeployArgs {
     /// `--tls-certificate-path`/`--tls-private-key-path`, else ACME on the first TLS request.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub tls: Option<bool>,
-    /// Refused (kamal-proxy after v0.9.2; not supported yet).
+    /// With `--tls` and no `--host`: ask this URL (`?host=H`; a path is asked of the
+    /// target) before issuing a certificate for a host; 200 allows it.
     #[arg(long)]
     pub tls_on_demand_url: Option<String>,
     /// ACME from Let's Encrypt's staging directory.
@@ -167,20 +240,22 @@ pub struct DeployArgs {
     /// Longest wait for the target's response.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub target_timeout: Duration,
-    /// Accepted: dray-proxy streams request bodies (no limit is set without `--max-request-body`).
+    /// Read the whole request body before forwarding it (else it is streamed).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub buffer_requests: Option<bool>,
-    /// Accepted: dray-proxy streams response bodies (no limit is set without `--max-response-body`).
+    /// Read the whole response body before sending it (else it is streamed;
+    /// `text/event-stream` and upgraded connections are never buffered).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub buffer_responses: Option<bool>,
-    /// Refused when set (not enforced yet).
-    #[arg(long)]
+    /// Bytes of a buffered body kept in memory (default 1 MB); the rest is spilled to a
+    /// temporary file.
+    #[arg(long, allow_negative_numbers = true)]
     pub buffer_memory: Option<i64>,
-    /// Refused when set (not enforced yet).
-    #[arg(long)]
+    /// Largest buffered request body (0: no limit); a longer one gets 413.
+    #[arg(long, allow_negative_numbers = true)]
     pub max_request_body: Option<i64>,
-    /// Refused when set (not enforced yet).
-    #[arg(long)]
+    /// Largest buffered response body (0: no limit); a longer one gets 500, as kamal-proxy.
+    #[arg(long, allow_negative_numbers = true)]
     pub max_response_body: Option<i64>,
     /// Directory of `<status>.html` pages (Go templates; 503 gets `{{ .Message }}`) served
     /// instead of the built-in ones for the errors the proxy answers.
@@ -192,16 +267,18 @@ pub struct DeployArgs {
     /// Response headers to log.
     #[arg(long, value_delimiter = ',')]
     pub log_response_header: Vec<String>,
-    /// Refused when given (not supported yet).
+    /// Request paths (after the path prefix) not counted in the metrics.
     #[arg(long, value_delimiter = ',')]
     pub exclude_metrics_path: Vec<String>,
     /// Trust and extend the client's `X-Forwarded-*` headers (default: true without TLS).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub forward_headers: Option<bool>,
-    /// Refused when given (not supported yet).
+    /// Request header holding the original client IP; when present, it replaces
+    /// `X-Forwarded-For` (then extended with the peer's address when forwarding headers).
     #[arg(long)]
     pub client_ip_header: Option<String>,
-    /// Refused when given (not supported yet).
+    /// Put the target's cookies below the path prefix (with `--strip-path-prefix`): a
+    /// `Set-Cookie` for no domain or the request's host gets `Path=<prefix>/<its path>`.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub scope_cookie_paths: Option<bool>,
 }
@@ -213,7 +290,6 @@ impl DeployArgs {
         // ignored (Kamal 2.12 sends none of them).
         let unsupported = [
             ("--read-target", !self.read_target.is_empty()),
-            ("--tls-on-demand-url", self.tls_on_demand_url.is_some()),
             (
                 "--writer-affinity-timeout",
                 self.writer_affinity_timeout.is_some(),
@@ -222,36 +298,35 @@ impl DeployArgs {
                 "--read-target-websockets",
                 self.read_target_websockets.is_some(),
             ),
-            (
-                "--exclude-metrics-path",
-                !self.exclude_metrics_path.is_empty(),
-            ),
-            ("--client-ip-header", self.client_ip_header.is_some()),
-            ("--scope-cookie-paths", self.scope_cookie_paths.is_some()),
         ];
         if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
             return Err(format!("{flag} is not supported yet by dray-proxy"));
         }
-        // Limits dray-proxy does not enforce yet are refused, never accepted and ignored.
-        for (flag, value) in [
-            ("--max-request-body", self.max_request_body),
-            ("--max-response-body", self.max_response_body),
-            ("--buffer-memory", self.buffer_memory),
-        ] {
-            if value.is_some_and(|v| v > 0) {
-                return Err(format!(
-                    "{flag} is not supported yet by dray-proxy (kamal-proxy enforces it); remove proxy.buffering's limit or run kamal-proxy"
-                ));
+        // kamal-proxy's own checks (`deploy`'s preRun).
+        if self.max_request_body.is_some() && self.buffer_requests.is_none() {
+            return Err(
+                "max-request-body can only be set when request buffering is enabled".into(),
+            );
+        }
+        if self.max_response_body.is_some() && self.buffer_responses.is_none() {
+            return Err(
+                "max-response-body can only be set when response buffering is enabled".into(),
+            );
+        }
+        let size = |flag: &str, v: Option<i64>, default: u64| -> Result<u64, String> {
+            match v {
+                None => Ok(default),
+                Some(n) => u64::try_from(n).map_err(|_| format!("--{flag} must not be negative")),
             }
-        }
-        let target = match self.target.as_slice() {
-            [one] => one.trim().to_string(),
-            [] => return Err("a --target is required".into()),
-            _ => return Err("dray-proxy serves one target per service".into()),
         };
-        if !target.contains(':') {
-            return Err(format!("target {target:?} must be host:port"));
-        }
+        let max_request_body = size("max-request-body", self.max_request_body, 0)?;
+        let max_response_body = size("max-response-body", self.max_response_body, 0)?;
+        let buffer_memory = size(
+            "buffer-memory",
+            self.buffer_memory,
+            super::service::DEFAULT_BUFFER_MEMORY,
+        )?;
+        let target = one_target(&self.target)?;
         let tls = self.tls.unwrap_or(false);
         let hosts = non_empty(&self.host);
         let path_prefixes = non_empty(&self.path_prefix);
@@ -264,8 +339,25 @@ impl DeployArgs {
                 "--tls-certificate-path and --tls-private-key-path must be given together".into(),
             );
         }
+        let on_demand = given(&self.tls_on_demand_url);
+        if on_demand.is_some() && !tls {
+            return Err("TLS must be enabled to use a TLS on-demand URL".into());
+        }
         if tls {
-            if hosts.is_empty() {
+            if let Some(url) = on_demand {
+                if !hosts.is_empty() {
+                    return Err("cannot set hosts when using a TLS on-demand URL".into());
+                }
+                if cert.is_some() || key.is_some() {
+                    return Err(
+                        "cannot use a custom TLS certificate with a TLS on-demand URL".into(),
+                    );
+                }
+                if given(&self.canonical_host).is_some() {
+                    return Err("cannot set a canonical host when using a TLS on-demand URL".into());
+                }
+                super::acme::on_demand::OnDemandUrl::parse(url)?;
+            } else if hosts.is_empty() {
                 return Err("host must be set when using TLS".into());
             }
             if !path_prefixes.is_empty()
@@ -305,6 +397,7 @@ impl DeployArgs {
                 redirect: self.tls_redirect.unwrap_or(true),
                 acme_directory,
                 acme_cache_path: given(&self.tls_acme_cache_path).map(str::to_string),
+                on_demand_url: on_demand.map(str::to_string),
             },
             canonical_host,
             error_pages: given(&self.error_pages).map(str::to_string),
@@ -319,8 +412,17 @@ impl DeployArgs {
                 forward_headers: self.forward_headers.unwrap_or(!tls),
                 log_request_headers: non_empty(&self.log_request_header),
                 log_response_headers: non_empty(&self.log_response_header),
+                buffer_requests: self.buffer_requests.unwrap_or(false),
+                buffer_responses: self.buffer_responses.unwrap_or(false),
+                buffer_memory,
+                max_request_body,
+                max_response_body,
+                scope_cookie_paths: self.scope_cookie_paths.unwrap_or(false),
             },
+            exclude_metrics_paths: non_empty(&self.exclude_metrics_path),
+            client_ip_header: given(&self.client_ip_header).map(str::to_string),
             state: ServiceState::Running,
+            rollout: None,
             extra: Default::default(),
         })
     }

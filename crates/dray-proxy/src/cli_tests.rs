@@ -100,11 +100,125 @@ fn tls_needs_hosts_the_root_path_and_both_files() {
 }
 
 #[test]
-fn limits_not_enforced_yet_are_refused() {
-    for flag in [
+fn buffering_limits_as_kamal_proxy_checks_them() {
+    let deploy = |flags: &[&str]| {
+        let mut argv = vec!["kamal-proxy", "deploy", "s", "--target=a:80"];
+        argv.extend(flags);
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        let Command::Deploy(d) = cli.command else {
+            panic!("not a deploy")
+        };
+        d.to_spec()
+    };
+    // kamal-proxy's preRun: a limit needs its buffering flag given.
+    assert_eq!(
+        deploy(&["--max-request-body=1000"]).expect_err("no buffering flag"),
+        "max-request-body can only be set when request buffering is enabled"
+    );
+    assert_eq!(
+        deploy(&["--max-response-body=1000"]).expect_err("no buffering flag"),
+        "max-response-body can only be set when response buffering is enabled"
+    );
+    assert!(deploy(&["--buffer-memory=-1"]).is_err());
+    let spec = deploy(&[
+        "--buffer-requests",
         "--max-request-body=1000",
-        "--max-response-body=1000",
-        "--buffer-memory=1000",
+        "--buffer-responses",
+        "--max-response-body=2000",
+        "--buffer-memory=10",
+    ])
+    .expect("spec");
+    let o = &spec.options;
+    assert!(o.buffer_requests && o.buffer_responses);
+    assert_eq!(
+        (o.max_request_body, o.max_response_body, o.buffer_memory),
+        (1000, 2000, 10)
+    );
+    let plain = deploy(&[]).expect("spec");
+    assert!(!plain.options.buffer_requests && !plain.options.buffer_responses);
+    assert_eq!(plain.options.buffer_memory, 1024 * 1024);
+}
+
+#[test]
+fn rollout_commands_parse() {
+    let cli = Cli::try_parse_from([
+        "kamal-proxy",
+        "rollout",
+        "set",
+        "s",
+        "--percent=25",
+        "--list=a,b",
+    ])
+    .expect("parses");
+    let Command::Rollout(RolloutCommand::Set(s)) = cli.command else {
+        panic!("not a rollout set")
+    };
+    assert_eq!(
+        (s.percent, s.list),
+        (Some(25), vec!["a".to_string(), "b".to_string()])
+    );
+    assert!(Cli::try_parse_from(["kamal-proxy", "rollout", "set", "s"]).is_err());
+    let cli = Cli::try_parse_from(["kamal-proxy", "rollout", "deploy", "s", "--target=a:80"])
+        .expect("parses");
+    let Command::Rollout(RolloutCommand::Deploy(d)) = cli.command else {
+        panic!("not a rollout deploy")
+    };
+    assert_eq!(d.target().expect("target"), "a:80");
+    assert!(Cli::try_parse_from(["kamal-proxy", "rollout", "stop", "s"]).is_ok());
+}
+
+#[test]
+fn tls_on_demand_url_rules_are_kamal_proxys() {
+    let deploy = |flags: &[&str]| {
+        let mut argv = vec!["kamal-proxy", "deploy", "s", "--target=a:80"];
+        argv.extend(flags);
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        let Command::Deploy(d) = cli.command else {
+            panic!("not a deploy")
+        };
+        d.to_spec()
+    };
+    let err = |flags: &[&str]| deploy(flags).expect_err("refused");
+    assert_eq!(
+        err(&["--tls-on-demand-url=/allow"]),
+        "TLS must be enabled to use a TLS on-demand URL"
+    );
+    assert_eq!(
+        err(&["--tls", "--host=a.test", "--tls-on-demand-url=/allow"]),
+        "cannot set hosts when using a TLS on-demand URL"
+    );
+    assert_eq!(
+        err(&[
+            "--tls",
+            "--tls-on-demand-url=/allow",
+            "--tls-certificate-path=c",
+            "--tls-private-key-path=k"
+        ]),
+        "cannot use a custom TLS certificate with a TLS on-demand URL"
+    );
+    assert_eq!(
+        err(&[
+            "--tls",
+            "--tls-on-demand-url=/allow",
+            "--canonical-host=a.test"
+        ]),
+        "cannot set a canonical host when using a TLS on-demand URL"
+    );
+    assert!(err(&["--tls", "--tls-on-demand-url=ftp://x/allow"]).contains("unsupported scheme"));
+    let spec = deploy(&["--tls", "--tls-on-demand-url=https://auth.test/allow"]).expect("spec");
+    assert_eq!(
+        spec.tls_settings.on_demand_url.as_deref(),
+        Some("https://auth.test/allow")
+    );
+    assert_eq!(err(&["--tls"]), "host must be set when using TLS");
+}
+
+#[test]
+fn flags_not_implemented_are_refused() {
+    for flag in [
+        "--read-target=b:80",
+        "--writer-affinity-timeout=1s",
+        "--read-target-websockets",
     ] {
         let cli = Cli::try_parse_from(["kamal-proxy", "deploy", "s", "--target=a:80", flag])
             .expect("parses");

@@ -49,6 +49,34 @@ pub enum Request {
     },
     /// Describe the services.
     List,
+    /// `rollout deploy`: a rollout target beside the service's.
+    #[serde(rename = "rollout_deploy")]
+    RolloutDeploy {
+        /// The service.
+        service: String,
+        /// `host:port`.
+        target: String,
+        /// Longest wait for the target to become healthy, in ms.
+        deploy_timeout_ms: u64,
+        /// Longest wait for the replaced rollout target to drain, in ms.
+        drain_timeout_ms: u64,
+    },
+    /// `rollout set`: the traffic split.
+    #[serde(rename = "rollout_set")]
+    RolloutSet {
+        /// The service.
+        service: String,
+        /// `--percent`.
+        percentage: i64,
+        /// `--list`.
+        allowlist: Vec<String>,
+    },
+    /// `rollout stop`.
+    #[serde(rename = "rollout_stop")]
+    RolloutStop {
+        /// The service.
+        service: String,
+    },
 }
 
 /// The server's answer.
@@ -142,6 +170,27 @@ async fn dispatch(req: Request, services: &Services) -> Result<String, String> {
         }
         Request::Resume { service } => services.resume(&service),
         Request::List => Ok(services.list()),
+        Request::RolloutDeploy {
+            service,
+            target,
+            deploy_timeout_ms,
+            drain_timeout_ms,
+        } => {
+            services
+                .rollout_deploy(
+                    &service,
+                    &target,
+                    Duration::from_millis(deploy_timeout_ms),
+                    Duration::from_millis(drain_timeout_ms),
+                )
+                .await
+        }
+        Request::RolloutSet {
+            service,
+            percentage,
+            allowlist,
+        } => services.rollout_set(&service, percentage, allowlist),
+        Request::RolloutStop { service } => services.rollout_stop(&service),
     }
 }
 

@@ -16,7 +16,7 @@
 //! - [`control`]: the unix control socket between the CLI and the server.
 //! - [`state`]: the state directory and the saved routes.
 //! - [`server`]: the `run` subcommand.
-//! - [`log`]: JSON log lines.
+//! - [`log`]: JSON log lines; [`metrics`]: Prometheus metrics (`run --metrics-port`).
 //!
 //! # TLS, redirects and error pages (kamal-proxy v0.9.2's behaviour)
 //!
@@ -45,6 +45,30 @@
 //!   the deploy. While stopped, `GET`/`HEAD` of the health check path answer 200.
 //! - All of it is saved in the state file (`tls_settings`, `canonical_host`, `error_pages`);
 //!   fields this version does not know are kept.
+//!
+//! # Bodies, WebSockets, metrics, rollouts (kamal-proxy's main branch)
+//!
+//! - Bodies stream both ways unless buffered. `--buffer-requests`: the request body is read
+//!   whole before it is forwarded; past `--max-request-body` (0: no limit) the answer is 413,
+//!   a body that cannot be read 400. `--buffer-responses`: the response is read whole before
+//!   it is sent; past `--max-response-body` the answer is 500 (kamal-proxy's
+//!   `ResponseBufferMiddleware`); `text/event-stream` responses and upgrades are never
+//!   buffered. A buffered body keeps `--buffer-memory` bytes (1 MB) in memory and spills the
+//!   rest to an unnamed temporary file. As in kamal-proxy, a limit needs its buffering flag
+//!   given (`max-request-body can only be set when request buffering is enabled`).
+//! - `Connection: upgrade` requests (WebSockets) are forwarded with their `Upgrade` header; on
+//!   `101` both connections are joined. An open one counts in flight on its target, so a
+//!   deploy's drain waits for it to close, up to `--drain-timeout`, after which it is closed.
+//! - `run --metrics-port=N`: [`metrics`] on every path of that port; `deploy
+//!   --exclude-metrics-path=P` (the path after a stripped prefix) is not counted.
+//! - `rollout deploy S --target=T` (health-checked like `deploy`), `rollout set S
+//!   --percent=N --list=A,B`, `rollout stop S`: requests whose `kamal-rollout` cookie is in the
+//!   list, or whose FNV-1a hash falls in the percentage, go to the rollout target; saved in the
+//!   state (`rollout`), kept across deploys of the main target and restarts.
+//! - `--client-ip-header=H`: a request's `H` value replaces its `X-Forwarded-For` (which is
+//!   then extended with the peer's address when headers are forwarded, else replaced).
+//! - `--tls --tls-on-demand-url=URL` without `--host`: [`acme::on_demand`] approves each
+//!   host before its certificate is issued.
 
 #![warn(missing_docs)]
 
@@ -58,6 +82,7 @@ pub mod handler;
 pub mod health;
 pub mod loaded;
 pub mod log;
+pub mod metrics;
 pub mod pages;
 pub mod redirect;
 pub mod router;
@@ -74,7 +99,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, RolloutCommand};
 use control::Request;
 
 /// Parse `args` (argv, any program name) and run the subcommand; the process exit code.
@@ -122,11 +147,6 @@ async fn execute(command: Command) -> Result<String, String> {
             if r.http3 {
                 return Err("--http3 is not supported yet by dray-proxy".into());
             }
-            if r.metrics_port != 0 {
-                return Err(
-                    "--metrics-port is not supported yet by dray-proxy (it publishes no metrics); remove proxy.run.metrics_port or run kamal-proxy".into(),
-                );
-            }
             let bind: IpAddr = match std::env::var("DRAY_PROXY_BIND") {
                 Ok(b) if !b.is_empty() => {
                     b.parse().map_err(|e| format!("DRAY_PROXY_BIND={b}: {e}"))?
@@ -139,6 +159,7 @@ async fn execute(command: Command) -> Result<String, String> {
                 state_dir: state::state_dir(),
                 socket,
                 log_requests: !r.quiet,
+                metrics_addr: (r.metrics_port != 0).then(|| SocketAddr::new(bind, r.metrics_port)),
             };
             return server::run(config).await.map(|()| String::new());
         }
@@ -156,6 +177,18 @@ async fn execute(command: Command) -> Result<String, String> {
         },
         Command::Resume(s) => Request::Resume { service: s.service },
         Command::List => Request::List,
+        Command::Rollout(RolloutCommand::Deploy(d)) => Request::RolloutDeploy {
+            target: d.target()?,
+            service: d.service,
+            deploy_timeout_ms: millis(d.deploy_timeout),
+            drain_timeout_ms: millis(d.drain_timeout),
+        },
+        Command::Rollout(RolloutCommand::Set(s)) => Request::RolloutSet {
+            service: s.service,
+            percentage: s.percent.unwrap_or(0),
+            allowlist: s.list,
+        },
+        Command::Rollout(RolloutCommand::Stop(s)) => Request::RolloutStop { service: s.service },
     };
     let response = control::send(&socket, &request).await?;
     if response.ok {

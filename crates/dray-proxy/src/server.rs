@@ -16,6 +16,7 @@ use super::acme::Acme;
 use super::control;
 use super::handler::Handler;
 use super::log::{self, Level};
+use super::metrics::{self, Metrics};
 use super::services::Services;
 use super::state;
 use super::tls::TlsServer;
@@ -33,6 +34,8 @@ pub struct ServerConfig {
     pub socket: PathBuf,
     /// Log each request.
     pub log_requests: bool,
+    /// Address of the Prometheus metrics listener (`--metrics-port`), if any.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Run until SIGTERM or SIGINT; in-flight requests get up to 10 s to finish.
@@ -55,10 +58,27 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.socket.display()))?;
     let mut control_task = tokio::spawn(control::serve(control_listener, Arc::clone(&services)));
     let renewals = tokio::spawn(Arc::clone(&acme).renew_loop(still_served(Arc::clone(&services))));
+    let metrics = match config.metrics_addr {
+        Some(addr) => {
+            let m = Arc::new(Metrics::new());
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            tokio::spawn(serve_metrics(l, Arc::clone(&m), Arc::clone(&services)));
+            log::event(
+                Level::Info,
+                "Metrics enabled",
+                &[("address", addr.to_string().into())],
+            );
+            Some(m)
+        }
+        None => None,
+    };
     let handler = Arc::new(Handler::new(
         Arc::clone(&services),
         Arc::clone(&acme),
         config.log_requests,
+        metrics,
     ));
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -85,6 +105,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
                     let _ = http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -118,6 +139,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
                         http1::Builder::new()
                             .keep_alive(true)
                             .serve_connection(io, service)
+                            .with_upgrades()
                             .await
                     };
                 });
@@ -137,6 +159,30 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     control_task.abort();
     let _ = std::fs::remove_file(&config.socket);
     Ok(())
+}
+
+/// The metrics listener: every path answers the exposition text (as kamal-proxy's
+/// `promhttp.Handler`).
+async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, services: Arc<Services>) {
+    loop {
+        let Some((stream, _)) = accepted_or_wait(listener.accept().await).await else {
+            continue;
+        };
+        let metrics = Arc::clone(&metrics);
+        let services = Arc::clone(&services);
+        tokio::spawn(async move {
+            let service = service_fn(move |_req: http::Request<hyper::body::Incoming>| {
+                let text = metrics.render(&services.in_flight());
+                let resp = http::Response::builder()
+                    .header(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)
+                    .body(http_body_util::Full::new(bytes::Bytes::from(text)));
+                async move { resp }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// An accepted connection (with `TCP_NODELAY`), or `None` after a short pause on an error.

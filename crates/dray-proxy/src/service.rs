@@ -47,6 +47,34 @@ pub struct TargetOptions {
     pub log_request_headers: Vec<String>,
     /// Response headers copied into the request log.
     pub log_response_headers: Vec<String>,
+    /// Read the whole request body before forwarding it (`--buffer-requests`).
+    #[serde(default)]
+    pub buffer_requests: bool,
+    /// Read the whole response body before sending it (`--buffer-responses`).
+    #[serde(default)]
+    pub buffer_responses: bool,
+    /// Bytes of a buffered body kept in memory; the rest goes to a temporary file
+    /// (`--buffer-memory`, 1 MB by default).
+    #[serde(default = "default_buffer_memory")]
+    pub buffer_memory: u64,
+    /// Largest buffered request body, 0 for no limit (`--max-request-body`; 413 past it).
+    #[serde(default)]
+    pub max_request_body: u64,
+    /// Scope the `Path` of the target's `Set-Cookie`s (those for no domain or the request's
+    /// host) below the matched, stripped path prefix (`--scope-cookie-paths`).
+    #[serde(default)]
+    pub scope_cookie_paths: bool,
+    /// Largest buffered response body, 0 for no limit (`--max-response-body`; 500 past it,
+    /// as kamal-proxy answers).
+    #[serde(default)]
+    pub max_response_body: u64,
+}
+
+/// kamal-proxy's `DefaultMaxMemoryBufferSize`: 1 MB.
+pub const DEFAULT_BUFFER_MEMORY: u64 = 1024 * 1024;
+
+fn default_buffer_memory() -> u64 {
+    DEFAULT_BUFFER_MEMORY
 }
 
 impl Default for TargetOptions {
@@ -57,6 +85,12 @@ impl Default for TargetOptions {
             forward_headers: true,
             log_request_headers: Vec::new(),
             log_response_headers: Vec::new(),
+            buffer_requests: false,
+            buffer_responses: false,
+            buffer_memory: DEFAULT_BUFFER_MEMORY,
+            max_request_body: 0,
+            max_response_body: 0,
+            scope_cookie_paths: false,
         }
     }
 }
@@ -91,6 +125,9 @@ pub struct TlsSettings {
     /// `<state dir>/certs`. Scoped below it by the SHA-256 of the directory URL, as
     /// kamal-proxy does, so its files and ours are interchangeable.
     pub acme_cache_path: Option<String>,
+    /// `--tls-on-demand-url`: for a service without hosts, the endpoint approving each host
+    /// before its certificate is issued.
+    pub on_demand_url: Option<String>,
 }
 
 impl Default for TlsSettings {
@@ -101,6 +138,7 @@ impl Default for TlsSettings {
             redirect: true,
             acme_directory: None,
             acme_cache_path: None,
+            on_demand_url: None,
         }
     }
 }
@@ -113,6 +151,56 @@ impl TlsSettings {
             _ => None,
         }
     }
+}
+
+/// A service's rollout (kamal-proxy's rollout slot and `RolloutController`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutSpec {
+    /// `host:port` of the rollout target (`rollout deploy --target`).
+    pub target: String,
+    /// The traffic split (`rollout set`); `None` before it and after `rollout stop`, when every
+    /// request goes to the service's own target.
+    #[serde(default)]
+    pub split: Option<RolloutSplit>,
+}
+
+/// Which requests go to the rollout target: those whose `kamal-rollout` cookie value is in
+/// `allowlist`, or whose 32-bit FNV-1a hash is at most `percentage`% of `u32::MAX`. Requests
+/// without the cookie never do (kamal-proxy's `RolloutController`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutSplit {
+    /// `rollout set --percent`.
+    pub percentage: i64,
+    /// `rollout set --list`.
+    #[serde(default)]
+    pub allowlist: Vec<String>,
+}
+
+/// The cookie naming a request's rollout group.
+pub const ROLLOUT_COOKIE: &str = "kamal-rollout";
+
+impl RolloutSplit {
+    /// Whether a request with this `kamal-rollout` cookie value goes to the rollout target.
+    pub fn uses_rollout(&self, value: &str) -> bool {
+        if value.is_empty() {
+            return false;
+        }
+        if self.allowlist.iter().any(|v| v == value) {
+            return true;
+        }
+        let split_point = f64::from(u32::MAX) * (self.percentage as f64 / 100.0);
+        f64::from(fnv1a32(value.as_bytes())) <= split_point
+    }
+}
+
+/// 32-bit FNV-1a.
+fn fnv1a32(data: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in data {
+        hash ^= u32::from(*b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
 }
 
 /// Everything `deploy` says about a service, kept across restarts.
@@ -141,6 +229,17 @@ pub struct ServiceSpec {
     pub error_pages: Option<String>,
     /// Per-target options.
     pub options: TargetOptions,
+    /// Request paths (after the matched prefix) not counted in the metrics
+    /// (`--exclude-metrics-path`).
+    #[serde(default)]
+    pub exclude_metrics_paths: Vec<String>,
+    /// A request header holding the client's IP (`--client-ip-header`): when a request has
+    /// it, its value replaces the request's `X-Forwarded-For` before forwarding.
+    #[serde(default)]
+    pub client_ip_header: Option<String>,
+    /// The rollout target and its traffic split (`rollout deploy|set|stop`).
+    #[serde(default)]
+    pub rollout: Option<RolloutSpec>,
     /// Running or in maintenance.
     #[serde(default)]
     pub state: ServiceState,
@@ -199,6 +298,30 @@ mod millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
+        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn rollout_split_by_allowlist_and_percentage() {
+        let none = RolloutSplit {
+            percentage: 0,
+            allowlist: vec!["beta".into()],
+        };
+        assert!(none.uses_rollout("beta"));
+        assert!(!none.uses_rollout("other"));
+        assert!(!none.uses_rollout(""));
+        let all = RolloutSplit {
+            percentage: 100,
+            allowlist: vec![],
+        };
+        assert!(all.uses_rollout("anyone"));
+        assert!(!all.uses_rollout(""));
+    }
 
     #[test]
     fn prefixes_are_normalized() {

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use super::acme::on_demand::{OnDemandCheck, OnDemandUrl};
 use super::health;
 use super::loaded::{self, CertSource, Loaded};
 use super::log::{self, Level};
 use super::router::{normalize_host, RouteTable};
-use super::service::{ServiceSpec, ServiceState};
+use super::service::{RolloutSpec, RolloutSplit, ServiceSpec, ServiceState, ROLLOUT_COOKIE};
 use super::state;
 use super::target::{InflightGuard, Target};
 
@@ -22,8 +23,60 @@ pub struct Live {
     pub spec: ServiceSpec,
     /// Where requests go.
     pub target: Arc<Target>,
+    /// The rollout target (`rollout deploy`), when there is one (`spec.rollout`).
+    pub rollout: Option<Arc<Target>>,
     /// Certificate and error pages.
     pub loaded: Loaded,
+}
+
+impl Live {
+    /// The target of a request with these `Cookie` header values: the rollout target when the
+    /// service has a split and the request's `kamal-rollout` cookie falls in it.
+    pub fn pick<'a>(&self, cookies: impl Iterator<Item = &'a str>) -> &Arc<Target> {
+        if let (
+            Some(rollout),
+            Some(RolloutSpec {
+                split: Some(split), ..
+            }),
+        ) = (&self.rollout, &self.spec.rollout)
+        {
+            if let Some(value) = cookie_value(cookies, ROLLOUT_COOKIE) {
+                if split.uses_rollout(value) {
+                    return rollout;
+                }
+            }
+        }
+        &self.target
+    }
+
+    fn with_spec(&self, spec: ServiceSpec) -> Live {
+        Live {
+            spec,
+            target: Arc::clone(&self.target),
+            rollout: self.rollout.clone(),
+            loaded: self.loaded.clone(),
+        }
+    }
+}
+
+/// The value of cookie `name` in `Cookie` header values (the first one; quotes removed, as
+/// Go's `Request.Cookie`).
+pub fn cookie_value<'a>(cookies: impl Iterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    for header in cookies {
+        for pair in header.split(';') {
+            if let Some((n, v)) = pair.trim().split_once('=') {
+                if n.trim() == name {
+                    let v = v.trim();
+                    return Some(
+                        v.strip_prefix('"')
+                            .and_then(|x| x.strip_suffix('"'))
+                            .unwrap_or(v),
+                    );
+                }
+            }
+        }
+    }
+    None
 }
 
 /// A request's TLS settings: the service's own when it serves `/`, else those of the service
@@ -80,8 +133,15 @@ impl Services {
     }
 
     /// Route a request; when forwarding, the request is counted in flight on the target
-    /// under the table's read lock, so a switch-over that follows will wait for it.
-    pub fn route(&self, host: &str, path: &str) -> Routed {
+    /// under the table's read lock, so a switch-over that follows will wait for it. `cookies`
+    /// are the request's `Cookie` header values: its `kamal-rollout` cookie picks the rollout
+    /// target when the service's split says so.
+    pub fn route<'a>(
+        &self,
+        host: &str,
+        path: &str,
+        cookies: impl Iterator<Item = &'a str>,
+    ) -> Routed {
         let Ok(table) = self.table.read() else {
             return Routed::NotFound;
         };
@@ -92,7 +152,7 @@ impl Services {
         let tls = tls_mode(&table, &live.spec);
         let guard = match live.spec.state {
             ServiceState::Stopped { .. } => None,
-            ServiceState::Running => Some(live.target.begin()),
+            ServiceState::Running => Some(live.pick(cookies).begin()),
         };
         Routed::Found {
             prefix: m.prefix.to_string(),
@@ -118,6 +178,20 @@ impl Services {
         live.loaded.cert.clone().map(|c| (host, c))
     }
 
+    /// The on-demand check of the TLS service serving `host`'s root path, if it has one.
+    pub fn on_demand(&self, host: &str) -> Option<OnDemandCheck> {
+        let table = self.table.read().ok()?;
+        let live = table.find(host, "/")?.value;
+        let url = live.spec.tls_settings.on_demand_url.as_deref()?;
+        if !live.spec.tls {
+            return None;
+        }
+        Some(OnDemandCheck {
+            url: OnDemandUrl::parse(url).ok()?,
+            target: Arc::clone(&live.target),
+        })
+    }
+
     /// Restore saved services at once; their targets are resolved in the background, in
     /// parallel (and again on first request), so a target that no longer resolves — a container
     /// gone while the proxy was down — never delays start-up.
@@ -130,10 +204,12 @@ impl Services {
             .into_iter()
             .map(|spec| {
                 let target = Target::new(&spec.target);
+                let rollout = spec.rollout.as_ref().map(|r| Target::new(&r.target));
                 let loaded = loaded::load_restored(&spec, self.state_dir.as_deref());
                 Arc::new(Live {
                     spec,
                     target,
+                    rollout,
                     loaded,
                 })
             })
@@ -227,20 +303,25 @@ impl Services {
         let mut old = None;
         let mut conflict = None;
         self.apply(|map| {
-            let keep_state = map.get(&name).map(|l| l.spec.state.clone());
+            let previous = map.get(&name).cloned();
             if let Some(other) = conflicting(map, &spec) {
                 conflict = Some(other);
                 return;
             }
             let mut spec = spec.clone();
-            if let Some(s) = keep_state {
-                spec.state = s;
+            let mut rollout = None;
+            if let Some(p) = previous {
+                // Maintenance and the rollout (kamal-proxy's other slot) stay as they were.
+                spec.state = p.spec.state.clone();
+                spec.rollout = p.spec.rollout.clone();
+                rollout = p.rollout.clone();
             }
             old = map.insert(
                 name.clone(),
                 Arc::new(Live {
                     spec,
                     target,
+                    rollout,
                     loaded,
                 }),
             );
@@ -253,6 +334,8 @@ impl Services {
         let mut drained = true;
         if let Some(old) = old {
             drained = old.target.drain(drain_timeout).await;
+            // What is still open past the drain timeout (WebSockets) is closed.
+            old.target.close();
         }
         log::event(
             Level::Info,
@@ -268,9 +351,13 @@ impl Services {
 
     /// Forget a service.
     pub fn remove(&self, name: &str) -> Result<String, String> {
-        let mut found = false;
-        self.apply(|map| found = map.remove(name).is_some());
-        if found {
+        let mut found = None;
+        self.apply(|map| found = map.remove(name));
+        if let Some(live) = found {
+            live.target.close();
+            if let Some(r) = &live.rollout {
+                r.close();
+            }
             log::event(Level::Info, "Removed", &[("service", name.into())]);
             Ok(format!("Removed {name}"))
         } else {
@@ -306,6 +393,29 @@ impl Services {
             .iter()
             .map(|l| {
                 let s = &l.spec;
+                let rollout = match (&s.rollout, &l.rollout) {
+                    (Some(r), Some(t)) => {
+                        let addr = match t.addr() {
+                            Some(a) if a.to_string() != r.target => {
+                                format!("{} ({a})", r.target)
+                            }
+                            _ => r.target.clone(),
+                        };
+                        match &r.split {
+                            Some(split) => format!(
+                                " rollout {addr} {}%{}",
+                                split.percentage,
+                                if split.allowlist.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" +[{}]", split.allowlist.join(","))
+                                }
+                            ),
+                            None => format!(" rollout {addr} (stopped)"),
+                        }
+                    }
+                    _ => String::new(),
+                };
                 let state = match &s.state {
                     ServiceState::Running => "running".to_string(),
                     ServiceState::Stopped { .. } => "stopped".to_string(),
@@ -319,8 +429,10 @@ impl Services {
                     },
                     s.effective_prefixes().join(","),
                     match l.target.addr() {
-                        Some(a) if a.to_string() != s.target => format!("{} ({a})", s.target),
-                        _ => s.target.clone(),
+                        Some(a) if a.to_string() != s.target => {
+                            format!("{} ({a}){rollout}", s.target)
+                        }
+                        _ => format!("{}{rollout}", s.target),
                     },
                     state,
                     if s.tls { "yes".into() } else { "no".into() },
@@ -338,10 +450,24 @@ impl Services {
             .unwrap_or_default()
     }
 
+    /// Each service's requests in flight now (its target's and its rollout target's).
+    pub fn in_flight(&self) -> Vec<(String, usize)> {
+        self.snapshot()
+            .iter()
+            .map(|l| {
+                let rollout = l.rollout.as_ref().map_or(0, |r| r.inflight());
+                (l.spec.name.clone(), l.target.inflight() + rollout)
+            })
+            .collect()
+    }
+
     /// Wait until the current targets have no request in flight (shutdown), up to `timeout`.
     pub async fn drain_all(&self, timeout: Duration) {
         for live in self.snapshot() {
             live.target.drain(timeout).await;
+            if let Some(r) = &live.rollout {
+                r.drain(timeout).await;
+            }
         }
     }
 
@@ -351,20 +477,135 @@ impl Services {
             if let Some(live) = map.get(name) {
                 let mut spec = live.spec.clone();
                 spec.state = state;
-                let t = Arc::clone(&live.target);
-                target = Some(Arc::clone(&t));
-                let loaded = live.loaded.clone();
-                map.insert(
-                    name.to_string(),
-                    Arc::new(Live {
-                        spec,
-                        target: t,
-                        loaded,
-                    }),
-                );
+                target = Some(Arc::clone(&live.target));
+                let next = live.with_spec(spec);
+                map.insert(name.to_string(), Arc::new(next));
             }
         });
         target.ok_or_else(|| format!("service not found: {name}"))
+    }
+
+    /// `rollout deploy`: health-check `target` with the service's health check, make it the
+    /// service's rollout target (the split, if set, stays), drain the one it replaces.
+    pub async fn rollout_deploy(
+        &self,
+        name: &str,
+        target: &str,
+        deploy_timeout: Duration,
+        drain_timeout: Duration,
+    ) -> Result<String, String> {
+        let lock = self.deploy_lock(name);
+        let _serial = lock.lock().await;
+        let health = self
+            .get(name)
+            .ok_or_else(|| "service not found".to_string())?
+            .spec
+            .options
+            .health_check
+            .clone();
+        log::event(
+            Level::Info,
+            "Deploying for rollout",
+            &[("service", name.into()), ("targets", target.into())],
+        );
+        let new_target = Target::new(target);
+        health::wait_healthy(&new_target, &health, deploy_timeout).await?;
+        let mut replaced = None;
+        let mut found = false;
+        self.apply(|map| {
+            if let Some(live) = map.get(name) {
+                found = true;
+                let mut spec = live.spec.clone();
+                let split = spec.rollout.take().and_then(|r| r.split);
+                spec.rollout = Some(RolloutSpec {
+                    target: target.to_string(),
+                    split,
+                });
+                let mut next = live.with_spec(spec);
+                replaced = next.rollout.replace(Arc::clone(&new_target));
+                map.insert(name.to_string(), Arc::new(next));
+            }
+        });
+        if !found {
+            return Err("service not found".into());
+        }
+        if let Some(old) = replaced {
+            old.drain(drain_timeout).await;
+            old.close();
+        }
+        log::event(
+            Level::Info,
+            "Deployed for rollout",
+            &[("service", name.into()), ("targets", target.into())],
+        );
+        Ok(String::new())
+    }
+
+    /// `rollout set`: the traffic split; refused before `rollout deploy`.
+    pub fn rollout_set(
+        &self,
+        name: &str,
+        percentage: i64,
+        allowlist: Vec<String>,
+    ) -> Result<String, String> {
+        let mut result = Err("service not found".to_string());
+        self.apply(|map| {
+            if let Some(live) = map.get(name) {
+                let Some(rollout) = &live.spec.rollout else {
+                    result = Err("rollout target not set".into());
+                    return;
+                };
+                let mut spec = live.spec.clone();
+                spec.rollout = Some(RolloutSpec {
+                    target: rollout.target.clone(),
+                    split: Some(RolloutSplit {
+                        percentage,
+                        allowlist: allowlist.clone(),
+                    }),
+                });
+                let next = live.with_spec(spec);
+                map.insert(name.to_string(), Arc::new(next));
+                result = Ok(String::new());
+            }
+        });
+        if result.is_ok() {
+            log::event(
+                Level::Info,
+                "Set rollout split",
+                &[
+                    ("service", name.into()),
+                    ("percentage", percentage.into()),
+                    ("allowlist", allowlist.into()),
+                ],
+            );
+        }
+        result
+    }
+
+    /// `rollout stop`: every request goes to the service's target (the rollout target stays
+    /// deployed, as in kamal-proxy, until the next `rollout deploy` replaces it).
+    pub fn rollout_stop(&self, name: &str) -> Result<String, String> {
+        let mut found = false;
+        self.apply(|map| {
+            if let Some(live) = map.get(name) {
+                found = true;
+                let mut spec = live.spec.clone();
+                if let Some(r) = &mut spec.rollout {
+                    r.split = None;
+                }
+                let next = live.with_spec(spec);
+                map.insert(name.to_string(), Arc::new(next));
+            }
+        });
+        if !found {
+            return Err("service not found".into());
+        }
+        log::event(Level::Info, "Stopped rollout", &[("service", name.into())]);
+        Ok(String::new())
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<Live>> {
+        self.by_name.lock().ok()?.get(name).cloned()
     }
 
     fn deploy_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -506,6 +747,9 @@ mod tests {
             error_pages: None,
             options: TargetOptions::default(),
             state: ServiceState::Running,
+            exclude_metrics_paths: Vec::new(),
+            client_ip_header: None,
+            rollout: None,
             extra: Default::default(),
         }
     }
@@ -522,10 +766,13 @@ mod tests {
         .await
         .expect("deploy a");
         assert!(matches!(
-            s.route("a.test", "/"),
+            s.route("a.test", "/", std::iter::empty()),
             Routed::Found { guard: Some(_), .. }
         ));
-        assert!(matches!(s.route("b.test", "/"), Routed::NotFound));
+        assert!(matches!(
+            s.route("b.test", "/", std::iter::empty()),
+            Routed::NotFound
+        ));
         let err = s
             .deploy(
                 spec("b", &["a.test"]),
@@ -540,12 +787,12 @@ mod tests {
             .await
             .expect("stop");
         assert!(matches!(
-            s.route("a.test", "/"),
+            s.route("a.test", "/", std::iter::empty()),
             Routed::Found { guard: None, .. }
         ));
         s.resume("a").expect("resume");
         assert!(matches!(
-            s.route("a.test", "/"),
+            s.route("a.test", "/", std::iter::empty()),
             Routed::Found { guard: Some(_), .. }
         ));
         let list = s.list();
@@ -553,6 +800,9 @@ mod tests {
         assert!(list.contains("a.test"), "{list}");
         s.remove("a").expect("remove");
         assert!(s.remove("a").is_err());
-        assert!(matches!(s.route("a.test", "/"), Routed::NotFound));
+        assert!(matches!(
+            s.route("a.test", "/", std::iter::empty()),
+            Routed::NotFound
+        ));
     }
 }

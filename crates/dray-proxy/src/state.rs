@@ -119,6 +119,9 @@ mod tests {
                 state: ServiceState::Stopped {
                     message: "Back <soon>".into(),
                 },
+                exclude_metrics_paths: Vec::new(),
+                client_ip_header: None,
+                rollout: None,
                 extra: Default::default(),
             },
             ServiceSpec {
@@ -134,11 +137,15 @@ mod tests {
                     redirect: false,
                     acme_directory: None,
                     acme_cache_path: None,
+                    on_demand_url: None,
                 },
                 canonical_host: Some("a.test".into()),
                 error_pages: None,
                 options,
                 state: ServiceState::Running,
+                exclude_metrics_paths: Vec::new(),
+                client_ip_header: None,
+                rollout: None,
                 extra: Default::default(),
             },
         ];

@@ -2,7 +2,7 @@
 //! the count of requests in flight on it so a switch-over can drain it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ pub struct Target {
     addr: RwLock<Option<SocketAddr>>,
     inflight: AtomicUsize,
     idle: Notify,
+    closing: AtomicBool,
+    closed: Notify,
 }
 
 impl Target {
@@ -25,6 +27,8 @@ impl Target {
             addr: RwLock::new(None),
             inflight: AtomicUsize::new(0),
             idle: Notify::new(),
+            closing: AtomicBool::new(false),
+            closed: Notify::new(),
         })
     }
 
@@ -83,6 +87,28 @@ impl Target {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.inflight() == 0;
             }
+        }
+    }
+}
+
+impl Target {
+    /// End the long-lived connections (WebSockets) still open on this target: its drain
+    /// timed out, or it was removed.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.closed.notify_waiters();
+    }
+
+    /// Resolves when [`Target::close`] is called.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.closing.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
         }
     }
 }

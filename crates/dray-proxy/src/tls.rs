@@ -71,7 +71,8 @@ impl TlsServer {
                 // In its own task: an issuance the hello stops waiting for still completes
                 // (and is cached) rather than being abandoned half-way.
                 let (acme, s, h) = (Arc::clone(&self.acme), scope.clone(), host.clone());
-                let task = tokio::spawn(async move { acme.ensure(&s, &h).await });
+                let check = self.services.on_demand(&host);
+                let task = tokio::spawn(async move { acme.ensure(&s, &h, check.as_ref()).await });
                 let error = match tokio::time::timeout(ISSUE_TIMEOUT, task).await {
                     Ok(Ok(Ok(()))) => None,
                     Ok(Ok(Err(e))) => Some(e),

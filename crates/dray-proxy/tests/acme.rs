@@ -257,3 +257,180 @@ fn acme_certificates_are_issued_on_first_request_kept_and_renewed() {
     }
     assert!(proxy.log().contains("ACME: certificate renewed"));
 }
+
+/// A target answering `/allow?host=H` with 200 for hosts starting with `good`, else 403;
+/// `od <path>` on other paths (and `/up`).
+fn on_demand_backend(rt: &tokio::runtime::Runtime) -> std::net::SocketAddr {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let path = req.uri().path().to_string();
+                        let host = req
+                            .uri()
+                            .query()
+                            .unwrap_or("")
+                            .split('&')
+                            .find_map(|kv| kv.strip_prefix("host="))
+                            .unwrap_or("")
+                            .to_string();
+                        let (status, body) = if path == "/allow" {
+                            if host.starts_with("good") {
+                                (200, "yes".to_string())
+                            } else {
+                                (403, format!("no certificate for {host}"))
+                            }
+                        } else {
+                            (200, format!("od {path}"))
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::from(body)))
+                                .expect("response"),
+                        )
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn tls_on_demand_url_decides_which_hosts_get_certificates() {
+    if !have("pebble") || !have("pebble-challtestsrv") {
+        let required = std::env::var("DRAY_PROXY_REQUIRE_PEBBLE").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "pebble is not installed (apt-get install -y pebble)"
+        );
+        eprintln!("SKIPPED: ACME test needs pebble (apt-get install -y pebble)");
+        return;
+    }
+    let ca = Ca::new();
+    let mut proxy = Proxy::new();
+    let ca_file = ca.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.issuer.pem()).expect("ca file");
+    proxy.env.push((
+        "DRAY_PROXY_ACME_CA_CERTS".into(),
+        ca_file.display().to_string(),
+    ));
+    let (directory, mgmt_port, _pebble) = start_pebble(&ca, proxy.port);
+    proxy.spawn();
+    let root = pebble_root(&ca, mgmt_port);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let app = on_demand_backend(&rt);
+    let target = format!("--target={app}");
+    let dir_flag = format!("--tls-acme-directory={directory}");
+
+    // kamal-proxy's rules: no hosts with an on-demand URL, and TLS needed.
+    let out = proxy.cli(&["deploy", "od", &target, "--tls-on-demand-url=/allow"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS must be enabled"));
+    let out = proxy.cli(&[
+        "deploy",
+        "od",
+        &target,
+        "--tls",
+        "--host=a.test",
+        "--tls-on-demand-url=/allow",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot set hosts"));
+
+    // A path: asked of the service's own target.
+    proxy.ok(&deploy_args(
+        "od",
+        &target,
+        &["--tls", "--tls-on-demand-url=/allow", &dir_flag],
+    ));
+    let r = https(
+        proxy.https_port,
+        &root,
+        "good-1.test",
+        "good-1.test",
+        "/x",
+        &["h2"],
+    )
+    .unwrap_or_else(|e| panic!("approved host: {e}\n{}", proxy.log()));
+    assert_eq!((r.status, r.body.as_str()), (200, "od /x"));
+    let denied = https(
+        proxy.https_port,
+        &root,
+        "bad.test",
+        "bad.test",
+        "/",
+        &["h2"],
+    );
+    assert!(denied.is_err(), "a denied host got a certificate");
+    assert!(
+        proxy
+            .log()
+            .contains("bad.test is not allowed to get a certificate (status: 403"),
+        "{}",
+        proxy.log()
+    );
+
+    // An absolute URL (the endpoint's other query parameters kept).
+    let external = format!("--tls-on-demand-url=http://{app}/allow?from=proxy");
+    proxy.ok(&deploy_args(
+        "od",
+        &target,
+        &["--tls", &external, &dir_flag],
+    ));
+    let r = https(
+        proxy.https_port,
+        &root,
+        "good-2.test",
+        "good-2.test",
+        "/",
+        &["http/1.1"],
+    )
+    .unwrap_or_else(|e| panic!("approved host: {e}\n{}", proxy.log()));
+    assert_eq!(r.status, 200);
+    assert!(https(
+        proxy.https_port,
+        &root,
+        "evil.test",
+        "evil.test",
+        "/",
+        &["h2"]
+    )
+    .is_err());
+    // A host with a certificate is not asked again (its certificate is cached).
+    let asked = proxy
+        .log()
+        .matches("TLS on-demand check denied host")
+        .count();
+    https(
+        proxy.https_port,
+        &root,
+        "good-1.test",
+        "good-1.test",
+        "/",
+        &["h2"],
+    )
+    .expect("cached certificate");
+    assert_eq!(
+        proxy
+            .log()
+            .matches("TLS on-demand check denied host")
+            .count(),
+        asked
+    );
+    assert_eq!(proxy.log().matches("ACME: certificate issued").count(), 2);
+    rt.shutdown_background();
+}

@@ -72,6 +72,16 @@ fn kamal_default_deploy_parses() {
     assert_eq!(d.drain_timeout, Duration::from_secs(30));
     assert_eq!(d.buffer_requests, Some(true));
     assert_eq!(d.buffer_responses, Some(true));
+    // Kamal's defaults: both buffered, 1 MB in memory, no limits.
+    assert!(spec.options.buffer_requests && spec.options.buffer_responses);
+    assert_eq!(spec.options.buffer_memory, 1024 * 1024);
+    assert_eq!(
+        (
+            spec.options.max_request_body,
+            spec.options.max_response_body
+        ),
+        (0, 0)
+    );
     assert_eq!(
         spec.options.log_request_headers,
         ["Cache-Control", "Last-Modified", "User-Agent"]
@@ -87,19 +97,18 @@ fn deploy_with_every_flag_dray_emits_parses() {
     let c = config(yaml);
     let web = c.role("web").expect("web");
     let cmd = proxy::deploy(&c, web, "abc123", "999", "1.1.1.1").expect("proxy role");
-    let Command::Deploy(mut d) = parse(&proxy_argv(&cmd)) else {
+    let Command::Deploy(d) = parse(&proxy_argv(&cmd)) else {
         panic!("not a deploy");
     };
-    // The buffering limits parse, and are refused: dray-proxy does not enforce them yet.
-    let refused = d.to_spec().expect_err("limits are refused");
-    assert!(
-        refused.contains("not supported yet by dray-proxy"),
-        "{refused}"
-    );
-    let limits = (d.max_request_body, d.max_response_body, d.buffer_memory);
-    (d.max_request_body, d.max_response_body, d.buffer_memory) = (None, None, None);
+    // The buffering settings reach the service's options.
     let spec = d.to_spec().expect("spec");
-    (d.max_request_body, d.max_response_body, d.buffer_memory) = limits;
+    assert!(!spec.options.buffer_requests);
+    assert!(spec.options.buffer_responses);
+    assert_eq!(spec.options.max_request_body, 1000);
+    assert_eq!(spec.options.max_response_body, 2000);
+    assert_eq!(spec.options.buffer_memory, 3000);
+    assert_eq!(spec.options.log_request_headers, ["X-Request-Id"]);
+    assert_eq!(spec.options.log_response_headers, ["X-Runtime"]);
     assert_eq!(spec.target, "abc123:3000");
     assert_eq!(spec.hosts, ["example.com", "www.example.com"]);
     // kamal-proxy refuses TLS on a service that does not serve the root path.

@@ -92,6 +92,7 @@ impl AcmeScope {
 }
 
 mod files;
+pub mod on_demand;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>;
 type CertKey = (AcmeScope, String);
@@ -111,6 +112,8 @@ pub struct Acme {
     challenges: Mutex<HashMap<String, String>>,
     issuing: Mutex<HashMap<CertKey, Arc<tokio::sync::Mutex<()>>>>,
     failed: Mutex<HashMap<CertKey, Instant>>,
+    /// `--tls-on-demand-url` checks (http and https, the same roots).
+    probe: on_demand::ProbeClient,
     renew_before: Duration,
 }
 
@@ -141,6 +144,11 @@ impl Acme {
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let probe_connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config.clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_only()
@@ -154,6 +162,7 @@ impl Acme {
             challenges: Mutex::new(HashMap::new()),
             issuing: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
+            probe: Client::builder(TokioExecutor::new()).build(probe_connector),
             renew_before,
         })
     }
@@ -171,8 +180,14 @@ impl Acme {
     }
 
     /// Make sure a valid certificate for `host` is in memory: from the cache directory, else
-    /// issued now. One issuance per host at a time.
-    pub async fn ensure(&self, scope: &AcmeScope, host: &str) -> Result<(), String> {
+    /// issued now (after `on_demand` approves the host, for an on-demand service). One
+    /// issuance per host at a time.
+    pub async fn ensure(
+        &self,
+        scope: &AcmeScope,
+        host: &str,
+        on_demand: Option<&on_demand::OnDemandCheck>,
+    ) -> Result<(), String> {
         let key = (scope.clone(), host.to_string());
         let lock = self.issue_lock(&key);
         let _serial = lock.lock().await;
@@ -195,6 +210,17 @@ impl Acme {
                 "ACME: cached certificate unreadable",
                 &[("host", host.into()), ("error", e.into())],
             ),
+        }
+        if let Some(check) = on_demand {
+            on_demand::allowed(&self.probe, check, host)
+                .await
+                .inspect_err(|e| {
+                    log::event(
+                        Level::Warn,
+                        "TLS on-demand check denied host",
+                        &[("host", host.into()), ("error", e.clone().into())],
+                    );
+                })?;
         }
         let last_failure = self.failed.lock().ok().and_then(|f| f.get(&key).copied());
         if let Some(at) = last_failure {
@@ -468,9 +494,15 @@ mod tests {
             directory: "https://127.0.0.1:1/dir".into(),
             cache_dir: dir.path().join("scope"),
         };
-        let first = acme.ensure(&scope, "a.test").await.expect_err("no server");
+        let first = acme
+            .ensure(&scope, "a.test", None)
+            .await
+            .expect_err("no server");
         assert!(first.contains("127.0.0.1:1"), "{first}");
-        let second = acme.ensure(&scope, "a.test").await.expect_err("backoff");
+        let second = acme
+            .ensure(&scope, "a.test", None)
+            .await
+            .expect_err("backoff");
         assert!(second.contains("next attempt"), "{second}");
         assert!(acme.cached(&scope, "a.test").is_none());
         // The account key was made and kept for the next attempt.

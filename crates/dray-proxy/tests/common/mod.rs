@@ -111,6 +111,8 @@ pub struct Proxy {
     pub https_port: u16,
     /// Extra environment of the `run` process (and the CLI).
     pub env: Vec<(String, String)>,
+    /// Extra flags of `run`.
+    pub run_args: Vec<String>,
     child: Option<Child>,
     _temp: tempfile::TempDir,
 }
@@ -137,6 +139,7 @@ impl Proxy {
             port: free_port(),
             https_port: free_port(),
             env: Vec::new(),
+            run_args: Vec::new(),
             child: None,
             _temp: temp,
         }
@@ -171,6 +174,7 @@ impl Proxy {
                 "--https-port",
                 &self.https_port.to_string(),
             ])
+            .args(&self.run_args)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()

@@ -97,6 +97,7 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
             ),
             lock_wait: None,
             break_stale_lock: false,
+            no_revert: false,
         })
     });
 }

@@ -71,6 +71,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "<running version>",
     "<container id>",
     "<existing container>",
+    "<version before>",
     "<random hex 6>",
     "<random hex 12>",
     "<random hex 16>",

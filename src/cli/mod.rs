@@ -144,6 +144,11 @@ pub struct DeployArgs {
     /// Build without the Docker cache.
     #[arg(long = "no-cache", alias = "no_cache")]
     pub no_cache: bool,
+
+    /// When the release fails on some hosts, leave the hosts that switched on the new version
+    /// (Kamal's behaviour) instead of switching them back to the version they ran before.
+    #[arg(long = "no-revert", alias = "no_revert")]
+    pub no_revert: bool,
 }
 
 /// The commands, with Kamal's names.
@@ -160,6 +165,10 @@ pub enum Command {
     Rollback {
         /// The version to roll back to.
         rollback_version: Option<String>,
+        /// When the rollback fails on some hosts, leave the others on the version rolled back
+        /// to (Kamal's behaviour) instead of switching them back.
+        #[arg(long = "no-revert", alias = "no_revert")]
+        no_revert: bool,
     },
     /// Show details about all containers.
     Details,

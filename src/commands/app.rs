@@ -128,6 +128,7 @@ fn boot(global: &GlobalOptions) -> Result<()> {
             kind: crate::plan::PlanKind::AppBoot,
             skip_push: true,
             no_cache: false,
+            no_revert: true,
         },
     )
 }

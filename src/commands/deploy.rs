@@ -16,6 +16,8 @@ pub struct DeployRequest {
     pub skip_push: bool,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--no-revert`.
+    pub no_revert: bool,
 }
 
 /// Run `deploy`, `redeploy`, `rollback` or `app boot`.
@@ -71,6 +73,7 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         ),
         lock_wait: s.lock_wait(),
         break_stale_lock: s.global.break_stale_lock,
+        no_revert: req.no_revert,
         error_pages: error_pages.as_deref(),
         bootstrap,
         accessories,

@@ -138,6 +138,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 kind: crate::plan::PlanKind::Setup,
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
+                no_revert: args.no_revert,
             },
         ),
         Command::Deploy(args) => deploy::run(
@@ -146,6 +147,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 kind: crate::plan::PlanKind::Deploy,
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
+                no_revert: args.no_revert,
             },
         ),
         Command::Redeploy(args) => deploy::run(
@@ -154,9 +156,13 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 kind: crate::plan::PlanKind::Redeploy,
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
+                no_revert: args.no_revert,
             },
         ),
-        Command::Rollback { rollback_version } => {
+        Command::Rollback {
+            rollback_version,
+            no_revert,
+        } => {
             let mut global = cli.global.clone();
             global.version = Some(match rollback_version {
                 Some(v) => v,
@@ -168,6 +174,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                     kind: crate::plan::PlanKind::Rollback,
                     skip_push: true,
                     no_cache: false,
+                    no_revert,
                 },
             )
         }

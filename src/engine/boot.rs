@@ -83,12 +83,13 @@ impl Engine<'_> {
     /// Boot one role on one host with the step's two commands (see [`crate::docker::boot`]):
     /// start, then settle. Other roles wait for the first primary container's verdict. On
     /// failure the new container is stopped and the old one keeps running; the error says why.
+    /// On success, the version the role ran here before (empty on a first boot).
     pub(crate) async fn boot(
         &self,
         stage: &str,
         step: &BootStep,
         barrier: &Barrier,
-    ) -> Result<(), HostFailure> {
+    ) -> Result<String, HostFailure> {
         let host = step.host.as_str();
         let role = Some(step.role.as_str());
         if !step.primary && !barrier.wait().await {
@@ -103,22 +104,34 @@ impl Engine<'_> {
                 ),
             ));
         }
-        let result = self.boot_commands(stage, step).await;
+        let result = self.boot_commands(stage, step, None).await;
         if step.primary {
             match result {
-                Ok(()) => barrier.open(),
+                Ok(_) => barrier.open(),
                 Err(_) => barrier.close(),
             }
         }
         result
     }
 
-    async fn boot_commands(&self, stage: &str, step: &BootStep) -> Result<(), HostFailure> {
+    /// The step's start and settle; `before` fills `<version before>` (a revert's version).
+    /// On success, the `<old version>` the start read (empty when none ran).
+    pub(crate) async fn boot_commands(
+        &self,
+        stage: &str,
+        step: &BootStep,
+        before: Option<&str>,
+    ) -> Result<String, HostFailure> {
         let host = step.host.as_str();
         let role = Some(step.role.as_str());
         let mut slots = Slots::default();
+        if let Some(v) = before {
+            slots
+                .values
+                .insert(crate::plan::Hole::VersionBefore, v.to_string());
+        }
         let Some((settle, start)) = step.commands.split_last() else {
-            return Ok(());
+            return Ok(String::new());
         };
         if let Err(failure) = self
             .run_commands(stage, host, role, start, &mut slots)
@@ -136,7 +149,11 @@ impl Engine<'_> {
             .await
             .map_err(|e| e.into_failure(stage, host, role, settle))?;
         if out.success() {
-            return Ok(());
+            return Ok(slots
+                .values
+                .get(&crate::plan::Hole::OldVersion)
+                .cloned()
+                .unwrap_or_default());
         }
         for line in out.stdout.lines().chain(out.stderr.lines()) {
             if !line.starts_with(docker::boot::FAILED_MARKER)

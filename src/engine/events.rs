@@ -45,6 +45,9 @@ pub enum HostOutcome {
     Failed,
     /// The run stopped (a failure elsewhere, ctrl-c) before anything was tried there.
     NotStarted,
+    /// It reached the new version, and was switched back to the one it ran before because
+    /// the release failed elsewhere (all or nothing).
+    Reverted,
 }
 
 impl HostOutcome {
@@ -239,6 +242,21 @@ pub enum Event {
     LockReleased {
         /// Where.
         host: String,
+    },
+    /// A host and role switched back to the version it ran before (the release failed
+    /// elsewhere), or failed to.
+    Reverted {
+        /// The host.
+        host: String,
+        /// The role.
+        role: String,
+        /// The version it was switched back to.
+        version: String,
+        /// Whether that worked.
+        ok: bool,
+        /// Why not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// There was no deploy lock to release (`lock release`).
     LockAbsent {

@@ -34,7 +34,8 @@ impl Slots {
             Hole::OldVersion
             | Hole::RunningVersion
             | Hole::ContainerId
-            | Hole::ExistingContainer => return None,
+            | Hole::ExistingContainer
+            | Hole::VersionBefore => return None,
         };
         self.values.insert(hole, made.clone());
         Some(made)

@@ -102,6 +102,8 @@ struct RunState {
     released_after_cancel: Option<String>,
     /// Read-back rows: host, role, version running.
     read_back: Vec<(String, String, Option<String>)>,
+    /// Hosts and roles switched back after a failed release.
+    reverted: Vec<steps::Reverted>,
 }
 
 impl RunState {
@@ -195,6 +197,8 @@ impl<'a> Engine<'a> {
         });
         let barrier = Barrier::default();
         let mut st = RunState::default();
+        // Boots that succeeded, with the version each role ran before (all or nothing).
+        let mut switched: Vec<(&crate::plan::BootStep, String)> = Vec::new();
         let mut connected = false;
 
         for stage in &plan.stages {
@@ -290,12 +294,9 @@ impl<'a> Engine<'a> {
                             group.push(next);
                             steps.next();
                         }
-                        st.failures.extend(
-                            self.boot_group(&stage.name, &group, &barrier)
-                                .await
-                                .into_iter()
-                                .map(Failure::Host),
-                        );
+                        let (failed, ok) = self.boot_group(&stage.name, &group, &barrier).await;
+                        st.failures.extend(failed.into_iter().map(Failure::Host));
+                        switched.extend(ok);
                     }
                     Step::Wait(w) => {
                         if !self
@@ -312,6 +313,19 @@ impl<'a> Engine<'a> {
                         }
                     }
                 }
+            }
+            // All or nothing: the boot failed somewhere, so the hosts that switched go back.
+            let booted = stage.steps.iter().any(|s| matches!(s, Step::Boot(_)));
+            if booted && st.failures.len() > failures_before && !switched.is_empty() {
+                let reverted = self.revert(&switched).await;
+                st.failures.extend(
+                    reverted
+                        .iter()
+                        .filter_map(|r| r.result.clone().err())
+                        .map(Failure::Host),
+                );
+                st.reverted = reverted;
+                switched.clear();
             }
             self.emit.emit(Event::StageFinished {
                 stage: stage.name.clone(),
@@ -477,14 +491,30 @@ impl<'a> Engine<'a> {
                 let failures = failures_of(host, Some(role));
                 let ok = failures.is_empty() && running.as_deref() == version;
                 any_ok |= ok;
-                let outcome = HostOutcome::of(ok, !failures.is_empty());
+                let reverted = st
+                    .reverted
+                    .iter()
+                    .any(|r| &r.host == host && &r.role == role && r.result.is_ok());
+                let outcome = if reverted && failures.is_empty() {
+                    HostOutcome::Reverted
+                } else {
+                    HostOutcome::of(ok, !failures.is_empty())
+                };
+                let error = if outcome == HostOutcome::Reverted {
+                    Some(format!(
+                        "reverted to {}: the release failed on other hosts",
+                        running.as_deref().unwrap_or("the version before")
+                    ))
+                } else {
+                    join(&failures)
+                };
                 self.emit.emit(Event::HostResult {
                     host: host.clone(),
                     role: Some(role.clone()),
                     version: running.clone(),
                     ok,
                     outcome,
-                    error: join(&failures),
+                    error,
                     failures,
                 });
             }

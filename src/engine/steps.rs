@@ -190,12 +190,13 @@ impl Engine<'_> {
 
     /// Boot one group: hosts in parallel, roles one after another on each host, or all at once
     /// with `boot.parallel_roles` (Kamal's `on_roles(..., parallel:)`).
-    pub(super) async fn boot_group(
+    /// The failures, and the boots that succeeded with the version each role ran before.
+    pub(super) async fn boot_group<'s>(
         &self,
         stage: &str,
-        group: &[&BootStep],
+        group: &[&'s BootStep],
         barrier: &Barrier,
-    ) -> Vec<HostFailure> {
+    ) -> (Vec<HostFailure>, Vec<(&'s BootStep, String)>) {
         let mut by_host: Vec<(&str, Vec<&BootStep>)> = Vec::new();
         for step in group {
             match by_host.iter_mut().find(|(h, _)| *h == step.host) {
@@ -205,6 +206,7 @@ impl Engine<'_> {
         }
         let futures = by_host.into_iter().map(|(host, steps)| async move {
             let mut failed = Vec::new();
+            let mut switched = Vec::new();
             for step in steps {
                 if self.cancel.is_cancelled() {
                     break;
@@ -224,12 +226,59 @@ impl Engine<'_> {
                     seconds: started.elapsed().as_secs_f64(),
                     error: result.as_ref().err().map(|e| e.message.clone()),
                 });
-                if let Err(e) = result {
+                match result {
+                    Ok(before) => switched.push((step, before)),
                     // Later roles on this host: the barrier decides for them.
-                    failed.push(e);
+                    Err(e) => failed.push(e),
                 }
             }
-            failed
+            (failed, switched)
+        });
+        let mut failures = Vec::new();
+        let mut switched = Vec::new();
+        for (f, s) in crate::remote::fanout::join_all(futures.collect()).await {
+            failures.extend(f);
+            switched.extend(s);
+        }
+        (failures, switched)
+    }
+
+    /// All or nothing: switch every boot that succeeded back to the version its role ran
+    /// before (by its plan's revert boot), hosts in parallel. A role that ran nothing before
+    /// (a first deploy) is left as it is and said so. Each revert is reported.
+    pub(super) async fn revert(&self, switched: &[(&BootStep, String)]) -> Vec<Reverted> {
+        let version = self.plan.release.as_ref().map(|r| r.version.as_str());
+        let futures = switched.iter().map(|(step, before)| async move {
+            let revert = step.revert.as_deref()?;
+            if before.is_empty() || Some(before.as_str()) == version {
+                return None;
+            }
+            let result = self
+                .boot_commands("revert", revert, Some(before))
+                .await
+                .map(|_| ())
+                .map_err(|mut f| {
+                    f.message = format!(
+                        "reverting {} on {} to {before} failed: {}",
+                        step.role, step.host, f.message
+                    );
+                    f.with_hint(format!(
+                        "finish by hand: `dray rollback {before} --hosts {} --roles {}`",
+                        step.host, step.role
+                    ))
+                });
+            self.emit.emit(Event::Reverted {
+                host: step.host.clone(),
+                role: step.role.clone(),
+                version: before.clone(),
+                ok: result.is_ok(),
+                error: result.as_ref().err().map(|f| f.message.clone()),
+            });
+            Some(Reverted {
+                host: step.host.clone(),
+                role: step.role.clone(),
+                result,
+            })
         });
         crate::remote::fanout::join_all(futures.collect())
             .await
@@ -294,4 +343,12 @@ impl Engine<'_> {
             }
         }
     }
+}
+
+/// A host and role switched back to the version it ran before the release.
+#[derive(Debug, Clone)]
+pub(super) struct Reverted {
+    pub(super) host: String,
+    pub(super) role: String,
+    pub(super) result: Result<(), HostFailure>,
 }

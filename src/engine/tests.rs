@@ -180,6 +180,7 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         lock_details: crate::lock::details("dev", "v1", crate::docker::lock::AUTOMATIC_MESSAGE),
         lock_wait: None,
         break_stale_lock: false,
+        no_revert: false,
         error_pages: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),

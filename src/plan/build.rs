@@ -38,6 +38,9 @@ pub struct PlanInputs<'a> {
     pub lock_wait: Option<LockWaitPlan>,
     /// `--break-stale-lock`.
     pub break_stale_lock: bool,
+    /// `--no-revert`: a release that fails on some hosts leaves the others on the new version
+    /// (Kamal's behaviour) instead of switching them back.
+    pub no_revert: bool,
     /// The error pages to upload (`error_pages_path`), as a tar archive of `4xx.html`/`5xx.html`
     /// files read before planning; `None` when there are none.
     pub error_pages: Option<&'a [u8]>,
@@ -288,6 +291,16 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         }),
     );
 
+    // What a host switches back to when the release fails elsewhere: the version it ran
+    // before, filled by the engine from the boot's `<old version>`.
+    let reverts = !inp.no_revert && inp.kind != PlanKind::AppBoot;
+    let before = Hole::VersionBefore.token();
+    let revert_release = crate::release::Release {
+        version: before.clone(),
+        image: format!("{}:{before}", config.repository),
+        ..release.clone()
+    };
+
     // Boot, in groups of boot.limit hosts.
     let group_size = config.boot.limit.unwrap_or(hosts.len()).max(1);
     let mut boot_steps = Vec::new();
@@ -307,6 +320,20 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     parallel_roles: config.boot.parallel_roles,
                     commands: cmds::boot(config, r, release, host, inp.secrets),
                     if_start_lost: cmds::stop_new(config, r, release, host),
+                    revert: reverts.then(|| {
+                        Box::new(BootStep {
+                            host: host.clone(),
+                            role: role.to_string(),
+                            group,
+                            container: format!("{}-{before}", config.container_prefix(role)),
+                            proxy: r.runs_proxy(),
+                            primary: false,
+                            parallel_roles: true,
+                            commands: cmds::boot(config, r, &revert_release, host, inp.secrets),
+                            if_start_lost: cmds::stop_new(config, r, &revert_release, host),
+                            revert: None,
+                        })
+                    }),
                 }));
             }
         }

@@ -19,6 +19,9 @@ pub enum Hole {
     RunningVersion,
     /// The id of a container (read by an earlier command of the step).
     ContainerId,
+    /// The version a role ran before this run switched it: what an all-or-nothing release
+    /// reverts to (filled from the boot's [`Hole::OldVersion`]).
+    VersionBefore,
     /// The id of a container that existed before the step changed anything (an accessory's
     /// boot skips a host where it is filled; its reboot sets it aside).
     ExistingContainer,
@@ -31,8 +34,9 @@ pub enum Hole {
 }
 
 /// Every hole with a fixed token (random holes have one per length).
-const FIXED: [Hole; 6] = [
+const FIXED: [Hole; 7] = [
     Hole::OldVersion,
+    Hole::VersionBefore,
     Hole::RunningVersion,
     Hole::ContainerId,
     Hole::ExistingContainer,
@@ -48,6 +52,7 @@ impl Hole {
             Hole::RunningVersion => "<running version>".into(),
             Hole::ContainerId => "<container id>".into(),
             Hole::ExistingContainer => "<existing container>".into(),
+            Hole::VersionBefore => "<version before>".into(),
             Hole::Random(n) => format!("<random hex {n}>"),
             Hole::Now => "<time>".into(),
             Hole::Runtime => "<runtime seconds>".into(),

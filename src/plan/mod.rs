@@ -336,6 +336,11 @@ pub struct BootStep {
     /// Run only when the connection was lost while the start ran: stop the new container,
     /// which may or may not have started, so the old version alone keeps running.
     pub if_start_lost: PlannedCommand,
+    /// All or nothing: when the release fails elsewhere after this boot succeeded, this boot
+    /// of `<version before>` (the version the role ran here before) switches the host back by
+    /// the same zero-downtime path. `None` with `--no-revert` (Kamal's mixed versions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revert: Option<Box<BootStep>>,
 }
 
 /// A pause.

@@ -165,6 +165,7 @@ impl HumanReporter {
                     HostOutcome::Ok => "ok",
                     HostOutcome::Failed => "FAILED",
                     HostOutcome::NotStarted => "not started",
+                    HostOutcome::Reverted => "reverted",
                 },
                 version.as_deref().unwrap_or("(nothing)")
             ));
@@ -317,6 +318,24 @@ impl EventSink for HumanReporter {
                 "Deploy lock held, waiting (up to {timeout_seconds}s, every {interval_seconds}s):\n{holder}"
             )),
             Event::Warning { message } => self.line(&format!("warning: {message}")),
+            Event::Reverted {
+                host,
+                role,
+                version,
+                ok,
+                error,
+            } => {
+                if *ok {
+                    self.line(&format!(
+                        "  [{host}] {role} reverted to {version} (the release failed elsewhere)"
+                    ));
+                } else {
+                    self.line(&format!(
+                        "  [{host}] {role} REVERT to {version} FAILED: {}",
+                        error.as_deref().unwrap_or("")
+                    ));
+                }
+            }
             Event::HostResult {
                 host,
                 role,

@@ -228,6 +228,16 @@ pub fn plan_text(plan: &Plan) -> String {
                     }
                     let _ = writeln!(out, "    if the connection is lost during the start:");
                     command(&mut out, &b.host, &b.if_start_lost);
+                    if let Some(r) = &b.revert {
+                        let _ = writeln!(
+                            out,
+                            "    if the release fails on another host, switch back to {}:",
+                            crate::plan::Hole::VersionBefore.token()
+                        );
+                        for c in &r.commands {
+                            command(&mut out, &r.host, c);
+                        }
+                    }
                 }
                 Step::Wait(w) => {
                     let _ = writeln!(out, "  wait {}s", w.seconds);

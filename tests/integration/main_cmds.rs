@@ -278,7 +278,11 @@ accessories:
     }
     assert_eq!(containers(fleet, &hosts[0], &db), std::slice::from_ref(&db));
     for host in &hosts[..2] {
-        assert_eq!(containers(fleet, host, &cache), std::slice::from_ref(&cache), "{host}");
+        assert_eq!(
+            containers(fleet, host, &cache),
+            std::slice::from_ref(&cache),
+            "{host}"
+        );
     }
     assert!(containers(fleet, &hosts[2], &cache).is_empty());
     let stat = |path: &str| {

@@ -131,7 +131,10 @@ fn versions_in(plan: &serde_json::Value, service: &str) -> Vec<String> {
                         }
                     }
                 }
-                map.values().for_each(|x| walk(x, service, found));
+                // A boot's revert switches back to the version before, by design.
+                map.iter()
+                    .filter(|(k, _)| k.as_str() != "revert")
+                    .for_each(|(_, x)| walk(x, service, found));
             }
             serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, service, found)),
             _ => {}

@@ -48,16 +48,16 @@ fn get(addr: &str, host: &str, path: &str) -> Result<(u16, String), String> {
 }
 
 /// What one request got (the version, or why it failed) and how long it took.
-type Sample = (Result<String, String>, Duration);
+pub(crate) type Sample = (Result<String, String>, Duration);
 
 /// A bounded load: sequential requests to each address until stopped or `max` requests.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     handles: Vec<std::thread::JoinHandle<Vec<Sample>>>,
 }
 
 impl Load {
-    fn start(addrs: &[String], host: &str, max: usize) -> Load {
+    pub(crate) fn start(addrs: &[String], host: &str, max: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let handles = addrs
             .iter()
@@ -86,7 +86,7 @@ impl Load {
         Load { stop, handles }
     }
 
-    fn finish(self) -> Vec<Vec<Sample>> {
+    pub(crate) fn finish(self) -> Vec<Vec<Sample>> {
         self.stop.store(true, Ordering::Relaxed);
         self.handles
             .into_iter()

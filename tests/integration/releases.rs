@@ -233,3 +233,99 @@ fn a_lock_whose_heartbeat_stopped_is_stale_and_can_be_taken_over() {
     p.dray_ok(&["lock", "release"]);
     p.cleanup_all(fleet);
 }
+
+/// All or nothing: a release healthy on one web host and never healthy on the other switches
+/// the healthy one (and the workers) back to the version they ran, under a bounded load with no
+/// failed request, and says so; with `--no-revert` they keep the new version, as with Kamal.
+#[test]
+fn a_release_that_fails_on_one_host_is_reverted_on_the_others() {
+    let Some(fleet) = Fleet::get() else { return };
+    let hosts = fleet.require_hosts(3).to_vec();
+    let p = Project::new(fleet, &unique_name("e2e-revert"), |d| {
+        let tagged = d.replace(
+            &format!("      - {}\n", hosts[1]),
+            &format!("      - {}: broken\n", hosts[1]),
+        );
+        assert_ne!(tagged, d, "the second web host is tagged");
+        tagged.replace(
+            "env:\n  clear:\n    APP_GREETING: hello from dray\n",
+            "env:\n  clear:\n    APP_GREETING: hello from dray\n  tags:\n    broken:\n      BREAK_V2: \"1\"\n",
+        )
+    });
+    let s = p.service.clone();
+    p.dray_ok(&["deploy", "--version", "v1"]);
+    // v2 never starts where BREAK_V2 is set (the second web host only).
+    let start = p.path().join("example/start");
+    let text = std::fs::read_to_string(&start).expect("start");
+    let broken = text.replacen(
+        "set -eu\n",
+        "set -eu\nif [ \"${KAMAL_VERSION:-}\" = v2 ] && [ -n \"${BREAK_V2:-}\" ]; then echo broken >&2; exit 1; fi\n",
+        1,
+    );
+    std::fs::write(&start, broken).expect("write start");
+    crate::support::project::git(p.path(), &["commit", "-qam", "v2 breaks on tagged hosts"]);
+
+    let addrs: Vec<String> = hosts[..2].to_vec();
+    let load = crate::proxy::Load::start(&addrs, &format!("{s}.test"), 100_000);
+    let (code, out, err) = p.dray(&["deploy", "--version", "v2"]);
+    let seen = load.finish();
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("[{}] web reverted to v1", hosts[0])),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("[{}] workers reverted to v1", hosts[2])),
+        "{err}"
+    );
+    for (i, samples) in seen.iter().enumerate() {
+        let failed: Vec<_> = samples.iter().filter(|(r, _)| r.is_err()).collect();
+        assert!(
+            failed.is_empty(),
+            "{}: {} of {} requests failed: {:?}",
+            addrs[i],
+            failed.len(),
+            samples.len(),
+            failed.first()
+        );
+        assert!(
+            samples.len() > 20,
+            "{}: {} requests",
+            addrs[i],
+            samples.len()
+        );
+    }
+    for host in &hosts {
+        let names = running(fleet, host, &s);
+        assert!(
+            !names.is_empty() && names.iter().all(|n| n.ends_with("-v1")),
+            "{host}: {names:?}"
+        );
+    }
+    let json = p.dray(&["deploy", "--version", "v2", "--output", "json"]).1;
+    let reverted = json
+        .lines()
+        .filter(|l| l.contains("\"host_result\"") && l.contains("\"reverted\""))
+        .count();
+    assert_eq!(reverted, 2, "{json}");
+
+    // --no-revert: Kamal's mixed versions.
+    let (code, _, err) = p.dray(&["deploy", "--version", "v2", "--no-revert"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains("reverted to"), "{err}");
+    assert!(
+        running(fleet, &hosts[0], &s)
+            .iter()
+            .all(|n| n.ends_with("-v2")),
+        "{:?}",
+        running(fleet, &hosts[0], &s)
+    );
+    assert!(
+        running(fleet, &hosts[1], &s)
+            .iter()
+            .all(|n| n.ends_with("-v1")),
+        "{:?}",
+        running(fleet, &hosts[1], &s)
+    );
+    p.cleanup_all(fleet);
+}

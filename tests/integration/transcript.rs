@@ -145,7 +145,23 @@ fn dry_run_lines(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut skip_next = false;
     let mut skipping = false;
+    // A boot's revert runs only when the release fails on another host: its commands are
+    // left out until the next line that is not one of them.
+    let mut reverting = false;
     for line in text.lines() {
+        if line
+            .trim()
+            .starts_with("if the release fails on another host, switch back to")
+        {
+            reverting = true;
+            continue;
+        }
+        if reverting {
+            if line.starts_with("    [") {
+                continue;
+            }
+            reverting = false;
+        }
         // The heartbeat runs every few seconds while the lock is held: none in a run this short.
         if line.trim() == "if held, read the holder:"
             || line.trim() == "if the connection is lost during the start:"

@@ -96,6 +96,7 @@ pub fn run_with(
         ),
         lock_wait: None,
         break_stale_lock: false,
+        no_revert: false,
         error_pages: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),

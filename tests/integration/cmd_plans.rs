@@ -77,6 +77,8 @@ fn snapshot(name: &str, args: &[&str]) {
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
     settings.add_filter(r#""performer":"[^"]*""#, r#""performer":"[PERFORMER]""#);
     settings.add_filter(r"KAMAL_PERFORMER=.*", "KAMAL_PERFORMER=[PERFORMER]");
+    // The lock's heartbeat names the holding process.
+    settings.add_filter(r"Process: dray \d+", "Process: dray [PID]");
     settings.add_filter(r"\[[^\]\[]*\] (Pulled image)", "[PERFORMER] $1");
     settings.add_filter(
         r"TG9ja2Vk(?:[A-Za-z0-9+/=]|\n    \[[^\]]+\] > )*",

@@ -345,6 +345,8 @@ fn snapshot_plan(name: &str, config: &str, files: &[(&str, &str)], args: &[&str]
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
     settings.add_filter(r#""performer":"[^"]*""#, r#""performer":"[PERFORMER]""#);
     settings.add_filter(r"KAMAL_PERFORMER=.*", "KAMAL_PERFORMER=[PERFORMER]");
+    // The lock's heartbeat names the holding process.
+    settings.add_filter(r"Process: dray \d+", "Process: dray [PID]");
     settings.add_filter(r"[0-9a-f]{40}", "[SHA]");
     // The lock details (base64 of "Locked by: … at <time>…") change with the time.
     // (a script's continuation lines are marked `[host] >`).

@@ -142,7 +142,7 @@ fn status_reports_drift() {
     p.cleanup_all(fleet);
 }
 
-/// The lock's heartbeat: a holder refreshes it while it works; once killed, its lock is stale
+/// The lock's heartbeat: a deploy refreshes it while it works; once SIGKILLed, its lock is stale
 /// after `x-dray: lock: stale_after`, a deploy is refused with the holder and the release
 /// command, `--break-stale-lock` takes it over (audited); a lock without a heartbeat (Kamal's,
 /// a manual one) is never taken over.
@@ -168,13 +168,24 @@ fn a_lock_whose_heartbeat_stopped_is_stale_and_can_be_taken_over() {
             .find(|l| l.starts_with("Heartbeat: "))
             .map(str::to_string)
     };
-    let mut holder = crate::support::dray_cmd(p.path(), &["lock", "hold", "--seconds", "120"])
+    // A deploy that holds the lock in a slow pre-deploy hook (while `.kamal/slow` exists).
+    let hook = p.path().join(".kamal/hooks/pre-deploy");
+    let text = std::fs::read_to_string(&hook).expect("hook");
+    std::fs::write(
+        &hook,
+        format!("{text}\nif [ -f .kamal/slow ]; then sleep 20; fi\n"),
+    )
+    .expect("write hook");
+    crate::support::project::git(p.path(), &["commit", "-qam", "slow hook"]);
+    std::fs::write(p.path().join(".kamal/slow"), "").expect("slow");
+    let mut holder = crate::support::dray_cmd(p.path(), &["deploy", "--version", "k0"])
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("DOCKER_CONFIG", p.path().join(".docker-config"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("spawn lock hold");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        .expect("spawn deploy");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     let first = loop {
         if let Some(h) = heartbeat(&details()) {
             break h;
@@ -190,13 +201,15 @@ fn a_lock_whose_heartbeat_stopped_is_stale_and_can_be_taken_over() {
     let later = heartbeat(&details()).unwrap_or_default();
     assert_ne!(later, first, "the heartbeat did not move");
     let text = String::from_utf8_lossy(&details()).into_owned();
-    assert!(text.contains("Command: dray lock hold"), "{text}");
+    assert!(text.contains("Command: dray deploy"), "{text}");
     assert!(
         text.starts_with("Locked by: "),
         "Kamal's first line: {text}"
     );
+    // SIGKILL: nothing releases the lock, and its heartbeat stops.
     let _ = holder.kill();
     let _ = holder.wait();
+    let _ = std::fs::remove_file(p.path().join(".kamal/slow"));
     std::thread::sleep(std::time::Duration::from_secs(5));
 
     let (code, _, err) = p.dray(&["deploy", "--version", "k1"]);
@@ -223,8 +236,13 @@ fn a_lock_whose_heartbeat_stopped_is_stale_and_can_be_taken_over() {
         "the lock is released after the deploy"
     );
 
-    // A manual lock (no heartbeat, as Kamal's) is never stale.
-    p.dray_ok(&["lock", "acquire", "-m", "Automatic deploy lock"]);
+    // A lock as Kamal writes it (its three lines, no heartbeat), taken an hour ago: never stale.
+    fleet.ssh_ok(
+        &hosts[0],
+        &format!(
+            "mkdir .kamal/lock-{s} && printf 'Locked by: Kamal User at 2026-01-01T00:00:00Z\\nVersion: k9\\nMessage: Automatic deploy lock' | base64 > .kamal/lock-{s}/details"
+        ),
+    );
     std::thread::sleep(std::time::Duration::from_secs(4));
     let (code, _, err) = p.dray(&["deploy", "--version", "k2", "--break-stale-lock"]);
     assert_eq!(code, 1, "{err}");

@@ -305,59 +305,9 @@ fn global_args(g: &GlobalOptions) -> Vec<String> {
 }
 
 /// Split a command line into words as a POSIX shell would (quotes, backslashes), without
-/// expansions. `None` when quotes are unbalanced.
+/// expansions, as Ruby's `Shellwords.shellsplit`. `None` when quotes are unbalanced.
 pub fn split_words(line: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        c => word.push(c),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => {
-                            let next = chars.next()?;
-                            if !matches!(next, '"' | '\\' | '$' | '`') {
-                                word.push('\\');
-                            }
-                            word.push(next);
-                        }
-                        c => word.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                word.push(chars.next()?);
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Some(words)
+    crate::shell::shellsplit(line)
 }
 
 /// Ask `question` on the terminal; `false` without one (a script must pass `-y`).

@@ -307,9 +307,9 @@ pub struct AppExecArgs {
     pub cmd: Vec<String>,
 }
 
-/// Options of `app logs`.
+/// The log options `app logs` and `accessory logs` share (Kamal's).
 #[derive(Debug, Clone, Args)]
-pub struct AppLogsArgs {
+pub struct LogsArgs {
     /// Show lines since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes).
     #[arg(short = 's', long)]
     pub since: Option<String>,
@@ -323,15 +323,44 @@ pub struct AppLogsArgs {
     /// Additional options supplied to grep.
     #[arg(long = "grep-options", alias = "grep_options")]
     pub grep_options: Option<String>,
-    /// Follow log on primary server (or specific host set by --hosts).
+    /// Follow log on the first host (or specific host set by --hosts).
     #[arg(short = 'f', long)]
     pub follow: bool,
     /// Skip appending timestamps to logging output.
     #[arg(short = 'T', long = "skip-timestamps", alias = "skip_timestamps")]
     pub skip_timestamps: bool,
+}
+
+/// Options of `app logs`.
+#[derive(Debug, Clone, Args)]
+pub struct AppLogsArgs {
+    /// The shared log options.
+    #[command(flatten)]
+    pub logs: LogsArgs,
     /// Docker container ID to fetch logs from.
     #[arg(long = "container-id", alias = "container_id")]
     pub container_id: Option<String>,
+}
+
+/// Options of `proxy logs` (Kamal's: no `--grep-options`, no `--container-id`).
+#[derive(Debug, Clone, Args)]
+pub struct ProxyLogsArgs {
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42
+    /// minutes).
+    #[arg(short = 's', long)]
+    pub since: Option<String>,
+    /// Number of log lines to pull from each server (default 100 unless --since or --grep).
+    #[arg(short = 'n', long)]
+    pub lines: Option<u64>,
+    /// Show lines with grep match only (use this to fetch specific requests by id).
+    #[arg(short = 'g', long)]
+    pub grep: Option<String>,
+    /// Follow logs on the first proxy host (or specific host set by --hosts).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Skip appending timestamps to logging output.
+    #[arg(short = 'T', long = "skip-timestamps", alias = "skip_timestamps")]
+    pub skip_timestamps: bool,
 }
 
 /// `dray accessory …` (Kamal's `lib/kamal/cli/accessory.rb`); NAME is an accessory or `all`.
@@ -507,25 +536,9 @@ pub struct AccessoryExecArgs {
 pub struct AccessoryLogsArgs {
     /// The accessory, or `all`.
     pub name: String,
-    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42
-    /// minutes).
-    #[arg(short = 's', long)]
-    pub since: Option<String>,
-    /// Number of log lines to pull from each server (default 100 unless --since or --grep).
-    #[arg(short = 'n', long)]
-    pub lines: Option<u64>,
-    /// Show lines with grep match only (use this to fetch specific requests by id).
-    #[arg(short = 'g', long)]
-    pub grep: Option<String>,
-    /// Additional options supplied to grep.
-    #[arg(long = "grep-options", alias = "grep_options")]
-    pub grep_options: Option<String>,
-    /// Follow logs on the first host (or specific host set by --hosts).
-    #[arg(short = 'f', long)]
-    pub follow: bool,
-    /// Skip appending timestamps to logging output.
-    #[arg(short = 'T', long = "skip-timestamps", alias = "skip_timestamps")]
-    pub skip_timestamps: bool,
+    /// The shared log options.
+    #[command(flatten)]
+    pub logs: LogsArgs,
 }
 
 /// `dray proxy …` (Kamal's `lib/kamal/cli/proxy.rb`).
@@ -551,7 +564,7 @@ pub enum ProxyCommand {
     /// Show details about proxy container from servers.
     Details,
     /// Show log lines from proxy on servers.
-    Logs(AppLogsArgs),
+    Logs(ProxyLogsArgs),
     /// Remove proxy container and image from servers.
     Remove {
         /// Force removing proxy when apps are still installed.

@@ -250,6 +250,7 @@ fn logs(
     accs: &[&crate::config::model::Accessory],
     args: &AccessoryLogsArgs,
 ) -> Result<()> {
+    let args = &args.logs;
     let unbounded = args.since.is_some() || args.grep.is_some();
     let opts = LogsOptions {
         timestamps: !args.skip_timestamps,

@@ -136,10 +136,12 @@ fn boot(global: &GlobalOptions) -> Result<()> {
 /// `app logs`: the last lines of each role's current container on every host, or `-f`
 /// following the primary host's over `ssh -t`.
 fn logs(s: &Session, inp: &AppInputs, args: &AppLogsArgs) -> Result<()> {
+    let container_id = args.container_id.clone();
+    let args = &args.logs;
     let unbounded = args.since.is_some() || args.grep.is_some();
     let default_lines = if args.follow { 10 } else { 100 };
     let opts = LogsOptions {
-        container_id: args.container_id.clone(),
+        container_id,
         timestamps: !args.skip_timestamps,
         since: args.since.clone(),
         lines: args.lines.or((!unbounded).then_some(default_lines)),

@@ -89,7 +89,28 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
                 since: args.since.clone(),
                 lines: args.lines,
                 grep: args.grep.clone(),
+                follow: args.follow,
             };
+            if args.follow {
+                // Kamal's: on the first proxy host, attached to this terminal.
+                let host = hosts[0].clone();
+                let step = crate::plan::InteractiveStep {
+                    command: crate::plan::planned(cmds::logs(&host, &opts)),
+                    host: host.clone(),
+                };
+                let mut targets = targets.clone();
+                targets.hosts = vec![host];
+                return s.run(&Plan::command(
+                    "proxy",
+                    Some(sub),
+                    None,
+                    targets,
+                    vec![crate::plan::stage(
+                        "logs",
+                        vec![crate::plan::Step::Interactive(step)],
+                    )],
+                ));
+            }
             read_only(vec![plans::each("logs", &hosts, |h| {
                 vec![cmds::logs(h, &opts)]
             })])

@@ -225,6 +225,8 @@ pub struct ProxyLogs {
     pub lines: Option<u64>,
     /// `| grep`.
     pub grep: Option<String>,
+    /// `--tail 10 --follow` (Kamal's `follow_logs`: `since` and `lines` do not apply).
+    pub follow: bool,
 }
 
 /// `docker logs kamal-proxy [--timestamps] [--since S] [--tail N] 2>&1 [| grep G]`.
@@ -233,14 +235,18 @@ pub fn logs(host: &str, opts: &ProxyLogs) -> CommandSpec {
     if !opts.skip_timestamps {
         words.push("--timestamps".into());
     }
-    if let Some(since) = &opts.since {
-        words.extend(["--since".into(), since.clone()]);
-    }
-    let lines = opts
-        .lines
-        .or((opts.since.is_none() && opts.grep.is_none()).then_some(100));
-    if let Some(n) = lines {
-        words.extend(["--tail".into(), n.to_string()]);
+    if opts.follow {
+        words.extend(["--tail".into(), "10".into(), "--follow".into()]);
+    } else {
+        if let Some(since) = &opts.since {
+            words.extend(["--since".into(), since.clone()]);
+        }
+        let lines = opts
+            .lines
+            .or((opts.since.is_none() && opts.grep.is_none()).then_some(100));
+        if let Some(n) = lines {
+            words.extend(["--tail".into(), n.to_string()]);
+        }
     }
     let mut script = format!("{} 2>&1", crate::shell::join(&words));
     if let Some(grep) = &opts.grep {

@@ -65,3 +65,48 @@ fn no_subcommand_answers_not_implemented() {
         );
     }
 }
+
+/// `proxy logs` takes Kamal's options only, and `--follow` follows the first proxy host's log
+/// on this terminal, as Kamal's does; app and accessory logs share their options.
+#[test]
+fn proxy_logs_options_are_kamals_and_follow_works() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        &dir.path().join("config/deploy.yml"),
+        "service: surface\nimage: surface\nservers:\n  web:\n    - 192.0.2.10\n    - 192.0.2.11\n\
+         registry:\n  server: registry.example.com\n  username: u\n  password:\n    - PW\n\
+         builder:\n  arch: amd64\nproxy:\n  host: a.example\n",
+    );
+    write(&dir.path().join(".kamal/secrets"), "PW=secret\n");
+    let out = dray(
+        dir.path(),
+        &["proxy", "logs", "-f", "-g", "GET", "--dry-run"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("on this terminal"), "{text}");
+    assert!(
+        text.contains("docker logs kamal-proxy --timestamps --tail 10 --follow 2>&1 | grep GET"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("192.0.2.11"),
+        "the first proxy host only: {text}"
+    );
+    for refused in [
+        ["proxy", "logs", "--container-id", "x"],
+        ["proxy", "logs", "--grep-options", "-i"],
+    ] {
+        let out = dray(dir.path(), &refused);
+        assert_eq!(out.status.code(), Some(2), "{refused:?}");
+    }
+    let out = dray(
+        dir.path(),
+        &["app", "logs", "--grep-options=-i", "-g", "x", "--dry-run"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

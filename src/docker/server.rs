@@ -85,6 +85,9 @@ mod tests {
             .arg(script)
             .current_dir(dir)
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            // The script reads the user from `$USER`/`$EUID` first: the stand-in `id` decides.
+            .env_remove("USER")
+            .env_remove("EUID")
             .output()
             .expect("sh");
         (

@@ -1,8 +1,11 @@
 //! The live view on a terminal (stderr is a TTY): one row per host with its current step and
-//! elapsed time under a header like `deploy 2/3 hosts (0 failed)`, drawn with indicatif. When
-//! the run ends the rows are cleared and the plain summary table is printed.
+//! elapsed time under a header like `deploy 2/3 hosts (0 failed)`, drawn with indicatif. With
+//! more hosts than [`MAX_ROWS`], one line of counts replaces the rows (`boot 312 · pull 40 ·
+//! waiting 600 · done 45 · failed 3`), so a thousand hosts stay readable; failures are still
+//! printed above it as they happen. When the run ends the rows are cleared and the plain
+//! summary table is printed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -10,10 +13,64 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::HumanReporter;
 use crate::engine::{Event, EventSink};
 
-/// Live rows per host on stderr, then the human summary.
+/// Above this many hosts the live view shows counts instead of one row per host.
+pub const MAX_ROWS: usize = 16;
+
+/// What each host is doing, counted by what it is doing: the summary line of a large run.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    state: HashMap<String, String>,
+    counts: BTreeMap<String, usize>,
+    /// Labels in the order they first appeared (steps run in plan order).
+    order: Vec<String>,
+}
+
+impl Tally {
+    /// `host` is now doing `label`.
+    pub(crate) fn set(&mut self, host: &str, label: &str) {
+        if let Some(old) = self.state.get(host) {
+            if old == label {
+                return;
+            }
+            if let Some(n) = self.counts.get_mut(old) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        self.state.insert(host.to_string(), label.to_string());
+        *self.counts.entry(label.to_string()).or_insert(0) += 1;
+        if !self.order.iter().any(|l| l == label) {
+            self.order.push(label.to_string());
+        }
+    }
+
+    /// `waiting 600 · boot 312 · done 45 · failed 3`: every non-zero count, `done` and
+    /// `failed` last.
+    pub(crate) fn line(&self) -> String {
+        let last = ["done", "failed"];
+        let labels = self
+            .order
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !last.contains(l))
+            .chain(last);
+        labels
+            .filter_map(|l| match self.counts.get(l) {
+                Some(&n) if n > 0 => Some(format!("{l} {n}")),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+}
+
+/// Live rows per host on stderr (or one line of counts for many hosts), then the human
+/// summary.
 pub struct LiveReporter {
     multi: MultiProgress,
     header: ProgressBar,
+    /// The line of counts, when there are more than [`MAX_ROWS`] hosts.
+    counts: Option<ProgressBar>,
+    tally: Tally,
     rows: HashMap<String, ProgressBar>,
     order: Vec<String>,
     done: HashMap<String, bool>,
@@ -34,11 +91,30 @@ impl LiveReporter {
         LiveReporter {
             multi,
             header,
+            counts: None,
+            tally: Tally::default(),
             rows: HashMap::new(),
             order: Vec::new(),
             done: HashMap::new(),
             command: String::new(),
             summary,
+        }
+    }
+
+    /// Show `host` doing `text`: its row, or the line of counts (by `label`).
+    fn show(&mut self, host: &str, label: &str, text: String) {
+        match &self.counts {
+            Some(bar) => {
+                self.tally.set(host, label);
+                bar.set_message(self.tally.line());
+            }
+            None => {
+                let bar = self.row(host).clone();
+                if label != "done" && label != "failed" {
+                    bar.reset_elapsed();
+                }
+                bar.set_message(text);
+            }
         }
     }
 
@@ -77,8 +153,17 @@ impl EventSink for LiveReporter {
             Event::RunStarted { command, hosts, .. } => {
                 self.summary.start_quietly(event);
                 self.command = command.clone();
+                if hosts.len() > MAX_ROWS {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("  {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    self.counts = Some(bar);
+                    self.order = hosts.clone();
+                }
                 for h in hosts {
-                    self.row(h).set_message("waiting");
+                    self.show(h, "waiting", "waiting".into());
                 }
                 self.update_header(None);
             }
@@ -91,9 +176,7 @@ impl EventSink for LiveReporter {
                     Some(r) => format!("{step} {r}"),
                     None => step.clone(),
                 };
-                let bar = self.row(host).clone();
-                bar.reset_elapsed();
-                bar.set_message(text);
+                self.show(host, step, text);
             }
             Event::HostStepFinished {
                 host,
@@ -111,12 +194,22 @@ impl EventSink for LiveReporter {
                         e.as_deref().unwrap_or("").lines().next().unwrap_or("")
                     ),
                 };
-                self.row(host).set_message(text);
+                // With counts, a host stays counted under its step until the next one starts
+                // or its result arrives.
+                if !*ok || self.counts.is_none() {
+                    let label = if *ok { "done" } else { "failed" };
+                    self.show(host, label, text);
+                }
                 if !ok {
                     self.done.insert(host.clone(), false);
                 }
             }
             Event::HostResult { host, ok, .. } => {
+                if self.counts.is_some() {
+                    let failed = !*ok || self.done.get(host) == Some(&false);
+                    let label = if failed { "failed" } else { "done" };
+                    self.show(host, label, label.to_string());
+                }
                 self.done
                     .entry(host.clone())
                     .and_modify(|v| *v &= *ok)
@@ -124,7 +217,7 @@ impl EventSink for LiveReporter {
                 self.update_header(None);
             }
             Event::RunFinished { .. } => {
-                for bar in self.rows.values() {
+                for bar in self.rows.values().chain(self.counts.iter()) {
                     bar.finish_and_clear();
                 }
                 self.header.finish_and_clear();
@@ -149,5 +242,34 @@ impl EventSink for LiveReporter {
             let summary = &mut self.summary;
             self.multi.suspend(|| summary.emit(event));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_hosts_make_one_line_of_counts() {
+        let mut tally = Tally::default();
+        for i in 0..1000 {
+            tally.set(&format!("h{i}"), "waiting");
+        }
+        assert_eq!(tally.line(), "waiting 1000");
+        for i in 0..400 {
+            tally.set(&format!("h{i}"), "pull");
+        }
+        for i in 0..100 {
+            tally.set(&format!("h{i}"), "boot");
+        }
+        for i in 0..40 {
+            tally.set(&format!("h{i}"), "done");
+        }
+        tally.set("h999", "failed");
+        tally.set("h999", "failed");
+        assert_eq!(
+            tally.line(),
+            "waiting 599 · pull 300 · boot 60 · done 40 · failed 1"
+        );
     }
 }

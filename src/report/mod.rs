@@ -41,6 +41,66 @@ impl EventSink for JsonReporter {
 /// One row of the summary: host, role, version running, result, error.
 type ResultRow = (String, String, Option<String>, HostOutcome, Option<String>);
 
+/// Above this many rows the summary table groups hosts by role, result and version (one line
+/// per group with its count) instead of one line per host; failed hosts are still named, in
+/// the failures list below the table.
+const TABLE_ROWS: usize = 40;
+
+fn outcome_word(outcome: &HostOutcome) -> &'static str {
+    match outcome {
+        HostOutcome::Ok => "ok",
+        HostOutcome::Failed => "FAILED",
+        HostOutcome::NotStarted => "not started",
+        HostOutcome::Reverted => "reverted",
+    }
+}
+
+/// The summary of many hosts: `hosts  role  result  running` with a count per group, groups in
+/// the order they first appear, and the first few hosts of each group that did not succeed.
+fn grouped_table(results: &[ResultRow]) -> String {
+    /// Role, result, version.
+    type Key<'a> = (&'a str, &'a str, &'a str);
+    let mut groups: Vec<(Key, Vec<&str>)> = Vec::new();
+    for (host, role, version, outcome, _) in results {
+        let key = (
+            role.as_str(),
+            outcome_word(outcome),
+            version.as_deref().unwrap_or("(nothing)"),
+        );
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, hosts)) => hosts.push(host),
+            None => groups.push((key, vec![host])),
+        }
+    }
+    let role_w = groups
+        .iter()
+        .map(|((r, _, _), _)| r.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "\n{:>5}  {:role_w$}  {:11}  running\n",
+        "hosts", "role", "result"
+    );
+    for ((role, result, version), hosts) in &groups {
+        out.push_str(&format!(
+            "{:>5}  {role:role_w$}  {result:11}  {version}",
+            hosts.len()
+        ));
+        if *result != "ok" {
+            let shown: Vec<&str> = hosts.iter().take(5).copied().collect();
+            let more = hosts.len().saturating_sub(shown.len());
+            out.push_str(&format!("  ({}", shown.join(", ")));
+            if more > 0 {
+                out.push_str(&format!(" and {more} more"));
+            }
+            out.push(')');
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Plain lines on stderr, `[host]`-prefixed, then a summary table (release plans); the
 /// command's output on stdout.
 #[derive(Debug)]
@@ -154,21 +214,20 @@ impl HumanReporter {
             .max()
             .unwrap_or(4)
             .max(4);
-        table.push_str(&format!(
-            "\n{:host_w$}  {:role_w$}  {:11}  running\n",
-            "host", "role", "result"
-        ));
-        for (host, role, version, outcome, _) in &self.results {
+        if self.results.len() > TABLE_ROWS {
+            table.push_str(&grouped_table(&self.results));
+        } else {
             table.push_str(&format!(
-                "{host:host_w$}  {role:role_w$}  {:11}  {}\n",
-                match outcome {
-                    HostOutcome::Ok => "ok",
-                    HostOutcome::Failed => "FAILED",
-                    HostOutcome::NotStarted => "not started",
-                    HostOutcome::Reverted => "reverted",
-                },
-                version.as_deref().unwrap_or("(nothing)")
+                "\n{:host_w$}  {:role_w$}  {:11}  running\n",
+                "host", "role", "result"
             ));
+            for (host, role, version, outcome, _) in &self.results {
+                table.push_str(&format!(
+                    "{host:host_w$}  {role:role_w$}  {:11}  {}\n",
+                    outcome_word(outcome),
+                    version.as_deref().unwrap_or("(nothing)")
+                ));
+            }
         }
         let errors: Vec<String> = self
             .results
@@ -359,5 +418,64 @@ impl EventSink for HumanReporter {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(host: &str, role: &str, version: &str, outcome: HostOutcome) -> ResultRow {
+        (
+            host.into(),
+            role.into(),
+            Some(version.into()),
+            outcome,
+            None,
+        )
+    }
+
+    #[test]
+    fn many_hosts_are_summed_up_by_group_with_the_failed_ones_named() {
+        let mut results: Vec<ResultRow> = (1..=998)
+            .map(|i| {
+                row(
+                    &format!("10.0.{}.{}", i / 250, i % 250),
+                    "web",
+                    "v2",
+                    HostOutcome::Ok,
+                )
+            })
+            .collect();
+        results.push(row("10.9.0.1", "web", "v1", HostOutcome::Failed));
+        results.push(row("10.9.0.2", "workers", "v2", HostOutcome::Ok));
+        let table = grouped_table(&results);
+        assert_eq!(
+            table,
+            "\nhosts  role     result       running\n  \
+             998  web      ok           v2\n    \
+             1  web      FAILED       v1  (10.9.0.1)\n    \
+             1  workers  ok           v2\n"
+        );
+        let many_failed: Vec<ResultRow> = (1..=8)
+            .map(|i| row(&format!("h{i}"), "web", "v1", HostOutcome::NotStarted))
+            .collect();
+        assert!(grouped_table(&many_failed).contains("(h1, h2, h3, h4, h5 and 3 more)"));
+    }
+
+    #[test]
+    fn few_hosts_keep_one_line_each() {
+        let mut reporter = HumanReporter::new(Verbosity::Normal, Vec::new());
+        reporter.results = (1..=3)
+            .map(|i| row(&format!("h{i}"), "web", "v2", HostOutcome::Ok))
+            .collect();
+        let table = reporter.table(true, 1.0);
+        assert!(table.contains("h1    web   ok           v2\n"), "{table}");
+        reporter.results = (1..=TABLE_ROWS + 1)
+            .map(|i| row(&format!("h{i}"), "web", "v2", HostOutcome::Ok))
+            .collect();
+        let table = reporter.table(true, 1.0);
+        assert!(table.contains("   41  web   ok           v2\n"), "{table}");
+        assert!(!table.contains("h1 "), "{table}");
     }
 }

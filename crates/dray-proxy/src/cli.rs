@@ -64,7 +64,7 @@ pub enum RolloutCommand {
 pub struct RolloutDeployArgs {
     /// The service.
     pub service: String,
-    /// Target `host:port` (one).
+    /// Target `host:port`, one or more (load balanced).
     #[arg(long, required = true, value_delimiter = ',')]
     pub target: Vec<String>,
     /// Read-only targets: refused (not supported yet).
@@ -93,26 +93,31 @@ pub struct RolloutSetArgs {
 }
 
 impl RolloutDeployArgs {
-    /// The one target, or why it cannot be served.
-    pub fn target(&self) -> Result<String, String> {
+    /// The targets, or why they cannot be served.
+    pub fn targets(&self) -> Result<Vec<String>, String> {
         if !self.read_target.is_empty() {
             return Err("--read-target is not supported yet by dray-proxy".into());
         }
-        one_target(&self.target)
+        check_targets(&self.target, "--target", true)
     }
 }
 
-/// The one `--target`, checked.
-fn one_target(targets: &[String]) -> Result<String, String> {
-    let target = match targets {
-        [one] => one.trim().to_string(),
-        [] => return Err("a --target is required".into()),
-        _ => return Err("dray-proxy serves one target per service".into()),
-    };
-    if !target.contains(':') {
-        return Err(format!("target {target:?} must be host:port"));
+/// The `--target`s (or `--read-target`s), checked: each `host:port`, none twice; at least one
+/// when `required`.
+fn check_targets(targets: &[String], flag: &str, required: bool) -> Result<Vec<String>, String> {
+    let targets = non_empty(targets);
+    if targets.is_empty() && required {
+        return Err(format!("a {flag} is required"));
     }
-    Ok(target)
+    for (i, target) in targets.iter().enumerate() {
+        if !target.contains(':') {
+            return Err(format!("target {target:?} must be host:port"));
+        }
+        if targets[..i].contains(target) {
+            return Err(format!("target {target:?} is given twice"));
+        }
+    }
+    Ok(targets)
 }
 
 /// `run` flags.
@@ -163,7 +168,8 @@ pub struct StopArgs {
 pub struct DeployArgs {
     /// The service.
     pub service: String,
-    /// Target `host:port` (one; kamal-proxy's load balancing over several is not supported).
+    /// Target `host:port`, one or more (load balanced: each health-checked at deploy, requests
+    /// to the healthy one with the fewest in flight).
     #[arg(long, required = true, value_delimiter = ',')]
     pub target: Vec<String>,
     /// Read-only targets: refused (not supported yet).
@@ -326,7 +332,7 @@ impl DeployArgs {
             self.buffer_memory,
             super::service::DEFAULT_BUFFER_MEMORY,
         )?;
-        let target = one_target(&self.target)?;
+        let targets = check_targets(&self.target, "--target", true)?;
         let tls = self.tls.unwrap_or(false);
         let hosts = non_empty(&self.host);
         let path_prefixes = non_empty(&self.path_prefix);
@@ -384,9 +390,13 @@ impl DeployArgs {
             }
             None => None,
         };
-        Ok(ServiceSpec {
+        let mut spec = ServiceSpec {
             name: self.service.clone(),
-            target,
+            target: String::new(),
+            targets: Vec::new(),
+            read_targets: Vec::new(),
+            writer_affinity_timeout: super::service::DEFAULT_WRITER_AFFINITY,
+            read_targets_accept_websockets: false,
             hosts,
             path_prefixes,
             strip_path_prefix: self.strip_path_prefix.unwrap_or(true),
@@ -407,6 +417,7 @@ impl DeployArgs {
                     interval: self.health_check_interval.max(Duration::from_millis(10)),
                     timeout: self.health_check_timeout,
                     host: self.health_check_host.clone(),
+                    port: self.health_check_port,
                 },
                 target_timeout: self.target_timeout,
                 forward_headers: self.forward_headers.unwrap_or(!tls),
@@ -424,7 +435,9 @@ impl DeployArgs {
             state: ServiceState::Running,
             rollout: None,
             extra: Default::default(),
-        })
+        };
+        spec.set_targets(targets);
+        Ok(spec)
     }
 }
 

@@ -48,10 +48,25 @@ fn bad_targets_are_refused() {
             .map(|s| s.to_string())
             .collect()
     };
+    // Several targets, load balanced; the first is also `target` (what older versions read).
     let Command::Deploy(d) = parse(&argv("--target=a:1,b:2")) else {
         panic!("not a deploy");
     };
-    assert!(d.to_spec().is_err());
+    let spec = d.to_spec().expect("two targets");
+    assert_eq!(spec.target, "a:1");
+    assert_eq!(spec.writer_targets(), vec!["a:1", "b:2"]);
+    let Command::Deploy(d) = parse(&argv("--target=a:1")) else {
+        panic!("not a deploy");
+    };
+    let spec = d.to_spec().expect("one target");
+    assert_eq!((spec.target.as_str(), spec.targets.len()), ("a:1", 0));
+    let Command::Deploy(d) = parse(&argv("--target=a:1,a:1")) else {
+        panic!("not a deploy");
+    };
+    assert_eq!(
+        d.to_spec().expect_err("twice"),
+        "target \"a:1\" is given twice"
+    );
     let Command::Deploy(d) = parse(&argv("--target=nohost")) else {
         panic!("not a deploy");
     };
@@ -163,7 +178,7 @@ fn rollout_commands_parse() {
     let Command::Rollout(RolloutCommand::Deploy(d)) = cli.command else {
         panic!("not a rollout deploy")
     };
-    assert_eq!(d.target().expect("target"), "a:80");
+    assert_eq!(d.targets().expect("target"), vec!["a:80"]);
     assert!(Cli::try_parse_from(["kamal-proxy", "rollout", "stop", "s"]).is_ok());
 }
 

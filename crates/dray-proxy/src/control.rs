@@ -54,8 +54,11 @@ pub enum Request {
     RolloutDeploy {
         /// The service.
         service: String,
-        /// `host:port`.
-        target: String,
+        /// `host:port` of each (writer) target.
+        targets: Vec<String>,
+        /// `host:port` of each read target.
+        #[serde(default)]
+        read_targets: Vec<String>,
         /// Longest wait for the target to become healthy, in ms.
         deploy_timeout_ms: u64,
         /// Longest wait for the replaced rollout target to drain, in ms.
@@ -172,14 +175,16 @@ async fn dispatch(req: Request, services: &Services) -> Result<String, String> {
         Request::List => Ok(services.list()),
         Request::RolloutDeploy {
             service,
-            target,
+            targets,
+            read_targets,
             deploy_timeout_ms,
             drain_timeout_ms,
         } => {
             services
                 .rollout_deploy(
                     &service,
-                    &target,
+                    &targets,
+                    &read_targets,
                     Duration::from_millis(deploy_timeout_ms),
                     Duration::from_millis(drain_timeout_ms),
                 )

@@ -84,18 +84,17 @@ impl Handler {
         let started = Instant::now();
         let host = request_host(&req);
         let path = req.uri().path().to_string();
-        let cookies = req
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        let (live, prefix, tls, guard) = match self.services.route(&host, &path, cookies) {
+        let routed = self
+            .services
+            .route(&host, &path, req.method(), req.headers());
+        let (live, prefix, tls, guard, writer_affinity) = match routed {
             Routed::Found {
                 live,
                 prefix,
                 tls,
                 guard,
-            } => (live, prefix, tls, guard),
+                writer_affinity,
+            } => (live, prefix, tls, guard, writer_affinity),
             Routed::NotFound => {
                 let resp = pages::page(StatusCode::NOT_FOUND, "");
                 let done = self.done(&req, &[], remote, started, "", true);
@@ -158,6 +157,9 @@ impl Handler {
             .await;
         if opts.scope_cookie_paths && live.spec.strip_path_prefix && prefix != "/" {
             scope_cookies(resp.headers_mut(), &prefix, &host);
+        }
+        if writer_affinity {
+            set_writer_affinity(resp.headers_mut(), live.spec.writer_affinity_timeout);
         }
         self.finish(
             done,
@@ -704,6 +706,34 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// After a write to a service with read targets: the `kamal-writer` cookie, valid for
+/// `timeout`, so the client's next reads still go to the writers (kamal-proxy's
+/// `loadBalancerResponseWriter`), unless the target answered `X-Writer-Affinity: false`. That
+/// header is not passed on.
+fn set_writer_affinity(headers: &mut HeaderMap, timeout: std::time::Duration) {
+    const OPT_OUT: &str = "x-writer-affinity";
+    let opted_out = headers
+        .get(OPT_OUT)
+        .is_some_and(|v| v.as_bytes() == b"false");
+    headers.remove(OPT_OUT);
+    if opted_out {
+        return;
+    }
+    let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+    let until = super::services::unix_millis().saturating_add(timeout_ms);
+    // Go's `http.Cookie` `Expires`: a second after the value, in HTTP date format.
+    let expires = chrono::DateTime::from_timestamp_millis(until.saturating_add(1000))
+        .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .unwrap_or_default();
+    let cookie = format!(
+        "{}={until}; Path=/; Expires={expires}; HttpOnly",
+        super::services::WRITER_COOKIE
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
 /// kamal-proxy's `X-Kamal-Target`: the target's address as deployed, after the client's
 /// values when headers are forwarded.
 fn set_target_header(headers: &mut HeaderMap, target: &str, trust: bool) {
@@ -791,6 +821,26 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         set_forwarded(&mut secure, remote, "app.test", true, false);
         assert_eq!(secure["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn writes_get_the_writer_affinity_cookie_unless_opted_out() {
+        let mut h = HeaderMap::new();
+        set_writer_affinity(&mut h, std::time::Duration::from_secs(2));
+        let cookie = h[header::SET_COOKIE].to_str().expect("ascii");
+        let value: i64 = cookie
+            .strip_prefix("kamal-writer=")
+            .and_then(|c| c.split(';').next())
+            .and_then(|v| v.parse().ok())
+            .expect("a time in ms");
+        let now = super::super::services::unix_millis();
+        assert!((now + 1500..=now + 2100).contains(&value), "{cookie}");
+        assert!(cookie.ends_with(" GMT; HttpOnly"), "{cookie}");
+        assert!(cookie.contains("; Path=/; Expires="), "{cookie}");
+        let mut h = HeaderMap::new();
+        h.insert("x-writer-affinity", HeaderValue::from_static("false"));
+        set_writer_affinity(&mut h, std::time::Duration::from_secs(2));
+        assert!(h.is_empty(), "{h:?}");
     }
 
     #[test]

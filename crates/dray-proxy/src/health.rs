@@ -16,32 +16,20 @@ use super::log::{self, Level};
 use super::service::HealthCheck;
 use super::target::Target;
 
-/// Check `target` until healthy or `deploy_timeout`; the error names the last failure. On
-/// success the target's address is the one that answered.
+/// Check `target` until healthy or `deploy_timeout`; the error names the target and the last
+/// failure. On success the target's address is the one that answered.
 pub async fn wait_healthy(
     target: &Target,
     hc: &HealthCheck,
     deploy_timeout: Duration,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + deploy_timeout;
-    let host = hc
-        .host
-        .clone()
-        .unwrap_or_else(|| target.authority().to_string());
     loop {
         let started = tokio::time::Instant::now();
         let budget = hc.timeout.min(deadline.saturating_duration_since(started));
-        let last = match tokio::time::timeout(budget, target.resolve()).await {
-            Ok(Ok(addr)) => {
-                match tokio::time::timeout(budget, check_once(addr, &host, &hc.path)).await {
-                    Ok(Ok(())) => return Ok(()),
-                    Ok(Err(e)) => e,
-                    Err(_) => "request timed out".to_string(),
-                }
-            }
-            // Not running (no address in Docker's DNS) yet or any more: look again soon.
-            Ok(Err(e)) => format!("connect {e}"),
-            Err(_) => "request timed out".to_string(),
+        let last = match check_within(target, hc, budget).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
         };
         log::event(
             Level::Debug,
@@ -61,11 +49,42 @@ pub async fn wait_healthy(
         let next = started + pause;
         if next >= deadline {
             return Err(format!(
-                "target failed to become healthy within configured timeout ({}): {last}",
+                "target {} failed to become healthy within configured timeout ({}): {last}",
+                target.authority(),
                 format_duration(deploy_timeout)
             ));
         }
         tokio::time::sleep_until(next).await;
+    }
+}
+
+/// One health check of `target` (resolved again first), within the check's timeout.
+pub async fn check(target: &Target, hc: &HealthCheck) -> Result<(), String> {
+    check_within(target, hc, hc.timeout).await
+}
+
+async fn check_within(target: &Target, hc: &HealthCheck, budget: Duration) -> Result<(), String> {
+    let host = hc.host.clone().unwrap_or_else(|| {
+        let authority = target.authority();
+        match authority.rsplit_once(':') {
+            Some((h, _)) if hc.port != 0 => format!("{h}:{}", hc.port),
+            _ => authority.to_string(),
+        }
+    });
+    match tokio::time::timeout(budget, target.resolve()).await {
+        Ok(Ok(mut addr)) => {
+            // `--health-check-port`: the same host, another port.
+            if hc.port != 0 {
+                addr.set_port(hc.port);
+            }
+            match tokio::time::timeout(budget, check_once(addr, &host, &hc.path)).await {
+                Ok(result) => result,
+                Err(_) => Err("request timed out".to_string()),
+            }
+        }
+        // Not running (no address in Docker's DNS) yet or any more: look again soon.
+        Ok(Err(e)) => Err(format!("connect {e}")),
+        Err(_) => Err("request timed out".to_string()),
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`duration`]: Go-style durations.
 //! - [`service`]: a deployed service's description (also the saved form).
 //! - [`router`]: host and path-prefix routing.
-//! - [`target`]: an upstream, resolved once, with its in-flight count for draining.
+//! - [`target`]: an upstream, resolved once, with its in-flight count for draining;
+//!   [`pool`]: a service's targets (several, read targets), load balanced.
 //! - [`health`]: health checks before a switch.
 //! - [`services`]: the live services and deploy/remove/stop/resume/list; [`loaded`]: what a
 //!   deploy reads from files (certificate, error pages).
@@ -84,6 +85,7 @@ pub mod loaded;
 pub mod log;
 pub mod metrics;
 pub mod pages;
+pub mod pool;
 pub mod redirect;
 pub mod router;
 pub mod server;
@@ -178,7 +180,8 @@ async fn execute(command: Command) -> Result<String, String> {
         Command::Resume(s) => Request::Resume { service: s.service },
         Command::List => Request::List,
         Command::Rollout(RolloutCommand::Deploy(d)) => Request::RolloutDeploy {
-            target: d.target()?,
+            targets: d.targets()?,
+            read_targets: Vec::new(),
             service: d.service,
             deploy_timeout_ms: millis(d.deploy_timeout),
             drain_timeout_ms: millis(d.drain_timeout),

@@ -20,6 +20,9 @@ pub struct HealthCheck {
     pub timeout: Duration,
     /// `Host` header sent with checks; the target's own authority when `None`.
     pub host: Option<String>,
+    /// Port checked instead of the target's (`--health-check-port`); 0 for the target's.
+    #[serde(default)]
+    pub port: u16,
 }
 
 impl Default for HealthCheck {
@@ -29,6 +32,7 @@ impl Default for HealthCheck {
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
             host: None,
+            port: 0,
         }
     }
 }
@@ -153,11 +157,25 @@ impl TlsSettings {
     }
 }
 
+/// kamal-proxy's `DefaultWriterAffinityTimeout`.
+pub const DEFAULT_WRITER_AFFINITY: Duration = Duration::from_secs(1);
+
+fn default_writer_affinity() -> Duration {
+    DEFAULT_WRITER_AFFINITY
+}
+
 /// A service's rollout (kamal-proxy's rollout slot and `RolloutController`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutSpec {
-    /// `host:port` of the rollout target (`rollout deploy --target`).
+    /// `host:port` of the rollout target (`rollout deploy --target`); with several, the first
+    /// of `targets`.
     pub target: String,
+    /// Every rollout target, when there are several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// Read targets of the rollout (`rollout deploy --read-target`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_targets: Vec<String>,
     /// The traffic split (`rollout set`); `None` before it and after `rollout stop`, when every
     /// request goes to the service's own target.
     #[serde(default)]
@@ -208,8 +226,22 @@ fn fnv1a32(data: &[u8]) -> u32 {
 pub struct ServiceSpec {
     /// The service name (`<service>-<role>[-<destination>]` from Kamal).
     pub name: String,
-    /// `host:port` of the target as given (a container id and port, under Docker).
+    /// `host:port` of the target as given (a container id and port, under Docker); with
+    /// several, the first of [`ServiceSpec::targets`] (what an older dray-proxy serves).
     pub target: String,
+    /// Every target (`--target a,b,c`, load balanced), when there are several; empty for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// Read targets (`--read-target`): reads (`GET`, `HEAD`) go to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_targets: Vec<String>,
+    /// After a write, how long the client's reads still go to the (writer) targets
+    /// (`--writer-affinity-timeout`, kamal-proxy's default 1s; 0 for no affinity).
+    #[serde(default = "default_writer_affinity", with = "millis")]
+    pub writer_affinity_timeout: Duration,
+    /// WebSocket upgrades count as reads (`--read-target-websockets`).
+    #[serde(default)]
+    pub read_targets_accept_websockets: bool,
     /// Host names served; empty for the default (catch-all) service.
     pub hosts: Vec<String>,
     /// Path prefixes served; empty means `/`.
@@ -249,7 +281,37 @@ pub struct ServiceSpec {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl RolloutSpec {
+    /// The rollout's (writer) targets.
+    pub fn writer_targets(&self) -> Vec<String> {
+        writers(&self.target, &self.targets)
+    }
+}
+
+fn writers(first: &str, all: &[String]) -> Vec<String> {
+    if all.is_empty() {
+        vec![first.to_string()]
+    } else {
+        all.to_vec()
+    }
+}
+
 impl ServiceSpec {
+    /// The (writer) targets: `targets`, or the one `target`.
+    pub fn writer_targets(&self) -> Vec<String> {
+        writers(&self.target, &self.targets)
+    }
+
+    /// Set the writer targets (the first also as `target`).
+    pub fn set_targets(&mut self, targets: Vec<String>) {
+        self.target = targets.first().cloned().unwrap_or_default();
+        self.targets = if targets.len() > 1 {
+            targets
+        } else {
+            Vec::new()
+        };
+    }
+
     /// Serves the root path (`/`), where kamal-proxy takes a host's TLS settings from.
     pub fn serves_root(&self) -> bool {
         self.effective_prefixes().iter().any(|p| p == "/")

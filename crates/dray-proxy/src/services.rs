@@ -8,31 +8,54 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::acme::on_demand::{OnDemandCheck, OnDemandUrl};
-use super::health;
 use super::loaded::{self, CertSource, Loaded};
 use super::log::{self, Level};
+use super::pool::Pool;
 use super::router::{normalize_host, RouteTable};
 use super::service::{RolloutSpec, RolloutSplit, ServiceSpec, ServiceState, ROLLOUT_COOKIE};
 use super::state;
 use super::target::{InflightGuard, Target};
 
-/// A service as it runs: its spec, its (shared) target and what was loaded for it.
+/// kamal-proxy's writer affinity cookie: set after a write (its value the time in Unix
+/// milliseconds until which the client's reads still go to the writers).
+pub const WRITER_COOKIE: &str = "kamal-writer";
+
+/// A service as it runs: its spec, its (shared) targets and what was loaded for it.
 #[derive(Debug)]
 pub struct Live {
     /// What was deployed.
     pub spec: ServiceSpec,
     /// Where requests go.
-    pub target: Arc<Target>,
-    /// The rollout target (`rollout deploy`), when there is one (`spec.rollout`).
-    pub rollout: Option<Arc<Target>>,
+    pub pool: Arc<Pool>,
+    /// The rollout targets (`rollout deploy`), when there are (`spec.rollout`).
+    pub rollout: Option<Arc<Pool>>,
     /// Certificate and error pages.
     pub loaded: Loaded,
 }
 
+/// Where a request goes, and how it was classified.
+#[derive(Debug)]
+pub struct Pick {
+    /// The target; `None` when none is healthy.
+    pub target: Option<Arc<Target>>,
+    /// The response gets a fresh writer affinity cookie: the request is not a read, and the
+    /// service has read targets and an affinity timeout.
+    pub writer_affinity: bool,
+}
+
 impl Live {
-    /// The target of a request with these `Cookie` header values: the rollout target when the
-    /// service has a split and the request's `kamal-rollout` cookie falls in it.
-    pub fn pick<'a>(&self, cookies: impl Iterator<Item = &'a str>) -> &Arc<Target> {
+    /// The target of a request: from the rollout targets when the service has a split and
+    /// the request's `kamal-rollout` cookie falls in it, else from the service's; a read
+    /// (`GET`/`HEAD`, not a WebSocket unless `--read-target-websockets`) goes to a read
+    /// target unless its `kamal-writer` cookie has not expired yet.
+    pub fn pick(&self, method: &http::Method, headers: &http::HeaderMap) -> Pick {
+        let cookies = || {
+            headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+        };
+        let mut pool = &self.pool;
         if let (
             Some(rollout),
             Some(RolloutSpec {
@@ -40,23 +63,70 @@ impl Live {
             }),
         ) = (&self.rollout, &self.spec.rollout)
         {
-            if let Some(value) = cookie_value(cookies, ROLLOUT_COOKIE) {
+            if let Some(value) = cookie_value(cookies(), ROLLOUT_COOKIE) {
                 if split.uses_rollout(value) {
-                    return rollout;
+                    pool = rollout;
                 }
             }
         }
-        &self.target
+        let read = is_read(method, headers, self.spec.read_targets_accept_websockets);
+        let as_read = read && pool.has_readers() && !has_writer_cookie(cookies());
+        Pick {
+            target: pool.pick(as_read),
+            writer_affinity: !read
+                && pool.has_readers()
+                && !self.spec.writer_affinity_timeout.is_zero(),
+        }
     }
 
     fn with_spec(&self, spec: ServiceSpec) -> Live {
         Live {
             spec,
-            target: Arc::clone(&self.target),
+            pool: Arc::clone(&self.pool),
             rollout: self.rollout.clone(),
             loaded: self.loaded.clone(),
         }
     }
+
+    /// Every pool (the service's, the rollout's).
+    fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
+        std::iter::once(&self.pool).chain(self.rollout.iter())
+    }
+}
+
+/// kamal-proxy's read requests: `GET` and `HEAD`, but WebSocket upgrades only when
+/// `websockets` (`--read-target-websockets`).
+pub fn is_read(method: &http::Method, headers: &http::HeaderMap, websockets: bool) -> bool {
+    let websocket = method == http::Method::GET
+        && headers
+            .get(http::header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        && headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("upgrade"));
+    (method == http::Method::GET || method == http::Method::HEAD) && (websockets || !websocket)
+}
+
+/// Whether the `kamal-writer` cookie holds a time (Unix ms) still in the future.
+fn has_writer_cookie<'a>(cookies: impl Iterator<Item = &'a str>) -> bool {
+    let Some(value) = cookie_value(cookies, WRITER_COOKIE) else {
+        return false;
+    };
+    let Ok(until) = value.parse::<i64>() else {
+        return false;
+    };
+    unix_millis() < until
+}
+
+/// Now, in Unix milliseconds.
+pub fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The value of cookie `name` in `Cookie` header values (the first one; quotes removed, as
@@ -100,8 +170,11 @@ pub enum Routed {
         prefix: String,
         /// Its TLS settings.
         tls: TlsMode,
-        /// Counts the request on the target until dropped; `None` when the service is stopped.
+        /// Counts the request on the target until dropped; `None` when the service is stopped
+        /// or none of its targets is healthy.
         guard: Option<InflightGuard>,
+        /// The response sets the writer affinity cookie (see [`Pick`]).
+        writer_affinity: bool,
     },
     /// No service serves this host and path.
     NotFound,
@@ -133,14 +206,14 @@ impl Services {
     }
 
     /// Route a request; when forwarding, the request is counted in flight on the target
-    /// under the table's read lock, so a switch-over that follows will wait for it. `cookies`
-    /// are the request's `Cookie` header values: its `kamal-rollout` cookie picks the rollout
-    /// target when the service's split says so.
-    pub fn route<'a>(
+    /// under the table's read lock, so a switch-over that follows will wait for it. The
+    /// method and headers pick the target ([`Live::pick`]).
+    pub fn route(
         &self,
         host: &str,
         path: &str,
-        cookies: impl Iterator<Item = &'a str>,
+        method: &http::Method,
+        headers: &http::HeaderMap,
     ) -> Routed {
         let Ok(table) = self.table.read() else {
             return Routed::NotFound;
@@ -150,15 +223,19 @@ impl Services {
         };
         let live = Arc::clone(m.value);
         let tls = tls_mode(&table, &live.spec);
-        let guard = match live.spec.state {
-            ServiceState::Stopped { .. } => None,
-            ServiceState::Running => Some(live.pick(cookies).begin()),
+        let (guard, writer_affinity) = match live.spec.state {
+            ServiceState::Stopped { .. } => (None, false),
+            ServiceState::Running => {
+                let pick = live.pick(method, headers);
+                (pick.target.map(|t| t.begin()), pick.writer_affinity)
+            }
         };
         Routed::Found {
             prefix: m.prefix.to_string(),
             live,
             tls,
             guard,
+            writer_affinity,
         }
     }
 
@@ -188,7 +265,7 @@ impl Services {
         }
         Some(OnDemandCheck {
             url: OnDemandUrl::parse(url).ok()?,
-            target: Arc::clone(&live.target),
+            target: Arc::clone(live.pool.first()?),
         })
     }
 
@@ -203,12 +280,17 @@ impl Services {
         let restored: Vec<Arc<Live>> = specs
             .into_iter()
             .map(|spec| {
-                let target = Target::new(&spec.target);
-                let rollout = spec.rollout.as_ref().map(|r| Target::new(&r.target));
+                let pool = Pool::new(&spec.writer_targets(), &spec.read_targets);
+                pool.monitor(&spec.name, &spec.options.health_check);
+                let rollout = spec.rollout.as_ref().map(|r| {
+                    let pool = Pool::new(&r.writer_targets(), &r.read_targets);
+                    pool.monitor(&spec.name, &spec.options.health_check);
+                    pool
+                });
                 let loaded = loaded::load_restored(&spec, self.state_dir.as_deref());
                 Arc::new(Live {
                     spec,
-                    target,
+                    pool,
                     rollout,
                     loaded,
                 })
@@ -227,27 +309,33 @@ impl Services {
             &[("services", count.into())],
         );
         for live in background {
-            tokio::spawn(async move {
-                let outcome =
-                    tokio::time::timeout(Duration::from_secs(5), live.target.resolve()).await;
-                let error = match outcome {
-                    Ok(Ok(_)) => return,
-                    Ok(Err(e)) => e.to_string(),
-                    Err(_) => "no answer within 5s".to_string(),
-                };
-                log::event(
-                    Level::Warn,
-                    "Target not resolvable yet",
-                    &[
-                        ("service", live.spec.name.clone().into()),
-                        ("error", error.into()),
-                    ],
-                );
-            });
+            let targets: Vec<Arc<Target>> = live.pools().flat_map(|p| p.all().cloned()).collect();
+            for target in targets {
+                let name = live.spec.name.clone();
+                tokio::spawn(async move {
+                    let outcome =
+                        tokio::time::timeout(Duration::from_secs(5), target.resolve()).await;
+                    let error = match outcome {
+                        Ok(Ok(_)) => return,
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "no answer within 5s".to_string(),
+                    };
+                    log::event(
+                        Level::Warn,
+                        "Target not resolvable yet",
+                        &[
+                            ("service", name.into()),
+                            ("target", target.authority().into()),
+                            ("error", error.into()),
+                        ],
+                    );
+                });
+            }
         }
     }
 
-    /// Deploy: resolve and health-check the new target, switch, drain the old target.
+    /// Deploy: resolve and health-check every new target, switch to them all at once when
+    /// each is healthy, drain the old ones.
     pub async fn deploy(
         &self,
         spec: ServiceSpec,
@@ -276,14 +364,15 @@ impl Services {
             "Deploying",
             &[
                 ("service", name.clone().into()),
-                ("target", spec.target.clone().into()),
+                ("targets", spec.writer_targets().into()),
+                ("read_targets", spec.read_targets.clone().into()),
             ],
         );
-        let target = Target::new(&spec.target);
+        let pool = Pool::new(&spec.writer_targets(), &spec.read_targets);
         if force {
-            target.resolve().await?;
+            pool.resolve().await?;
         } else {
-            health::wait_healthy(&target, &spec.options.health_check, deploy_timeout)
+            pool.wait_healthy(&spec.options.health_check, deploy_timeout)
                 .await
                 .inspect_err(|e| {
                     log::event(
@@ -296,10 +385,14 @@ impl Services {
                     );
                 })?;
         }
-        let addr = target
-            .addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| spec.target.clone());
+        let addr = pool
+            .all()
+            .map(|t| {
+                t.addr()
+                    .map_or_else(|| t.authority().to_string(), |a| a.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(",");
         let mut old = None;
         let mut conflict = None;
         self.apply(|map| {
@@ -316,11 +409,12 @@ impl Services {
                 spec.rollout = p.spec.rollout.clone();
                 rollout = p.rollout.clone();
             }
+            pool.monitor(&name, &spec.options.health_check);
             old = map.insert(
                 name.clone(),
                 Arc::new(Live {
                     spec,
-                    target,
+                    pool: Arc::clone(&pool),
                     rollout,
                     loaded,
                 }),
@@ -333,9 +427,9 @@ impl Services {
         }
         let mut drained = true;
         if let Some(old) = old {
-            drained = old.target.drain(drain_timeout).await;
+            drained = old.pool.drain(drain_timeout).await;
             // What is still open past the drain timeout (WebSockets) is closed.
-            old.target.close();
+            old.pool.close();
         }
         log::event(
             Level::Info,
@@ -354,9 +448,8 @@ impl Services {
         let mut found = None;
         self.apply(|map| found = map.remove(name));
         if let Some(live) = found {
-            live.target.close();
-            if let Some(r) = &live.rollout {
-                r.close();
+            for pool in live.pools() {
+                pool.close();
             }
             log::event(Level::Info, "Removed", &[("service", name.into())]);
             Ok(format!("Removed {name}"))
@@ -373,8 +466,8 @@ impl Services {
         drain_timeout: Duration,
         message: String,
     ) -> Result<String, String> {
-        let target = self.set_state(name, ServiceState::Stopped { message })?;
-        target.drain(drain_timeout).await;
+        let pool = self.set_state(name, ServiceState::Stopped { message })?;
+        pool.drain(drain_timeout).await;
         log::event(Level::Info, "Stopped", &[("service", name.into())]);
         Ok(format!("Stopped {name}"))
     }
@@ -394,13 +487,8 @@ impl Services {
             .map(|l| {
                 let s = &l.spec;
                 let rollout = match (&s.rollout, &l.rollout) {
-                    (Some(r), Some(t)) => {
-                        let addr = match t.addr() {
-                            Some(a) if a.to_string() != r.target => {
-                                format!("{} ({a})", r.target)
-                            }
-                            _ => r.target.clone(),
-                        };
+                    (Some(r), Some(pool)) => {
+                        let addr = pool.describe();
                         match &r.split {
                             Some(split) => format!(
                                 " rollout {addr} {}%{}",
@@ -428,12 +516,7 @@ impl Services {
                         s.hosts.join(",")
                     },
                     s.effective_prefixes().join(","),
-                    match l.target.addr() {
-                        Some(a) if a.to_string() != s.target => {
-                            format!("{} ({a}){rollout}", s.target)
-                        }
-                        _ => format!("{}{rollout}", s.target),
-                    },
+                    format!("{}{rollout}", l.pool.describe()),
                     state,
                     if s.tls { "yes".into() } else { "no".into() },
                 ]
@@ -454,30 +537,26 @@ impl Services {
     pub fn in_flight(&self) -> Vec<(String, usize)> {
         self.snapshot()
             .iter()
-            .map(|l| {
-                let rollout = l.rollout.as_ref().map_or(0, |r| r.inflight());
-                (l.spec.name.clone(), l.target.inflight() + rollout)
-            })
+            .map(|l| (l.spec.name.clone(), l.pools().map(|p| p.inflight()).sum()))
             .collect()
     }
 
     /// Wait until the current targets have no request in flight (shutdown), up to `timeout`.
     pub async fn drain_all(&self, timeout: Duration) {
         for live in self.snapshot() {
-            live.target.drain(timeout).await;
-            if let Some(r) = &live.rollout {
-                r.drain(timeout).await;
+            for pool in live.pools() {
+                pool.drain(timeout).await;
             }
         }
     }
 
-    fn set_state(&self, name: &str, state: ServiceState) -> Result<Arc<Target>, String> {
+    fn set_state(&self, name: &str, state: ServiceState) -> Result<Arc<Pool>, String> {
         let mut target = None;
         self.apply(|map| {
             if let Some(live) = map.get(name) {
                 let mut spec = live.spec.clone();
                 spec.state = state;
-                target = Some(Arc::clone(&live.target));
+                target = Some(Arc::clone(&live.pool));
                 let next = live.with_spec(spec);
                 map.insert(name.to_string(), Arc::new(next));
             }
@@ -490,10 +569,14 @@ impl Services {
     pub async fn rollout_deploy(
         &self,
         name: &str,
-        target: &str,
+        targets: &[String],
+        read_targets: &[String],
         deploy_timeout: Duration,
         drain_timeout: Duration,
     ) -> Result<String, String> {
+        if targets.is_empty() {
+            return Err("a --target is required".into());
+        }
         let lock = self.deploy_lock(name);
         let _serial = lock.lock().await;
         let health = self
@@ -506,10 +589,14 @@ impl Services {
         log::event(
             Level::Info,
             "Deploying for rollout",
-            &[("service", name.into()), ("targets", target.into())],
+            &[
+                ("service", name.into()),
+                ("targets", targets.to_vec().into()),
+                ("read_targets", read_targets.to_vec().into()),
+            ],
         );
-        let new_target = Target::new(target);
-        health::wait_healthy(&new_target, &health, deploy_timeout).await?;
+        let new_pool = Pool::new(targets, read_targets);
+        new_pool.wait_healthy(&health, deploy_timeout).await?;
         let mut replaced = None;
         let mut found = false;
         self.apply(|map| {
@@ -517,12 +604,20 @@ impl Services {
                 found = true;
                 let mut spec = live.spec.clone();
                 let split = spec.rollout.take().and_then(|r| r.split);
-                spec.rollout = Some(RolloutSpec {
-                    target: target.to_string(),
+                let mut rollout = RolloutSpec {
+                    target: String::new(),
+                    targets: Vec::new(),
+                    read_targets: read_targets.to_vec(),
                     split,
-                });
+                };
+                rollout.target = targets.first().cloned().unwrap_or_default();
+                if targets.len() > 1 {
+                    rollout.targets = targets.to_vec();
+                }
+                spec.rollout = Some(rollout);
+                new_pool.monitor(name, &health);
                 let mut next = live.with_spec(spec);
-                replaced = next.rollout.replace(Arc::clone(&new_target));
+                replaced = next.rollout.replace(Arc::clone(&new_pool));
                 map.insert(name.to_string(), Arc::new(next));
             }
         });
@@ -536,7 +631,10 @@ impl Services {
         log::event(
             Level::Info,
             "Deployed for rollout",
-            &[("service", name.into()), ("targets", target.into())],
+            &[
+                ("service", name.into()),
+                ("targets", targets.to_vec().into()),
+            ],
         );
         Ok(String::new())
     }
@@ -557,11 +655,11 @@ impl Services {
                 };
                 let mut spec = live.spec.clone();
                 spec.rollout = Some(RolloutSpec {
-                    target: rollout.target.clone(),
                     split: Some(RolloutSplit {
                         percentage,
                         allowlist: allowlist.clone(),
                     }),
+                    ..rollout.clone()
                 });
                 let next = live.with_spec(spec);
                 map.insert(name.to_string(), Arc::new(next));
@@ -738,6 +836,10 @@ mod tests {
         ServiceSpec {
             name: name.into(),
             target: "127.0.0.1:9".into(),
+            targets: Vec::new(),
+            read_targets: Vec::new(),
+            writer_affinity_timeout: crate::service::DEFAULT_WRITER_AFFINITY,
+            read_targets_accept_websockets: false,
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             path_prefixes: vec![],
             strip_path_prefix: true,
@@ -766,11 +868,11 @@ mod tests {
         .await
         .expect("deploy a");
         assert!(matches!(
-            s.route("a.test", "/", std::iter::empty()),
+            s.route("a.test", "/", &http::Method::GET, &http::HeaderMap::new()),
             Routed::Found { guard: Some(_), .. }
         ));
         assert!(matches!(
-            s.route("b.test", "/", std::iter::empty()),
+            s.route("b.test", "/", &http::Method::GET, &http::HeaderMap::new()),
             Routed::NotFound
         ));
         let err = s
@@ -787,12 +889,12 @@ mod tests {
             .await
             .expect("stop");
         assert!(matches!(
-            s.route("a.test", "/", std::iter::empty()),
+            s.route("a.test", "/", &http::Method::GET, &http::HeaderMap::new()),
             Routed::Found { guard: None, .. }
         ));
         s.resume("a").expect("resume");
         assert!(matches!(
-            s.route("a.test", "/", std::iter::empty()),
+            s.route("a.test", "/", &http::Method::GET, &http::HeaderMap::new()),
             Routed::Found { guard: Some(_), .. }
         ));
         let list = s.list();
@@ -801,7 +903,7 @@ mod tests {
         s.remove("a").expect("remove");
         assert!(s.remove("a").is_err());
         assert!(matches!(
-            s.route("a.test", "/", std::iter::empty()),
+            s.route("a.test", "/", &http::Method::GET, &http::HeaderMap::new()),
             Routed::NotFound
         ));
     }

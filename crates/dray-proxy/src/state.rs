@@ -108,6 +108,10 @@ mod tests {
             ServiceSpec {
                 name: "b".into(),
                 target: "abc123:3000".into(),
+                targets: vec!["abc123:3000".into(), "def456:3000".into()],
+                read_targets: vec!["r1:3000".into()],
+                writer_affinity_timeout: Duration::from_millis(2500),
+                read_targets_accept_websockets: true,
                 hosts: vec!["b.test".into()],
                 path_prefixes: vec!["/api".into()],
                 strip_path_prefix: true,
@@ -127,6 +131,10 @@ mod tests {
             ServiceSpec {
                 name: "a".into(),
                 target: "127.0.0.1:80".into(),
+                targets: Vec::new(),
+                read_targets: Vec::new(),
+                writer_affinity_timeout: crate::service::DEFAULT_WRITER_AFFINITY,
+                read_targets_accept_websockets: false,
                 hosts: vec![],
                 path_prefixes: vec![],
                 strip_path_prefix: true,

@@ -17,6 +17,7 @@ pub struct Target {
     idle: Notify,
     closing: AtomicBool,
     closed: Notify,
+    healthy: AtomicBool,
 }
 
 impl Target {
@@ -29,6 +30,7 @@ impl Target {
             idle: Notify::new(),
             closing: AtomicBool::new(false),
             closed: Notify::new(),
+            healthy: AtomicBool::new(true),
         })
     }
 
@@ -59,6 +61,22 @@ impl Target {
             *slot = Some(addr);
         }
         Ok(addr)
+    }
+
+    /// Whether the target takes requests: true until a health check of a service with several
+    /// targets fails, and again after one passes.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Record a health check's verdict; the previous one.
+    pub fn set_healthy(&self, healthy: bool) -> bool {
+        self.healthy.swap(healthy, Ordering::SeqCst)
+    }
+
+    /// Whether [`Target::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// Count one request in flight until the returned guard is dropped.

@@ -27,13 +27,18 @@ pub struct Backend {
 
 impl Backend {
     pub fn start(version: &'static str, healthy: bool) -> Backend {
+        Backend::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), version, healthy)
+    }
+
+    /// A backend on `addr` (a stopped backend's, to bring it back).
+    pub fn start_on(addr: SocketAddr, version: &'static str, healthy: bool) -> Backend {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("backend runtime");
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(addr))
             .expect("bind backend");
         let addr = listener.local_addr().expect("backend addr");
         runtime.spawn(async move {

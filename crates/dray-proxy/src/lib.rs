@@ -15,7 +15,8 @@
 //!   `--error-pages` templates); [`redirect`]: to https and the canonical host.
 //! - [`tls`]: the https port, certificates per SNI (files or [`acme`]), HTTP/2 by ALPN.
 //! - [`control`]: the unix control socket between the CLI and the server.
-//! - [`state`]: the state directory and the saved routes.
+//! - [`state`]: the state directory and the saved routes; [`kamal_state`]: kamal-proxy's
+//!   state file, written beside ours and read when newer.
 //! - [`server`]: the `run` subcommand.
 //! - [`log`]: JSON log lines; [`metrics`]: Prometheus metrics (`run --metrics-port`).
 //!
@@ -89,7 +90,9 @@
 //! - `rollout deploy S --target=A,B --read-target=R` likewise for the rollout.
 //! - `list` shows targets then read targets, comma-separated; the state keeps `target` (the
 //!   first, what older versions read), `targets` (when several), `read_targets`,
-//!   `writer_affinity_timeout` (ms) and `read_targets_accept_websockets`.
+//!   `writer_affinity_timeout` (ms) and `read_targets_accept_websockets`. kamal-proxy's
+//!   `kamal-proxy.state` (its field names: `active_targets`, `active_readers`, …) is written
+//!   beside it and read at start when newer or alone, so either proxy can replace the other.
 //! - `--health-check-port=N`: the check goes to the target's host on port N.
 //! - `run --http3` is refused: no QUIC stack.
 
@@ -103,6 +106,7 @@ pub mod control;
 pub mod duration;
 pub mod handler;
 pub mod health;
+pub mod kamal_state;
 pub mod loaded;
 pub mod log;
 pub mod metrics;

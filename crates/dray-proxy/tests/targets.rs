@@ -553,3 +553,63 @@ fn http3_is_refused_with_the_reason() {
     assert!(stderr.contains("QUIC"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+#[test]
+fn kamal_proxys_state_file_is_read_at_start_and_written_after_changes() {
+    let mut proxy = Proxy::new();
+    let a = Backend::start("a", true);
+    let b = Backend::start("b", true);
+    let r = Backend::start("r", true);
+    // kamal-proxy's `kamal-proxy.state` (its Go field names, durations in ns), as it leaves
+    // it in the shared state volume; no dray-proxy state beside it. (Written by hand from
+    // kamal-proxy's marshalledService: no kamal-proxy binary here to write it.)
+    let dir = proxy.dir.join("config/kamal-proxy");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let kamal = format!(
+        r#"[{{"name":"k-web","options":{{"hosts":["k.test"],"path_prefixes":["/"],"tls_enabled":false,
+        "tls_redirect":true,"strip_prefix":true,"writer_affinity_timeout":1000000000,
+        "read_targets_accept_websockets":false}},"target_options":{{"health_check_config":{{"path":"/up",
+        "port":0,"interval":100000000,"timeout":5000000000,"host":""}},"response_timeout":30000000000,
+        "max_memory_buffer_size":1048576,"forward_headers":true}},"active_targets":["{a}","{b}"],
+        "active_readers":["{r}"],"rollout_targets":null,"rollout_readers":null,
+        "pause_controller":{{"state":0,"stop_message":"","fail_after":0}},"rollout_controller":null}}]"#,
+        a = a.addr,
+        b = b.addr,
+        r = r.addr
+    );
+    std::fs::write(dir.join("kamal-proxy.state"), kamal).expect("write");
+    proxy.spawn();
+    let host = "Host: k.test\r\n";
+    let raw = |method: &str| {
+        common::raw_request(
+            proxy.port,
+            &format!("{method} / HTTP/1.1\r\n{host}Content-Length: 0\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    assert_eq!(who(&raw("GET").2), "r", "reads to the read target");
+    let mut writers = HashMap::new();
+    for _ in 0..10 {
+        *writers.entry(who(&raw("POST").2)).or_insert(0) += 1;
+    }
+    assert_eq!((writers.get("a"), writers.get("b")), (Some(&5), Some(&5)));
+
+    // A change writes both files; kamal-proxy's keeps its field names.
+    proxy.ok(&deploy_args(
+        "k-web",
+        &targets(&[&b, &a]),
+        &["--host=k.test"],
+    ));
+    let text = std::fs::read_to_string(dir.join("kamal-proxy.state")).expect("kamal state");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        v[0]["active_targets"],
+        serde_json::json!([b.addr.to_string(), a.addr.to_string()])
+    );
+    assert_eq!(v[0]["active_readers"], serde_json::json!([]));
+    assert_eq!(v[0]["options"]["hosts"], serde_json::json!(["k.test"]));
+    assert_eq!(
+        v[0]["target_options"]["health_check_config"]["interval"],
+        100_000_000
+    );
+    assert!(dir.join("dray-proxy.state.json").exists());
+}

@@ -38,6 +38,9 @@ pub enum Command {
     Stop(StopArgs),
     /// Resume a stopped service.
     Resume(ServiceArg),
+    /// kamal-proxy's `pause` (hold requests until `resume`): refused, dray-proxy does not
+    /// hold requests.
+    Pause(PauseArgs),
     /// List the services.
     #[command(alias = "ls")]
     List,
@@ -159,6 +162,19 @@ pub struct RunArgs {
 pub struct ServiceArg {
     /// The service.
     pub service: String,
+}
+
+/// kamal-proxy's `pause` flags (parsed so the refusal names the command, not a flag).
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The service.
+    pub service: String,
+    /// How long in-flight requests may take to complete.
+    #[arg(long, value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// How long to hold requests before shedding them.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_pause: Option<Duration>,
 }
 
 /// `stop` flags.

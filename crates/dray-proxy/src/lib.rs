@@ -94,7 +94,8 @@
 //!   `kamal-proxy.state` (its field names: `active_targets`, `active_readers`, …) is written
 //!   beside it and read at start when newer or alone, so either proxy can replace the other.
 //! - `--health-check-port=N`: the check goes to the target's host on port N.
-//! - `run --http3` is refused: no QUIC stack.
+//! - `run --http3` is refused: no QUIC stack. kamal-proxy's `pause` is refused: requests are
+//!   not held (`stop`/`resume` instead).
 
 #![warn(missing_docs)]
 
@@ -211,6 +212,14 @@ async fn execute(command: Command) -> Result<String, String> {
         },
         Command::Resume(s) => Request::Resume { service: s.service },
         Command::List => Request::List,
+        Command::Pause(_) => {
+            return Err(
+                "pause is not supported by dray-proxy: it does not hold requests while \
+                        a service is paused. hint: use `stop --message=…` (503 with the \
+                        message) and `resume`"
+                    .into(),
+            );
+        }
         Command::Rollout(RolloutCommand::Deploy(d)) => {
             let (targets, read_targets) = d.targets()?;
             Request::RolloutDeploy {

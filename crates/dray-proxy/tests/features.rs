@@ -330,6 +330,15 @@ fn websockets_on_several_targets_are_all_drained_and_may_go_to_read_targets() {
     );
     let ab = format!("--target={},{}", a.addr, b.addr);
     proxy.ok(&deploy_args("wsn", &ab, &["--host=wsn.test"]));
+    // `X-Kamal-Target` names the target each request went to.
+    let mut named = vec![
+        proxy.get("wsn.test", "/target").1,
+        proxy.get("wsn.test", "/target").1,
+    ];
+    named.sort();
+    let mut expected = vec![a.addr.to_string(), b.addr.to_string()];
+    expected.sort();
+    assert_eq!(named, expected);
     // One WebSocket on each target (requests take turns).
     let mut first = websocket(proxy.port, "wsn.test");
     let mut second = websocket(proxy.port, "wsn.test");

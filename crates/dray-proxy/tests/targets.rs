@@ -613,3 +613,13 @@ fn kamal_proxys_state_file_is_read_at_start_and_written_after_changes() {
     );
     assert!(dir.join("dray-proxy.state.json").exists());
 }
+
+#[test]
+fn pause_is_refused_with_what_to_use_instead() {
+    let proxy = Proxy::start();
+    let out = proxy.cli(&["pause", "any-web", "--max-pause=5s"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pause is not supported"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}

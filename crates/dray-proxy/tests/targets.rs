@@ -623,3 +623,31 @@ fn pause_is_refused_with_what_to_use_instead() {
     assert!(stderr.contains("pause is not supported"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+#[test]
+fn a_busy_target_gets_the_next_requests_less_than_its_share() {
+    let proxy = Proxy::start();
+    let a = Backend::start("a", true);
+    let b = Backend::start("b", true);
+    proxy.ok(&deploy_args("busy-web", &targets(&[&a, &b]), &[]));
+    // Two slow requests, one on each target... then one more slow one: some target has two
+    // in flight, the other one. Quick requests meanwhile all go to the less busy one (plain
+    // round-robin, kamal-proxy's, would send half of them to the busier).
+    let port = proxy.port;
+    let slow: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 50 }));
+            std::thread::spawn(move || who(&common::get(port, "x", "/slow?ms=1500").1))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let quick = spread(&proxy, 10);
+    let slow: Vec<String> = slow.into_iter().map(|t| t.join().expect("slow")).collect();
+    let busier = if slow.iter().filter(|v| *v == "a").count() == 2 {
+        "a"
+    } else {
+        "b"
+    };
+    assert_eq!(quick.get(busier), None, "slow {slow:?}, quick {quick:?}");
+    assert_eq!(quick.values().sum::<usize>(), 10);
+}

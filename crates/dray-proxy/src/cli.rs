@@ -1,9 +1,8 @@
 //! The command line, shaped like kamal-proxy's (`run`, `deploy`, `remove`, `stop`, `resume`,
 //! `list`), so `docker exec kamal-proxy kamal-proxy deploy …` from Kamal or dray parses as is.
-//! Flags of kamal-proxy that dray-proxy does not implement yet (read targets and their
-//! writer affinity and WebSockets, cookie path scoping, HTTP/3) are refused with "not supported yet by
-//! dray-proxy", never accepted and ignored; TLS, redirects, error pages, buffering limits,
-//! metrics and rollouts are served (see [`DeployArgs`], [`RolloutCommand`]).
+//! Every flag of kamal-proxy's `deploy`, `rollout` and `run` (v0.9.2 and main) is served (see
+//! [`DeployArgs`], [`RolloutCommand`]) but `run --http3`, refused with a message (no QUIC
+//! stack); never accepted and ignored.
 
 use std::time::Duration;
 
@@ -39,6 +38,9 @@ pub enum Command {
     Stop(StopArgs),
     /// Resume a stopped service.
     Resume(ServiceArg),
+    /// kamal-proxy's `pause` (hold requests until `resume`): refused, dray-proxy does not
+    /// hold requests.
+    Pause(PauseArgs),
     /// List the services.
     #[command(alias = "ls")]
     List,
@@ -67,7 +69,7 @@ pub struct RolloutDeployArgs {
     /// Target `host:port`, one or more (load balanced).
     #[arg(long, required = true, value_delimiter = ',')]
     pub target: Vec<String>,
-    /// Read-only targets: refused (not supported yet).
+    /// Read targets `host:port` of the rollout (reads go to them, as with `deploy`).
     #[arg(long, value_delimiter = ',')]
     pub read_target: Vec<String>,
     /// Longest wait for the rollout target to become healthy.
@@ -93,13 +95,25 @@ pub struct RolloutSetArgs {
 }
 
 impl RolloutDeployArgs {
-    /// The targets, or why they cannot be served.
-    pub fn targets(&self) -> Result<Vec<String>, String> {
-        if !self.read_target.is_empty() {
-            return Err("--read-target is not supported yet by dray-proxy".into());
-        }
-        check_targets(&self.target, "--target", true)
+    /// The targets and read targets, or why they cannot be served.
+    pub fn targets(&self) -> Result<(Vec<String>, Vec<String>), String> {
+        both_targets(&self.target, &self.read_target)
     }
+}
+
+/// The `--target`s and `--read-target`s, checked: none in both.
+fn both_targets(
+    targets: &[String],
+    read_targets: &[String],
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let targets = check_targets(targets, "--target", true)?;
+    let read_targets = check_targets(read_targets, "--read-target", false)?;
+    if let Some(t) = read_targets.iter().find(|t| targets.contains(t)) {
+        return Err(format!(
+            "target {t:?} is given as both --target and --read-target"
+        ));
+    }
+    Ok((targets, read_targets))
 }
 
 /// The `--target`s (or `--read-target`s), checked: each `host:port`, none twice; at least one
@@ -135,7 +149,7 @@ pub struct RunArgs {
     /// Port to serve Prometheus metrics on, at `/metrics` (0: no metrics).
     #[arg(long, env = "METRICS_PORT", default_value_t = 0)]
     pub metrics_port: u16,
-    /// HTTP/3: refused (not supported yet).
+    /// HTTP/3: refused (dray-proxy has no QUIC stack).
     #[arg(long)]
     pub http3: bool,
     /// Do not log each request.
@@ -148,6 +162,19 @@ pub struct RunArgs {
 pub struct ServiceArg {
     /// The service.
     pub service: String,
+}
+
+/// kamal-proxy's `pause` flags (parsed so the refusal names the command, not a flag).
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The service.
+    pub service: String,
+    /// How long in-flight requests may take to complete.
+    #[arg(long, value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// How long to hold requests before shedding them.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_pause: Option<Duration>,
 }
 
 /// `stop` flags.
@@ -172,7 +199,9 @@ pub struct DeployArgs {
     /// to the healthy one with the fewest in flight).
     #[arg(long, required = true, value_delimiter = ',')]
     pub target: Vec<String>,
-    /// Read-only targets: refused (not supported yet).
+    /// Read targets `host:port`: `GET`/`HEAD` requests (not WebSockets, unless
+    /// `--read-target-websockets`) go to them, unless the client wrote within the writer
+    /// affinity timeout.
     #[arg(long, value_delimiter = ',')]
     pub read_target: Vec<String>,
     /// Host(s) served (none: every host).
@@ -237,10 +266,11 @@ pub struct DeployArgs {
     /// `Host` header of health checks.
     #[arg(long)]
     pub health_check_host: Option<String>,
-    /// Refused when given (not supported yet).
+    /// After a write, how long the client's reads still go to the targets rather than the
+    /// read targets (the `kamal-writer` cookie; default 1s, 0: none). Needs `--read-target`.
     #[arg(long, value_parser = parse_duration)]
     pub writer_affinity_timeout: Option<Duration>,
-    /// Refused when given (not supported yet).
+    /// WebSocket upgrades go to the read targets too. Needs `--read-target`.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub read_target_websockets: Option<bool>,
     /// Longest wait for the target's response.
@@ -292,21 +322,25 @@ pub struct DeployArgs {
 impl DeployArgs {
     /// The service this deploy describes, or why it cannot be served.
     pub fn to_spec(&self) -> Result<ServiceSpec, String> {
-        // kamal-proxy features dray-proxy does not have yet are refused, never accepted and
-        // ignored (Kamal 2.12 sends none of them).
-        let unsupported = [
-            ("--read-target", !self.read_target.is_empty()),
-            (
-                "--writer-affinity-timeout",
-                self.writer_affinity_timeout.is_some(),
-            ),
-            (
-                "--read-target-websockets",
-                self.read_target_websockets.is_some(),
-            ),
-        ];
-        if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
-            return Err(format!("{flag} is not supported yet by dray-proxy"));
+        let (targets, read_targets) = both_targets(&self.target, &self.read_target)?;
+        // Without read targets these would do nothing: refused rather than ignored
+        // (kamal-proxy accepts them and ignores them).
+        if read_targets.is_empty() {
+            let pointless = [
+                (
+                    "--writer-affinity-timeout",
+                    self.writer_affinity_timeout.is_some(),
+                ),
+                (
+                    "--read-target-websockets",
+                    self.read_target_websockets.is_some(),
+                ),
+            ];
+            if let Some((flag, _)) = pointless.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "{flag} needs --read-target (it decides which requests go to the read targets)"
+                ));
+            }
         }
         // kamal-proxy's own checks (`deploy`'s preRun).
         if self.max_request_body.is_some() && self.buffer_requests.is_none() {
@@ -332,7 +366,6 @@ impl DeployArgs {
             self.buffer_memory,
             super::service::DEFAULT_BUFFER_MEMORY,
         )?;
-        let targets = check_targets(&self.target, "--target", true)?;
         let tls = self.tls.unwrap_or(false);
         let hosts = non_empty(&self.host);
         let path_prefixes = non_empty(&self.path_prefix);
@@ -394,9 +427,11 @@ impl DeployArgs {
             name: self.service.clone(),
             target: String::new(),
             targets: Vec::new(),
-            read_targets: Vec::new(),
-            writer_affinity_timeout: super::service::DEFAULT_WRITER_AFFINITY,
-            read_targets_accept_websockets: false,
+            read_targets,
+            writer_affinity_timeout: self
+                .writer_affinity_timeout
+                .unwrap_or(super::service::DEFAULT_WRITER_AFFINITY),
+            read_targets_accept_websockets: self.read_target_websockets.unwrap_or(false),
             hosts,
             path_prefixes,
             strip_path_prefix: self.strip_path_prefix.unwrap_or(true),

@@ -178,7 +178,10 @@ fn rollout_commands_parse() {
     let Command::Rollout(RolloutCommand::Deploy(d)) = cli.command else {
         panic!("not a rollout deploy")
     };
-    assert_eq!(d.targets().expect("target"), vec!["a:80"]);
+    assert_eq!(
+        d.targets().expect("target"),
+        (vec!["a:80".to_string()], Vec::new())
+    );
     assert!(Cli::try_parse_from(["kamal-proxy", "rollout", "stop", "s"]).is_ok());
 }
 
@@ -229,18 +232,51 @@ fn tls_on_demand_url_rules_are_kamal_proxys() {
 }
 
 #[test]
-fn flags_not_implemented_are_refused() {
-    for flag in [
-        "--read-target=b:80",
-        "--writer-affinity-timeout=1s",
-        "--read-target-websockets",
-    ] {
-        let cli = Cli::try_parse_from(["kamal-proxy", "deploy", "s", "--target=a:80", flag])
-            .expect("parses");
+fn read_target_flags_are_served_and_refused_without_read_targets() {
+    let deploy = |flags: &[&str]| {
+        let mut argv = vec!["kamal-proxy", "deploy", "s", "--target=a:80"];
+        argv.extend(flags);
+        let cli = Cli::try_parse_from(argv).expect("parses");
         let Command::Deploy(d) = cli.command else {
             panic!("not a deploy")
         };
-        let err = d.to_spec().expect_err(flag);
-        assert!(err.contains("not supported yet by dray-proxy"), "{err}");
+        d.to_spec()
+    };
+    let spec = deploy(&["--read-target=r1:80,r2:80"]).expect("read targets");
+    assert_eq!(spec.read_targets, vec!["r1:80", "r2:80"]);
+    assert_eq!(spec.writer_affinity_timeout, Duration::from_secs(1));
+    assert!(!spec.read_targets_accept_websockets);
+    let spec = deploy(&[
+        "--read-target=r:80",
+        "--writer-affinity-timeout=250ms",
+        "--read-target-websockets",
+    ])
+    .expect("read targets");
+    assert_eq!(spec.writer_affinity_timeout, Duration::from_millis(250));
+    assert!(spec.read_targets_accept_websockets);
+    for flag in ["--writer-affinity-timeout=1s", "--read-target-websockets"] {
+        let err = deploy(&[flag]).expect_err(flag);
+        assert!(err.contains("needs --read-target"), "{err}");
     }
+    let err = deploy(&["--read-target=a:80"]).expect_err("both");
+    assert!(err.contains("both --target and --read-target"), "{err}");
+    let cli = Cli::try_parse_from([
+        "kamal-proxy",
+        "rollout",
+        "deploy",
+        "s",
+        "--target=a:80,b:80",
+        "--read-target=r:80",
+    ])
+    .expect("parses");
+    let Command::Rollout(RolloutCommand::Deploy(d)) = cli.command else {
+        panic!("not a rollout deploy")
+    };
+    assert_eq!(
+        d.targets().expect("targets"),
+        (
+            vec!["a:80".to_string(), "b:80".to_string()],
+            vec!["r:80".to_string()]
+        )
+    );
 }

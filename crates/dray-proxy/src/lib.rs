@@ -15,7 +15,8 @@
 //!   `--error-pages` templates); [`redirect`]: to https and the canonical host.
 //! - [`tls`]: the https port, certificates per SNI (files or [`acme`]), HTTP/2 by ALPN.
 //! - [`control`]: the unix control socket between the CLI and the server.
-//! - [`state`]: the state directory and the saved routes.
+//! - [`state`]: the state directory and the saved routes; [`kamal_state`]: kamal-proxy's
+//!   state file, written beside ours and read when newer.
 //! - [`server`]: the `run` subcommand.
 //! - [`log`]: JSON log lines; [`metrics`]: Prometheus metrics (`run --metrics-port`).
 //!
@@ -71,6 +72,31 @@
 //! - `--tls --tls-on-demand-url=URL` without `--host`: [`acme::on_demand`] approves each
 //!   host before its certificate is issued.
 
+//!
+//! # Several targets, read targets (kamal-proxy's load balancer)
+//!
+//! - `deploy S --target=A,B,C`: every target is health-checked at once; the deploy switches
+//!   only when all are healthy (one that is not fails it, naming it, and the running set
+//!   stays), then the old set drains. With more than one target (read targets included) each
+//!   is checked at `--health-check-interval` all along: a failed check takes it out of the
+//!   rotation, a passing one puts it back; one target alone is never taken out. A request goes
+//!   to the healthy target with the fewest requests in flight, ties in turn (kamal-proxy: in
+//!   turn only); none healthy: 503.
+//! - `--read-target=R1,R2`: `GET`/`HEAD` (WebSocket upgrades only with
+//!   `--read-target-websockets`) go to the healthy read targets, else to the targets. Any
+//!   other request sets the `kamal-writer` cookie (Unix ms, `--writer-affinity-timeout`,
+//!   default 1s, 0: none; not when the target answers `X-Writer-Affinity: false`), and reads
+//!   with it unexpired go to the targets. Both flags need `--read-target`.
+//! - `rollout deploy S --target=A,B --read-target=R` likewise for the rollout.
+//! - `list` shows targets then read targets, comma-separated; the state keeps `target` (the
+//!   first, what older versions read), `targets` (when several), `read_targets`,
+//!   `writer_affinity_timeout` (ms) and `read_targets_accept_websockets`. kamal-proxy's
+//!   `kamal-proxy.state` (its field names: `active_targets`, `active_readers`, …) is written
+//!   beside it and read at start when newer or alone, so either proxy can replace the other.
+//! - `--health-check-port=N`: the check goes to the target's host on port N.
+//! - `run --http3` is refused: no QUIC stack. kamal-proxy's `pause` is refused: requests are
+//!   not held (`stop`/`resume` instead).
+
 #![warn(missing_docs)]
 
 pub mod acme;
@@ -81,6 +107,7 @@ pub mod control;
 pub mod duration;
 pub mod handler;
 pub mod health;
+pub mod kamal_state;
 pub mod loaded;
 pub mod log;
 pub mod metrics;
@@ -147,7 +174,13 @@ async fn execute(command: Command) -> Result<String, String> {
         Command::Run(r) => {
             log::set_debug(r.debug);
             if r.http3 {
-                return Err("--http3 is not supported yet by dray-proxy".into());
+                return Err(
+                    "--http3 is not supported by dray-proxy: it has no QUIC stack (HTTP/3 \
+                            runs over QUIC, which neither hyper nor rustls provide); it serves \
+                            HTTP/1.1 and HTTP/2 on the https port. hint: drop --http3 from the \
+                            proxy's run options"
+                        .into(),
+                );
             }
             let bind: IpAddr = match std::env::var("DRAY_PROXY_BIND") {
                 Ok(b) if !b.is_empty() => {
@@ -179,13 +212,24 @@ async fn execute(command: Command) -> Result<String, String> {
         },
         Command::Resume(s) => Request::Resume { service: s.service },
         Command::List => Request::List,
-        Command::Rollout(RolloutCommand::Deploy(d)) => Request::RolloutDeploy {
-            targets: d.targets()?,
-            read_targets: Vec::new(),
-            service: d.service,
-            deploy_timeout_ms: millis(d.deploy_timeout),
-            drain_timeout_ms: millis(d.drain_timeout),
-        },
+        Command::Pause(_) => {
+            return Err(
+                "pause is not supported by dray-proxy: it does not hold requests while \
+                        a service is paused. hint: use `stop --message=…` (503 with the \
+                        message) and `resume`"
+                    .into(),
+            );
+        }
+        Command::Rollout(RolloutCommand::Deploy(d)) => {
+            let (targets, read_targets) = d.targets()?;
+            Request::RolloutDeploy {
+                targets,
+                read_targets,
+                service: d.service,
+                deploy_timeout_ms: millis(d.deploy_timeout),
+                drain_timeout_ms: millis(d.drain_timeout),
+            }
+        }
         Command::Rollout(RolloutCommand::Set(s)) => Request::RolloutSet {
             service: s.service,
             percentage: s.percent.unwrap_or(0),

@@ -1,10 +1,13 @@
 //! Where dray-proxy keeps its files, and the saved services (JSON), written after every change
-//! and read back at start so a restarted proxy keeps its routes.
+//! and read back at start so a restarted proxy keeps its routes. kamal-proxy's own state file
+//! (`kamal-proxy.state`, [`super::kamal_state`]) is written beside it, and read instead when
+//! it is the newer one (kamal-proxy ran last) or the only one.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::kamal_state::KAMAL_STATE_FILE;
 use super::service::ServiceSpec;
 
 /// The state file's name inside the state directory.
@@ -53,9 +56,40 @@ pub struct SavedState {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Read the saved services in `dir`; `Ok(None)` when there is no state file yet.
+/// Read the saved services in `dir`: dray-proxy's state, or kamal-proxy's when that is newer
+/// or the only one; `Ok(None)` when there is no state file yet.
 pub fn load(dir: &Path) -> Result<Option<SavedState>, String> {
     let path = dir.join(STATE_FILE);
+    let theirs = dir.join(KAMAL_STATE_FILE);
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let kamal_newer = match (mtime(&path), mtime(&theirs)) {
+        (None, Some(_)) => true,
+        (Some(ours), Some(kamal)) => kamal > ours,
+        _ => false,
+    };
+    if kamal_newer {
+        let text = std::fs::read_to_string(&theirs)
+            .map_err(|e| format!("cannot read {}: {e}", theirs.display()))?;
+        let (services, warnings) = super::kamal_state::from_kamal(&text)
+            .map_err(|e| format!("cannot parse {}: {e}", theirs.display()))?;
+        for w in warnings {
+            super::log::event(
+                super::log::Level::Warn,
+                "Restoring kamal-proxy's state",
+                &[("warning", w.into())],
+            );
+        }
+        super::log::event(
+            super::log::Level::Info,
+            "Restoring kamal-proxy's state",
+            &[("path", theirs.display().to_string().into())],
+        );
+        return Ok(Some(SavedState {
+            version: 1,
+            services,
+            extra: Default::default(),
+        }));
+    }
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -81,6 +115,13 @@ pub fn save(
         services,
         extra: extra.clone(),
     };
+    // kamal-proxy's first, so ours is never the older one.
+    let kamal = super::kamal_state::to_kamal(&state.services)?;
+    let theirs = dir.join(KAMAL_STATE_FILE);
+    let tmp = dir.join(format!("{KAMAL_STATE_FILE}.tmp"));
+    std::fs::write(&tmp, kamal).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &theirs)
+        .map_err(|e| format!("cannot write {}: {e}", theirs.display()))?;
     let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
     let path = dir.join(STATE_FILE);
     let tmp = dir.join(format!("{STATE_FILE}.tmp"));
@@ -184,6 +225,41 @@ mod tests {
         .expect("json");
         assert_eq!(again["future_top"]["a"], 1);
         assert_eq!(again["services"][0]["future_field"][1], 2);
+    }
+
+    #[test]
+    fn the_newer_of_the_two_state_files_is_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Only kamal-proxy's: read.
+        std::fs::write(
+            dir.path().join(KAMAL_STATE_FILE),
+            r#"[{"name":"k","active_targets":["k:80","l:80"],"options":{"hosts":["k.test"]}}]"#,
+        )
+        .expect("write");
+        let loaded = load(dir.path()).expect("load").expect("state");
+        assert_eq!(loaded.services[0].name, "k");
+        assert_eq!(loaded.services[0].writer_targets(), vec!["k:80", "l:80"]);
+        // Saving writes both; ours is then read.
+        let mut services = loaded.services.clone();
+        services[0].name = "ours".into();
+        save(dir.path(), &services, &Default::default()).expect("save");
+        assert_eq!(
+            load(dir.path()).expect("load").expect("state").services[0].name,
+            "ours"
+        );
+        let kamal = std::fs::read_to_string(dir.path().join(KAMAL_STATE_FILE)).expect("kamal");
+        assert!(kamal.contains(r#""name":"ours""#), "{kamal}");
+        // kamal-proxy wrote after us: its state wins.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(
+            dir.path().join(KAMAL_STATE_FILE),
+            r#"[{"name":"later","active_targets":["m:80"]}]"#,
+        )
+        .expect("write");
+        assert_eq!(
+            load(dir.path()).expect("load").expect("state").services[0].name,
+            "later"
+        );
     }
 
     #[test]

@@ -319,6 +319,76 @@ fn websocket_survives_a_deploy_until_it_closes_and_the_old_target_drains() {
     assert_eq!(echo(&mut ws, "last"), "v3:last");
 }
 
+#[test]
+fn websockets_on_several_targets_are_all_drained_and_may_go_to_read_targets() {
+    let proxy = Proxy::start();
+    let (a, b, c, r) = (
+        App::start("a"),
+        App::start("b"),
+        App::start("c"),
+        App::start("r"),
+    );
+    let ab = format!("--target={},{}", a.addr, b.addr);
+    proxy.ok(&deploy_args("wsn", &ab, &["--host=wsn.test"]));
+    // `X-Kamal-Target` names the target each request went to.
+    let mut named = vec![
+        proxy.get("wsn.test", "/target").1,
+        proxy.get("wsn.test", "/target").1,
+    ];
+    named.sort();
+    let mut expected = vec![a.addr.to_string(), b.addr.to_string()];
+    expected.sort();
+    assert_eq!(named, expected);
+    // One WebSocket on each target (requests take turns).
+    let mut first = websocket(proxy.port, "wsn.test");
+    let mut second = websocket(proxy.port, "wsn.test");
+    let mut on = vec![echo(&mut first, "x"), echo(&mut second, "x")];
+    on.sort();
+    assert_eq!(on, ["a:x", "b:x"]);
+
+    // The deploy to c waits for both.
+    let deploy = deploy_in_background(
+        &proxy,
+        &[
+            "deploy",
+            "wsn",
+            &c.target(),
+            "--host=wsn.test",
+            "--health-check-interval=100ms",
+            "--drain-timeout=30s",
+        ],
+    );
+    wait_for(&proxy, "wsn.test", "c");
+    drop(first);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !deploy.is_finished(),
+        "the deploy did not wait for the second WebSocket"
+    );
+    assert!(echo(&mut second, "y").ends_with(":y"));
+    drop(second);
+    let (ok, _) = deploy.join().expect("deploy thread");
+    assert!(ok, "deploy failed:\n{}", proxy.log());
+
+    // With read targets, WebSockets go to the targets unless --read-target-websockets.
+    let read = format!("--read-target={}", r.addr);
+    proxy.ok(&deploy_args(
+        "wsn",
+        &c.target(),
+        &["--host=wsn.test", &read],
+    ));
+    let mut ws = websocket(proxy.port, "wsn.test");
+    assert_eq!(echo(&mut ws, "w"), "c:w");
+    drop(ws);
+    proxy.ok(&deploy_args(
+        "wsn",
+        &c.target(),
+        &["--host=wsn.test", &read, "--read-target-websockets"],
+    ));
+    let mut ws = websocket(proxy.port, "wsn.test");
+    assert_eq!(echo(&mut ws, "w"), "r:w");
+}
+
 /// Milliseconds until `first` arrives on a raw `GET path`, and the whole answer.
 fn first_chunk_after(port: u16, host: &str, path: &str) -> (Duration, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -297,3 +297,357 @@ fn one_target_is_never_taken_out_and_old_single_target_states_load() {
     assert_eq!(proxy.get("x", "/"), (200, "flaky /".into()));
     assert!(!proxy.ok(&["list"]).contains("unhealthy"));
 }
+
+/// One request with `method`, extra header lines (each ending `\r\n`): status, head, body.
+fn request(proxy: &Proxy, method: &str, path: &str, headers: &str) -> (u16, String, String) {
+    common::raw_request(
+        proxy.port,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: rw.test\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    )
+}
+
+/// The `kamal-writer` cookie pair (`kamal-writer=<ms>`) a response sets, if any.
+fn writer_cookie(head: &str) -> Option<String> {
+    head.lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .find(|c| c.starts_with("kamal-writer="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+}
+
+#[test]
+fn reads_go_to_read_targets_and_a_write_keeps_the_client_on_the_writers_for_a_while() {
+    let mut proxy = Proxy::start();
+    let w = Backend::start("w", true);
+    let r1 = Backend::start("r1", true);
+    let r2 = Backend::start("r2", true);
+    proxy.ok(&deploy_args(
+        "rw-web",
+        &w.target(),
+        &[
+            &format!("--read-target={},{}", r1.addr, r2.addr),
+            "--writer-affinity-timeout=700ms",
+        ],
+    ));
+
+    // Reads are spread over the read targets; no affinity cookie for them.
+    let mut readers = HashMap::new();
+    for _ in 0..20 {
+        let (status, head, body) = request(&proxy, "GET", "/items", "");
+        assert_eq!(status, 200, "{head}");
+        assert!(writer_cookie(&head).is_none(), "{head}");
+        *readers.entry(who(&body)).or_insert(0) += 1;
+    }
+    assert_eq!(readers.get("r1"), Some(&10), "{readers:?}");
+    assert_eq!(readers.get("r2"), Some(&10), "{readers:?}");
+    let (status, head, _) = request(&proxy, "HEAD", "/items", "");
+    assert_eq!(status, 200, "{head}");
+
+    // A write goes to the writer and sets the affinity cookie; with it, reads stay on the
+    // writer until it expires.
+    let (status, head, body) = request(&proxy, "POST", "/items", "");
+    assert_eq!((status, who(&body).as_str()), (200, "w"), "{head}");
+    let cookie = writer_cookie(&head).unwrap_or_else(|| panic!("no writer cookie: {head}"));
+    for method in ["PUT", "DELETE", "PATCH"] {
+        let (_, head, body) = request(&proxy, method, "/items", "");
+        assert_eq!(who(&body), "w", "{method}");
+        assert!(writer_cookie(&head).is_some(), "{method}: {head}");
+    }
+    let with_cookie = format!("Cookie: theme=dark; {cookie}\r\n");
+    for _ in 0..5 {
+        let (_, _, body) = request(&proxy, "GET", "/items", &with_cookie);
+        assert_eq!(who(&body), "w", "a read right after a write");
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let (_, _, body) = request(&proxy, "GET", "/items", &with_cookie);
+    assert!(who(&body).starts_with('r'), "the cookie expired: {body}");
+    // A cookie that is not a time is no affinity.
+    let (_, _, body) = request(&proxy, "GET", "/items", "Cookie: kamal-writer=soon\r\n");
+    assert!(who(&body).starts_with('r'), "{body}");
+
+    // WebSocket upgrades are writes unless --read-target-websockets.
+    let ws = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let (_, _, body) = request(&proxy, "GET", "/cable", ws);
+    assert_eq!(who(&body), "w", "a WebSocket goes to the writer");
+
+    // Kept in the state; a restarted proxy routes the same way.
+    let state = std::fs::read_to_string(proxy.dir.join("config/kamal-proxy/dray-proxy.state.json"))
+        .expect("state");
+    let state: serde_json::Value = serde_json::from_str(&state).expect("json");
+    let service = &state["services"][0];
+    assert_eq!(
+        service["read_targets"],
+        serde_json::json!([r1.addr.to_string(), r2.addr.to_string()])
+    );
+    assert_eq!(service["writer_affinity_timeout"], 700);
+    proxy.terminate();
+    proxy.spawn();
+    let (_, _, body) = request(&proxy, "GET", "/items", "");
+    assert!(who(&body).starts_with('r'), "after a restart: {body}");
+    let (_, head, body) = request(&proxy, "POST", "/items", "");
+    assert_eq!(who(&body), "w");
+    assert!(writer_cookie(&head).is_some(), "{head}");
+
+    // `list` shows writers then readers.
+    let list = proxy.ok(&["list"]);
+    assert!(
+        list.contains(&format!("{},{},{}", w.addr, r1.addr, r2.addr)),
+        "{list}"
+    );
+
+    // --read-target-websockets: upgrades are reads; --writer-affinity-timeout=0: no cookie.
+    proxy.ok(&deploy_args(
+        "rw-web",
+        &w.target(),
+        &[
+            &format!("--read-target={}", r1.addr),
+            "--read-target-websockets",
+            "--writer-affinity-timeout=0s",
+        ],
+    ));
+    let (_, _, body) = request(&proxy, "GET", "/cable", ws);
+    assert_eq!(who(&body), "r1", "a WebSocket goes to the read target");
+    let (_, head, body) = request(&proxy, "POST", "/items", "");
+    assert_eq!(who(&body), "w");
+    assert!(writer_cookie(&head).is_none(), "{head}");
+
+    // A service without read targets never sets the cookie.
+    let plain = Backend::start("plain", true);
+    proxy.ok(&deploy_args(
+        "plain-web",
+        &plain.target(),
+        &["--host=plain.test"],
+    ));
+    let (_, head, body) = common::raw_request(
+        proxy.port,
+        "POST / HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(who(&body), "plain");
+    assert!(writer_cookie(&head).is_none(), "{head}");
+
+    // Flags that only mean something with read targets are refused without them.
+    let out = proxy.cli(&[
+        "deploy",
+        "plain-web",
+        &plain.target(),
+        "--read-target-websockets",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs --read-target"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_unhealthy_read_target_fails_the_deploy_and_one_failing_later_sends_reads_to_the_writers() {
+    let proxy = Proxy::start();
+    let w = Backend::start("w", true);
+    let mut r = Backend::start("r", true);
+    let sick = Backend::start("sick", false);
+    let out = proxy.cli(&[
+        "deploy",
+        "rh-web",
+        &w.target(),
+        &format!("--read-target={}", sick.addr),
+        "--health-check-interval=100ms",
+        "--deploy-timeout=500ms",
+    ]);
+    assert!(
+        !out.status.success(),
+        "a deploy with an unhealthy read target"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&sick.addr.to_string()));
+    assert_eq!(proxy.get("x", "/").0, 404, "nothing deployed");
+
+    proxy.ok(&deploy_args(
+        "rh-web",
+        &w.target(),
+        &[&format!("--read-target={}", r.addr)],
+    ));
+    assert_eq!(proxy.get("x", "/"), (200, "r /".into()));
+    r.stop();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy.ok(&["list"]).contains("(unhealthy)") {
+        assert!(Instant::now() < deadline, "never marked unhealthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(proxy.get("x", "/"), (200, "w /".into()));
+}
+
+#[test]
+fn rollout_deploy_takes_several_targets_and_read_targets() {
+    let proxy = Proxy::start();
+    let main = Backend::start("main", true);
+    let c1 = Backend::start("c1", true);
+    let c2 = Backend::start("c2", true);
+    let cr = Backend::start("cr", true);
+    proxy.ok(&deploy_args("rt-web", &main.target(), &["--host=rw.test"]));
+    proxy.ok(&[
+        "rollout",
+        "deploy",
+        "rt-web",
+        &targets(&[&c1, &c2]),
+        &format!("--read-target={}", cr.addr),
+    ]);
+    proxy.ok(&["rollout", "set", "rt-web", "--list=beta"]);
+    let beta = "Cookie: kamal-rollout=beta\r\n";
+    let (_, _, body) = request(&proxy, "GET", "/", beta);
+    assert_eq!(who(&body), "cr", "a rollout read");
+    let mut writers = HashMap::new();
+    for _ in 0..10 {
+        let (_, head, body) = request(&proxy, "POST", "/", beta);
+        assert!(writer_cookie(&head).is_some(), "{head}");
+        *writers.entry(who(&body)).or_insert(0) += 1;
+    }
+    assert_eq!(writers.get("c1"), Some(&5), "{writers:?}");
+    assert_eq!(writers.get("c2"), Some(&5), "{writers:?}");
+    let (_, _, body) = request(&proxy, "GET", "/", "Cookie: kamal-rollout=other\r\n");
+    assert_eq!(who(&body), "main");
+    let list = proxy.ok(&["list"]);
+    assert!(
+        list.contains(&format!("rollout {},{},{}", c1.addr, c2.addr, cr.addr)),
+        "{list}"
+    );
+}
+
+#[test]
+fn the_health_check_port_is_checked_instead_of_the_targets() {
+    let proxy = Proxy::start();
+    // The target's own /up answers 503; the health check port's 200.
+    let app = Backend::start("app", false);
+    let health = Backend::start("health", true);
+    let out = proxy.cli(&[
+        "deploy",
+        "hp-web",
+        &app.target(),
+        "--health-check-interval=100ms",
+        "--deploy-timeout=500ms",
+    ]);
+    assert!(!out.status.success(), "the target's own check fails");
+    proxy.ok(&deploy_args(
+        "hp-web",
+        &app.target(),
+        &[&format!("--health-check-port={}", health.addr.port())],
+    ));
+    assert_eq!(proxy.get("x", "/"), (200, "app /".into()));
+}
+
+#[test]
+fn http3_is_refused_with_the_reason() {
+    let proxy = Proxy::new();
+    let out = proxy
+        .command()
+        .args(["run", "--http3", "--http-port", "0"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--http3 is not supported"), "{stderr}");
+    assert!(stderr.contains("QUIC"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
+fn kamal_proxys_state_file_is_read_at_start_and_written_after_changes() {
+    let mut proxy = Proxy::new();
+    let a = Backend::start("a", true);
+    let b = Backend::start("b", true);
+    let r = Backend::start("r", true);
+    // kamal-proxy's `kamal-proxy.state` (its Go field names, durations in ns), as it leaves
+    // it in the shared state volume; no dray-proxy state beside it. (Written by hand from
+    // kamal-proxy's marshalledService: no kamal-proxy binary here to write it.)
+    let dir = proxy.dir.join("config/kamal-proxy");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let kamal = format!(
+        r#"[{{"name":"k-web","options":{{"hosts":["k.test"],"path_prefixes":["/"],"tls_enabled":false,
+        "tls_redirect":true,"strip_prefix":true,"writer_affinity_timeout":1000000000,
+        "read_targets_accept_websockets":false}},"target_options":{{"health_check_config":{{"path":"/up",
+        "port":0,"interval":100000000,"timeout":5000000000,"host":""}},"response_timeout":30000000000,
+        "max_memory_buffer_size":1048576,"forward_headers":true}},"active_targets":["{a}","{b}"],
+        "active_readers":["{r}"],"rollout_targets":null,"rollout_readers":null,
+        "pause_controller":{{"state":0,"stop_message":"","fail_after":0}},"rollout_controller":null}}]"#,
+        a = a.addr,
+        b = b.addr,
+        r = r.addr
+    );
+    std::fs::write(dir.join("kamal-proxy.state"), kamal).expect("write");
+    proxy.spawn();
+    let host = "Host: k.test\r\n";
+    let raw = |method: &str| {
+        common::raw_request(
+            proxy.port,
+            &format!("{method} / HTTP/1.1\r\n{host}Content-Length: 0\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    assert_eq!(who(&raw("GET").2), "r", "reads to the read target");
+    let mut writers = HashMap::new();
+    for _ in 0..10 {
+        *writers.entry(who(&raw("POST").2)).or_insert(0) += 1;
+    }
+    assert_eq!((writers.get("a"), writers.get("b")), (Some(&5), Some(&5)));
+
+    // A change writes both files; kamal-proxy's keeps its field names.
+    proxy.ok(&deploy_args(
+        "k-web",
+        &targets(&[&b, &a]),
+        &["--host=k.test"],
+    ));
+    let text = std::fs::read_to_string(dir.join("kamal-proxy.state")).expect("kamal state");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        v[0]["active_targets"],
+        serde_json::json!([b.addr.to_string(), a.addr.to_string()])
+    );
+    assert_eq!(v[0]["active_readers"], serde_json::json!([]));
+    assert_eq!(v[0]["options"]["hosts"], serde_json::json!(["k.test"]));
+    assert_eq!(
+        v[0]["target_options"]["health_check_config"]["interval"],
+        100_000_000
+    );
+    assert!(dir.join("dray-proxy.state.json").exists());
+}
+
+#[test]
+fn pause_is_refused_with_what_to_use_instead() {
+    let proxy = Proxy::start();
+    let out = proxy.cli(&["pause", "any-web", "--max-pause=5s"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pause is not supported"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
+fn a_busy_target_gets_the_next_requests_less_than_its_share() {
+    let proxy = Proxy::start();
+    let a = Backend::start("a", true);
+    let b = Backend::start("b", true);
+    proxy.ok(&deploy_args("busy-web", &targets(&[&a, &b]), &[]));
+    // Two slow requests, one on each target... then one more slow one: some target has two
+    // in flight, the other one. Quick requests meanwhile all go to the less busy one (plain
+    // round-robin, kamal-proxy's, would send half of them to the busier).
+    let port = proxy.port;
+    let slow: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 50 }));
+            std::thread::spawn(move || who(&common::get(port, "x", "/slow?ms=1500").1))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let quick = spread(&proxy, 10);
+    let slow: Vec<String> = slow.into_iter().map(|t| t.join().expect("slow")).collect();
+    let busier = if slow.iter().filter(|v| *v == "a").count() == 2 {
+        "a"
+    } else {
+        "b"
+    };
+    assert_eq!(quick.get(busier), None, "slow {slow:?}, quick {quick:?}");
+    assert_eq!(quick.values().sum::<usize>(), 10);
+}

@@ -299,11 +299,14 @@ fn http_get(ip: &str, name: &str, path: &str) -> (u16, String, String) {
     )
 }
 
+/// What one request got (the version, or why it failed) and how long it took.
+type Sample = (Result<String, String>, Duration);
+
 /// A bounded load over TLS: `threads` clients, each sending sequential `GET /version`
 /// requests (a new connection each, curl) until stopped or `max` requests.
 struct TlsLoad {
     stop: Arc<AtomicBool>,
-    handles: Vec<std::thread::JoinHandle<Vec<(Result<String, String>, Duration)>>>,
+    handles: Vec<std::thread::JoinHandle<Vec<Sample>>>,
 }
 
 impl TlsLoad {
@@ -336,7 +339,7 @@ impl TlsLoad {
         TlsLoad { stop, handles }
     }
 
-    fn finish(self) -> Vec<(Result<String, String>, Duration)> {
+    fn finish(self) -> Vec<Sample> {
         self.stop.store(true, Ordering::Relaxed);
         self.handles
             .into_iter()
@@ -345,7 +348,7 @@ impl TlsLoad {
     }
 }
 
-fn switches(seen: &[(Result<String, String>, Duration)]) -> Vec<String> {
+fn switches(seen: &[Sample]) -> Vec<String> {
     let mut order: Vec<String> = Vec::new();
     for v in seen.iter().filter_map(|(r, _)| r.as_ref().ok()) {
         if order.last() != Some(v) {

@@ -88,6 +88,7 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
             lock_inherited: false,
             build_env: dray::plan::builder::BuildEnv::legacy(),
             error_pages: None,
+            acme_ca: None,
             bootstrap: Vec::new(),
             accessories: Vec::new(),
             lock_details: dray::lock::details(

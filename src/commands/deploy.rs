@@ -51,6 +51,7 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         crate::plan::builder::BuildEnv::legacy()
     };
     let error_pages = read_error_pages(&s.config, &s.opts.cwd)?;
+    let acme_ca = read_acme_ca(&s.config, &s.opts.cwd)?;
     let (bootstrap, accessories) = if req.kind == PlanKind::Setup {
         setup_stages(&s, &resolved.release, &secrets)?
     } else {
@@ -75,6 +76,7 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         break_stale_lock: s.global.break_stale_lock,
         no_revert: req.no_revert,
         error_pages: error_pages.as_deref(),
+        acme_ca: acme_ca.as_deref(),
         bootstrap,
         accessories,
     });
@@ -285,6 +287,37 @@ fn read_error_pages(
     crate::docker::proxy_files::archive(&files)
         .map(Some)
         .map_err(|e| Error::failure(format!("error_pages_path: cannot pack the pages: {e}")))
+}
+
+/// `x-dray: proxy: acme_ca_certs` (relative to the project root) as a tar archive of `ca.pem`;
+/// `None` without the key. The file must hold at least one PEM certificate.
+fn read_acme_ca(config: &crate::config::Config, root: &std::path::Path) -> Result<Option<Vec<u8>>> {
+    use crate::error::Error;
+    let Some(path) = config.acme.as_ref().and_then(|a| a.ca_certs.as_deref()) else {
+        return Ok(None);
+    };
+    let file = root.join(path);
+    let content = std::fs::read(&file).map_err(|e| {
+        Error::usage(format!(
+            "x-dray.proxy.acme_ca_certs: cannot read {}: {e}",
+            file.display()
+        ))
+        .with_hint("a PEM file of the CA roots of the ACME directory, relative to the project root")
+    })?;
+    if !String::from_utf8_lossy(&content).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::usage(format!(
+            "x-dray.proxy.acme_ca_certs: {} holds no PEM certificate",
+            file.display()
+        ))
+        .with_hint("give it the CA roots as `-----BEGIN CERTIFICATE-----` blocks"));
+    }
+    crate::docker::proxy_files::archive(&[crate::docker::proxy_files::ArchiveFile {
+        name: "ca.pem".into(),
+        mode: 0o644,
+        content,
+    }])
+    .map(Some)
+    .map_err(|e| Error::failure(format!("x-dray.proxy.acme_ca_certs: cannot pack it: {e}")))
 }
 
 /// `4??.html` or `5??.html` (Kamal's glob).

@@ -28,6 +28,9 @@ pub struct Config {
     /// the container and `localhost` for the tunnel. Only worth setting where the deploying
     /// machine and its servers share one network stack (dray's local fleet).
     pub local_registry_address: Option<String>,
+    /// `x-dray: proxy:`: the ACME directory the proxy gets certificates from for `ssl: true`
+    /// roles (dray-proxy only); `None`: the proxy's default, Let's Encrypt.
+    pub acme: Option<Acme>,
     /// `image` (defaults to `service` with a local registry).
     pub image: String,
     /// `<registry.server>/<image>`.
@@ -355,6 +358,18 @@ pub struct Proxy {
     pub log_response_headers: Vec<String>,
     /// `run`: how the proxy container is started.
     pub run: Option<ProxyRun>,
+}
+
+/// `x-dray: proxy: acme_directory` and `acme_ca_certs`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Acme {
+    /// `acme_directory`: the directory URL (`https://…`), sent as dray-proxy's
+    /// `--tls-acme-directory`.
+    pub directory: String,
+    /// `acme_ca_certs`: a local PEM file (relative to the project root) of roots the proxy
+    /// trusts for the directory's TLS; uploaded to each proxy host and sent as dray-proxy's
+    /// `--tls-acme-ca-certs`.
+    pub ca_certs: Option<String>,
 }
 
 /// `proxy.run`.

@@ -275,6 +275,15 @@ pub struct RawDray {
     pub hooks: Option<RawDrayHooks>,
     pub local_registry: Option<RawDrayLocalRegistry>,
     pub lock: Option<RawDrayLock>,
+    pub proxy: Option<RawDrayProxy>,
+}
+
+/// `x-dray: proxy:`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrayProxy {
+    pub acme_directory: Option<String>,
+    pub acme_ca_certs: Option<String>,
 }
 
 /// `x-dray: lock:`.

@@ -22,6 +22,8 @@ pub const MINIMUM_VERSION: &str = "v0.9.2";
 pub const APPS_CONTAINER_DIRECTORY: &str = "/home/kamal-proxy/.apps-config";
 /// The host directory holding per-app proxy files (error pages, certificates).
 pub const APPS_DIRECTORY: &str = ".kamal/proxy/apps-config";
+/// The ACME directory's CA roots (`x-dray: proxy: acme_ca_certs`) in an app's directory.
+pub const ACME_CA_FILE: &str = "acme/ca.pem";
 
 /// `docker network create kamal`.
 pub fn create_network(host: &str) -> CommandSpec {
@@ -304,7 +306,9 @@ fn bool_flag(out: &mut Vec<String>, flag: &str, value: Option<bool>) {
 /// `kamal-proxy deploy` flags after the service name, in Kamal's order: `--target=<target>:<port>`
 /// then host, tls, certificate paths, timeouts, health check, buffering, path prefixes,
 /// forwarding, redirect, logged headers, error pages. `tls_role` names the role directory of a
-/// custom certificate.
+/// custom certificate; for a role (not an accessory) serving TLS with ACME, `x-dray: proxy:`
+/// adds dray-proxy's `--tls-acme-directory` and `--tls-acme-ca-certs` after the certificate
+/// paths (kamal-proxy has neither).
 pub fn deploy_args(
     config: &Config,
     proxy: &Proxy,
@@ -328,6 +332,11 @@ pub fn deploy_args(
         };
         a.push(format!("--tls-certificate-path={tls_dir}/cert.pem"));
         a.push(format!("--tls-private-key-path={tls_dir}/key.pem"));
+    } else if let (true, Some(_), Some(acme)) = (proxy.ssl, tls_role, &config.acme) {
+        a.push(format!("--tls-acme-directory={}", acme.directory));
+        if acme.ca_certs.is_some() {
+            a.push(format!("--tls-acme-ca-certs={app_dir}/{ACME_CA_FILE}"));
+        }
     }
     a.push(format!(
         "--deploy-timeout={}",

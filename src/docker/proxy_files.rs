@@ -93,6 +93,16 @@ pub fn upload_certificate(
     )
 }
 
+/// Upload the ACME directory's CA roots (`x-dray: proxy: acme_ca_certs`; `ca.pem` in the
+/// archive) to `<A>/acme/`.
+pub fn upload_acme_ca(config: &Config, host: &str, archive: Vec<u8>) -> CommandSpec {
+    unpack(
+        format!("write the ACME directory's CA roots on {host}"),
+        &format!("{}/acme", app_directory(config)),
+        archive,
+    )
+}
+
 /// Script text, run after the old version stopped: remove the error pages of every version but
 /// `version` (Kamal's `clean_up_error_pages`).
 pub fn clean_up_error_pages_script(config: &Config, version: &str) -> String {

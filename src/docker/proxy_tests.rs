@@ -64,6 +64,34 @@ fn deploy_with_every_flag() {
 }
 
 #[test]
+fn x_dray_acme_directory_and_ca_go_to_tls_roles_only() {
+    let ssl = "proxy:\n  ssl: true\n  host: example.com\n";
+    let c = with_proxy(
+        &format!("{ssl}x-dray:\n  proxy:\n    acme_directory: https://10.0.0.1:14000/dir\n    acme_ca_certs: ca.pem\n"),
+        Some("staging"),
+    );
+    let web = c.role("web").expect("web");
+    insta::assert_snapshot!(deploy(&c, web, "abc123", "999", "1.1.1.1").expect("proxy").to_shell(), @"docker exec kamal-proxy kamal-proxy deploy app-web-staging --target=abc123:80 --host=example.com --tls --tls-acme-directory=https://10.0.0.1:14000/dir --tls-acme-ca-certs=/home/kamal-proxy/.apps-config/app-staging/acme/ca.pem --deploy-timeout=30s --drain-timeout=30s --buffer-requests --buffer-responses --log-request-header=Cache-Control --log-request-header=Last-Modified --log-request-header=User-Agent");
+    // Without the CA file: the directory alone.
+    let c = with_proxy(
+        &format!("{ssl}x-dray:\n  proxy:\n    acme_directory: https://10.0.0.1:14000/dir\n"),
+        None,
+    );
+    let cmd = deploy(&c, c.role("web").expect("web"), "abc", "1", "h")
+        .expect("proxy")
+        .to_shell();
+    assert!(
+        cmd.contains(" --tls --tls-acme-directory=https://10.0.0.1:14000/dir --deploy-timeout"),
+        "{cmd}"
+    );
+    assert!(!cmd.contains("--tls-acme-ca-certs"), "{cmd}");
+    // An accessory's route (no role directory) never gets them.
+    let proxy = c.role("web").and_then(|r| r.proxy.as_ref()).expect("proxy");
+    let args = deploy_args(&c, proxy, None, "abc", "1").join(" ");
+    assert!(!args.contains("acme"), "{args}");
+}
+
+#[test]
 fn remove_resume_stop_match_kamal() {
     let c = base();
     let web = c.role("web").expect("web");

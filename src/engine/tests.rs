@@ -182,6 +182,7 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         break_stale_lock: false,
         no_revert: false,
         error_pages: None,
+        acme_ca: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),
     })

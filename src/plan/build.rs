@@ -44,6 +44,9 @@ pub struct PlanInputs<'a> {
     /// The error pages to upload (`error_pages_path`), as a tar archive of `4xx.html`/`5xx.html`
     /// files read before planning; `None` when there are none.
     pub error_pages: Option<&'a [u8]>,
+    /// `x-dray: proxy: acme_ca_certs` as a tar archive of `ca.pem`, read before planning;
+    /// uploaded to each host with a role serving TLS with ACME.
+    pub acme_ca: Option<&'a [u8]>,
     /// `setup`: the servers' bootstrap (Docker, `.kamal`, the `docker-setup` hook), right after
     /// the lock; empty otherwise.
     pub bootstrap: Vec<Stage>,
@@ -282,8 +285,20 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 .map(|pages| cmds::upload_error_pages(config, h, &release.version, pages))
                 .into_iter()
                 .collect();
-            for role in targets.roles_on(config, h) {
-                let Some(r) = config.role(role) else { continue };
+            let roles: Vec<_> = targets
+                .roles_on(config, h)
+                .iter()
+                .filter_map(|r| config.role(r))
+                .collect();
+            let acme_tls = roles.iter().any(|r| {
+                r.proxy
+                    .as_ref()
+                    .is_some_and(|p| p.ssl && p.ssl_certificate_pem.is_none())
+            });
+            if let (Some(ca), true) = (inp.acme_ca, acme_tls) {
+                commands.push(cmds::upload_acme_ca(config, h, ca));
+            }
+            for r in roles {
                 commands.extend(cmds::prepare_assets(config, r, &release.version, h));
                 commands.extend(cmds::upload_certificate(config, r, h, inp.secrets));
             }

@@ -277,6 +277,22 @@ pub fn upload_error_pages(
     )
 }
 
+/// Write the ACME directory's CA roots (`x-dray: proxy: acme_ca_certs`) where the proxy reads
+/// them (`--tls-acme-ca-certs`).
+pub fn upload_acme_ca(config: &Config, host: &str, archive: &[u8]) -> PlannedCommand {
+    PlannedCommand::new(
+        docker::proxy_files::upload_acme_ca(config, host, archive.to_vec()),
+        Some(format!(
+            "a tar archive of ca.pem ({})",
+            config
+                .acme
+                .as_ref()
+                .and_then(|a| a.ca_certs.as_deref())
+                .unwrap_or_default()
+        )),
+    )
+}
+
 /// Copy `role`'s assets out of the new image and merge them with the running version's.
 pub fn prepare_assets(
     config: &Config,

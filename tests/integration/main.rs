@@ -31,4 +31,5 @@ mod remote;
 mod secrets_adapters;
 mod server_bootstrap;
 mod support;
+mod tls_fleet;
 mod transcript;

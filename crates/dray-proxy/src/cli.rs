@@ -227,6 +227,10 @@ pub struct DeployArgs {
     /// ACME directory URL (dray-proxy only; default Let's Encrypt).
     #[arg(long)]
     pub tls_acme_directory: Option<String>,
+    /// PEM file of roots trusted for the ACME directory's TLS, besides the Mozilla roots
+    /// (dray-proxy only; a test CA such as pebble's).
+    #[arg(long)]
+    pub tls_acme_ca_certs: Option<String>,
     /// PEM certificate chain for the hosts (read again at each deploy).
     #[arg(long)]
     pub tls_certificate_path: Option<String>,
@@ -423,6 +427,16 @@ impl DeployArgs {
             }
             None => None,
         };
+        let acme_ca_certs = given(&self.tls_acme_ca_certs).map(str::to_string);
+        if let Some(path) = &acme_ca_certs {
+            if !tls {
+                return Err("TLS must be enabled to use --tls-acme-ca-certs".into());
+            }
+            if cert.is_some() {
+                return Err("cannot use --tls-acme-ca-certs with a custom TLS certificate".into());
+            }
+            super::acme::read_roots(std::path::Path::new(path))?;
+        }
         let mut spec = ServiceSpec {
             name: self.service.clone(),
             target: String::new(),
@@ -442,6 +456,7 @@ impl DeployArgs {
                 redirect: self.tls_redirect.unwrap_or(true),
                 acme_directory,
                 acme_cache_path: given(&self.tls_acme_cache_path).map(str::to_string),
+                acme_ca_certs,
                 on_demand_url: on_demand.map(str::to_string),
             },
             canonical_host,

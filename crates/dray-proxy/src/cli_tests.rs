@@ -280,3 +280,47 @@ fn read_target_flags_are_served_and_refused_without_read_targets() {
         )
     );
 }
+
+#[test]
+fn acme_ca_certs_are_read_at_deploy_and_need_acme_tls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("ca.pem");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["ca.test".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    std::fs::write(&ca, cert.pem()).expect("write");
+    let flag = format!("--tls-acme-ca-certs={}", ca.display());
+    let spec = deploy(&["--tls", "--host=a.test", &flag]).expect("spec");
+    assert_eq!(
+        spec.tls_settings.acme_ca_certs.as_deref(),
+        Some(ca.display().to_string().as_str())
+    );
+    let scope = crate::acme::AcmeScope::of(&spec.tls_settings, dir.path());
+    assert_eq!(scope.ca_certs.as_deref(), Some(ca.as_path()));
+    let err = |flags: &[&str]| deploy(flags).expect_err("refused");
+    assert!(err(&[&flag]).contains("TLS must be enabled"));
+    assert!(err(&[
+        "--tls",
+        "--host=a.test",
+        "--tls-certificate-path=/c.pem",
+        "--tls-private-key-path=/k.pem",
+        &flag
+    ])
+    .contains("custom TLS certificate"));
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").expect("write");
+    let e = err(&[
+        "--tls",
+        "--host=a.test",
+        &format!("--tls-acme-ca-certs={}", empty.display()),
+    ]);
+    assert!(e.contains("no PEM certificate"), "{e}");
+    let e = err(&[
+        "--tls",
+        "--host=a.test",
+        "--tls-acme-ca-certs=/nonexistent.pem",
+    ]);
+    assert!(e.contains("/nonexistent.pem"), "{e}");
+}

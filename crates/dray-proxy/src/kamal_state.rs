@@ -280,6 +280,8 @@ fn import(k: KService, warnings: &mut Vec<String>) -> Result<ServiceSpec, String
             redirect: o.tls_redirect,
             acme_directory: non_empty(o.acme_directory),
             acme_cache_path: non_empty(o.acme_cache_path),
+            // dray-proxy's own flag; kamal-proxy has no such setting.
+            acme_ca_certs: None,
             on_demand_url: non_empty(o.tls_on_demand_url),
         },
         canonical_host: non_empty(o.canonical_host),

@@ -30,7 +30,8 @@
 //!   (key PKCS#8, PKCS#1 or SEC1), read at each deploy and at start; one that does not load
 //!   fails the deploy (`unable to load certificate …`), and the running route stays.
 //! - `deploy S --host=… --tls` without files: ACME HTTP-01 on the first TLS request
-//!   ([`acme`]): `--tls-staging`, `--tls-acme-directory=URL` (dray-proxy only),
+//!   ([`acme`]): `--tls-staging`, `--tls-acme-directory=URL` and `--tls-acme-ca-certs=PEM`
+//!   (roots for that directory's TLS, read at deploy; both dray-proxy only),
 //!   `--tls-acme-cache-path` (default `<state dir>/certs`, files in kamal-proxy's autocert
 //!   layout). Env: `DRAY_PROXY_ACME_CA_CERTS` (PEM roots added to the Mozilla ones, for test
 //!   CAs), `DRAY_PROXY_ACME_RENEW_BEFORE` (30 days), `DRAY_PROXY_ACME_RENEW_INTERVAL` (1h).

@@ -129,6 +129,10 @@ pub struct TlsSettings {
     /// `<state dir>/certs`. Scoped below it by the SHA-256 of the directory URL, as
     /// kamal-proxy does, so its files and ours are interchangeable.
     pub acme_cache_path: Option<String>,
+    /// PEM roots trusted, besides the Mozilla roots and `DRAY_PROXY_ACME_CA_CERTS`, for the
+    /// ACME directory's TLS (`--tls-acme-ca-certs`, dray-proxy only; read at each deploy and
+    /// start).
+    pub acme_ca_certs: Option<String>,
     /// `--tls-on-demand-url`: for a service without hosts, the endpoint approving each host
     /// before its certificate is issued.
     pub on_demand_url: Option<String>,
@@ -142,6 +146,7 @@ impl Default for TlsSettings {
             redirect: true,
             acme_directory: None,
             acme_cache_path: None,
+            acme_ca_certs: None,
             on_demand_url: None,
         }
     }

@@ -186,6 +186,7 @@ mod tests {
                     redirect: false,
                     acme_directory: None,
                     acme_cache_path: None,
+                    acme_ca_certs: None,
                     on_demand_url: None,
                 },
                 canonical_host: Some("a.test".into()),

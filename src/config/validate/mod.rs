@@ -62,6 +62,74 @@ fn valid_service_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// `x-dray: proxy:`: an `https://` ACME directory, used by at least one role serving TLS
+/// with ACME (`proxy.ssl: true` without a certificate), and no accessory doing so (their
+/// routes do not get it); `acme_ca_certs` only with `acme_directory`.
+fn validate_acme(
+    cx: &Ctx,
+    raw: &RawConfig,
+    roles: &[Role],
+    accessories: &[Accessory],
+) -> Result<Option<Acme>, ConfigError> {
+    let Some(p) = raw.x_dray.as_ref().and_then(|d| d.proxy.as_ref()) else {
+        return Ok(None);
+    };
+    let acme_tls = |p: &Option<Proxy>| {
+        p.as_ref()
+            .is_some_and(|p| p.ssl && p.ssl_certificate_pem.is_none())
+    };
+    let Some(directory) = p.acme_directory.clone() else {
+        if p.acme_ca_certs.is_some() {
+            return Err(cx
+                .err(
+                    "x-dray.proxy.acme_ca_certs",
+                    "needs `x-dray.proxy.acme_directory`",
+                )
+                .hint("name the ACME directory whose TLS these roots sign, or remove the key"));
+        }
+        return Ok(None);
+    };
+    if !directory.starts_with("https://") || directory.len() == "https://".len() {
+        return Err(cx
+            .err(
+                "x-dray.proxy.acme_directory",
+                format!("must be an https:// URL, not {directory:?}"),
+            )
+            .hint("e.g. `https://acme.example.internal/directory`"));
+    }
+    if let Some(a) = accessories.iter().find(|a| acme_tls(&a.proxy)) {
+        return Err(cx
+            .err(
+                "x-dray.proxy.acme_directory",
+                format!(
+                    "applies to the app's roles only, but accessory {} serves TLS with ACME",
+                    a.name
+                ),
+            )
+            .hint("give the accessory a custom certificate (`proxy.ssl.certificate_pem`), or remove `x-dray.proxy`"));
+    }
+    if !roles.iter().any(|r| acme_tls(&r.proxy)) {
+        return Err(cx
+            .err(
+                "x-dray.proxy.acme_directory",
+                "no role serves TLS with ACME (`proxy.ssl: true` without a certificate)",
+            )
+            .hint("set `proxy.ssl: true`, or remove `x-dray.proxy`"));
+    }
+    if p.acme_ca_certs
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        return Err(cx
+            .err("x-dray.proxy.acme_ca_certs", "must name a PEM file")
+            .hint("a path relative to the project root, or remove the key"));
+    }
+    Ok(Some(Acme {
+        directory,
+        ca_certs: p.acme_ca_certs.clone(),
+    }))
+}
+
 /// Validate `raw` into the model.
 pub fn validate(
     raw: RawConfig,
@@ -411,7 +479,9 @@ pub fn validate(
                 .hint("e.g. `127.0.0.2`; leave it out for Kamal's `127.0.0.1`"));
         }
     }
+    let acme = validate_acme(&cx, &raw, &roles, &accessories)?;
     Ok(Config {
+        acme,
         local_registry_address,
         hook_timeout,
         post_deploy_locked,
@@ -515,6 +585,52 @@ mod dray_settings_tests {
         assert_eq!(config.hook_timeout, Some(30));
         let plain = load_str_without_commands(BASE, "config/deploy.yml").expect("loads");
         assert_eq!(plain.hook_timeout, None);
+    }
+
+    #[test]
+    fn x_dray_proxy_acme_is_read_and_refused_where_nothing_would_use_it() {
+        let ssl = "proxy:\n  host: a.test\n  ssl: true\n";
+        let acme = "x-dray:\n  proxy:\n    acme_directory: https://10.0.0.1:14000/dir\n    acme_ca_certs: ca.pem\n";
+        let config = load_str_without_commands(&format!("{BASE}{ssl}{acme}"), "config/deploy.yml")
+            .expect("loads");
+        let a = config.acme.expect("acme");
+        assert_eq!(a.directory, "https://10.0.0.1:14000/dir");
+        assert_eq!(a.ca_certs.as_deref(), Some("ca.pem"));
+        let refused = |text: String, key: &str, says: &str| {
+            let err = load_str_without_commands(&text, "config/deploy.yml").expect_err("refused");
+            assert!(err.hint.is_some(), "{err}");
+            let err = err.to_string();
+            assert!(err.contains(key) && err.contains(says), "{err}");
+        };
+        // No role serving TLS with ACME: without ssl, and with a custom certificate.
+        refused(
+            format!("{BASE}proxy:\n  host: a.test\n{acme}"),
+            "x-dray.proxy.acme_directory",
+            "no role",
+        );
+        refused(
+            format!("{BASE}proxy:\n  host: a.test\n  ssl:\n    certificate_pem: C\n    private_key_pem: K\n{acme}"),
+            "x-dray.proxy.acme_directory",
+            "no role",
+        );
+        refused(
+            format!("{BASE}{ssl}x-dray:\n  proxy:\n    acme_directory: http://10.0.0.1/dir\n"),
+            "x-dray.proxy.acme_directory",
+            "https://",
+        );
+        refused(
+            format!("{BASE}{ssl}x-dray:\n  proxy:\n    acme_ca_certs: ca.pem\n"),
+            "x-dray.proxy.acme_ca_certs",
+            "acme_directory",
+        );
+        refused(
+            format!("{BASE}{ssl}accessories:\n  db:\n    image: db\n    host: 1.1.1.1\n    proxy:\n      host: db.test\n      ssl: true\n{acme}"),
+            "x-dray.proxy.acme_directory",
+            "accessory db",
+        );
+        let plain =
+            load_str_without_commands(&format!("{BASE}{ssl}"), "config/deploy.yml").expect("loads");
+        assert_eq!(plain.acme, None);
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub fn run_with(
         break_stale_lock: false,
         no_revert: false,
         error_pages: None,
+        acme_ca: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),
     });

@@ -13,7 +13,8 @@
 //!   still served with ACME. An expired certificate is never served: the next hello issues.
 //! - The directory: Let's Encrypt, its staging directory with `--tls-staging`, or any with
 //!   `--tls-acme-directory` (a dray-proxy flag). Its TLS is checked against the Mozilla roots
-//!   plus the PEM file in `DRAY_PROXY_ACME_CA_CERTS` (a test CA such as pebble's).
+//!   plus the PEM file in `DRAY_PROXY_ACME_CA_CERTS` (a test CA such as pebble's), and the
+//!   service's `--tls-acme-ca-certs` file (a dray-proxy flag, read at deploy).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,8 @@ pub struct AcmeScope {
     pub directory: String,
     /// `<cache>/<sha256(directory option)>`.
     pub cache_dir: PathBuf,
+    /// `--tls-acme-ca-certs`: more roots trusted for the directory's TLS.
+    pub ca_certs: Option<PathBuf>,
 }
 
 impl AcmeScope {
@@ -87,6 +90,11 @@ impl AcmeScope {
                 option
             },
             cache_dir: base.join(hash),
+            ca_certs: settings
+                .acme_ca_certs
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -128,22 +136,7 @@ impl std::fmt::Debug for Acme {
 impl Acme {
     /// The ACME client, trusting the Mozilla roots and `DRAY_PROXY_ACME_CA_CERTS`.
     pub fn new() -> Result<Acme, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = std::env::var_os("DRAY_PROXY_ACME_CA_CERTS").filter(|p| !p.is_empty()) {
-            let path = PathBuf::from(path);
-            let bad = |e: String| format!("DRAY_PROXY_ACME_CA_CERTS={}: {e}", path.display());
-            for cert in CertificateDer::pem_file_iter(&path).map_err(|e| bad(e.to_string()))? {
-                roots
-                    .add(cert.map_err(|e| bad(e.to_string()))?)
-                    .map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        let config = rustls::ClientConfig::builder_with_provider(certs::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = client_config(None)?;
         let probe_connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config.clone())
             .https_or_http()
@@ -429,13 +422,67 @@ impl Acme {
             Err(e) => return Err(format!("account key {}: {e}", path.display())),
         };
         let key = Key::from_pkcs8_der(pkcs8.clone_key()).map_err(|e| e.to_string())?;
-        let (account, _) = Account::builder_with_http(Box::new(self.http.clone()))
+        let http = match &scope.ca_certs {
+            None => self.http.clone(),
+            Some(path) => {
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(client_config(Some(path))?)
+                    .https_only()
+                    .enable_http1()
+                    .build();
+                Client::builder(TokioExecutor::new()).build(connector)
+            }
+        };
+        let (account, _) = Account::builder_with_http(Box::new(http))
             .create_from_key((key, PrivateKeyDer::Pkcs8(pkcs8)), scope.directory.clone())
             .await
             .map_err(|e| format!("account on {}: {e}", scope.directory))?;
         accounts.insert(scope.clone(), account.clone());
         Ok(account)
     }
+}
+
+/// The certificates of a PEM file (at least one), to trust as roots.
+pub fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bad = |e: String| format!("{}: {e}", path.display());
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+/// The TLS client settings for ACME directories: the Mozilla roots, `DRAY_PROXY_ACME_CA_CERTS`
+/// and `extra` (a service's `--tls-acme-ca-certs`).
+fn client_config(extra: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = std::env::var_os("DRAY_PROXY_ACME_CA_CERTS").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        let bad = |e: String| format!("DRAY_PROXY_ACME_CA_CERTS={}: {e}", path.display());
+        for cert in CertificateDer::pem_file_iter(&path).map_err(|e| bad(e.to_string()))? {
+            roots
+                .add(cert.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    if let Some(path) = extra {
+        for cert in read_roots(path)? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(certs::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// A certificate from the cache file `<scope>/<host>` (key then chain), if there is one.
@@ -493,6 +540,7 @@ mod tests {
         let scope = AcmeScope {
             directory: "https://127.0.0.1:1/dir".into(),
             cache_dir: dir.path().join("scope"),
+            ca_certs: None,
         };
         let first = acme
             .ensure(&scope, "a.test", None)

@@ -304,7 +304,9 @@ pub fn promote(inp: &CanaryInputs, unlock: UnlockStep) -> Vec<Stage> {
                 group: 0,
                 container: format!("{}-{version}", config.container_prefix(role)),
                 proxy: r.runs_proxy(),
-                primary: false,
+                // The primary role is promoted already (its stage came first): nothing to wait
+                // for, so no boot waits behind the primary-role barrier.
+                primary: true,
                 parallel_roles: config.boot.parallel_roles,
                 commands: cmds::boot(config, r, release, host, inp.secrets),
                 if_start_lost: cmds::stop_new(config, r, release, host),
@@ -416,6 +418,62 @@ mod tests {
         );
         let only = CanaryRecord { percent: 0, ..both };
         assert_eq!(split_text(&only), "kamal-rollout in a");
+    }
+
+    #[test]
+    fn promote_boots_the_other_roles_without_waiting_for_a_primary_boot() {
+        let config = crate::docker::test_support::config_with(
+            &format!(
+                "{}proxy:\n  host: example.com\n",
+                crate::docker::test_support::BASE
+            ),
+            None,
+        );
+        let targets = Targets::resolve(&config, &crate::plan::Filters::default()).expect("targets");
+        let release = Release::new("app", "dhh/app", None, "v2", "me", "2024-01-01T00:00:00Z");
+        let record = CanaryRecord {
+            version: "v2".into(),
+            role: "web".into(),
+            percent: 20,
+            allow: Vec::new(),
+        };
+        let secrets = Secrets::default();
+        let hosts = vec!["1.1.1.1".to_string()];
+        let inp = CanaryInputs {
+            config: &config,
+            release: &release,
+            targets: &targets,
+            record: &record,
+            hosts: &hosts,
+            skip_hooks: true,
+            secrets: &secrets,
+        };
+        let stages = promote(&inp, cmds::unlock(&config, "1.1.1.1"));
+        let boots: Vec<&BootStep> = stages
+            .iter()
+            .flat_map(|s| &s.steps)
+            .filter_map(|s| match s {
+                Step::Boot(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(boots.len(), 1);
+        assert_eq!(boots[0].role, "workers");
+        // A non-primary boot waits for a primary boot's verdict, and there is none here.
+        assert!(boots.iter().all(|b| b.primary));
+        let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "promote",
+                "boot",
+                "tag-latest",
+                "prune",
+                "record",
+                "unlock",
+                "post-deploy"
+            ]
+        );
     }
 
     #[test]

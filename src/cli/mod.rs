@@ -149,6 +149,21 @@ pub struct DeployArgs {
     /// (Kamal's behaviour) instead of switching them back to the version they ran before.
     #[arg(long = "no-revert", alias = "no_revert")]
     pub no_revert: bool,
+
+    /// Canary (dray only): boot the new version beside the old on the primary role's hosts
+    /// and route this percentage (0-100) of `kamal-rollout` cookie values to it through the
+    /// proxy; `dray canary promote|abort` ends it.
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true)]
+    pub canary: Option<i64>,
+
+    /// With --canary: requests whose `kamal-rollout` cookie has this value always go to the
+    /// canary (repeatable; `--canary 0 --canary-allow V` routes only those).
+    #[arg(
+        long = "canary-allow",
+        value_name = "COOKIE_VALUE",
+        requires = "canary"
+    )]
+    pub canary_allow: Vec<String>,
 }
 
 /// The commands, with Kamal's names.
@@ -215,6 +230,9 @@ pub enum Command {
     /// Manage the deploy lock.
     #[command(subcommand)]
     Lock(LockCommand),
+    /// Show, promote or abort the canary started by `deploy --canary` (dray only).
+    #[command(subcommand)]
+    Canary(CanaryCommand),
     /// Prune old application images and containers.
     #[command(subcommand)]
     Prune(PruneCommand),
@@ -235,6 +253,20 @@ pub enum Command {
     /// An alias defined under `aliases:` in the configuration.
     #[command(external_subcommand)]
     Alias(Vec<String>),
+}
+
+/// `dray canary …` (dray only): the canary `deploy --canary` started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum CanaryCommand {
+    /// Show the split and the health of the canary and of the old version on each host (exit 1
+    /// when the canary is unhealthy).
+    Status,
+    /// Complete the release: the canary's version everywhere, the old version stopped,
+    /// post-deploy run, the lock released.
+    Promote,
+    /// Remove the canary: every request to the old version, the canary's containers removed,
+    /// the lock released.
+    Abort,
 }
 
 /// `dray app …` (Kamal's `lib/kamal/cli/app.rb`).

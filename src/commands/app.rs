@@ -129,6 +129,7 @@ fn boot(global: &GlobalOptions) -> Result<()> {
             skip_push: true,
             no_cache: false,
             no_revert: true,
+            canary: None,
         },
     )
 }

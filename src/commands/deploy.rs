@@ -18,11 +18,21 @@ pub struct DeployRequest {
     pub no_cache: bool,
     /// `--no-revert`.
     pub no_revert: bool,
+    /// `--canary PERCENT [--canary-allow V…]` (deploy only).
+    pub canary: Option<super::canary::CanaryRequest>,
 }
 
 /// Run `deploy`, `redeploy`, `rollback` or `app boot`.
 pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
     let s = Session::new(global)?;
+    let canary = match &req.canary {
+        Some(c) => {
+            let percent = super::canary::check_start(c, req.kind, s.lock_inherited())?;
+            super::canary::canary_hosts(global, &s.config, &s.targets)?;
+            Some((percent, c.allow.clone()))
+        }
+        None => None,
+    };
     let resolved = s.release()?;
     if req.skip_push
         && global.version.is_none()
@@ -68,10 +78,13 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         secrets: &secrets,
         lock_inherited: s.lock_inherited(),
         build_env,
-        lock_details: s.working_lock_details(
-            &resolved.release.version,
-            crate::docker::lock::AUTOMATIC_MESSAGE,
-        ),
+        lock_details: match canary {
+            Some(_) => super::canary::lock_details(&s, &resolved.release.version),
+            None => s.working_lock_details(
+                &resolved.release.version,
+                crate::docker::lock::AUTOMATIC_MESSAGE,
+            ),
+        },
         lock_wait: s.lock_wait(),
         break_stale_lock: s.global.break_stale_lock,
         no_revert: req.no_revert,
@@ -80,7 +93,20 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         bootstrap,
         accessories,
     });
-    s.run(&plan)
+    match canary {
+        Some((percent, allow)) => {
+            let plan =
+                super::canary::start_plan(&s, plan, &resolved.release, &secrets, percent, &allow)?;
+            s.run(&plan).map_err(|mut e| {
+                e.hint = Some(match e.hint.take() {
+                    Some(h) => format!("{h}\n{}", super::canary::FAILED_HINT),
+                    None => super::canary::FAILED_HINT.to_string(),
+                });
+                e
+            })
+        }
+        None => s.run(&plan),
+    }
 }
 
 /// `setup`'s own stages: the servers' bootstrap (`server bootstrap`, with the `docker-setup`

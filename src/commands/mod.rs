@@ -5,6 +5,7 @@ pub mod accessory_files;
 pub mod app;
 pub mod audit;
 pub mod build;
+pub mod canary;
 pub mod config;
 pub mod deploy;
 pub mod details;
@@ -118,6 +119,14 @@ impl crate::error::Diagnostic for crate::config::secrets::SecretsError {
     }
 }
 
+/// `--canary` and `--canary-allow` of a deploy-like command.
+fn canary_request(args: &crate::cli::DeployArgs) -> Option<canary::CanaryRequest> {
+    args.canary.map(|percent| canary::CanaryRequest {
+        percent,
+        allow: args.canary_allow.clone(),
+    })
+}
+
 /// Run one parsed command line; `depth` counts alias expansions.
 pub fn run(cli: Cli, depth: usize) -> Result<()> {
     match cli.command {
@@ -139,6 +148,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
                 no_revert: args.no_revert,
+                canary: canary_request(&args),
             },
         ),
         Command::Deploy(args) => deploy::run(
@@ -148,6 +158,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
                 no_revert: args.no_revert,
+                canary: canary_request(&args),
             },
         ),
         Command::Redeploy(args) => deploy::run(
@@ -157,6 +168,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                 skip_push: args.skip_push,
                 no_cache: args.no_cache,
                 no_revert: args.no_revert,
+                canary: canary_request(&args),
             },
         ),
         Command::Rollback {
@@ -175,6 +187,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
                     skip_push: true,
                     no_cache: false,
                     no_revert,
+                    canary: None,
                 },
             )
         }
@@ -185,6 +198,7 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         }
         Command::Alias(args) => run_alias(&cli.global, args, depth),
         Command::Lock(sub) => lock::run(&cli.global, &sub),
+        Command::Canary(sub) => canary::run(&cli.global, &sub),
         Command::Server(sub) => server::run(&cli.global, &sub),
         Command::Audit => audit::run(&cli.global),
         Command::Details => details::run(&cli.global),

@@ -31,6 +31,7 @@
 //! - [`server`]: `server bootstrap`'s Docker check, install and run directory.
 //! - [`assets`]: asset bridging (`asset_path`) between the old and the new version.
 //! - [`releases`]: dray's record of successful releases on each host.
+//! - [`rollout`]: canaries through the proxy's `rollout` commands, and their record on the hosts.
 //! - [`status`]: the one script per host `dray status` reads.
 
 pub mod accessory;
@@ -48,6 +49,7 @@ pub mod proxy_files;
 pub mod prune;
 pub mod registry;
 pub mod releases;
+pub mod rollout;
 mod script;
 pub mod server;
 pub mod status;

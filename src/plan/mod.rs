@@ -16,6 +16,7 @@ pub mod admin;
 pub mod app;
 pub mod build;
 pub mod builder;
+pub mod canary;
 pub mod cmds;
 mod command;
 pub mod hole;

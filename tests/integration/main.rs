@@ -6,6 +6,7 @@ mod accessory_proxy;
 mod app;
 mod build_cmds;
 mod builder;
+mod canary;
 mod cli_surface;
 mod cmd_plans;
 mod config;

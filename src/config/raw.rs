@@ -275,6 +275,8 @@ pub struct RawDray {
     pub hooks: Option<RawDrayHooks>,
     pub local_registry: Option<RawDrayLocalRegistry>,
     pub lock: Option<RawDrayLock>,
+    /// `x-dray: replicas: { <role>: N }`: containers of the role per host.
+    pub replicas: Option<OrderedMap<u64>>,
 }
 
 /// `x-dray: lock:`.

@@ -48,6 +48,7 @@ pub mod proxy_files;
 pub mod prune;
 pub mod registry;
 pub mod releases;
+pub mod replicas;
 mod script;
 pub mod server;
 pub mod status;

@@ -225,7 +225,11 @@ pub fn validate(
         }
     }
 
-    replicas::apply(&cx, raw.x_dray.as_ref().and_then(|d| d.replicas.as_ref()), &mut roles)?;
+    replicas::apply(
+        &cx,
+        raw.x_dray.as_ref().and_then(|d| d.replicas.as_ref()),
+        &mut roles,
+    )?;
 
     for role in &roles {
         if let Some(p) = &role.proxy {

@@ -24,26 +24,22 @@ pub(super) fn apply(
         let known: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
         let Some(role) = roles.iter_mut().find(|r| &r.name == name) else {
             let err = cx.err(&path, format!("the role `{name}` isn't defined"));
-            return Err(
-                match did_you_mean(name, known.iter().map(String::as_str)) {
-                    Some(s) => err.hint(format!("did you mean `{s}`? roles: {}", known.join(", "))),
-                    None => err.hint(format!(
-                        "name one of the roles under `servers`: {}",
-                        known.join(", ")
-                    )),
-                },
-            );
+            return Err(match did_you_mean(name, known.iter().map(String::as_str)) {
+                Some(s) => err.hint(format!("did you mean `{s}`? roles: {}", known.join(", "))),
+                None => err.hint(format!(
+                    "name one of the roles under `servers`: {}",
+                    known.join(", ")
+                )),
+            });
         };
-        let n = u32::try_from(*n)
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| {
-                cx.err(&path, "must be a whole number of containers, at least 1")
-                    .hint("1 is Kamal's one container per host")
-            })?;
-        let publishes = role.options.iter().any(|(k, v)| {
-            k == "publish" && !matches!(v, OptionValue::Flag(false))
-        });
+        let n = u32::try_from(*n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+            cx.err(&path, "must be a whole number of containers, at least 1")
+                .hint("1 is Kamal's one container per host")
+        })?;
+        let publishes = role
+            .options
+            .iter()
+            .any(|(k, v)| k == "publish" && !matches!(v, OptionValue::Flag(false)));
         if n > 1 && publishes {
             return Err(cx
                 .err(
@@ -72,7 +68,8 @@ mod tests {
 
     #[test]
     fn replicas_are_set_per_role_and_default_to_one() {
-        let config = load_text(&format!("{BASE}x-dray:\n  replicas:\n    web: 3\n")).expect("valid");
+        let config =
+            load_text(&format!("{BASE}x-dray:\n  replicas:\n    web: 3\n")).expect("valid");
         assert_eq!(config.role("web").map(|r| r.replicas), Some(3));
         assert_eq!(config.role("workers").map(|r| r.replicas), Some(1));
         let plain = load_text(BASE).expect("valid");

@@ -445,3 +445,28 @@ fn snapshot_local_registry() {
         &["deploy", "--version", "1.0.0"],
     );
 }
+
+#[test]
+fn snapshot_replicas_web_three_workers_two() {
+    // `x-dray: replicas`: web ×3 behind the proxy, workers ×2 without it, replaced one at a
+    // time (2..N, then Kamal's name last); prune counts versions.
+    let config = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 3\n    workers: 2\n";
+    snapshot_plan(
+        "plan_replicas",
+        &config,
+        &[],
+        &["deploy", "--version", "1.0.0"],
+    );
+}
+
+#[test]
+fn snapshot_replicas_app_commands() {
+    let config = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 3\n";
+    for (name, args) in [
+        ("plan_replicas_app_stop", &["app", "stop", "--version", "1.0.0"][..]),
+        ("plan_replicas_app_start", &["app", "start", "--version", "1.0.0"][..]),
+        ("plan_replicas_app_logs", &["app", "logs", "-r", "web"][..]),
+    ] {
+        snapshot_plan(name, &config, &[], args);
+    }
+}

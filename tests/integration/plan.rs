@@ -463,8 +463,14 @@ fn snapshot_replicas_web_three_workers_two() {
 fn snapshot_replicas_app_commands() {
     let config = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 3\n";
     for (name, args) in [
-        ("plan_replicas_app_stop", &["app", "stop", "--version", "1.0.0"][..]),
-        ("plan_replicas_app_start", &["app", "start", "--version", "1.0.0"][..]),
+        (
+            "plan_replicas_app_stop",
+            &["app", "stop", "--version", "1.0.0"][..],
+        ),
+        (
+            "plan_replicas_app_start",
+            &["app", "start", "--version", "1.0.0"][..],
+        ),
         ("plan_replicas_app_logs", &["app", "logs", "-r", "web"][..]),
     ] {
         snapshot_plan(name, &config, &[], args);

@@ -128,7 +128,14 @@ fn replicated_workers_are_replaced_one_at_a_time_and_every_command_sees_them() {
     for name in expected(&s, "workers", "w1", 2) {
         assert!(logs.contains(&name), "{name} in {logs}");
     }
-    let exec = p.dray_ok(&["app", "exec", "--reuse", "-r", "workers", "cat /tmp/www/name"]);
+    let exec = p.dray_ok(&[
+        "app",
+        "exec",
+        "--reuse",
+        "-r",
+        "workers",
+        "cat /tmp/www/name",
+    ]);
     for name in expected(&s, "workers", "w1", 2) {
         assert!(exec.contains(&format!("{name}:")), "{name} in {exec}");
     }
@@ -164,7 +171,10 @@ fn three_web_replicas_per_host_serve_and_deploy_and_rollback_drop_no_request() {
 
     p.dray_ok(&["deploy", "--version", "v1"]);
     for h in &web {
-        assert_eq!(names(fleet, h, &s, "web", "running"), expected(&s, "web", "v1", 3));
+        assert_eq!(
+            names(fleet, h, &s, "web", "running"),
+            expected(&s, "web", "v1", 3)
+        );
         assert_eq!(kamal_version(fleet, h, &s, "web"), "v1");
         // The proxy balances across the three.
         let mut served = BTreeSet::new();
@@ -186,7 +196,10 @@ fn three_web_replicas_per_host_serve_and_deploy_and_rollback_drop_no_request() {
     p.dray_ok(&["deploy", "--version", "v2"]);
     let deploy_took = started.elapsed();
     for h in &web {
-        assert_eq!(names(fleet, h, &s, "web", "running"), expected(&s, "web", "v2", 3));
+        assert_eq!(
+            names(fleet, h, &s, "web", "running"),
+            expected(&s, "web", "v2", 3)
+        );
     }
     let started = std::time::Instant::now();
     p.dray_ok(&["rollback", "v1"]);
@@ -209,7 +222,10 @@ fn three_web_replicas_per_host_serve_and_deploy_and_rollback_drop_no_request() {
         "replicas under load: {total} requests, 0 failed; deploy {deploy_took:?}, rollback {rollback_took:?}"
     );
     for h in &web {
-        assert_eq!(names(fleet, h, &s, "web", "running"), expected(&s, "web", "v1", 3));
+        assert_eq!(
+            names(fleet, h, &s, "web", "running"),
+            expected(&s, "web", "v1", 3)
+        );
         assert_eq!(kamal_version(fleet, h, &s, "web"), "v1");
     }
     assert_eq!(
@@ -220,7 +236,11 @@ fn three_web_replicas_per_host_serve_and_deploy_and_rollback_drop_no_request() {
     // Prune keeps one version's replicas (retain_containers: 1), every replica of it.
     p.dray_ok(&["prune", "containers"]);
     for h in &web {
-        assert_eq!(names(fleet, h, &s, "web", "exited"), expected(&s, "web", "v2", 3), "{h}");
+        assert_eq!(
+            names(fleet, h, &s, "web", "exited"),
+            expected(&s, "web", "v2", 3),
+            "{h}"
+        );
     }
 
     let logs = p.dray_ok(&["app", "logs", "-r", "web", "-n", "3"]);

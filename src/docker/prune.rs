@@ -23,7 +23,7 @@ fn destination_filter(config: &Config) -> String {
 
 /// Remove stopped (`created`/`exited`/`dead`) containers of this service and destination beyond
 /// the newest `retain`. With a replicated role (`x-dray: replicas`) the count is of versions:
-/// the stopped replicas of one version of one role count as one container.
+/// every stopped container of one version (its replicas, its roles) counts as one.
 pub fn containers(config: &Config, retain: u32, host: &str) -> CommandSpec {
     if config.roles.iter().any(|r| r.replicated()) {
         return versions(config, retain, host);
@@ -39,9 +39,9 @@ pub fn containers(config: &Config, retain: u32, host: &str) -> CommandSpec {
     )
 }
 
-/// [`containers`] counting versions: each stopped container's role and version (its name
-/// without `<service>-<role>[-<dest>]-` and without the `-r<replica>` of its label) is a key;
-/// containers beyond the newest `retain` keys are removed.
+/// [`containers`] counting versions: each stopped container's version is its name without
+/// `<service>-<role>[-<dest>]-` (its role from its label) and without the `-r<replica>` of its
+/// replica label; the containers of versions beyond the newest `retain` are removed.
 fn versions(config: &Config, retain: u32, host: &str) -> CommandSpec {
     let dest = config
         .destination
@@ -53,7 +53,7 @@ fn versions(config: &Config, retain: u32, host: &str) -> CommandSpec {
         format!(
             "docker ps -a --filter {} --filter {} --filter status=created --filter status=exited --filter status=dead --format {} | {{ seen=' '; n=0; while read id name role replica; do \
 v=${{name#\"{service}-$role{dest}-\"}}; [ -z \"$replica\" ] || v=${{v%-r\"$replica\"}}; \
-case \"$seen\" in *\" $role/$v \"*) ;; *) n=$((n + 1)); seen=\"$seen$role/$v \" ;; esac; \
+case \"$seen\" in *\" $v \"*) ;; *) n=$((n + 1)); seen=\"$seen$v \" ;; esac; \
 [ \"$n\" -le {retain} ] || docker rm \"$id\"; done; }}",
             quote(&format!("label=service={}", config.service)),
             quote(&destination_filter(config)),
@@ -156,11 +156,8 @@ mod tests {
             .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
             .output()
             .expect("sh");
-        // Kept: web v3 (2 replicas), workers v3; removed: web v2 and v1, every replica.
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "rm a4\nrm a5\nrm a6\nrm a7\n"
-        );
+        // Kept: v3 (web's 2 replicas and workers) and v2; removed: v1, every replica.
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "rm a6\nrm a7\n");
     }
 
     #[test]

@@ -476,3 +476,38 @@ fn snapshot_replicas_app_commands() {
         snapshot_plan(name, &config, &[], args);
     }
 }
+
+#[test]
+fn one_replica_plans_exactly_as_kamals_one_container() {
+    let dry_run = |config: &str| {
+        let dir = repo(config);
+        let out = dray_cmd(dir.path(), &["deploy", "--version", "1.0.0", "--dry-run"])
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The lock stage and the release's time differ from run to run.
+        let mut in_lock = false;
+        let mut lines = Vec::new();
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let stage = l.split_once(". ").filter(|(n, _)| n.parse::<u32>().is_ok());
+            if let Some((_, name)) = stage {
+                in_lock = name == "lock";
+            }
+            if !in_lock
+                && !l.contains("RECORDED_AT")
+                && !l.contains("recorded_at")
+                && !l.contains("dray-releases")
+            {
+                lines.push(l.to_string());
+            }
+        }
+        lines
+    };
+    let one = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 1\n    workers: 1\n";
+    assert_eq!(dry_run(&one), dry_run(CONFIG));
+}

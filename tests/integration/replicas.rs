@@ -157,9 +157,8 @@ fn replicated_workers_are_replaced_one_at_a_time_and_every_command_sees_them() {
     );
 }
 
+/// Needs the fleet's dray-proxy with several `--target` per service (main's ptargets).
 #[test]
-#[ignore = "needs the fleet's dray-proxy with several --target per service (branch ptargets, \
-            signalled by /tmp/ptargets-merged); run with --ignored once the fleet's proxy image has it"]
 fn three_web_replicas_per_host_serve_and_deploy_and_rollback_drop_no_request() {
     let Some(fleet) = Fleet::get() else { return };
     let hosts = fleet.require_hosts(3).to_vec();

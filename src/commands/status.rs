@@ -31,6 +31,9 @@ pub struct RoleStatus {
     pub stale: Vec<String>,
     /// What does not match, in words; empty when in sync.
     pub drift: Vec<String>,
+    /// A replicated role (`x-dray: replicas`): the running replicas of the running version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<String>>,
 }
 
 /// One accessory on one host.
@@ -171,29 +174,45 @@ fn analyse(s: &Session, answers: &[(String, String, Option<String>)]) -> Status 
                 continue;
             };
             let prefix = format!("{}-", config.container_prefix(&role.name));
-            // (version, state, container id)
-            let containers: Vec<(String, String, String)> = find("role", &role.name)
+            // (version, state, container id, name)
+            let containers: Vec<(String, String, String, String)> = find("role", &role.name)
                 .unwrap_or(&[])
                 .iter()
                 .filter_map(|l| {
                     let mut cols = l.split('\t');
                     let (id, name, state) = (cols.next()?, cols.next()?, cols.next()?);
                     let version = name.strip_prefix(&prefix)?;
+                    // A replica's name ends with `-r<replica>`, its label.
+                    let replica = cols.next().map(str::trim).unwrap_or("");
+                    let version = if replica.is_empty() {
+                        version
+                    } else {
+                        version
+                            .strip_suffix(&format!("-r{replica}"))
+                            .unwrap_or(version)
+                    };
                     // Exec containers and renamed (replaced) ones are not the role's.
                     (!version.starts_with("exec-") && !version.contains("_replaced_")).then(|| {
                         (
                             version.to_string(),
                             state.trim().to_string(),
                             id.to_string(),
+                            name.to_string(),
                         )
                     })
                 })
                 .collect();
-            let running: Vec<&str> = containers
+            let mut running: Vec<&str> = containers
                 .iter()
-                .filter(|(_, st, _)| st == "running" || st == "restarting")
-                .map(|(v, _, _)| v.as_str())
+                .filter(|(_, st, _, _)| st == "running" || st == "restarting")
+                .map(|(v, _, _, _)| v.as_str())
                 .collect();
+            let mut seen: Vec<&str> = Vec::new();
+            running.retain(|v| {
+                let first = !seen.contains(v);
+                seen.push(v);
+                first
+            });
             let current = wanted
                 .as_deref()
                 .filter(|w| running.contains(w))
@@ -223,8 +242,8 @@ fn analyse(s: &Session, answers: &[(String, String, Option<String>)]) -> Status 
                 // kamal-proxy's target is the container's id (Kamal's) or its name, `:<port>`.
                 let targets: Vec<String> = containers
                     .iter()
-                    .filter(|(v, _, _)| Some(v) == current.as_ref())
-                    .flat_map(|(v, _, id)| [format!("{id}:"), format!("{prefix}{v}:")])
+                    .filter(|(v, _, _, _)| Some(v) == current.as_ref())
+                    .flat_map(|(_, _, id, name)| [format!("{id}:"), format!("{name}:")])
                     .collect();
                 routes.unwrap_or(&[]).iter().any(|l| {
                     let cols: Vec<&str> = l.split_whitespace().collect();
@@ -237,6 +256,23 @@ fn analyse(s: &Session, answers: &[(String, String, Option<String>)]) -> Status 
             if routed == Some(false) && current.is_some() {
                 drift.push("the proxy does not route to it".to_string());
             }
+            let replicas = role.replicated().then(|| {
+                let names: Vec<String> = containers
+                    .iter()
+                    .filter(|(v, st, _, _)| {
+                        Some(v) == current.as_ref() && (st == "running" || st == "restarting")
+                    })
+                    .map(|(_, _, _, name)| name.clone())
+                    .collect();
+                if current.is_some() && names.len() != role.replicas as usize {
+                    drift.push(format!(
+                        "runs {} of {} replicas",
+                        names.len(),
+                        role.replicas
+                    ));
+                }
+                names
+            });
             roles.push(RoleStatus {
                 host: host.clone(),
                 role: role.name.clone(),
@@ -245,6 +281,7 @@ fn analyse(s: &Session, answers: &[(String, String, Option<String>)]) -> Status 
                 routed,
                 stale,
                 drift,
+                replicas,
             });
         }
         for acc in config.accessories.iter().filter(|a| a.hosts.contains(host)) {
@@ -318,7 +355,11 @@ fn render(status: &Status) -> String {
         rows.push([
             r.host.clone(),
             r.role.clone(),
-            r.running.clone().unwrap_or_else(|| "-".into()),
+            match (&r.running, &r.replicas) {
+                (Some(v), Some(names)) => format!("{v} ({} replicas)", names.len()),
+                (Some(v), None) => v.clone(),
+                (None, _) => "-".into(),
+            },
             r.wanted.clone().unwrap_or_else(|| "-".into()),
             match r.routed {
                 Some(true) => "routed".into(),

@@ -168,12 +168,24 @@ pub struct Role {
     pub asset_path: Option<String>,
     /// `stop_timeout` (role, else root).
     pub stop_timeout: Option<u64>,
+    /// `x-dray: replicas: <role>`: containers of the role per host (1, Kamal's, by default).
+    #[serde(skip_serializing_if = "is_one")]
+    pub replicas: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Role {
     /// Whether this role runs behind the proxy.
     pub fn runs_proxy(&self) -> bool {
         self.proxy.is_some()
+    }
+
+    /// Whether the role runs several containers per host (`x-dray: replicas`).
+    pub fn replicated(&self) -> bool {
+        self.replicas > 1
     }
 
     /// The host names.

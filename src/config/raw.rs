@@ -276,6 +276,8 @@ pub struct RawDray {
     pub local_registry: Option<RawDrayLocalRegistry>,
     pub lock: Option<RawDrayLock>,
     pub proxy: Option<RawDrayProxy>,
+    /// `x-dray: replicas: { <role>: N }`: containers of the role per host.
+    pub replicas: Option<OrderedMap<u64>>,
 }
 
 /// `x-dray: proxy:`.

@@ -100,6 +100,42 @@ impl<'a> App<'a> {
         format!("{}-{}", self.container_prefix(), version)
     }
 
+    /// Replica `replica` of `version`: replica 1 has Kamal's exact name, the others
+    /// `<service>-<role>[-<dest>]-<version>-r<replica>` (`x-dray: replicas`).
+    pub fn replica_name(&self, version: &str, replica: u32) -> String {
+        if replica <= 1 {
+            self.container_name(version)
+        } else {
+            format!("{}-r{replica}", self.container_name(version))
+        }
+    }
+
+    /// The replicas in boot order: 2..N, then 1 (Kamal's name) last, so that Kamal's
+    /// `docker ps --latest` finds replica 1 and reads the plain version from its name.
+    pub fn replica_order(&self) -> Vec<u32> {
+        let n = self.role.replicas.max(1);
+        (2..=n).chain(std::iter::once(1)).collect()
+    }
+
+    /// `--format` of the listings versions are read from: the name, and for a replicated role
+    /// the replica label (empty on replica 1 and on Kamal's containers).
+    fn names_format(&self) -> &'static str {
+        if self.role.replicated() {
+            "{{.Names}} {{.Label \"dray.replica\"}}"
+        } else {
+            "{{.Names}}"
+        }
+    }
+
+    /// A `name=` filter matching every replica of the version in shell variable `var`.
+    pub(crate) fn replicas_filter_of_var(&self, var: &str) -> String {
+        format!(
+            "{}\"${var}\"{}",
+            quote(&format!("name=^{}-", self.container_prefix())),
+            quote("(-r[0-9]+)?$")
+        )
+    }
+
     /// `<service>-<role>[-<dest>]-exec-<version>-<hex6>` (`hex6`: 3 random bytes in hex).
     pub fn exec_container_name(&self, version: &str, hex6: &str) -> String {
         format!("{}-exec-{}-{}", self.container_prefix(), version, hex6)
@@ -117,7 +153,13 @@ impl<'a> App<'a> {
 
     /// `docker run` for a new container of `version`, exactly in Kamal's order (§5.5).
     pub fn run(&self, version: &str, hostname: Option<&str>) -> CommandSpec {
-        let name = self.container_name(version);
+        self.run_replica(version, hostname, 1)
+    }
+
+    /// `docker run` for replica `replica` of `version`: [`App::run`] under the replica's name,
+    /// with the label `dray.replica=<replica>` after Kamal's labels (replicas 2..N only).
+    pub fn run_replica(&self, version: &str, hostname: Option<&str>, replica: u32) -> CommandSpec {
+        let name = self.replica_name(version, replica);
         let mut cmd = CommandSpec::new(
             format!("boot {} on {}", self.role.name, self.host),
             "docker",
@@ -152,6 +194,9 @@ impl<'a> App<'a> {
                 _ => cmd.arg(key),
             };
         }
+        if replica > 1 {
+            cmd = cmd.arg("--label").arg(format!("dray.replica={replica}"));
+        }
         cmd = option_args(cmd, &self.role.options);
         cmd = cmd.arg(self.image(version));
         match self.role.cmd.as_deref() {
@@ -162,28 +207,33 @@ impl<'a> App<'a> {
 
     /// `docker start <name>`.
     pub fn start(&self, version: &str) -> CommandSpec {
-        CommandSpec::new(
+        let cmd = CommandSpec::new(
             format!("start {} on {}", self.role.name, self.host),
             "docker",
         )
-        .arg("start")
-        .arg(self.container_name(version))
+        .arg("start");
+        if self.role.replicated() {
+            // Every replica, Kamal's name last (the newest start, as a boot leaves it).
+            let order = self.replica_order();
+            return cmd.args(order.iter().map(|r| self.replica_name(version, *r)));
+        }
+        cmd.arg(self.container_name(version))
     }
 
     /// `docker container ls --all --filter name=^<name>$ --quiet`: the id of `version`'s
     /// container (also the clash check before booting and the target of `kamal-proxy deploy`).
     pub fn container_id(&self, version: &str) -> CommandSpec {
+        self.container_id_named(&self.container_name(version))
+    }
+
+    /// `docker container ls --all --filter name=^<name>$ --quiet`.
+    pub fn container_id_named(&self, name: &str) -> CommandSpec {
         CommandSpec::new(
-            format!(
-                "find {} container {} on {}",
-                self.role.name,
-                self.container_name(version),
-                self.host
-            ),
+            format!("find {} container {name} on {}", self.role.name, self.host),
             "docker",
         )
         .args(["container", "ls", "--all", "--filter"])
-        .arg(format!("name=^{}$", self.container_name(version)))
+        .arg(format!("name=^{name}$"))
         .arg("--quiet")
     }
 
@@ -208,11 +258,17 @@ impl<'a> App<'a> {
 
     /// Script text listing every container of the role, `<id>\t<name>\t<state>` per line
     /// (`status`).
+    /// A replicated role's lines end with a 4th column, the replica label.
     pub fn listing_script(&self) -> String {
+        let format = if self.role.replicated() {
+            "{{.ID}}\t{{.Names}}\t{{.State}}\t{{.Label \"dray.replica\"}}"
+        } else {
+            "{{.ID}}\t{{.Names}}\t{{.State}}"
+        };
         format!(
             "docker ps --all {} --format {}",
             words(&self.filter_words(&[])),
-            crate::shell::quote("{{.ID}}\t{{.Names}}\t{{.State}}")
+            crate::shell::quote(format)
         )
     }
 
@@ -247,7 +303,14 @@ impl<'a> App<'a> {
     }
 
     /// `… | while read line; do echo ${line#<prefix>-}; done`: names to versions.
+    /// A replicated role's listings carry the replica label: `-r<replica>` is cut off too.
     fn extract_version(&self) -> String {
+        if self.role.replicated() {
+            return format!(
+                "while read line replica; do v=\"${{line#{}-}}\"; [ -z \"$replica\" ] || v=\"${{v%-r$replica}}\"; echo \"$v\"; done",
+                self.container_prefix()
+            );
+        }
         format!(
             "while read line; do echo \"${{line#{}-}}\"; done",
             self.container_prefix()
@@ -260,7 +323,7 @@ impl<'a> App<'a> {
             format!("find running {} version on {}", self.role.name, self.host),
             format!(
                 "{} | {}",
-                self.current_container_script(&["--format", "{{.Names}}"]),
+                self.current_container_script(&["--format", self.names_format()]),
                 self.extract_version()
             ),
         )
@@ -277,11 +340,16 @@ impl<'a> App<'a> {
     /// The state of `version`'s container for readiness: `<status> <restart count> <exit code>
     /// [<health>]` (health only with a health check).
     pub fn state(&self, version: &str) -> CommandSpec {
+        self.state_named(&self.container_name(version))
+    }
+
+    /// [`App::state`] of the container `name`.
+    pub fn state_named(&self, name: &str) -> CommandSpec {
         sh(
             format!("check {} state on {}", self.role.name, self.host),
             format!(
                 "{} | xargs docker inspect --format {}",
-                container_id_script(&self.container_name(version)),
+                container_id_script(name),
                 quote(STATE_FORMAT)
             ),
         )
@@ -289,11 +357,16 @@ impl<'a> App<'a> {
 
     /// The health log of `version`'s container, shown when it failed to boot.
     pub fn health_log(&self, version: &str) -> CommandSpec {
+        self.health_log_named(&self.container_name(version))
+    }
+
+    /// [`App::health_log`] of the container `name`.
+    pub fn health_log_named(&self, name: &str) -> CommandSpec {
         sh(
             format!("read {} health log on {}", self.role.name, self.host),
             format!(
                 "{} | xargs docker inspect --format {}",
-                container_id_script(&self.container_name(version)),
+                container_id_script(name),
                 quote("{{json .State.Health}}")
             ),
         )
@@ -313,11 +386,22 @@ impl<'a> App<'a> {
         }
     }
 
-    /// Stop `version`'s container, or the current one when `version` is `None`.
+    /// Stop `version`'s container, or the current one when `version` is `None`; for a
+    /// replicated role, every replica of that version.
     pub fn stop(&self, version: Option<&str>) -> CommandSpec {
-        let source = match version {
-            Some(v) => container_id_script(&self.container_name(v)),
-            None => self.current_container_script(&["--quiet"]),
+        let source = match (version, self.role.replicated()) {
+            (Some(v), false) => container_id_script(&self.container_name(v)),
+            (None, false) => self.current_container_script(&["--quiet"]),
+            (Some(v), true) => format!(
+                "v={}; docker container ls --all --filter {} --quiet",
+                quote(v),
+                self.replicas_filter_of_var("v")
+            ),
+            (None, true) => format!(
+                "v=$({}); [ -n \"$v\" ] || exit 0; docker container ls --all --filter {} --quiet",
+                self.current_running_version().to_shell(),
+                self.replicas_filter_of_var("v")
+            ),
         };
         let mut stop = vec!["xargs".to_string(), "docker".into(), "stop".into()];
         stop.extend(self.stop_args());
@@ -330,13 +414,19 @@ impl<'a> App<'a> {
 
     /// Versions of the role's running containers, one a line (stale ones are these minus the
     /// current version).
+    /// A replicated role's versions are listed once each, newest first.
     pub fn list_versions(&self) -> CommandSpec {
         let mut ps = vec!["docker".to_string(), "ps".into()];
         ps.extend(self.filter_words(&[]));
-        ps.extend(["--format".into(), "{{.Names}}".into()]);
+        ps.extend(["--format".into(), self.names_format().into()]);
+        let unique = if self.role.replicated() {
+            " | awk '!seen[$0]++'"
+        } else {
+            ""
+        };
         sh(
             format!("list {} versions on {}", self.role.name, self.host),
-            format!("{} | {}", words(&ps), self.extract_version()),
+            format!("{} | {}{unique}", words(&ps), self.extract_version()),
         )
     }
 
@@ -347,11 +437,19 @@ impl<'a> App<'a> {
     pub fn stale_containers(&self, mode: Stale) -> CommandSpec {
         let mut stop = vec!["xargs".to_string(), "docker".into(), "stop".into()];
         stop.extend(self.stop_args());
-        let stop_v = format!(
-            "docker container ls --all --filter {}\"$v\"'$' --quiet | {}",
-            quote(&format!("name=^{}-", self.container_prefix())),
-            words(&stop)
-        );
+        let stop_v = if self.role.replicated() {
+            format!(
+                "docker container ls --all --filter {} --quiet | {}",
+                self.replicas_filter_of_var("v"),
+                words(&stop)
+            )
+        } else {
+            format!(
+                "docker container ls --all --filter {}\"$v\"'$' --quiet | {}",
+                quote(&format!("name=^{}-", self.container_prefix())),
+                words(&stop)
+            )
+        };
         let role = quote(&self.role.name);
         let body = match mode {
             Stale::Stop => format!(
@@ -467,21 +565,48 @@ impl<'a> App<'a> {
         if opts.follow {
             logs.push("--follow".into());
         }
-        let mut script = format!("{source} | {} 2>&1", words(&logs));
-        if let Some(grep) = &opts.grep {
-            script.push_str(&format!(" | grep {}", quote(grep)));
+        let mut grep = String::new();
+        if let Some(pattern) = &opts.grep {
+            grep.push_str(&format!(" | grep {}", quote(pattern)));
             if let Some(o) = opts
                 .grep_options
                 .as_deref()
                 .filter(|o| !o.trim().is_empty())
             {
-                script.push(' ');
-                script.push_str(o);
+                grep.push(' ');
+                grep.push_str(o);
             }
         }
+        if self.role.replicated() && opts.container_id.is_none() {
+            return self.replicas_logs(&logs[1..], &grep, opts.follow);
+        }
+        let script = format!("{source} | {} 2>&1{grep}", words(&logs));
         sh(
             format!("read {} logs on {}", self.role.name, self.host),
             script,
+        )
+    }
+
+    /// Logs of every running replica of the current version, each line prefixed with its
+    /// container's name (`--follow`: all of them at once); exit 1 when none runs.
+    fn replicas_logs(&self, logs: &[String], grep: &str, follow: bool) -> CommandSpec {
+        let each = format!(
+            "{} \"$n\" 2>&1{grep} | while IFS= read -r l; do printf '%s %s\\n' \"$n\" \"$l\"; done",
+            words(logs)
+        );
+        let (each, end) = if follow {
+            (format!("{{ {each}; }} &"), "; wait")
+        } else {
+            (each, "")
+        };
+        sh(
+            format!("read {} logs on {}", self.role.name, self.host),
+            format!(
+                "v=$({current}); [ -n \"$v\" ] || exit 1\n\
+                 docker ps --filter {filter} --format '{{{{.Names}}}}' | {{ while read n; do\n{each}\ndone{end}; }}",
+                current = self.current_running_version().to_shell(),
+                filter = self.replicas_filter_of_var("v"),
+            ),
         )
     }
 
@@ -510,6 +635,11 @@ impl<'a> App<'a> {
 
     /// `app exec --reuse`: `docker exec [--env K=v] <name> CMD`.
     pub fn exec_existing(&self, version: &str, opts: &ExecOptions) -> CommandSpec {
+        self.exec_in(&self.container_name(version), opts)
+    }
+
+    /// `docker exec [--env K=v] <name> CMD` in the container `name`.
+    pub fn exec_in(&self, name: &str, opts: &ExecOptions) -> CommandSpec {
         let mut cmd = CommandSpec::new(
             format!("exec in {} container on {}", self.role.name, self.host),
             "docker",
@@ -517,7 +647,7 @@ impl<'a> App<'a> {
         .arg("exec");
         cmd = interactive_arg(cmd, opts.interactive);
         cmd = env_pairs(cmd, &opts.env);
-        cmd.arg(self.container_name(version)).arg_raw(&opts.command)
+        cmd.arg(name).arg_raw(&opts.command)
     }
 
     /// Clear env of the role on this host: `--env KEY=value` (expanding), bare `--env KEY` for

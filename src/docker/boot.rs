@@ -148,32 +148,7 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
             )),
         )
     } else {
-        format!(
-            "deadline=$(( $(date +%s) + {timeout} )); since=\n\
-             while :; do\n\
-             \x20 {read_state}\n\
-             \x20 now=$(date +%s)\n\
-             \x20 [ -n \"$state\" ] || fail 'the container is gone'\n\
-             \x20 [ \"$restarts\" = 0 ] || fail \"the container restarted $restarts times (exit code $code)\"\n\
-             \x20 case \"$state\" in\n\
-             \x20   running) ;;\n\
-             \x20   created) since= ;;\n\
-             \x20   *) fail \"the container is $state (exit code $code)\" ;;\n\
-             \x20 esac\n\
-             \x20 case \"$health\" in\n\
-             \x20   healthy) [ \"$state\" = running ] && break ;;\n\
-             \x20   unhealthy) echo {unhealthy_marker}; fail 'the container is unhealthy' ;;\n\
-             \x20   starting) ;;\n\
-             \x20   *) if [ \"$state\" = running ]; then [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break; fi ;;\n\
-             \x20 esac\n\
-             \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $state${{health:+ $health}}\"; }}\n\
-             \x20 sleep 0.2 2>/dev/null || sleep 1\n\
-             done",
-            timeout = config.deploy_timeout,
-            unhealthy_marker = quote(UNHEALTHY_MARKER),
-            delay = config.readiness_delay,
-            read_state = read_state.replace('\n', "\n  "),
-        )
+        poll_ready(config, &read_state)
     };
     // `old` may be a hole the engine fills at run time: whether it is empty or the new
     // version is decided on the host.
@@ -207,6 +182,37 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
             app.container_name(version)
         ),
         format!("{set_old}{fail}\n{wait}\n{stop_old}"),
+    )
+}
+
+/// A bounded poll until the container `read_state` reads is ready: healthy (Docker health
+/// check), or running for `readiness_delay`; `fail` (defined by the caller) otherwise.
+pub(crate) fn poll_ready(config: &Config, read_state: &str) -> String {
+    format!(
+        "deadline=$(( $(date +%s) + {timeout} )); since=\n\
+         while :; do\n\
+         \x20 {read_state}\n\
+         \x20 now=$(date +%s)\n\
+         \x20 [ -n \"$state\" ] || fail 'the container is gone'\n\
+         \x20 [ \"$restarts\" = 0 ] || fail \"the container restarted $restarts times (exit code $code)\"\n\
+         \x20 case \"$state\" in\n\
+         \x20   running) ;;\n\
+         \x20   created) since= ;;\n\
+         \x20   *) fail \"the container is $state (exit code $code)\" ;;\n\
+         \x20 esac\n\
+         \x20 case \"$health\" in\n\
+         \x20   healthy) [ \"$state\" = running ] && break ;;\n\
+         \x20   unhealthy) echo {unhealthy_marker}; fail 'the container is unhealthy' ;;\n\
+         \x20   starting) ;;\n\
+         \x20   *) if [ \"$state\" = running ]; then [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break; fi ;;\n\
+         \x20 esac\n\
+         \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $state${{health:+ $health}}\"; }}\n\
+         \x20 sleep 0.2 2>/dev/null || sleep 1\n\
+         done",
+        timeout = config.deploy_timeout,
+        unhealthy_marker = quote(UNHEALTHY_MARKER),
+        delay = config.readiness_delay,
+        read_state = read_state.replace('\n', "\n  "),
     )
 }
 

@@ -49,6 +49,7 @@ pub mod proxy_files;
 pub mod prune;
 pub mod registry;
 pub mod releases;
+pub mod replicas;
 pub mod rollout;
 mod script;
 pub mod server;

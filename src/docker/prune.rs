@@ -22,8 +22,12 @@ fn destination_filter(config: &Config) -> String {
 }
 
 /// Remove stopped (`created`/`exited`/`dead`) containers of this service and destination beyond
-/// the newest `retain`.
+/// the newest `retain`. With a replicated role (`x-dray: replicas`) the count is of versions:
+/// every stopped container of one version (its replicas, its roles) counts as one.
 pub fn containers(config: &Config, retain: u32, host: &str) -> CommandSpec {
+    if config.roles.iter().any(|r| r.replicated()) {
+        return versions(config, retain, host);
+    }
     sh(
         format!("prune containers on {host}"),
         format!(
@@ -31,6 +35,30 @@ pub fn containers(config: &Config, retain: u32, host: &str) -> CommandSpec {
             quote(&format!("label=service={}", config.service)),
             quote(&destination_filter(config)),
             u64::from(retain) + 1
+        ),
+    )
+}
+
+/// [`containers`] counting versions: each stopped container's version is its name without
+/// `<service>-<role>[-<dest>]-` (its role from its label) and without the `-r<replica>` of its
+/// replica label; the containers of versions beyond the newest `retain` are removed.
+fn versions(config: &Config, retain: u32, host: &str) -> CommandSpec {
+    let dest = config
+        .destination
+        .as_deref()
+        .map(|d| format!("-{d}"))
+        .unwrap_or_default();
+    sh(
+        format!("prune containers on {host}"),
+        format!(
+            "docker ps -a --filter {} --filter {} --filter status=created --filter status=exited --filter status=dead --format {} | {{ seen=' '; n=0; while read id name role replica; do \
+v=${{name#\"{service}-$role{dest}-\"}}; [ -z \"$replica\" ] || v=${{v%-r\"$replica\"}}; \
+case \"$seen\" in *\" $v \"*) ;; *) n=$((n + 1)); seen=\"$seen$v \" ;; esac; \
+[ \"$n\" -le {retain} ] || docker rm \"$id\"; done; }}",
+            quote(&format!("label=service={}", config.service)),
+            quote(&destination_filter(config)),
+            quote("{{.ID}} {{.Names}} {{.Label \"role\"}} {{.Label \"dray.replica\"}}"),
+            service = config.service,
         ),
     )
 }
@@ -103,6 +131,33 @@ mod tests {
         insta::assert_snapshot!(cmds[0].to_shell(), @"sh -c 'docker ps -q -a --filter label=service=app --filter label=destination= --filter status=created --filter status=exited --filter status=dead | tail -n +6 | while read container_id; do docker rm $container_id; done'");
         insta::assert_snapshot!(cmds[1].to_shell(), @r#"sh -c 'n=0; while :; do if out=$(docker image prune --force --filter label=service=app 2>&1); then printf '\''%s\n'\'' "$out"; exit 0; fi; case "$out" in *'\''prune operation is already running'\''*) ;; *) printf '\''%s\n'\'' "$out" >&2; exit 1 ;; esac; n=$((n + 1)); [ "$n" -lt 10 ] || { printf '\''%s\n'\'' "$out" >&2; exit 1; }; sleep 1; done'"#);
         insta::assert_snapshot!(cmds[2].to_shell());
+    }
+
+    #[test]
+    fn prune_with_replicas_counts_versions_not_containers() {
+        let c = crate::docker::test_support::config_with(
+            "service: app\nimage: app\nregistry:\n  server: localhost:5000\nbuilder:\n  arch: amd64\nservers:\n  web:\n    - 1.1.1.1\n  workers:\n    hosts:\n      - 1.1.1.1\n    cmd: work\nx-dray:\n  replicas:\n    web: 2\n",
+            None,
+        );
+        // A stand-in `docker` lists stopped containers newest first and echoes the removals.
+        let dir = tempfile::tempdir().expect("dir");
+        let fake = dir.path().join("docker");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nif [ \"$1\" = ps ]; then printf '%s\\n' 'a1 app-web-v3-r2 web 2' 'a2 app-web-v3 web ' 'a3 app-workers-v3 workers ' 'a4 app-web-v2-r2 web 2' 'a5 app-web-v2 web ' 'a6 app-web-v1-r2 web 2' 'a7 app-web-v1 web '; else echo \"$@\"; fi\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let cmd = containers(&c, 2, "1.1.1.1");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd.to_shell())
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .expect("sh");
+        // Kept: v3 (web's 2 replicas and workers) and v2; removed: v1, every replica.
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "rm a6\nrm a7\n");
     }
 
     #[test]

@@ -190,6 +190,24 @@ pub fn exec(inp: &AppInputs, release: &Release, plan: &ExecPlan) -> Vec<Stage> {
                     plan.exec.command
                 ),
             ));
+            if plan.reuse && app.role().replicated() {
+                // In every replica, each run's output under its container's name.
+                let mut order = app.replica_order();
+                order.rotate_right(1);
+                for r in order {
+                    let name = app.replica_name(&version, r);
+                    let exec = app.exec_in(&name, &plan.exec);
+                    let headed = crate::command::CommandSpec::new(exec.purpose.clone(), "sh")
+                        .arg("-c")
+                        .arg(format!(
+                            "echo {}; {}",
+                            crate::shell::quote(&format!("{name}:")),
+                            exec.to_shell()
+                        ));
+                    cmds.push(planned(headed).show_both());
+                }
+                return cmds;
+            }
             cmds.push(planned(exec_command(app, plan, &version)).show_both());
             cmds
         }),
@@ -243,7 +261,18 @@ pub fn start(inp: &AppInputs, release: &Release) -> Vec<Stage> {
                     Some(format!("could not start {name}: {{stderr}}\n")),
                 ),
             ];
-            if app.role().runs_proxy() {
+            if app.role().runs_proxy() && app.role().replicated() {
+                let running = Hole::RunningVersion.token();
+                cmds.push(
+                    planned(app.current_running_version())
+                        .ignore_errors()
+                        .capture(Hole::RunningVersion, IfEmpty::Keep),
+                );
+                cmds.push(
+                    planned(crate::docker::replicas::route_all(app, &running))
+                        .when(Hole::RunningVersion),
+                );
+            } else if app.role().runs_proxy() {
                 let running = Hole::RunningVersion.token();
                 cmds.push(
                     planned(app.current_running_version())

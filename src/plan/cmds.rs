@@ -253,12 +253,64 @@ pub fn boot(
         docker::env_file::content(&pairs),
         &audit,
     );
+    if role.replicated() {
+        return boot_replicas(
+            &app,
+            version,
+            &hostname,
+            docker::env_file::content(&pairs),
+            &env_note,
+            &audit,
+        );
+    }
     let settle = docker::boot::settle(&app, version, Some(&Hole::OldVersion.token()));
     vec![
         PlannedCommand::new(start, Some(format!("the env file: {env_note}")))
             .capture_marker(Hole::OldVersion, docker::boot::OLD_VERSION_MARKER),
         planned(settle),
     ]
+}
+
+/// A replicated role's boot ([`docker::replicas`]): a start and a settle per replica, 2..N
+/// then 1, one replica replaced at a time. The engine runs every command but the last as the
+/// start and the last (replica 1's settle) as the settle.
+fn boot_replicas(
+    app: &App,
+    version: &str,
+    hostname: &str,
+    env: crate::command::Secret,
+    env_note: &str,
+    audit: &dyn Fn(String) -> docker::audit::AuditLine,
+) -> Vec<PlannedCommand> {
+    let old = Hole::OldVersion.token();
+    let order = app.replica_order();
+    let mut env = Some(env);
+    let replaced_hex = Hole::Random(16).token();
+    let mut cmds = Vec::new();
+    for (i, replica) in order.iter().enumerate() {
+        let first = i == 0;
+        let round = env.take().map(|env_content| docker::replicas::FirstRound {
+            replaced_hex: &replaced_hex,
+            env_content,
+        });
+        let start = docker::replicas::start(app, version, *replica, hostname, round, audit);
+        cmds.push(if first {
+            PlannedCommand::new(start, Some(format!("the env file: {env_note}")))
+                .capture_marker(Hole::OldVersion, docker::boot::OLD_VERSION_MARKER)
+        } else {
+            planned(start)
+        });
+        let settle = docker::replicas::settle(
+            app,
+            version,
+            *replica,
+            &order[..i],
+            i + 1 == order.len(),
+            &old,
+        );
+        cmds.push(planned(settle));
+    }
+    cmds
 }
 
 /// Upload this version's error pages (`archive`: a tar of `4xx.html`/`5xx.html`).

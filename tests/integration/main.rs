@@ -29,6 +29,7 @@ mod registry;
 mod release;
 mod releases;
 mod remote;
+mod replicas;
 mod secrets_adapters;
 mod server_bootstrap;
 mod support;

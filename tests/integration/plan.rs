@@ -445,3 +445,69 @@ fn snapshot_local_registry() {
         &["deploy", "--version", "1.0.0"],
     );
 }
+
+#[test]
+fn snapshot_replicas_web_three_workers_two() {
+    // `x-dray: replicas`: web ×3 behind the proxy, workers ×2 without it, replaced one at a
+    // time (2..N, then Kamal's name last); prune counts versions.
+    let config = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 3\n    workers: 2\n";
+    snapshot_plan(
+        "plan_replicas",
+        &config,
+        &[],
+        &["deploy", "--version", "1.0.0"],
+    );
+}
+
+#[test]
+fn snapshot_replicas_app_commands() {
+    let config = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 3\n";
+    for (name, args) in [
+        (
+            "plan_replicas_app_stop",
+            &["app", "stop", "--version", "1.0.0"][..],
+        ),
+        (
+            "plan_replicas_app_start",
+            &["app", "start", "--version", "1.0.0"][..],
+        ),
+        ("plan_replicas_app_logs", &["app", "logs", "-r", "web"][..]),
+    ] {
+        snapshot_plan(name, &config, &[], args);
+    }
+}
+
+#[test]
+fn one_replica_plans_exactly_as_kamals_one_container() {
+    let dry_run = |config: &str| {
+        let dir = repo(config);
+        let out = dray_cmd(dir.path(), &["deploy", "--version", "1.0.0", "--dry-run"])
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The lock stage and the release's time differ from run to run.
+        let mut in_lock = false;
+        let mut lines = Vec::new();
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            let stage = l.split_once(". ").filter(|(n, _)| n.parse::<u32>().is_ok());
+            if let Some((_, name)) = stage {
+                in_lock = name == "lock";
+            }
+            if !in_lock
+                && !l.contains("RECORDED_AT")
+                && !l.contains("recorded_at")
+                && !l.contains("dray-releases")
+            {
+                lines.push(l.to_string());
+            }
+        }
+        lines
+    };
+    let one = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 1\n    workers: 1\n";
+    assert_eq!(dry_run(&one), dry_run(CONFIG));
+}

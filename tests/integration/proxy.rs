@@ -15,7 +15,7 @@ use crate::support::fleet::{unique_name, Fleet};
 use crate::support::project::Project;
 
 /// One HTTP/1.1 GET with a Host header; `(status, body)`.
-fn get(addr: &str, host: &str, path: &str) -> Result<(u16, String), String> {
+pub(crate) fn get(addr: &str, host: &str, path: &str) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect_timeout(
         &format!("{addr}:80").parse().map_err(|e| format!("{e}"))?,
         Duration::from_secs(2),

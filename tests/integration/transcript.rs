@@ -506,3 +506,18 @@ fn accessory_commands_send_exactly_their_dry_run() {
         assert_transcript_in_project_is_dry_run(&dir, args);
     }
 }
+
+#[test]
+fn replicated_deploy_rollback_and_app_commands_send_exactly_their_dry_run() {
+    let config = CONFIG.to_string() + "x-dray:\n  replicas:\n    web: 3\n    workers: 2\n";
+    let dir = project_with(&config);
+    for args in [
+        &["deploy", "--skip-push", "--version", "v1"][..],
+        &["rollback", "v0"][..],
+        &["app", "stop", "--version", "v1"][..],
+        &["app", "start", "--version", "v1"][..],
+        &["app", "logs"][..],
+    ] {
+        assert_transcript_in_project_is_dry_run(&dir, args);
+    }
+}

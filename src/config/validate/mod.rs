@@ -22,6 +22,7 @@ mod logging;
 mod numbers;
 mod proxy;
 mod registry;
+mod replicas;
 mod role;
 mod ssh;
 
@@ -291,6 +292,12 @@ pub fn validate(
             Some(_) => {}
         }
     }
+
+    replicas::apply(
+        &cx,
+        raw.x_dray.as_ref().and_then(|d| d.replicas.as_ref()),
+        &mut roles,
+    )?;
 
     for role in &roles {
         if let Some(p) = &role.proxy {

@@ -40,6 +40,9 @@ const fn key(path: &'static str, min: i64, max: i64, unit: &'static str) -> Nume
     }
 }
 
+/// The most containers of one role per host `x-dray: replicas` may ask for.
+pub const MAX_REPLICAS: i64 = 100;
+
 /// Every numeric key of deploy.yml (and `x-dray:`), with its range. `boot.limit` (a number or
 /// a percentage) and the port of `ssh` and of accessories (strings in Kamal) are checked where
 /// they are read, with the same kind of message.
@@ -55,6 +58,7 @@ pub const NUMERIC_KEYS: &[NumericKey] = &[
     key("sshkit.dns_retries", 0, 100, "retries"),
     key("boot.wait", 0, MAX_SECONDS, "seconds"),
     key("x-dray.hooks.timeout", 1, MAX_SECONDS, "seconds"),
+    key("x-dray.replicas.*", 1, MAX_REPLICAS, "containers per host"),
     // proxy: at the root, in a role and in an accessory.
     key("proxy.app_port", 1, 65_535, "a TCP port"),
     key("proxy.response_timeout", 1, MAX_SECONDS, "seconds"),

@@ -140,6 +140,7 @@ pub(super) fn validate_role(
         env,
         asset_path: s(&raw.asset_path).or_else(|| d.asset_path.clone()),
         stop_timeout: raw.stop_timeout.or(d.stop_timeout),
+        replicas: 1,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod help;
 pub mod init;
 pub mod lock;
 pub mod proxy;
+pub mod proxy_boot_config;
 pub mod prune;
 pub mod registry;
 pub mod remove;
@@ -31,7 +32,9 @@ use crate::error::{Error, ExitCode, Result};
 
 /// Parse the command line, run the command and return the process exit code.
 pub fn main() -> i32 {
-    let args = crate::cli::export_types_of_build(std::env::args().collect());
+    let args = crate::cli::options_first(crate::cli::export_types_of_build(
+        std::env::args().collect(),
+    ));
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -128,7 +131,11 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Config => {
             let (config, opts) = load_config(&cli.global)?;
             let resolved = resolve_release(&cli.global, &config, &opts)?;
-            print!("{}", config::render(&config, &resolved.release.version));
+            let (tree, _) = crate::config::load::load_tree(&opts)?;
+            print!(
+                "{}",
+                config::render(&config, &resolved.release.version, &tree)
+            );
             Ok(())
         }
         Command::Secrets(sub) => secrets::run(&cli.global, &sub),
@@ -241,7 +248,7 @@ fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<
     argv.extend(args.iter().skip(1).cloned());
     // Global options given before the alias name apply to the expansion too.
     argv.extend(global_args(global));
-    let argv = crate::cli::export_types_of_build(argv);
+    let argv = crate::cli::options_first(crate::cli::export_types_of_build(argv));
     let cli = Cli::try_parse_from(&argv).map_err(|e| Error::usage(e.to_string()))?;
     run(cli, depth + 1)
 }

@@ -219,6 +219,22 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
     }
 }
 
+/// `aliases:` of the configuration file (and destination file) as written, unvalidated.
+fn aliases_as_written(global: &GlobalOptions) -> Option<Vec<(String, String)>> {
+    let opts =
+        LoadOptions::from_process(global.config_file.clone(), global.destination.clone()).ok()?;
+    let (tree, _) = crate::config::load::load_tree(&opts).ok()?;
+    match &tree.get("aliases")?.value {
+        crate::config::node::Value::Map(pairs) => Some(
+            pairs
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_key()?, v.value.scalar_string()?)))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// Expand an alias from `aliases:` and run the command it names, with the extra arguments
 /// appended (Kamal's `Kamal::Cli::Alias::Command`).
 fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<()> {
@@ -229,13 +245,20 @@ fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<
         Error::usage(format!("unknown command `{name}`"))
             .with_hint("run `dray --help` for the commands, or define it under `aliases:`")
     };
-    let (config, _) = match load_config(global) {
-        Ok(loaded) => loaded,
-        Err(_) => return Err(unknown()),
+    let aliases = match load_config(global) {
+        Ok((config, _)) => config.aliases,
+        // A configuration that is only whole with a destination (`require_destination`, the
+        // servers in the destination files) still has its aliases (`staging_deploy: deploy -d
+        // staging`), as in Kamal: read them from the file as written.
+        Err(err) => aliases_as_written(global)
+            .ok_or(err)
+            .map_err(|_| unknown())?,
     };
-    let Some((_, line)) = config.aliases.iter().find(|(n, _)| n == name) else {
+    let Some((_, line)) = aliases.iter().find(|(n, _)| n == name) else {
         return Err(unknown());
     };
+    let line = line.clone();
+    let line = &line;
     if depth > 8 {
         return Err(Error::usage(format!("alias `{name}` expands into itself")));
     }

@@ -258,7 +258,7 @@ fn kamal_main_setup_and_remove() {
         let containers = fleet.ssh_ok(
             &host,
             &format!(
-                "docker ps -aq --filter label=service={} --filter label=service={busybox}; docker ps -aq --filter name=^kamal-proxy$",
+                "docker ps -aq --filter label=service={}; docker ps -aq --filter label=service={busybox}; docker ps -aq --filter name=^kamal-proxy$",
                 k.service
             ),
         );

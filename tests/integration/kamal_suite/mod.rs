@@ -389,7 +389,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Puts every host's `.kamal` aside for a scenario that needs hosts without other apps, and
-/// back when dropped, whatever happened.
+/// back when dropped, whatever happened. The running kamal-proxy goes too, before and after (it
+/// mounts the `.kamal` put aside): the scenario boots its own, and the next test that deploys
+/// boots one on the restored `.kamal`.
 pub struct FreshFleet<'a> {
     fleet: &'a Fleet,
     tag: String,
@@ -401,7 +403,7 @@ impl<'a> FreshFleet<'a> {
         for host in fleet.hosts() {
             fleet.ssh_ok(
                 host,
-                &format!("if [ -e .kamal ]; then mv .kamal .kamal.aside-{tag}; fi"),
+                &format!("docker rm -f kamal-proxy >/dev/null 2>&1; if [ -e .kamal ]; then mv .kamal .kamal.aside-{tag}; fi"),
             );
         }
         FreshFleet {
@@ -417,7 +419,7 @@ impl Drop for FreshFleet<'_> {
             let _ = self.fleet.ssh(
                 host,
                 &format!(
-                    "if [ -e .kamal.aside-{t} ]; then rm -rf .kamal && mv .kamal.aside-{t} .kamal; fi",
+                    "docker rm -f kamal-proxy >/dev/null 2>&1; if [ -e .kamal.aside-{t} ]; then rm -rf .kamal && mv .kamal.aside-{t} .kamal; fi",
                     t = self.tag
                 ),
             );

@@ -64,7 +64,12 @@ fn kamal_proxy_boot_reboot_stop_start_restart_logs_remove() {
     assert!(k.proxy_running());
 
     let logs = k.kamal(&["proxy", "logs"]);
-    assert!(logs.contains("No previous state to restore"), "{logs}");
+    // PORT: on Kamal's fresh VMs the proxy starts without state; the fleet's kamal-proxy-config
+    // volume keeps other tests' routes, which the proxy restores instead.
+    assert!(
+        logs.contains("No previous state to restore") || logs.contains("Restored saved state"),
+        "{logs}"
+    );
 
     k.kamal(&["proxy", "remove"]);
     assert!(!k.proxy_running());

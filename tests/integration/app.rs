@@ -225,8 +225,13 @@ fn deploy_rollback_layout_and_app_commands() {
         screen.contains(&format!("app {n}/{n} hosts", n = hosts.len())),
         "{screen}"
     );
+    // Kamal's `puts_by_host` layout: `App Host: <host>`, the output, a blank line.
     for host in &hosts {
-        assert!(screen.contains(&format!("[{host}] v1")), "{screen}");
+        let block = screen
+            .split(&format!("App Host: {host}"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no App Host: {host} in {screen}"));
+        assert!(block.trim_start().starts_with("v1"), "{screen}");
     }
 
     let out = dray_ok(&p, &["app", "exec", "--reuse", "echo ok"]);

@@ -132,7 +132,7 @@ pub fn human_duration(d: Duration) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
     /// Someone holds it.
-    #[error("deploy lock already in place on {host}:\n{}", .status.render(Utc::now()))]
+    #[error("deploy lock already in place on {host}:\n{}\nDeploy lock found. Run 'dray lock help' for more information", .status.render(Utc::now()))]
     Held {
         /// The primary host.
         host: String,
@@ -140,7 +140,7 @@ pub enum LockError {
         status: LockStatus,
     },
     /// Someone holds it by hand (`lock acquire -m`), so `--lock-wait` does not wait.
-    #[error("deploy lock held manually on {host}, not waiting:\n{}", .status.render(Utc::now()))]
+    #[error("deploy lock held manually on {host}:\n{}\nDeploy lock held manually, not waiting. Run 'dray lock help' for more information", .status.render(Utc::now()))]
     Manual {
         /// The primary host.
         host: String,

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 mod build;
+mod thor;
 
 pub use build::{export_types_of_build, BuildCommand, BuildDevArgs, BuildOutputArgs, UpgradeArgs};
+pub use thor::options_first;
 
 /// dray: deploy web apps anywhere, Kamal 2 compatible.
 #[derive(Debug, Parser)]
@@ -603,6 +605,50 @@ pub enum ProxyCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Manage kamal-proxy boot configuration (deprecated: set `proxy.run` in deploy.yml).
+    #[command(name = "boot_config", alias = "boot-config")]
+    BootConfig(ProxyBootConfigArgs),
+}
+
+/// `proxy boot_config <set|get|reset>` (Kamal's options of `set`).
+#[derive(Debug, Clone, Args)]
+pub struct ProxyBootConfigArgs {
+    /// `set`, `get` or `reset`; after `set`, more values of the last `--docker-options`.
+    #[arg(required = true, num_args = 1.., value_name = "set|get|reset")]
+    pub words: Vec<String>,
+    /// Publish the proxy ports on the host.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub publish: bool,
+    /// Host IP address to bind HTTP/HTTPS traffic to (repeatable).
+    #[arg(long = "publish-host-ip", alias = "publish_host_ip")]
+    pub publish_host_ip: Vec<String>,
+    /// HTTP port to publish on the host.
+    #[arg(long = "http-port", alias = "http_port", default_value_t = 80)]
+    pub http_port: u16,
+    /// HTTPS port to publish on the host.
+    #[arg(long = "https-port", alias = "https_port", default_value_t = 443)]
+    pub https_port: u16,
+    /// Max size of proxy logs.
+    #[arg(long = "log-max-size", alias = "log_max_size", default_value = "10m")]
+    pub log_max_size: String,
+    /// Registry to use for the proxy image.
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Repository for the proxy image.
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// Version of the proxy to run.
+    #[arg(long = "image-version", alias = "image_version")]
+    pub image_version: Option<String>,
+    /// Port to report prometheus metrics on.
+    #[arg(long = "metrics-port", alias = "metrics_port")]
+    pub metrics_port: Option<u16>,
+    /// Whether to run the proxy in debug mode.
+    #[arg(long)]
+    pub debug: bool,
+    /// Docker options to pass to the proxy container (option=value option2=value2).
+    #[arg(long = "docker-options", alias = "docker_options", num_args = 1..)]
+    pub docker_options: Vec<String>,
 }
 
 /// `dray prune …` (Kamal's `lib/kamal/cli/prune.rb`).

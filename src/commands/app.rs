@@ -30,14 +30,11 @@ pub fn run(global: &GlobalOptions, command: &AppCommand) -> Result<()> {
     };
     let sub = subcommand(command);
     // Read-only commands: no release, no lock.
+    // Their output is Kamal's `puts_by_host`: `App Host: <host>`, the output, a blank line.
     let read_only = |stages: Vec<Stage>| -> Result<()> {
-        s.run(&Plan::command(
-            "app",
-            Some(sub),
-            None,
-            s.targets.clone(),
-            stages,
-        ))
+        let mut plan = Plan::command("app", Some(sub), None, s.targets.clone(), stages);
+        plan.output = crate::plan::OutputStyle::ByHost;
+        s.run(&plan)
     };
     // Commands that change the servers: the release (audit lines), under the lock.
     let changing = |stages: &dyn Fn(&crate::release::Release) -> Vec<Stage>| -> Result<()> {
@@ -161,13 +158,11 @@ fn logs(s: &Session, inp: &AppInputs, args: &AppLogsArgs) -> Result<()> {
     } else {
         plans::logs(inp, &opts)
     };
-    s.run(&Plan::command(
-        "app",
-        Some("logs"),
-        None,
-        s.targets.clone(),
-        stages,
-    ))
+    let mut plan = Plan::command("app", Some("logs"), None, s.targets.clone(), stages);
+    if !args.follow {
+        plan.output = crate::plan::OutputStyle::ByHost;
+    }
+    s.run(&plan)
 }
 
 /// `KEY=VALUE` pairs of `-e`.
@@ -238,8 +233,10 @@ fn exec(s: &Session, inp: &AppInputs, args: &AppExecArgs) -> Result<()> {
         s.targets.clone(),
         stages,
     );
-    if args.raw {
-        plan.output = crate::plan::OutputStyle::Plain;
-    }
+    plan.output = if args.raw {
+        crate::plan::OutputStyle::Plain
+    } else {
+        crate::plan::OutputStyle::ByHost
+    };
     s.run(&plan)
 }

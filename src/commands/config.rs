@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::config::model::{Config, Credential, Env, OptionValue, Proxy, SshConfigFiles};
+use crate::config::node::{Node, Value as NodeValue};
 
 /// What secret values are shown as.
 pub const REDACTED: &str = "[REDACTED]";
@@ -19,10 +20,17 @@ struct ConfigView<'a> {
     service_with_version: String,
     volume_args: Vec<String>,
     ssh_options: SshView<'a>,
-    sshkit: SshkitView,
-    builder: BuilderView<'a>,
-    accessories: Vec<AccessoryView<'a>>,
+    /// `sshkit` as written (Kamal's `sshkit.to_h`).
+    sshkit: serde_json::Value,
+    /// `builder` as written (Kamal's `builder.to_h`).
+    builder: serde_json::Value,
+    /// `accessories` as written (Kamal's `raw_config.accessories`), when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accessories: Option<serde_json::Value>,
     logging: Vec<String>,
+    /// The accessories as dray resolved them (hosts, env).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    accessories_resolved: Vec<AccessoryView<'a>>,
     service: &'a str,
     image: &'a str,
     destination: Option<&'a str>,
@@ -66,31 +74,28 @@ struct SshView<'a> {
     keys_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     forward_agent: Option<bool>,
-    config: &'a SshConfigFiles,
+    /// `ssh.config` as Kamal prints it: the files, `false`, or nothing for the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct SshkitView {
-    max_concurrent_starts: u64,
-    pool_idle_timeout: u64,
-    dns_retries: u64,
-}
-
-#[derive(Serialize)]
-struct BuilderView<'a> {
-    arch: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    context: Option<&'a str>,
-    dockerfile: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<&'a str>,
-    driver: &'a str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    args: Vec<String>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    secrets: &'a [String],
+/// A node of the configuration as written, as a value to print.
+fn as_written(node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.value {
+        NodeValue::Null => J::Null,
+        NodeValue::Bool(b) => J::Bool(*b),
+        NodeValue::Int(i) => J::from(*i),
+        NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        NodeValue::Str(s) => J::String(s.clone()),
+        NodeValue::Seq(items) => J::Array(items.iter().map(as_written).collect()),
+        NodeValue::Map(pairs) => J::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.value.scalar_string().unwrap_or_default(), as_written(v)))
+                .collect(),
+        ),
+    }
 }
 
 #[derive(Serialize)]
@@ -188,8 +193,11 @@ fn option_strings(options: &[(String, OptionValue)]) -> Vec<String> {
     out
 }
 
-/// Render the resolved configuration as YAML.
-pub fn render(config: &Config, version: &str) -> String {
+/// Render the resolved configuration as YAML: Kamal's `Configuration#to_h` first (`sshkit`,
+/// `builder` and `accessories` as written in `tree`, the merged configuration), then dray's
+/// resolved view.
+pub fn render(config: &Config, version: &str, tree: &Node) -> String {
+    let written = |key: &str| tree.get(key).map(as_written);
     let view = ConfigView {
         roles: config.roles.iter().map(|r| r.name.as_str()).collect(),
         hosts: config.all_hosts(),
@@ -214,29 +222,16 @@ pub fn render(config: &Config, version: &str) -> String {
             keys: config.ssh.keys.iter().map(String::as_str).collect(),
             keys_only: config.ssh.keys_only,
             forward_agent: config.ssh.forward_agent,
-            config: &config.ssh.config,
+            config: match &config.ssh.config {
+                SshConfigFiles::Default => None,
+                SshConfigFiles::None => Some(serde_json::Value::Bool(false)),
+                SshConfigFiles::Files(files) => Some(serde_json::json!(files)),
+            },
         },
-        sshkit: SshkitView {
-            max_concurrent_starts: config.sshkit.max_concurrent_starts,
-            pool_idle_timeout: config.sshkit.pool_idle_timeout,
-            dns_retries: config.sshkit.dns_retries,
-        },
-        builder: BuilderView {
-            arch: &config.builder.arch,
-            remote: config.builder.remote.as_deref(),
-            context: config.builder.context.as_deref(),
-            dockerfile: &config.builder.dockerfile,
-            target: config.builder.target.as_deref(),
-            driver: &config.builder.driver,
-            args: config
-                .builder
-                .args
-                .iter()
-                .map(|(k, _)| format!("{k}={REDACTED}"))
-                .collect(),
-            secrets: &config.builder.secrets,
-        },
-        accessories: config
+        sshkit: written("sshkit").unwrap_or_else(|| serde_json::json!({})),
+        builder: written("builder").unwrap_or_else(|| serde_json::json!({})),
+        accessories: written("accessories"),
+        accessories_resolved: config
             .accessories
             .iter()
             .map(|a| AccessoryView {

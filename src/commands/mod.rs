@@ -14,6 +14,7 @@ pub mod help;
 pub mod init;
 pub mod lock;
 pub mod proxy;
+pub mod proxy_boot_config;
 pub mod prune;
 pub mod registry;
 pub mod remove;
@@ -32,7 +33,9 @@ use crate::error::{Error, ExitCode, Result};
 
 /// Parse the command line, run the command and return the process exit code.
 pub fn main() -> i32 {
-    let args = crate::cli::export_types_of_build(std::env::args().collect());
+    let args = crate::cli::options_first(crate::cli::export_types_of_build(
+        std::env::args().collect(),
+    ));
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -137,7 +140,11 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         Command::Config => {
             let (config, opts) = load_config(&cli.global)?;
             let resolved = resolve_release(&cli.global, &config, &opts)?;
-            print!("{}", config::render(&config, &resolved.release.version));
+            let (tree, _) = crate::config::load::load_tree(&opts)?;
+            print!(
+                "{}",
+                config::render(&config, &resolved.release.version, &tree)
+            );
             Ok(())
         }
         Command::Secrets(sub) => secrets::run(&cli.global, &sub),
@@ -226,6 +233,22 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
     }
 }
 
+/// `aliases:` of the configuration file (and destination file) as written, unvalidated.
+fn aliases_as_written(global: &GlobalOptions) -> Option<Vec<(String, String)>> {
+    let opts =
+        LoadOptions::from_process(global.config_file.clone(), global.destination.clone()).ok()?;
+    let (tree, _) = crate::config::load::load_tree(&opts).ok()?;
+    match &tree.get("aliases")?.value {
+        crate::config::node::Value::Map(pairs) => Some(
+            pairs
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_key()?, v.value.scalar_string()?)))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// Expand an alias from `aliases:` and run the command it names, with the extra arguments
 /// appended (Kamal's `Kamal::Cli::Alias::Command`).
 fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<()> {
@@ -236,13 +259,20 @@ fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<
         Error::usage(format!("unknown command `{name}`"))
             .with_hint("run `dray --help` for the commands, or define it under `aliases:`")
     };
-    let (config, _) = match load_config(global) {
-        Ok(loaded) => loaded,
-        Err(_) => return Err(unknown()),
+    let aliases = match load_config(global) {
+        Ok((config, _)) => config.aliases,
+        // A configuration that is only whole with a destination (`require_destination`, the
+        // servers in the destination files) still has its aliases (`staging_deploy: deploy -d
+        // staging`), as in Kamal: read them from the file as written.
+        Err(err) => aliases_as_written(global)
+            .ok_or(err)
+            .map_err(|_| unknown())?,
     };
-    let Some((_, line)) = config.aliases.iter().find(|(n, _)| n == name) else {
+    let Some((_, line)) = aliases.iter().find(|(n, _)| n == name) else {
         return Err(unknown());
     };
+    let line = line.clone();
+    let line = &line;
     if depth > 8 {
         return Err(Error::usage(format!("alias `{name}` expands into itself")));
     }
@@ -255,7 +285,7 @@ fn run_alias(global: &GlobalOptions, args: Vec<String>, depth: usize) -> Result<
     argv.extend(args.iter().skip(1).cloned());
     // Global options given before the alias name apply to the expansion too.
     argv.extend(global_args(global));
-    let argv = crate::cli::export_types_of_build(argv);
+    let argv = crate::cli::options_first(crate::cli::export_types_of_build(argv));
     let cli = Cli::try_parse_from(&argv).map_err(|e| Error::usage(e.to_string()))?;
     run(cli, depth + 1)
 }

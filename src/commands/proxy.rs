@@ -12,6 +12,9 @@ use super::session::Session;
 
 /// Run one `dray proxy` subcommand.
 pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
+    if let ProxyCommand::BootConfig(args) = command {
+        return super::proxy_boot_config::run(global, args);
+    }
     let s = Session::new(global)?;
     let hosts = plans::proxy_hosts(&s.config, &s.targets);
     if hosts.is_empty() {
@@ -28,6 +31,7 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
         ProxyCommand::Details => "details",
         ProxyCommand::Logs(_) => "logs",
         ProxyCommand::Remove { .. } => "remove",
+        ProxyCommand::BootConfig(_) => "boot_config",
     };
     let mut targets = s.targets.clone();
     targets.hosts = hosts.clone();
@@ -116,5 +120,7 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
             })])
         }
         ProxyCommand::Remove { force } => changing(&|_| plans::remove(&hosts, *force)),
+        // Handled first, above.
+        ProxyCommand::BootConfig(_) => Ok(()),
     }
 }

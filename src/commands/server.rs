@@ -63,9 +63,11 @@ fn exec(global: &GlobalOptions, interactive: bool, raw: bool, line: &str) -> Res
         s.targets.clone(),
         stages,
     );
-    if raw {
-        plan.output = crate::plan::OutputStyle::Plain;
-    }
+    plan.output = if raw {
+        crate::plan::OutputStyle::Plain
+    } else {
+        crate::plan::OutputStyle::ByHost
+    };
     s.run(&plan)
 }
 

@@ -735,6 +735,24 @@ pub fn list_images(config: &Config, host: &str) -> CommandSpec {
         .arg(&config.repository)
 }
 
+/// `docker container ls --all` of the service's containers of every role (Kamal's
+/// `KAMAL.app.list_containers`: no role filter), once per host.
+pub fn list_service_containers(config: &Config, host: &str) -> CommandSpec {
+    CommandSpec::new(format!("list the app containers on {host}"), "docker")
+        .args(["container", "ls", "--all"])
+        .args([
+            "--filter".to_string(),
+            format!("label=service={}", config.service),
+        ])
+        .args([
+            "--filter".to_string(),
+            format!(
+                "label=destination={}",
+                config.destination.as_deref().unwrap_or("")
+            ),
+        ])
+}
+
 /// The container hostname Kamal sets: the host's first 51 characters without a trailing `.`,
 /// then `-<hex12>` (6 random bytes in hex).
 pub fn container_hostname(host: &str, hex12: &str) -> String {

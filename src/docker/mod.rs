@@ -45,6 +45,7 @@ pub mod builder;
 pub mod env_file;
 pub mod lock;
 pub mod proxy;
+pub mod proxy_boot_config;
 pub mod proxy_files;
 pub mod prune;
 pub mod registry;

@@ -51,8 +51,8 @@ impl Barrier {
         });
     }
 
-    /// Close unless already decided.
-    pub fn close(&self) {
+    /// Close unless already decided; whether this call closed it.
+    pub fn close(&self) -> bool {
         self.tx.send_if_modified(|s| {
             if *s == BarrierState::Pending {
                 *s = BarrierState::Closed;
@@ -60,7 +60,7 @@ impl Barrier {
             } else {
                 false
             }
-        });
+        })
     }
 
     /// Wait for the verdict; `true` when open.
@@ -92,7 +92,25 @@ impl Engine<'_> {
     ) -> Result<String, HostFailure> {
         let host = step.host.as_str();
         let role = Some(step.role.as_str());
+        let primary_role = &self.config.primary_role;
+        let say = |line: String| {
+            self.emit.emit(Event::HostOutput {
+                host: host.to_string(),
+                line,
+            })
+        };
+        if !step.primary && *barrier.tx.borrow() == BarrierState::Pending {
+            // Kamal's words (`Kamal::Cli::App::Boot#wait_at_barrier`).
+            say(format!(
+                "Waiting for the first healthy {primary_role} container before booting {} on {host}...",
+                step.role
+            ));
+        }
         if !step.primary && !barrier.wait().await {
+            say(format!(
+                "First {primary_role} container is unhealthy, not booting {} on {host}",
+                step.role
+            ));
             return Err(HostFailure::new(
                 stage,
                 host,
@@ -108,7 +126,13 @@ impl Engine<'_> {
         if step.primary {
             match result {
                 Ok(_) => barrier.open(),
-                Err(_) => barrier.close(),
+                Err(_) => {
+                    if barrier.close() {
+                        say(format!(
+                            "First {primary_role} container is unhealthy on {host}, not booting any other roles"
+                        ));
+                    }
+                }
             }
         }
         result

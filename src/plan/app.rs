@@ -74,8 +74,12 @@ pub fn details(inp: &AppInputs) -> Vec<Stage> {
 pub fn containers(inp: &AppInputs) -> Vec<Stage> {
     vec![stage(
         "containers",
-        inp.each_role("list the app containers", |app| {
-            vec![planned(app.list_containers()).show()]
+        // Once per host, every role's (Kamal's `on(KAMAL.app_hosts)`).
+        on_hosts("list the app containers", &inp.targets.hosts, |host| {
+            vec![planned(crate::docker::app::list_service_containers(
+                inp.config, host,
+            ))
+            .show()]
         }),
     )]
 }

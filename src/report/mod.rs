@@ -113,8 +113,9 @@ pub struct HumanReporter {
     release: bool,
     output: OutputStyle,
     hosts: Vec<String>,
-    /// Prefixed output waiting for its stage to end: per host, stdout and stderr text.
-    pending: BTreeMap<String, (String, String)>,
+    /// Prefixed output waiting for its stage to end: per host, stdout (one text per shown
+    /// command: a block of [`OutputStyle::ByHost`]) and stderr text.
+    pending: BTreeMap<String, (Vec<String>, String)>,
     /// The running stage's heading ([`OutputStyle::ByHost`]).
     heading: Option<String>,
 }
@@ -166,10 +167,14 @@ impl HumanReporter {
             .collect();
         order.extend(self.hosts.iter().cloned());
         for host in order {
-            if let Some((out, err)) = self.pending.remove(&host) {
+            if let Some((blocks, err)) = self.pending.remove(&host) {
+                let out = blocks.concat();
                 if self.output == OutputStyle::ByHost {
+                    // Kamal's `puts_by_host` once per command (a role's, a host's).
                     let mut stdout = std::io::stdout().lock();
-                    let _ = write!(stdout, "{}", self.by_host(&host, &out));
+                    for block in &blocks {
+                        let _ = write!(stdout, "{}", self.by_host(&host, block));
+                    }
                     let _ = stdout.flush();
                 } else if !out.is_empty() {
                     let mut stdout = std::io::stdout().lock();
@@ -357,7 +362,7 @@ impl EventSink for HumanReporter {
                     if *stderr {
                         entry.1.push_str(text);
                     } else {
-                        entry.0.push_str(text);
+                        entry.0.push(text.clone());
                     }
                 }
             },

@@ -40,13 +40,25 @@ fn dray_ok(project: &Project, args: &[&str]) -> String {
     project.dray_ok(args)
 }
 
-/// Lines of `stdout` from `host` (`[host] ` stripped).
+/// Lines of `stdout` from `host`: `[host] `-prefixed ones (stripped), and those of Kamal's
+/// `App Host: <host>` blocks (read-only commands, `exec`), up to each block's blank line.
 fn lines_of<'a>(stdout: &'a str, host: &str) -> Vec<&'a str> {
     let prefix = format!("[{host}] ");
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix(prefix.as_str()))
-        .collect()
+    let heading = format!("App Host: {host}");
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix(prefix.as_str()) {
+            out.push(rest);
+        } else if line.starts_with("App Host: ") {
+            in_block = line == heading;
+        } else if line.is_empty() {
+            in_block = false;
+        } else if in_block {
+            out.push(line);
+        }
+    }
+    out
 }
 
 /// `name status` of every container of `service` on `host`, sorted; status is `running` or
@@ -213,8 +225,13 @@ fn deploy_rollback_layout_and_app_commands() {
         screen.contains(&format!("app {n}/{n} hosts", n = hosts.len())),
         "{screen}"
     );
+    // Kamal's `puts_by_host` layout: `App Host: <host>`, the output, a blank line.
     for host in &hosts {
-        assert!(screen.contains(&format!("[{host}] v1")), "{screen}");
+        let block = screen
+            .split(&format!("App Host: {host}"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no App Host: {host} in {screen}"));
+        assert!(block.trim_start().starts_with("v1"), "{screen}");
     }
 
     let out = dray_ok(&p, &["app", "exec", "--reuse", "echo ok"]);

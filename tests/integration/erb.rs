@@ -74,16 +74,10 @@ builder:
 fn erb_remote_builder_arch_is_the_other_one_than_the_local_docker() {
     let dir = project(&[("config/deploy.yml", REMOTE_BUILDER)]);
     let (stdout, _) = config_ok(dir.path(), &[], &[], "aarch64");
-    assert!(
-        stdout.contains("builder:\n  arch:\n  - amd64\n"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("builder:\n  arch: amd64\n"), "{stdout}");
     assert!(stdout.contains("username: my-user"), "{stdout}");
     let (stdout, _) = config_ok(dir.path(), &[], &[], "x86_64");
-    assert!(
-        stdout.contains("builder:\n  arch:\n  - arm64\n"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("builder:\n  arch: arm64\n"), "{stdout}");
 }
 
 const DOTENV_AND_BLOCKS: &str = r##"<% require "dotenv"; Dotenv.load(".env") -%>

@@ -18,6 +18,7 @@ mod fleet;
 mod fuzz;
 mod hostile;
 mod kamal_keys;
+mod kamal_suite;
 mod keys;
 mod logging;
 mod main_cmds;

@@ -170,10 +170,10 @@ fn deploy_with_output_file_writes_kamals_log_per_command_with_the_destination_pa
 }
 
 /// What the loopback collector received: (request path, content type, JSON body).
-type Received = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
 
 /// An HTTP server on loopback that answers every POST with 200 and records it.
-fn collector() -> (u16, Received) {
+pub(crate) fn collector() -> (u16, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let received: Received = Arc::default();
@@ -224,7 +224,7 @@ fn collector() -> (u16, Received) {
     (port, received)
 }
 
-fn attr<'a>(attrs: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+pub(crate) fn attr<'a>(attrs: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
     attrs
         .as_array()?
         .iter()

@@ -783,8 +783,9 @@ pub enum ServerCommand {
 /// subcommands of [`Command`] (the configuration knows them to validate `aliases:`).
 pub use crate::config::COMMAND_NAMES;
 
-/// Commands dray has and Kamal does not; an alias of the same name runs instead.
-pub const DRAY_ONLY_COMMANDS: &[&str] = &["status"];
+/// Commands dray has and Kamal does not; an alias of the same name runs instead (`canary`:
+/// when the words after it parse as a canary subcommand, see `commands::run`).
+pub const DRAY_ONLY_COMMANDS: &[&str] = &["status", "canary"];
 
 #[cfg(test)]
 mod tests {

@@ -205,7 +205,17 @@ pub fn run(cli: Cli, depth: usize) -> Result<()> {
         }
         Command::Alias(args) => run_alias(&cli.global, args, depth),
         Command::Lock(sub) => lock::run(&cli.global, &sub),
-        Command::Canary(sub) => canary::run(&cli.global, &sub),
+        Command::Canary(sub) => {
+            // An alias called `canary` in a Kamal configuration wins, as `status` does.
+            let aliased = load_config(&cli.global)
+                .map(|(c, _)| c.aliases.iter().any(|(n, _)| n == "canary"))
+                .unwrap_or(false);
+            if aliased {
+                run_alias(&cli.global, vec!["canary".into()], depth)
+            } else {
+                canary::run(&cli.global, &sub)
+            }
+        }
         Command::Server(sub) => server::run(&cli.global, &sub),
         Command::Audit => audit::run(&cli.global),
         Command::Details => details::run(&cli.global),

@@ -323,7 +323,7 @@ if docker exec {c} kamal-proxy supervisor status > /dev/null 2>&1; then
     echo \"$image has no {bin}: only a dray-proxy image can take over the sockets (for kamal-proxy: dray proxy reboot, which drops connections)\" >&2
     exit 1
   fi
-  exec docker exec {c} kamal-proxy supervisor upgrade --binary={staging}/dray-proxy --drain-timeout={drain_timeout}s
+  exec docker exec {c} kamal-proxy supervisor upgrade --binary={staging}/dray-proxy --staged --drain-timeout={drain_timeout}s
 fi
 old=$(docker container inspect {c} --format '{{{{.Config.Image}}}}' 2> /dev/null)
 if [ -z \"$old\" ]; then

@@ -68,6 +68,10 @@ pub struct UpgradeArgs {
     /// The new dray-proxy binary (in the container).
     #[arg(long)]
     pub binary: std::path::PathBuf,
+    /// The binary was put there for this upgrade: moved into place when the handover worked,
+    /// removed when it failed (without: copied into place, never removed).
+    #[arg(long)]
+    pub staged: bool,
     /// Longest wait for the old server's in-flight requests and WebSockets.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,

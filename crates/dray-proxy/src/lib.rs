@@ -226,6 +226,7 @@ async fn execute(
                 SupervisorCommand::Upgrade(u) => supervisor::Request::Upgrade {
                     binary: std::path::absolute(&u.binary)
                         .map_err(|e| format!("{}: {e}", u.binary.display()))?,
+                    staged: u.staged,
                     drain_timeout_ms: millis(u.drain_timeout),
                     ready_timeout_ms: millis(u.ready_timeout),
                 },

@@ -1,19 +1,21 @@
 //! The supervisor: what `kamal-proxy run` is (PID 1 of the `kamal-proxy` container). It binds
 //! the listening sockets and the control socket once, runs the server as its child on them
 //! ([`crate::handoff`]), forwards SIGTERM/SIGINT to it and exits with it, and hands over to a
-//! new binary without refusing a connection (`kamal-proxy supervisor upgrade --binary=P`):
+//! new binary without refusing a connection (`kamal-proxy supervisor upgrade --binary=P
+//! [--staged]`):
 //!
 //! 1. `P supervisor protocol` must answer [`PROTOCOL`] (else refused, nothing changed);
 //! 2. the running server pauses its control socket (the control requests in hand finish, new
 //!    ones wait in the backlog), so the state file is final;
 //! 3. `P run …` starts on the same sockets, restores the routes from the state file and says
 //!    ready (within `--ready-timeout`); both servers now accept;
-//! 4. `P` is installed as this binary's path (rename), so `docker exec … kamal-proxy` runs it;
+//! 4. `P` is installed as this binary's path (moved when `--staged`, else copied), so
+//!    `docker exec … kamal-proxy` runs it;
 //! 5. the old server drains (no new connection; in-flight requests and WebSockets get
 //!    `--drain-timeout`) and exits.
 //!
 //! A failure before 4 stops the new server, resumes the old one's control socket and removes
-//! `P`: the old server never stopped serving. The supervisor itself is not replaced: its code
+//! `P` when `--staged`: the old server never stopped serving. The supervisor itself is not replaced: its code
 //! stays the version the container started with (`supervisor status` says both).
 //!
 //! Requests reach the supervisor on its own unix socket beside the control socket
@@ -60,6 +62,10 @@ pub enum Request {
     Upgrade {
         /// The new binary (installed at the supervisor's own path when the handover worked).
         binary: PathBuf,
+        /// `binary` was staged for this upgrade: moved into place on success, removed on
+        /// failure (else copied into place and left alone).
+        #[serde(default)]
+        staged: bool,
         /// Longest wait for the old server's in-flight requests, in ms.
         drain_timeout_ms: u64,
         /// Longest wait for the old server's pause and the new server's start, in ms.
@@ -318,11 +324,13 @@ impl Supervisor {
                 Ok(Request::Status) => Ok(self.status()),
                 Ok(Request::Upgrade {
                     binary,
+                    staged,
                     drain_timeout_ms,
                     ready_timeout_ms,
                 }) => {
                     self.upgrade(
                         &binary,
+                        staged,
                         Duration::from_millis(drain_timeout_ms),
                         Duration::from_millis(ready_timeout_ms),
                     )
@@ -355,11 +363,12 @@ impl Supervisor {
     async fn upgrade(
         &mut self,
         binary: &Path,
+        staged: bool,
         drain: Duration,
         ready_timeout: Duration,
     ) -> Result<String, String> {
         let started = Instant::now();
-        let result = self.hand_over(binary, drain, ready_timeout).await;
+        let result = self.hand_over(binary, staged, drain, ready_timeout).await;
         match result {
             Ok((old_pid, old_version)) => {
                 self.upgrades += 1;
@@ -378,7 +387,7 @@ impl Supervisor {
                 Ok(msg)
             }
             Err(e) => {
-                if binary != self.own {
+                if staged && binary != self.own {
                     let _ = std::fs::remove_file(binary);
                 }
                 log::event(
@@ -398,6 +407,7 @@ impl Supervisor {
     async fn hand_over(
         &mut self,
         binary: &Path,
+        staged: bool,
         drain: Duration,
         ready_timeout: Duration,
     ) -> Result<(u32, String), String> {
@@ -420,7 +430,7 @@ impl Supervisor {
             return Err(format!("{}: {e}", binary.display()));
         }
         if binary != self.own {
-            if let Err(e) = install(binary, &self.own) {
+            if let Err(e) = install(binary, &self.own, staged) {
                 // The new server runs; the next `docker exec … kamal-proxy` would run the old
                 // binary: say so, keep going (the old one still reads the same control socket).
                 log::event(
@@ -480,9 +490,10 @@ async fn check_protocol(binary: &Path) -> Result<(), String> {
     ))
 }
 
-/// Put `binary` at `dest` atomically (rename, else copy beside `dest` and rename).
-fn install(binary: &Path, dest: &Path) -> Result<(), String> {
-    if std::fs::rename(binary, dest).is_ok() {
+/// Put `binary` at `dest` atomically: a staged one moved (rename, else copied beside `dest`,
+/// renamed, and removed), another copied beside `dest` and renamed.
+fn install(binary: &Path, dest: &Path, staged: bool) -> Result<(), String> {
+    if staged && std::fs::rename(binary, dest).is_ok() {
         return Ok(());
     }
     let tmp = dest.with_extension("new");

@@ -148,12 +148,16 @@ fn an_upgrade_under_load_fails_no_request_keeps_the_routes_and_b_serves() {
         "supervisor",
         "upgrade",
         &format!("--binary={}", b.display()),
+        "--staged",
         "--drain-timeout=10s",
     ]);
     assert!(out.contains("handed over from pid"), "{out}");
     assert!(out.contains("2 service(s) kept"), "{out}");
     let seen_at_handover = done.load(Ordering::SeqCst);
     let (ok, failed, why) = load.join().expect("load");
+    eprintln!(
+        "{out}; {seen_at_handover} of {total} requests done when it returned, {failed} failed"
+    );
     assert_eq!(failed, 0, "failed requests: {why:?}\n{}", proxy.log());
     assert_eq!(ok, total);
     assert!(
@@ -206,6 +210,7 @@ fn a_replacement_that_cannot_serve_leaves_the_old_server_serving() {
         "supervisor",
         "upgrade",
         &format!("--binary={}", broken.display()),
+        "--staged",
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -213,11 +218,13 @@ fn a_replacement_that_cannot_serve_leaves_the_old_server_serving() {
     assert!(err.contains("goes on serving"), "{err}");
     assert!(!broken.exists(), "the failed binary was left behind");
 
-    // Not a dray-proxy with the handover at all: refused before anything changes.
+    // Not a dray-proxy with the handover at all: refused before anything changes, and a
+    // binary not staged for the upgrade is never removed.
     let out = proxy.cli(&["supervisor", "upgrade", "--binary=/bin/true"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("cannot take over the sockets"), "{err}");
+    assert!(Path::new("/bin/true").exists());
 
     let (_, failed, why) = load.join().expect("load");
     assert_eq!(failed, 0, "{why:?}");

@@ -151,7 +151,10 @@ fn use_proxy(project: &Project, tag: &str) {
         }
     }
     std::fs::write(&path, lines.join("\n") + "\n").expect("write deploy.yml");
-    git(project.path(), &["commit", "-qam", &format!("proxy {tag}")]);
+    git(
+        project.path(),
+        &["commit", "-qam", &format!("proxy {tag}"), "--allow-empty"],
+    );
 }
 
 /// Puts every web host's proxy back on the fleet's standard image, even when the test fails.

@@ -589,6 +589,18 @@ pub enum ProxyCommand {
         #[arg(short = 'y', long)]
         confirmed: bool,
     },
+    /// Replace dray-proxy on servers by the configured image's without refusing or failing a
+    /// connection (the running container hands its sockets and routes to the new binary);
+    /// kamal-proxy, or a dray-proxy container started without the supervisor, is rebooted
+    /// instead, which drops connections.
+    Upgrade {
+        /// Upgrade proxy on hosts in sequence, rather than in parallel.
+        #[arg(long)]
+        rolling: bool,
+        /// Proceed without confirmation question (asked because a host may need a reboot).
+        #[arg(short = 'y', long)]
+        confirmed: bool,
+    },
     /// Start existing proxy container on servers.
     Start,
     /// Stop existing proxy container on servers.

@@ -25,6 +25,7 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
     let sub = match command {
         ProxyCommand::Boot => "boot",
         ProxyCommand::Reboot { .. } => "reboot",
+        ProxyCommand::Upgrade { .. } => "upgrade",
         ProxyCommand::Start => "start",
         ProxyCommand::Stop => "stop",
         ProxyCommand::Restart => "restart",
@@ -75,6 +76,17 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
                 })
             })
         }
+        ProxyCommand::Upgrade { rolling, confirmed } => {
+            if !confirmed
+                && !global.dry_run
+                && !super::confirm(
+                    "A host whose proxy cannot hand over its sockets (kamal-proxy, or dray-proxy started without the supervisor) is rebooted, with a brief outage. Are you sure?",
+                )
+            {
+                return Err(Error::failure("aborted").with_hint("pass -y to skip the question"));
+            }
+            changing(&|release| plans::upgrade(&s.config, release, &hosts, *rolling))
+        }
         ProxyCommand::Start => {
             changing(&|_| vec![plans::each("start", &hosts, |h| vec![cmds::start(h)])])
         }
@@ -85,7 +97,7 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
             changing(&|_| vec![plans::each("restart", &hosts, |h| vec![cmds::restart(h)])])
         }
         ProxyCommand::Details => read_only(vec![plans::each("details", &hosts, |h| {
-            vec![cmds::details(h)]
+            vec![cmds::details(h), cmds::supervisor_status(h)]
         })]),
         ProxyCommand::Logs(args) => {
             let opts = cmds::ProxyLogs {

@@ -284,6 +284,85 @@ pub fn version(host: &str) -> CommandSpec {
     )
 }
 
+/// Where `proxy upgrade` puts the new binary in the proxy container (the supervisor moves it
+/// over `/usr/local/bin/dray-proxy` once it serves, or removes it when the handover failed).
+pub const UPGRADE_STAGING: &str = "/tmp";
+/// The binary's path in a dray-proxy image.
+pub const DRAY_PROXY_BINARY: &str = "/usr/local/bin/dray-proxy";
+
+/// The proxy image `proxy.run` names on a host, as a shell word (without `proxy.run`, Kamal's
+/// legacy files under `.kamal/proxy`).
+fn image_word(run: Option<&ProxyRun>) -> String {
+    match run {
+        Some(r) => quote(&match &r.registry {
+            Some(reg) => format!("{reg}/{}:{}", r.repository, r.version),
+            None => format!("{}:{}", r.repository, r.version),
+        }),
+        None => format!(
+            "\"$(cat .kamal/proxy/image 2> /dev/null || echo basecamp/kamal-proxy):$(cat .kamal/proxy/image_version 2> /dev/null || echo {MINIMUM_VERSION})\""
+        ),
+    }
+}
+
+/// `proxy upgrade` on one host as one round trip. Where the container's PID 1 is dray-proxy's
+/// supervisor: the new image's `dray-proxy` streamed into the running container (`docker
+/// create` + `docker cp … - | docker cp - …`, the temporary container removed, nothing left
+/// on the host) and `kamal-proxy supervisor upgrade`: the new binary takes over the listening
+/// sockets and the saved routes, the old server drains (up to `drain_timeout` seconds) — no
+/// connection refused or failed; a failure leaves the old server serving. Elsewhere (kamal-proxy,
+/// a dray-proxy image without the supervisor, no container) the proxy is rebooted as Kamal's
+/// `proxy reboot` does — stop, remove, run — with a message saying that drops connections.
+pub fn upgrade_batch(run_config: Option<&ProxyRun>, host: &str, drain_timeout: u64) -> CommandSpec {
+    let c = CONTAINER_NAME;
+    let quiet = |cmd: CommandSpec| format!("{} > /dev/null 2>&1 || true", cmd.to_shell());
+    let script = format!(
+        "image={image}
+if docker exec {c} kamal-proxy supervisor status > /dev/null 2>&1; then
+  cid=$(docker create \"$image\") || {{ echo \"cannot create a container of $image\" >&2; exit 1; }}
+  if docker cp \"$cid\":{bin} - | docker cp - {c}:{staging}; then copied=1; else copied=0; fi
+  docker rm \"$cid\" > /dev/null 2>&1 || true
+  if [ \"$copied\" != 1 ]; then
+    echo \"$image has no {bin}: only a dray-proxy image can take over the sockets (for kamal-proxy: dray proxy reboot, which drops connections)\" >&2
+    exit 1
+  fi
+  exec docker exec {c} kamal-proxy supervisor upgrade --binary={staging}/dray-proxy --staged --drain-timeout={drain_timeout}s
+fi
+old=$(docker container inspect {c} --format '{{{{.Config.Image}}}}' 2> /dev/null)
+if [ -z \"$old\" ]; then
+  echo \"no {c} container on {host}: running $image\"
+elif docker cp {c}:{bin} - > /dev/null 2>&1; then
+  echo \"{c} on {host} runs $old, a dray-proxy image without the supervisor, which cannot hand over its sockets: rebooting it (stop, remove, run) drops connections; from $image on, upgrades hand over without\"
+else
+  echo \"{c} on {host} runs $old (kamal-proxy), whose reboot drops connections, as with Kamal: rebooting it (stop, remove, run)\"
+fi
+{stop}
+{prune}
+{mkdir} || exit 1
+{run}",
+        image = image_word(run_config),
+        bin = DRAY_PROXY_BINARY,
+        staging = UPGRADE_STAGING,
+        stop = quiet(stop(host)),
+        prune = quiet(remove_container(host)),
+        mkdir = ensure_apps_config_directory(host).to_shell(),
+        run = run(run_config, host).to_shell(),
+    );
+    sh(format!("upgrade kamal-proxy on {host}"), script)
+}
+
+/// `docker exec kamal-proxy kamal-proxy supervisor status`, or a line saying there is no
+/// supervisor (the running binary is then the image's): what runs, beside the image's
+/// metadata, after an upgrade swapped the binary.
+pub fn supervisor_status(host: &str) -> CommandSpec {
+    sh(
+        format!("read the dray-proxy supervisor on {host}"),
+        format!(
+            "docker exec {CONTAINER_NAME} kamal-proxy supervisor status 2> /dev/null || echo {}",
+            quote("no dray-proxy supervisor: the server is the image's own binary")
+        ),
+    )
+}
+
 /// `docker exec kamal-proxy kamal-proxy <args…>`.
 fn proxy_exec(purpose: String) -> CommandSpec {
     CommandSpec::new(purpose, "docker").args(["exec", CONTAINER_NAME, "kamal-proxy"])

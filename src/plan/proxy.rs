@@ -1,6 +1,6 @@
 //! Plans of `dray proxy …` (Kamal's `lib/kamal/cli/proxy.rb`): boot, reboot (with the
-//! `pre-proxy-reboot` / `post-proxy-reboot` hooks, `--rolling`), start, stop, restart, details,
-//! logs, remove — on the hosts of the targeted roles that run the proxy.
+//! `pre-proxy-reboot` / `post-proxy-reboot` hooks, `--rolling`), upgrade (dray-proxy's socket
+//! handover), start, stop, restart, details, logs, remove — on the hosts of the targeted roles that run the proxy.
 
 use crate::command::CommandSpec;
 use crate::config::Config;
@@ -143,4 +143,38 @@ pub fn remove(hosts: &[String], force: bool) -> Vec<Stage> {
             vec![planned(cmds::remove_batch(host, force)).show()]
         }),
     )]
+}
+
+/// `proxy upgrade`: per group of hosts (all, or one at a time with `--rolling`), the proxy
+/// replaced by the configured image's dray-proxy without refusing or failing a connection
+/// ([`cmds::upgrade_batch`]: the sockets and routes handed over inside the running container;
+/// kamal-proxy and dray-proxy containers without the supervisor are rebooted, saying it drops
+/// connections), audited "Upgraded proxy", then what runs read back from the supervisor.
+/// Kamal's own `proxy upgrade` (hidden) moved Kamal 1's Traefik to kamal-proxy; dray has no
+/// Kamal 1 hosts to move, so the name serves this instead.
+pub fn upgrade(config: &Config, release: &Release, hosts: &[String], rolling: bool) -> Vec<Stage> {
+    let groups: Vec<Vec<String>> = if rolling {
+        hosts.iter().map(|h| vec![h.clone()]).collect()
+    } else {
+        vec![hosts.to_vec()]
+    };
+    groups
+        .into_iter()
+        .map(|group| {
+            let steps = on_hosts("upgrade kamal-proxy", &group, |host| {
+                vec![
+                    planned(cmds::upgrade_batch(
+                        cmds::run_config_for(config, host),
+                        host,
+                        config.drain_timeout,
+                    ))
+                    .show()
+                    .hint("the proxy that served before goes on serving; `dray proxy details` shows what runs"),
+                    super::cmds::audit(config, release, host, None, "Upgraded proxy").ignore_errors(),
+                    planned(cmds::supervisor_status(host)).show(),
+                ]
+            });
+            stage(&format!("upgrade {}", group.join(",")), steps)
+        })
+        .collect()
 }

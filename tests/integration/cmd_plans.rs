@@ -1,4 +1,4 @@
-//! Plans of `server bootstrap` and `build …` (`--dry-run` snapshots), and the commands that
+//! Plans of `server bootstrap`, `build …` and `proxy upgrade` (`--dry-run` snapshots), and the commands that
 //! print text (`help`, `docs`) or refuse (`upgrade`), through the binary.
 
 use std::path::Path;
@@ -86,6 +86,11 @@ fn snapshot(name: &str, args: &[&str]) {
     );
     settings.set_snapshot_path("snapshots");
     settings.bind(|| insta::assert_snapshot!(name, out));
+}
+
+#[test]
+fn plan_proxy_upgrade_hands_over_or_reboots_per_host_and_reads_back() {
+    snapshot("proxy_upgrade", &["proxy", "upgrade", "-y", "--rolling"]);
 }
 
 #[test]

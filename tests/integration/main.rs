@@ -25,6 +25,7 @@ mod main_cmds;
 mod output;
 mod plan;
 mod proxy;
+mod proxy_upgrade;
 mod realistic;
 mod registry;
 mod release;

@@ -399,6 +399,13 @@ fn proxy_reboot_sends_exactly_its_dry_run() {
 }
 
 #[test]
+fn proxy_upgrade_and_details_send_exactly_their_dry_run() {
+    assert_transcript_is_dry_run(&["proxy", "upgrade", "-y", "--version", "v1"]);
+    assert_transcript_is_dry_run(&["proxy", "upgrade", "-y", "--rolling", "--version", "v1"]);
+    assert_transcript_is_dry_run(&["proxy", "details"]);
+}
+
+#[test]
 fn server_bootstrap_and_build_pull_send_exactly_their_dry_run() {
     assert_transcript_is_dry_run(&["server", "bootstrap", "--version", "v1"]);
     assert_transcript_is_dry_run(&["build", "pull", "--version", "v1"]);

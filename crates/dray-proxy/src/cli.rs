@@ -15,7 +15,6 @@ use super::service::{HealthCheck, ServiceSpec, ServiceState, TargetOptions, TlsS
 #[derive(Debug, Parser)]
 #[command(
     name = "kamal-proxy",
-    version,
     about = "dray-proxy: an HTTP proxy for zero downtime deployments, kamal-proxy compatible"
 )]
 pub struct Cli {
@@ -47,6 +46,40 @@ pub enum Command {
     /// Manage rollout settings (kamal-proxy's `rollout deploy|set|stop`).
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// dray-proxy only: the supervisor that `run` is (its status, a handover to a new binary).
+    #[command(subcommand)]
+    Supervisor(SupervisorCommand),
+}
+
+/// `supervisor` subcommands (dray-proxy only; see [`crate::supervisor`]).
+#[derive(Debug, Subcommand)]
+pub enum SupervisorCommand {
+    /// The supervisor's and the serving server's pids and versions.
+    Status,
+    /// Hand the listening sockets over to a new binary without refusing a connection: start
+    /// it, wait until it serves the saved routes, drain and stop the old server; the new
+    /// binary replaces this one. On any failure the old server goes on serving.
+    Upgrade(UpgradeArgs),
+    /// The handover protocol this binary speaks (a number).
+    Protocol,
+}
+
+/// `supervisor upgrade` flags.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The new dray-proxy binary (in the container).
+    #[arg(long)]
+    pub binary: std::path::PathBuf,
+    /// The binary was put there for this upgrade: moved into place when the handover worked,
+    /// removed when it failed (without: copied into place, never removed).
+    #[arg(long)]
+    pub staged: bool,
+    /// Longest wait for the old server's in-flight requests and WebSockets.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+    /// Longest wait for the old server to pause its control socket and the new one to serve.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub ready_timeout: Duration,
 }
 
 /// `rollout` subcommands.

@@ -127,7 +127,8 @@ pub async fn serve(listener: UnixListener, services: Arc<Services>) -> std::io::
     }
 }
 
-async fn handle(stream: UnixStream, services: Arc<Services>) -> std::io::Result<()> {
+/// Answer one control connection: one request line, one response line.
+pub async fn handle(stream: UnixStream, services: Arc<Services>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read).read_line(&mut line).await?;

@@ -17,7 +17,9 @@
 //! - [`control`]: the unix control socket between the CLI and the server.
 //! - [`state`]: the state directory and the saved routes; [`kamal_state`]: kamal-proxy's
 //!   state file, written beside ours and read when newer.
-//! - [`server`]: the `run` subcommand.
+//! - [`supervisor`]: what `run` is (PID 1): it holds the listening sockets and runs the
+//!   [`server`] as its child on them ([`handoff`], [`supervised`]), and hands them over to a new
+//!   binary without refusing a connection (`supervisor upgrade`).
 //! - [`log`]: JSON log lines; [`metrics`]: Prometheus metrics (`run --metrics-port`).
 //!
 //! # TLS, redirects and error pages (kamal-proxy v0.9.2's behaviour)
@@ -107,6 +109,7 @@ pub mod cli;
 pub mod control;
 pub mod duration;
 pub mod handler;
+pub mod handoff;
 pub mod health;
 pub mod kamal_state;
 pub mod loaded;
@@ -120,6 +123,8 @@ pub mod server;
 pub mod service;
 pub mod services;
 pub mod state;
+pub mod supervised;
+pub mod supervisor;
 pub mod target;
 pub mod tls;
 
@@ -127,14 +132,19 @@ use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
-use cli::{Cli, Command, RolloutCommand};
+use cli::{Cli, Command, RolloutCommand, SupervisorCommand};
 use control::Request;
 
 /// Parse `args` (argv, any program name) and run the subcommand; the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let run_args: Vec<OsString> = args.iter().skip(1).cloned().collect();
+    let parsed = Cli::command()
+        .version(handoff::version())
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -144,6 +154,17 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
                 ExitCode::SUCCESS
             };
         }
+    };
+    // A supervised server's sockets, taken before any thread starts (the variable is removed).
+    let inherited = match &cli.command {
+        Command::Run(_) => match handoff::take_inherited() {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        _ => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -155,7 +176,7 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(execute(cli.command)) {
+    match runtime.block_on(execute(cli.command, inherited, run_args)) {
         Ok(out) => {
             if !out.is_empty() {
                 println!("{out}");
@@ -169,7 +190,11 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-async fn execute(command: Command) -> Result<String, String> {
+async fn execute(
+    command: Command,
+    inherited: Option<handoff::Inherited>,
+    run_args: Vec<OsString>,
+) -> Result<String, String> {
     let socket = state::socket_path();
     let request = match command {
         Command::Run(r) => {
@@ -197,7 +222,12 @@ async fn execute(command: Command) -> Result<String, String> {
                 log_requests: !r.quiet,
                 metrics_addr: (r.metrics_port != 0).then(|| SocketAddr::new(bind, r.metrics_port)),
             };
-            return server::run(config).await.map(|()| String::new());
+            // Started by a supervisor: serve on its sockets; else be the supervisor.
+            return match inherited {
+                Some(i) => server::run(config, Some(i)).await,
+                None => supervisor::run(config, run_args).await,
+            }
+            .map(|()| String::new());
         }
         Command::Deploy(d) => Request::Deploy {
             spec: Box::new(d.to_spec()?),
@@ -237,6 +267,25 @@ async fn execute(command: Command) -> Result<String, String> {
             allowlist: s.list,
         },
         Command::Rollout(RolloutCommand::Stop(s)) => Request::RolloutStop { service: s.service },
+        Command::Supervisor(sub) => {
+            let req = match sub {
+                SupervisorCommand::Protocol => return Ok(handoff::PROTOCOL.to_string()),
+                SupervisorCommand::Status => supervisor::Request::Status,
+                SupervisorCommand::Upgrade(u) => supervisor::Request::Upgrade {
+                    binary: std::path::absolute(&u.binary)
+                        .map_err(|e| format!("{}: {e}", u.binary.display()))?,
+                    staged: u.staged,
+                    drain_timeout_ms: millis(u.drain_timeout),
+                    ready_timeout_ms: millis(u.ready_timeout),
+                },
+            };
+            let response = supervisor::send(&socket, &req).await?;
+            return if response.ok {
+                Ok(response.message)
+            } else {
+                Err(response.message)
+            };
+        }
     };
     let response = control::send(&socket, &request).await?;
     if response.ok {

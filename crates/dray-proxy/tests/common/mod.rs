@@ -118,6 +118,8 @@ pub struct Proxy {
     pub env: Vec<(String, String)>,
     /// Extra flags of `run`.
     pub run_args: Vec<String>,
+    /// The binary run (and used as the CLI): the built one unless a test copies it.
+    pub binary: PathBuf,
     child: Option<Child>,
     _temp: tempfile::TempDir,
 }
@@ -145,13 +147,14 @@ impl Proxy {
             https_port: free_port(),
             env: Vec::new(),
             run_args: Vec::new(),
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_dray-proxy")),
             child: None,
             _temp: temp,
         }
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dray-proxy"));
+        let mut cmd = Command::new(&self.binary);
         cmd.env("XDG_CONFIG_HOME", self.dir.join("config"))
             .env("KAMAL_PROXY_SOCKET", self.dir.join("kamal-proxy.sock"))
             .env("DRAY_PROXY_BIND", "127.0.0.1")

@@ -230,6 +230,16 @@ fn hooks_showing_output(global: &GlobalOptions, config: &Config) -> Vec<String> 
         .collect()
 }
 
+/// Which hooks show nothing at all (`hooks_output: quiet`, unless `-v`), as in Kamal.
+fn quiet_hooks(global: &GlobalOptions, config: &Config) -> Vec<String> {
+    use crate::config::model::{HookOutputLevel, HOOK_NAMES};
+    HOOK_NAMES
+        .iter()
+        .filter(|h| !global.verbose && config.hook_output(h) == Some(HookOutputLevel::Quiet))
+        .map(|h| h.to_string())
+        .collect()
+}
+
 /// The reporter the options ask for.
 fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn EventSink> {
     let verbosity = if global.quiet {
@@ -242,7 +252,8 @@ fn reporter(global: &GlobalOptions, config: &Config, plan: &Plan) -> Box<dyn Eve
     match global.output {
         OutputFormat::Json => Box::new(JsonReporter),
         OutputFormat::Human => {
-            let human = HumanReporter::new(verbosity, hooks_showing_output(global, config));
+            let human = HumanReporter::new(verbosity, hooks_showing_output(global, config))
+                .with_quiet_hooks(quiet_hooks(global, config));
             // The live view only where a person watches: stderr is a terminal, not -v/-q, not
             // CI, and nothing interactive owns the terminal.
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -108,6 +108,8 @@ pub struct HumanReporter {
     verbosity: Verbosity,
     /// Hooks whose output is shown (from `hooks_output` and `-v`).
     show_hook_output: Box<[String]>,
+    /// Hooks that show nothing, not even that they run (`hooks_output: quiet`, without `-v`).
+    quiet_hooks: Box<[String]>,
     results: Vec<ResultRow>,
     stages: Vec<(String, f64)>,
     release: bool,
@@ -122,10 +124,21 @@ pub struct HumanReporter {
 
 impl HumanReporter {
     /// A reporter at `verbosity`, showing the output of the hooks in `show_hook_output`.
+    /// The same reporter, showing nothing of the hooks in `quiet` (not even that they run).
+    pub fn with_quiet_hooks(mut self, quiet: Vec<String>) -> Self {
+        self.quiet_hooks = quiet.into_boxed_slice();
+        self
+    }
+
+    fn quiet_hook(&self, hook: &str) -> bool {
+        self.quiet_hooks.iter().any(|h| h == hook)
+    }
+
     pub fn new(verbosity: Verbosity, show_hook_output: Vec<String>) -> Self {
         HumanReporter {
             verbosity,
             show_hook_output: show_hook_output.into_boxed_slice(),
+            quiet_hooks: Box::new([]),
             results: Vec::new(),
             stages: Vec::new(),
             release: true,
@@ -302,8 +315,12 @@ impl EventSink for HumanReporter {
                 self.stages.push((stage.clone(), *seconds));
                 self.flush();
             }
-            Event::HookStarted { hook } if progress || (verbose && !self.release) => {
-                self.line(&format!("  running hook {hook}"))
+            // Kamal's SSHKit line says `Running … <hook>`; a `hooks_output: quiet` hook shows
+            // nothing, as in Kamal (its verbosity drops to errors).
+            Event::HookStarted { hook }
+                if (progress || (verbose && !self.release)) && !self.quiet_hook(hook) =>
+            {
+                self.line(&format!("  Running the {hook} hook"))
             }
             Event::HookOutput { hook, line } if self.show_hook_output.iter().any(|h| h == hook) => {
                 self.line(&format!("  {hook} | {line}"));
@@ -312,7 +329,7 @@ impl EventSink for HumanReporter {
                 hook,
                 exit_code,
                 seconds,
-            } if progress || (verbose && !self.release) => self.line(&format!(
+            } if (progress || (verbose && !self.release)) && !self.quiet_hook(hook) => self.line(&format!(
                 "  finished hook {hook} (exit {}, {seconds:.1}s)",
                 exit_code
                     .map(|c| c.to_string())

@@ -236,7 +236,7 @@ fn sigterm_then_sigkill_during_a_hung_hook_leaves_no_hook_and_no_silent_lock() {
     let mut seen = Vec::new();
     assert!(
         wait_line(&rx, &mut seen, Duration::from_secs(60), |l| l
-            .contains("running hook pre-deploy")),
+            .contains("Running the pre-deploy hook")),
         "{seen:#?}"
     );
     std::thread::sleep(Duration::from_millis(500));

@@ -275,6 +275,14 @@ pub struct RawDray {
     pub hooks: Option<RawDrayHooks>,
     pub local_registry: Option<RawDrayLocalRegistry>,
     pub lock: Option<RawDrayLock>,
+    pub ssh: Option<RawDraySsh>,
+}
+
+/// `x-dray: ssh:`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDraySsh {
+    pub transport: Option<super::model::SshTransport>,
 }
 
 /// `x-dray: lock:`.

@@ -20,6 +20,7 @@ mod kamal_keys;
 mod keys;
 mod logging;
 mod main_cmds;
+mod native_ssh;
 mod output;
 mod plan;
 mod proxy;

@@ -68,6 +68,28 @@ fn socket_owner(port: &str) -> Option<u32> {
         .ok()
 }
 
+/// `pid` and its ancestors' command lines (for failure messages).
+fn ancestry(mut pid: u32) -> String {
+    let mut out = Vec::new();
+    for _ in 0..8 {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        out.push(format!(
+            "{pid}: {}",
+            String::from_utf8_lossy(&cmdline).replace('\0', " ")
+        ));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        match stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            Some(p) if p > 1 => pid = p,
+            _ => break,
+        }
+    }
+    out.join(" <- ")
+}
+
 /// Whether `pid` or one of its ancestors runs with `needle` in its command line.
 fn descends_from(mut pid: u32, needle: &str) -> bool {
     for _ in 0..16 {
@@ -140,18 +162,21 @@ fn proxy_jump_reaches_host_two_through_host_one() {
         dir.path(),
         &[h2, h3],
         &format!(
-            "Host {h2}\n  ProxyJump {h1}\nInclude {}\n",
+            "Host {h2}\n  ProxyJump {h1}\nHost *\nInclude {}\n",
             fleet.ssh_config().display()
         ),
     );
     let where_from = echo("echo $SSH_CONNECTION");
+    let host1_sshd = "/hosts/1/etc/sshd_config";
     let (jumped, direct) = rt().block_on(async {
         let jumped = remote
             .run_checked(h2, &where_from)
             .await
             .expect("via host 1");
         let direct = remote.run_checked(h3, &where_from).await.expect("direct");
-        // Look at the sockets while the connections are up.
+        assert!(remote.is_native(h2).await, "{h2} went over OpenSSH");
+        // Look at the sockets while the connections are up: (what the host saw, whether the
+        // client end belongs to host 1's sshd, that process and its ancestors).
         let owner = |out: &dray::remote::CommandOutput| {
             let port = out
                 .stdout
@@ -159,7 +184,13 @@ fn proxy_jump_reaches_host_two_through_host_one() {
                 .nth(1)
                 .unwrap_or("")
                 .to_string();
-            (out.stdout.clone(), socket_owner(&port))
+            let pid =
+                socket_owner(&port).unwrap_or_else(|| panic!("no local socket for {}", out.stdout));
+            (
+                out.stdout.clone(),
+                descends_from(pid, host1_sshd),
+                ancestry(pid),
+            )
         };
         let result = (owner(&jumped), owner(&direct));
         remote.close().await;
@@ -168,19 +199,16 @@ fn proxy_jump_reaches_host_two_through_host_one() {
     // Host 2's sshd saw a connection whose client end belongs to host 1's sshd (all hosts
     // share this machine's loopback and PID namespace, so the source address alone would not
     // tell; the owner of the socket does).
-    let host1_sshd = "/hosts/1/etc/sshd_config";
-    let (text, owner) = jumped;
+    let (text, from_host1, chain) = jumped;
     assert!(text.ends_with(&format!("{h2} 22\n")), "{text}");
-    let owner = owner.unwrap_or_else(|| panic!("no local socket for {text}"));
     assert!(
-        descends_from(owner, host1_sshd),
-        "the connection to {h2} ({text}) is not from host 1's sshd (owner pid {owner})"
+        from_host1,
+        "the connection to {h2} ({text}) is not from host 1's sshd: {chain}"
     );
-    let (text, owner) = direct;
-    let owner = owner.unwrap_or_else(|| panic!("no local socket for {text}"));
+    let (text, from_host1, chain) = direct;
     assert!(
-        !descends_from(owner, host1_sshd),
-        "the direct connection to {h3} came through host 1"
+        !from_host1,
+        "the direct connection to {h3} ({text}) came through host 1: {chain}"
     );
 }
 
@@ -245,6 +273,10 @@ fn a_key_held_only_by_the_agent_authenticates_and_nothing_without_it() {
     );
     let out = rt().block_on(async {
         let out = with_agent.run_checked(&host, &echo("echo agent-ok")).await;
+        assert!(
+            with_agent.is_native(&host).await,
+            "not on the native client"
+        );
         with_agent.close().await;
         out
     });
@@ -320,6 +352,7 @@ fn secrets_go_on_stdin_never_in_any_argv() {
     let watch = ProcessWatch::start();
     let out = rt().block_on(async {
         let out = remote.run_checked(&host, &cmd).await;
+        assert!(remote.is_native(&host).await, "not on the native client");
         remote.close().await;
         out
     });
@@ -361,6 +394,10 @@ fn a_host_needing_openssh_goes_there_and_still_runs() {
     );
     let out = rt().block_on(async {
         let out = remote.run_checked(&host, &echo("echo over-openssh")).await;
+        assert!(
+            !remote.is_native(&host).await,
+            "a ProxyCommand host on the native client"
+        );
         remote.close().await;
         out
     });

@@ -128,6 +128,13 @@ impl NativeRemote {
         &self.openssh
     }
 
+    /// Whether `host` is connected over the native client now (not OpenSSH, not down).
+    pub async fn is_native(&self, host: &str) -> bool {
+        let slot = self.slot(host);
+        let link = slot.link.lock().await;
+        matches!(&*link, Link::Up(c) if !c.handle.is_closed())
+    }
+
     fn slot(&self, host: &str) -> Arc<Slot> {
         locked(&self.hosts)
             .entry(host.to_string())

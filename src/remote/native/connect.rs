@@ -84,8 +84,9 @@ impl Handler for Client {
                             file.display()
                         ));
                     }
-                    tracing::warn!(
-                        "permanently added {} ({} {fingerprint}) to {}",
+                    // As OpenSSH says it (on stderr, whatever the log level).
+                    eprintln!(
+                        "warning: permanently added {} ({} {fingerprint}) to {}",
                         self.lookup,
                         key.algorithm(),
                         file.display()
@@ -339,4 +340,116 @@ async fn authenticate(handle: &mut Handle<Client>, r: &Resolved) -> Result<(), S
         ));
     }
     Err(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Key exchange against an in-process russh server: the fleet's sshd (OpenSSH 9.2) has no
+    //! ML-KEM, so a server that offers it is made here (a stand-in for OpenSSH 9.9+).
+    use super::*;
+    use std::time::Duration;
+
+    struct Server;
+
+    impl russh::server::Handler for Server {
+        type Error = russh::Error;
+
+        async fn auth_publickey(
+            &mut self,
+            _user: &str,
+            _key: russh::server::VerifiedPublicKey<'_>,
+        ) -> Result<russh::server::Auth, Self::Error> {
+            Ok(russh::server::Auth::Accept)
+        }
+    }
+
+    fn keygen(dir: &std::path::Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen")
+            .success();
+        assert!(ok);
+        path
+    }
+
+    /// Connect to a russh server offering `server_kex`, the client offering `client_kex`: the
+    /// negotiated key exchange.
+    async fn negotiate(server_kex: &'static [kex::Name], client_kex: Vec<&'static str>) -> String {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host_key = keygen(dir.path(), "host");
+        let client_key = keygen(dir.path(), "client");
+        let host = russh::keys::load_secret_key(&host_key, None).expect("host key");
+        let known = dir.path().join("known_hosts");
+        let public = host.public_key().to_openssh().expect("openssh");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::fs::write(&known, format!("[127.0.0.1]:{port} {public}\n")).expect("known_hosts");
+        let config = Arc::new(russh::server::Config {
+            keys: vec![host],
+            preferred: Preferred {
+                kex: Cow::Borrowed(server_kex),
+                ..Preferred::DEFAULT
+            },
+            inactivity_timeout: Some(Duration::from_secs(10)),
+            ..Default::default()
+        });
+        tokio::spawn(async move {
+            if let Ok((socket, _)) = listener.accept().await {
+                if let Ok(session) = russh::server::run_stream(config, socket, Server).await {
+                    let _ = session.await;
+                }
+            }
+        });
+        let r = Resolved {
+            hostname: "127.0.0.1".into(),
+            port,
+            user: "deploy".into(),
+            identity_files: vec![client_key],
+            identities_only: true,
+            pubkey: true,
+            agent: None,
+            jumps: vec![],
+            kex: client_kex,
+            known_hosts: vec![known],
+            host_key_name: "127.0.0.1".into(),
+            strict: Strict::Yes,
+            connect_timeout: None,
+            alive_interval: Duration::ZERO,
+            alive_count: 3,
+            bind_address: None,
+        };
+        let connected = connect("test-host", &r, None).await.expect("connects");
+        connected.kex
+    }
+
+    #[tokio::test]
+    async fn ml_kem_is_negotiated_with_a_server_that_has_it() {
+        let kex = negotiate(
+            &[kex::MLKEM768X25519_SHA256, kex::CURVE25519],
+            super::super::resolved::NATIVE_KEX.to_vec(),
+        )
+        .await;
+        assert_eq!(kex, "mlkem768x25519-sha256");
+    }
+
+    #[tokio::test]
+    async fn curve25519_without_ml_kem_on_the_server_or_by_the_users_choice() {
+        let without = negotiate(
+            &[kex::CURVE25519],
+            super::super::resolved::NATIVE_KEX.to_vec(),
+        )
+        .await;
+        assert_eq!(without, "curve25519-sha256");
+        let chosen = negotiate(
+            &[kex::MLKEM768X25519_SHA256, kex::CURVE25519],
+            vec!["curve25519-sha256"],
+        )
+        .await;
+        assert_eq!(chosen, "curve25519-sha256");
+    }
 }

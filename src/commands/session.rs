@@ -4,8 +4,6 @@
 //! (first ctrl-c/SIGTERM: stop starting work, release the lock; second: abort) and the exit
 //! code of the outcome.
 
-use std::sync::Arc;
-
 use crate::cli::{GlobalOptions, OutputFormat};
 use crate::config::{Config, LoadOptions};
 use crate::engine::{Emitter, Engine, EventSink};
@@ -410,7 +408,7 @@ fn execute(
             })
             .collect::<std::result::Result<_, _>>()?;
     }
-    let remote = Arc::new(crate::remote::SshRemote::new(ssh).map_err(Error::from)?);
+    let remote = crate::remote::remote_for(ssh, global.verbose).map_err(Error::from)?;
     let mut engine = Engine::new(plan, config, remote, root.to_path_buf(), Emitter::new(sink));
     engine.release_command = release_command(global);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -300,6 +300,20 @@ pub struct Ssh {
     pub config: SshConfigFiles,
     /// `forward_agent`.
     pub forward_agent: Option<bool>,
+    /// `x-dray: ssh: transport`: which SSH client runs the commands (default OpenSSH).
+    pub transport: SshTransport,
+}
+
+/// `x-dray: ssh: transport`: the SSH client of a run.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SshTransport {
+    /// The system OpenSSH client, one master per host (the default).
+    #[default]
+    Openssh,
+    /// dray's in-process client (russh), resolving each host with `ssh -G`; OpenSSH for the
+    /// hosts whose settings it cannot honour.
+    Native,
 }
 
 /// `ssh.config`.

@@ -278,6 +278,7 @@ pub struct RawDray {
     pub proxy: Option<RawDrayProxy>,
     /// `x-dray: replicas: { <role>: N }`: containers of the role per host.
     pub replicas: Option<OrderedMap<u64>>,
+    pub ssh: Option<RawDraySsh>,
 }
 
 /// `x-dray: proxy:`.
@@ -286,6 +287,13 @@ pub struct RawDray {
 pub struct RawDrayProxy {
     pub acme_directory: Option<String>,
     pub acme_ca_certs: Option<String>,
+}
+
+/// `x-dray: ssh:`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDraySsh {
+    pub transport: Option<super::model::SshTransport>,
 }
 
 /// `x-dray: lock:`.

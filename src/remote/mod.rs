@@ -2,9 +2,12 @@
 //! [`CommandSpec`] on a host and returns what it printed.
 //!
 //! The SSH implementation (`ssh.rs`) keeps one OpenSSH master connection per host per run and
-//! multiplexes every command over it; tests of the engine can use any other implementation.
+//! multiplexes every command over it; `native/` is the in-process client (russh) chosen with
+//! `x-dray: ssh: transport: native`, OpenSSH beside it for what it cannot do. Tests of the
+//! engine can use any other implementation.
 
 pub mod fanout;
+pub mod native;
 pub mod process;
 mod reclaim;
 pub mod ssh;
@@ -15,7 +18,9 @@ use std::pin::Pin;
 
 use crate::command::CommandSpec;
 
+pub use crate::config::model::SshTransport;
 pub use fanout::{fan_out, HostOutcome};
+pub use native::{remote_for, NativeRemote};
 pub use ssh::{SshOptions, SshRemote};
 
 /// A boxed future, so [`Remote`] can be used as a trait object.

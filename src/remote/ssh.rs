@@ -90,7 +90,7 @@ impl std::fmt::Debug for SshRemote {
 }
 
 /// Whether ssh's message says a name did not resolve (Kamal's `DNS_ERROR_MESSAGE`).
-fn is_dns_error(message: &str) -> bool {
+pub(super) fn is_dns_error(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     [
         "getaddrinfo",
@@ -106,7 +106,7 @@ fn is_dns_error(message: &str) -> bool {
 }
 
 /// The pause before DNS retry `attempt` (1-based).
-fn dns_retry_delay(attempt: u32) -> Duration {
+pub(super) fn dns_retry_delay(attempt: u32) -> Duration {
     let base = 0.1 * f64::from(2u32.saturating_pow(attempt.saturating_sub(1)));
     let jitter = f64::from(std::process::id() % 100) / 1000.0;
     Duration::from_secs_f64(base.min(2.0) + jitter)
@@ -201,7 +201,7 @@ impl SshRemote {
     }
 
     /// Common `ssh` arguments: our config, user, port, jump host, timeouts.
-    fn base_args(&self) -> Vec<String> {
+    pub(super) fn base_args(&self) -> Vec<String> {
         let mut args = vec![
             "-F".to_string(),
             self.config_path.display().to_string(),
@@ -228,7 +228,7 @@ impl SshRemote {
     }
 
     /// `ssh -G`: the effective client settings for `host`, from the generated config.
-    async fn resolve(&self, host: &str) -> Result<String, RemoteError> {
+    pub(super) async fn resolve(&self, host: &str) -> Result<String, RemoteError> {
         let out = tokio::process::Command::new("ssh")
             .args(self.base_args())
             .arg("-G")
@@ -667,6 +667,7 @@ mod tests {
             idle_timeout: Duration::from_secs(900),
             sessions_per_host: 8,
             dns_retries: 3,
+            transport: Default::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use openssh::KnownHosts;
 
-use crate::config::model::{Config, SshConfigFiles};
+use crate::config::model::{Config, SshConfigFiles, SshTransport};
 
 /// Default seconds to wait for a connection (overridable with `DRAY_SSH_CONNECT_TIMEOUT`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,6 +56,8 @@ pub struct SshOptions {
     pub sessions_per_host: usize,
     /// `sshkit.dns_retries`: connection attempts again after a name did not resolve.
     pub dns_retries: u32,
+    /// `x-dray: ssh: transport`: OpenSSH (default) or the in-process client.
+    pub transport: SshTransport,
 }
 
 impl SshOptions {
@@ -89,6 +91,7 @@ impl SshOptions {
             idle_timeout: Duration::from_secs(config.sshkit.pool_idle_timeout.max(60)),
             sessions_per_host: DEFAULT_SESSIONS_PER_HOST,
             dns_retries: u32::try_from(config.sshkit.dns_retries).unwrap_or(u32::MAX),
+            transport: ssh.transport,
         }
     }
 

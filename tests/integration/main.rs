@@ -22,6 +22,7 @@ mod kamal_suite;
 mod keys;
 mod logging;
 mod main_cmds;
+mod native_ssh;
 mod output;
 mod plan;
 mod proxy;

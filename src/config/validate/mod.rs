@@ -424,7 +424,15 @@ pub fn validate(
     let aliases = pairs(&raw.aliases);
     validate_aliases(&cx, &aliases)?;
 
-    let ssh = validate_ssh(&cx, raw.ssh.as_ref())?;
+    let mut ssh = validate_ssh(&cx, raw.ssh.as_ref())?;
+    if let Some(transport) = raw
+        .x_dray
+        .as_ref()
+        .and_then(|d| d.ssh.as_ref())
+        .and_then(|s| s.transport)
+    {
+        ssh.transport = transport;
+    }
     let sshkit = Sshkit {
         max_concurrent_starts: raw
             .sshkit
@@ -638,6 +646,22 @@ mod dray_settings_tests {
         let plain =
             load_str_without_commands(&format!("{BASE}{ssl}"), "config/deploy.yml").expect("loads");
         assert_eq!(plain.acme, None);
+    }
+
+    #[test]
+    fn x_dray_ssh_transport_is_read_and_unknown_ones_refused() {
+        use crate::config::model::SshTransport;
+        let cfg = load_str_without_commands(BASE, "deploy.yml").expect("loads");
+        assert_eq!(cfg.ssh.transport, SshTransport::Openssh);
+        let text = format!("{BASE}x-dray:\n  ssh:\n    transport: native\n");
+        let cfg = load_str_without_commands(&text, "deploy.yml").expect("loads");
+        assert_eq!(cfg.ssh.transport, SshTransport::Native);
+        let text = format!("{BASE}x-dray:\n  ssh:\n    transport: libssh\n");
+        let err = load_str_without_commands(&text, "deploy.yml")
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("x-dray.ssh.transport"), "{err}");
+        assert!(err.contains("native"), "{err}");
     }
 
     #[test]

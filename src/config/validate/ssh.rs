@@ -43,5 +43,6 @@ pub(super) fn validate_ssh(cx: &Ctx, raw: Option<&RawSsh>) -> Result<Ssh, Config
         key_data: strings(&raw.key_data),
         config,
         forward_agent: raw.forward_agent,
+        transport: Default::default(),
     })
 }

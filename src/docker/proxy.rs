@@ -318,6 +318,7 @@ pub fn upgrade_batch(run_config: Option<&ProxyRun>, host: &str, drain_timeout: u
     let script = format!(
         "image={image}
 if docker exec {c} kamal-proxy supervisor status > /dev/null 2>&1; then
+  docker pull \"$image\" > /dev/null 2>&1 || true
   cid=$(docker create \"$image\") || {{ echo \"cannot create a container of $image\" >&2; exit 1; }}
   if docker cp \"$cid\":{bin} - | docker cp - {c}:{staging}; then copied=1; else copied=0; fi
   docker rm \"$cid\" > /dev/null 2>&1 || true

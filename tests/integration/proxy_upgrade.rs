@@ -1,8 +1,8 @@
 //! `dray proxy upgrade` on the fleet, driving the dray binary: from the fleet's standard
 //! dray-proxy image (no supervisor: rebooted, said plainly) to a build with the supervisor
 //! (`v0.9.2-up1`), then to another build (`v0.9.8-up2`) under thousands of concurrent requests
-//! — none fails, the routes stay, the new build serves; a handover to the standard image (no
-//! handover in it) is refused and the running build goes on serving. At the end every web
+//! — none fails, the routes stay, the new build serves; then back to the standard image (built
+//! from this tree, so it hands over too). At the end every web
 //! host's kamal-proxy runs the fleet's standard image again, routes intact.
 
 use std::io::{Read, Write};
@@ -220,15 +220,15 @@ fn proxy_upgrade_between_two_builds_under_load_fails_no_request_and_keeps_the_ro
     };
     let host_header = format!("{}.test", project.service);
 
-    // The fleet's standard image has no supervisor: a reboot, said plainly.
+    // From whatever the fleet runs: a proxy started before the supervisor existed is rebooted,
+    // said plainly; one with the supervisor (the standard image built from this tree) hands
+    // over.
     use_proxy(&project, FIRST);
     let (ok, out) = dray(&project, &["proxy", "upgrade", "-y"]);
     assert!(ok, "{out}");
-    assert!(
-        out.contains("a dray-proxy image without the supervisor")
-            && out.contains("drops connections"),
-        "{out}"
-    );
+    if out.contains("without the supervisor") {
+        assert!(out.contains("drops connections"), "{out}");
+    }
     for host in &web {
         assert!(
             server_line(fleet, host).contains(&format!("+{FIRST}")),
@@ -296,14 +296,14 @@ fn proxy_upgrade_between_two_builds_under_load_fails_no_request_and_keeps_the_ro
         assert_eq!(get(host, &host_header).as_deref(), Ok("u2"), "{host}");
     }
 
-    // The standard image cannot take the sockets: refused, the running build goes on.
+    // Back to the standard image, built from this tree with the supervisor: handed over too,
+    // and the app still answers. (A binary that cannot take the sockets is refused with the old
+    // server serving: crates/dray-proxy/tests/upgrade.rs.)
     use_proxy(&project, STANDARD);
     let (ok, out) = dray(&project, &["proxy", "upgrade", "-y"]);
-    assert!(!ok, "{out}");
-    assert!(out.contains("cannot take over the sockets"), "{out}");
-    assert!(out.contains("goes on serving"), "{out}");
+    assert!(ok, "{out}");
     for host in &web {
         assert_eq!(get(host, &host_header).as_deref(), Ok("u2"), "{host}");
-        assert!(server_line(fleet, host).contains(&format!("+{SECOND}")));
+        assert!(server_line(fleet, host).contains(&format!("+{STANDARD}")));
     }
 }

@@ -52,6 +52,15 @@ pub fn canary_hosts(
             "give `servers.{role_name}` a proxy (`proxy: true` or a `proxy:` section), or deploy without --canary"
         )));
     }
+    if role.replicated() {
+        return Err(Error::usage(format!(
+            "a canary of the primary role {role_name} with {} replicas per host is not supported yet",
+            role.replicas
+        ))
+        .with_hint(format!(
+            "deploy without --canary, or set `x-dray: replicas: {role_name}: 1` for the canary"
+        )));
+    }
     Ok(targets
         .hosts
         .iter()

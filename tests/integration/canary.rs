@@ -178,6 +178,18 @@ fn canary_requests_outside_the_rules_are_refused() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("does not run behind the proxy"), "{err}");
+    // Replicas of the primary role and a canary: refused, not half done.
+    let replicated = repo(&format!("{CONFIG}x-dray:\n  replicas:\n    web: 3\n"));
+    let (code, _, err) = dray(
+        replicated.path(),
+        &["deploy", "--canary", "20", "--dry-run", "--version", "1"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("3 replicas per host is not supported yet"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
     // Only-allowlisted clients: percentage 0 is a canary.
     let (code, out, err) = dray(
         dir.path(),

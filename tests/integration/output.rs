@@ -44,6 +44,13 @@ fn after_prefix<'a>(line: &'a str, level: &str) -> Option<&'a str> {
     (uuid.len() == 8 && uuid.chars().all(|c| c.is_ascii_hexdigit())).then_some(rest)
 }
 
+/// `  INFO <message>`: SSHKit's line for a message of no command (Kamal's `info` on a host, as
+/// the boot barrier's "Waiting for the first healthy web container…").
+fn message_of_no_command<'a>(line: &'a str, level: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(&format!("{level:>6} "))?;
+    (!rest.starts_with('[') && !rest.starts_with('\t')).then_some(rest)
+}
+
 #[test]
 fn deploy_with_output_file_writes_kamals_log_per_command_with_the_destination_path() {
     let Some(fleet) = Fleet::get() else { return };
@@ -108,9 +115,9 @@ fn deploy_with_output_file_writes_kamals_log_per_command_with_the_destination_pa
             .any(|l| line.trim_start().starts_with(l))
         {
             assert!(
-                ["DEBUG", "INFO", "WARN", "ERROR"]
-                    .iter()
-                    .any(|l| after_prefix(line, l).is_some()),
+                ["DEBUG", "INFO", "WARN", "ERROR"].iter().any(|l| {
+                    after_prefix(line, l).is_some() || message_of_no_command(line, l).is_some()
+                }),
                 "{line:?}"
             );
         }

@@ -29,9 +29,6 @@ use crate::support::fleet::{unique_name, Fleet};
 use crate::support::project::{exclusive_fleet, git, Project};
 use crate::support::write;
 
-/// The dray-proxy image tag with `--tls-acme-ca-certs` (scripts/proxy-image tlsfleet).
-const ACME_PROXY_VERSION: &str = "tlsfleet";
-
 /// A child process killed when dropped.
 struct Running(Child);
 
@@ -394,11 +391,8 @@ fn acme_directory_through_deploy_serves_https_keeps_its_certificate_and_loses_no
             &format!("  host: {name}\n"),
             &format!("  host: {name}\n  ssl: true\n"),
         );
-        let d = replaced(
-            &d,
-            "    version: v0.9.2\n",
-            &format!("    version: {ACME_PROXY_VERSION}\n"),
-        );
+        // The fleet's standard dray-proxy image (v0.9.2, built from this tree) serves
+        // `--tls-acme-ca-certs`.
         format!("{d}\nx-dray:\n  proxy:\n    acme_directory: {directory}\n    acme_ca_certs: config/acme-ca.pem\n")
     });
     let _standard = standard_proxy(fleet, &project, Some(directory.clone()));

@@ -67,9 +67,14 @@ impl LogLine {
     }
 }
 
-/// SSHKit's `format_message`: the level right-aligned in six columns, then `[uuid]`.
+/// SSHKit's `format_message`: the level right-aligned in six columns, then `[uuid]` (none for
+/// a message that belongs to no command, as SSHKit's `write_message` without a uuid).
 pub fn pretty(severity: Severity, uuid: &str, message: &str) -> String {
-    format!("{:>6} [{uuid}] {message}", severity.name())
+    if uuid.is_empty() {
+        format!("{:>6} {message}", severity.name())
+    } else {
+        format!("{:>6} [{uuid}] {message}", severity.name())
+    }
 }
 
 /// The message Kamal `say`s before the work of a stage, if it says one.
@@ -295,10 +300,20 @@ impl LineFormatter {
                 ));
                 out
             }
-            Event::HostOutput { host, line } => {
-                let uuid = self.running.get(host).cloned().unwrap_or_default();
-                Self::data(&uuid, host, "stdout", line)
-            }
+            Event::HostOutput { host, line } => match self.running.get(host) {
+                Some(uuid) => Self::data(uuid, host, "stdout", line),
+                // Not a command's output: Kamal's `info` on the host (the boot barrier's words),
+                // `  INFO <line>`.
+                None => line
+                    .lines()
+                    .map(|l| LogLine {
+                        text: pretty(Severity::Info, "", l),
+                        severity: Severity::Info,
+                        host: Some(host.to_string()),
+                        iostream: None,
+                    })
+                    .collect(),
+            },
             Event::Warning { message } => vec![LogLine {
                 text: message.clone(),
                 severity: Severity::Warn,

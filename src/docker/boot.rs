@@ -229,15 +229,7 @@ mod tests {
     use super::*;
     use crate::docker::test_support::base;
 
-    fn line(message: String) -> AuditLine {
-        AuditLine {
-            recorded_at: "2024-01-01T00:00:00Z".into(),
-            performer: "dev@example.com".into(),
-            destination: None,
-            role: Some("web".into()),
-            message,
-        }
-    }
+    use crate::docker::test_support::audit_line as line;
 
     #[test]
     fn start_carries_the_env_file_on_stdin_only() {

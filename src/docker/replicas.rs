@@ -342,15 +342,7 @@ mod tests {
     use super::*;
     use crate::docker::test_support::config_with;
 
-    fn line(message: String) -> AuditLine {
-        AuditLine {
-            recorded_at: "2024-01-01T00:00:00Z".into(),
-            performer: "dev@example.com".into(),
-            destination: None,
-            role: Some("web".into()),
-            message,
-        }
-    }
+    use crate::docker::test_support::audit_line as line;
 
     fn replicated() -> crate::config::Config {
         config_with(

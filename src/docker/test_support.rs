@@ -55,3 +55,14 @@ pub fn base() -> Config {
 pub fn staging() -> Config {
     config_with(BASE, Some("staging"))
 }
+
+/// An audit line of the web role, as the boot tests write them.
+pub fn audit_line(message: String) -> crate::docker::AuditLine {
+    crate::docker::AuditLine {
+        recorded_at: "2024-01-01T00:00:00Z".into(),
+        performer: "dev@example.com".into(),
+        destination: None,
+        role: Some("web".into()),
+        message,
+    }
+}

@@ -217,9 +217,9 @@ pub fn line<T: Serialize>(msg: &T) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sockets_go_over_the_channel_and_stay_the_same_sockets() {
-        let sockets = Sockets {
+    /// HTTP, HTTPS and control listeners (no metrics port).
+    fn three_sockets() -> Sockets {
+        Sockets {
             http: TcpListener::bind("127.0.0.1:0").expect("bind"),
             https: TcpListener::bind("127.0.0.1:0").expect("bind"),
             metrics: None,
@@ -227,7 +227,12 @@ mod tests {
                 let dir = tempfile::tempdir().expect("dir");
                 UnixListener::bind(dir.path().join("c.sock")).expect("bind")
             },
-        };
+        }
+    }
+
+    #[test]
+    fn sockets_go_over_the_channel_and_stay_the_same_sockets() {
+        let sockets = three_sockets();
         let (a, b) = UnixStream::pair().expect("pair");
         sockets.send(&a).expect("send");
         let got = receive(&b, 3).expect("receive");
@@ -241,15 +246,7 @@ mod tests {
 
     #[test]
     fn a_wrong_number_of_descriptors_is_an_error() {
-        let sockets = Sockets {
-            http: TcpListener::bind("127.0.0.1:0").expect("bind"),
-            https: TcpListener::bind("127.0.0.1:0").expect("bind"),
-            metrics: None,
-            control: {
-                let dir = tempfile::tempdir().expect("dir");
-                UnixListener::bind(dir.path().join("c.sock")).expect("bind")
-            },
-        };
+        let sockets = three_sockets();
         let (a, b) = UnixStream::pair().expect("pair");
         sockets.send(&a).expect("send");
         let e = receive(&b, 4).expect_err("4 expected");

@@ -10,18 +10,33 @@ use crate::plan::{locked, Plan, Stage};
 
 use super::session::Session;
 
+/// The session of a proxy command: its targets are Kamal's `proxy_hosts`, the proxied roles'
+/// hosts and then the proxied accessories' hosts, among those `--hosts`/`--roles` select.
+pub fn session(global: &GlobalOptions) -> Result<Session<'_>> {
+    let (config, opts) = super::load_config(global)?;
+    let targets = crate::plan::accessory::proxy_targets(
+        &config,
+        &crate::plan::Filters {
+            hosts: global.hosts.as_deref(),
+            roles: global.roles.as_deref(),
+            primary: global.primary,
+        },
+    )?;
+    Ok(Session {
+        global,
+        config,
+        opts,
+        targets,
+    })
+}
+
 /// Run one `dray proxy` subcommand.
 pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
     if let ProxyCommand::BootConfig(args) = command {
         return super::proxy_boot_config::run(global, args);
     }
-    let s = Session::new(global)?;
-    let hosts = plans::proxy_hosts(&s.config, &s.targets);
-    if hosts.is_empty() {
-        return Err(Error::usage("no targeted role runs the proxy").with_hint(
-            "roles run kamal-proxy unless `proxy: false` (primary role) or with `proxy:` set",
-        ));
-    }
+    let s = session(global)?;
+    let hosts = s.targets.hosts.clone();
     let sub = match command {
         ProxyCommand::Boot => "boot",
         ProxyCommand::Reboot { .. } => "reboot",
@@ -34,8 +49,7 @@ pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
         ProxyCommand::Remove { .. } => "remove",
         ProxyCommand::BootConfig(_) => "boot_config",
     };
-    let mut targets = s.targets.clone();
-    targets.hosts = hosts.clone();
+    let targets = s.targets.clone();
     let read_only = |stages: Vec<Stage>| -> Result<()> {
         s.run(&Plan::command(
             "proxy",

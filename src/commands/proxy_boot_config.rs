@@ -8,8 +8,6 @@ use crate::docker::proxy_boot_config::{self as files, BootConfig};
 use crate::error::{Error, Result};
 use crate::plan::{locked, on_hosts, planned, stage, OutputStyle, Plan};
 
-use super::session::Session;
-
 /// Run `proxy boot_config …`.
 pub fn run(global: &GlobalOptions, args: &ProxyBootConfigArgs) -> Result<()> {
     let (sub, extra) = match args.words.split_first() {
@@ -36,15 +34,9 @@ pub fn run(global: &GlobalOptions, args: &ProxyBootConfigArgs) -> Result<()> {
     if !global.quiet {
         eprintln!("The proxy boot_config command is deprecated - set the config in the deploy YAML at proxy/run instead");
     }
-    let s = Session::new(global)?;
-    let hosts = crate::plan::proxy::proxy_hosts(&s.config, &s.targets);
-    if hosts.is_empty() {
-        return Err(Error::usage("no targeted role runs the proxy").with_hint(
-            "roles run kamal-proxy unless `proxy: false` (primary role) or with `proxy:` set",
-        ));
-    }
-    let mut targets = s.targets.clone();
-    targets.hosts = hosts.clone();
+    let s = super::proxy::session(global)?;
+    let hosts = s.targets.hosts.clone();
+    let targets = s.targets.clone();
     if sub == "get" {
         let stages = vec![stage(
             "boot_config",

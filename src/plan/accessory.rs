@@ -15,7 +15,7 @@ use crate::docker::accessory::{self as docker, Acc, HostPath};
 use crate::error::Error;
 use crate::release::Release;
 
-pub use super::accessory_targets::targets;
+pub use super::accessory_targets::{proxy_targets, targets};
 use super::cmds::{audit, credential};
 use super::{on_hosts, planned, stage, Hole, IfEmpty, Note, PlannedCommand, Stage};
 

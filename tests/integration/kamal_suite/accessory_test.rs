@@ -75,7 +75,6 @@ fn kamal_accessory_boot_stop_start_restart_logs_remove() {
 
 /// `test "proxied: boot, stop, start, restart, logs, remove"`.
 #[test]
-#[ignore = "not passing yet: `dray proxy boot` refuses a configuration without servers (\"no role has a host\"); Kamal boots kamal-proxy on the proxied accessories' hosts"]
 fn kamal_accessory_proxied_boot_stop_start_restart_logs_remove() {
     let Some(fleet) = Fleet::get() else { return };
     let _alone = exclusive_fleet();

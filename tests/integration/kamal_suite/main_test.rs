@@ -298,7 +298,6 @@ fn kamal_main_setup_and_remove() {
 
 /// `test "deploy, redeploy, rollback, details and audit"`.
 #[test]
-#[ignore = "not passing yet: HOST_TOKEN comes from the host's /etc/environment in Kamal's VM image (`${HOST_TOKEN}` expands in the host's shell); the fleet's hosts share this machine's /etc, so the host side of the port is missing. The hook lines already pass (assert_hook_output)."]
 fn kamal_main_deploy_redeploy_rollback_details_and_audit() {
     let Some(fleet) = Fleet::get() else { return };
     let _alone = exclusive_fleet();

@@ -9,8 +9,9 @@ use crate::config::node::{Node, Value as NodeValue};
 /// What secret values are shown as.
 pub const REDACTED: &str = "[REDACTED]";
 
+/// Kamal's `Configuration#to_h`, printed with Ruby's symbol keys ([`symbolize`]).
 #[derive(Serialize)]
-struct ConfigView<'a> {
+struct KamalView<'a> {
     roles: Vec<&'a str>,
     hosts: Vec<&'a str>,
     primary_host: Option<&'a str>,
@@ -28,6 +29,11 @@ struct ConfigView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     accessories: Option<serde_json::Value>,
     logging: Vec<String>,
+}
+
+/// What dray adds after Kamal's keys, with plain keys.
+#[derive(Serialize)]
+struct DrayView<'a> {
     /// The accessories as dray resolved them (hosts, env).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     accessories_resolved: Vec<AccessoryView<'a>>,
@@ -198,7 +204,7 @@ fn option_strings(options: &[(String, OptionValue)]) -> Vec<String> {
 /// resolved view.
 pub fn render(config: &Config, version: &str, tree: &Node) -> String {
     let written = |key: &str| tree.get(key).map(as_written);
-    let view = ConfigView {
+    let kamal = KamalView {
         roles: config.roles.iter().map(|r| r.name.as_str()).collect(),
         hosts: config.all_hosts(),
         primary_host: config.primary_host(),
@@ -231,6 +237,9 @@ pub fn render(config: &Config, version: &str, tree: &Node) -> String {
         sshkit: written("sshkit").unwrap_or_else(|| serde_json::json!({})),
         builder: written("builder").unwrap_or_else(|| serde_json::json!({})),
         accessories: written("accessories"),
+        logging: logging_args(&config.logging),
+    };
+    let dray = DrayView {
         accessories_resolved: config
             .accessories
             .iter()
@@ -244,7 +253,6 @@ pub fn render(config: &Config, version: &str, tree: &Node) -> String {
                 env: env_view(&a.env),
             })
             .collect(),
-        logging: logging_args(&config.logging),
         service: &config.service,
         image: &config.image,
         destination: config.destination.as_deref(),
@@ -286,8 +294,52 @@ pub fn render(config: &Config, version: &str, tree: &Node) -> String {
             .map(|(name, value)| KeyValue { name, value })
             .collect(),
     };
-    match serde_saphyr::to_string(&view) {
-        Ok(text) => text,
-        Err(err) => format!("# cannot render the configuration: {err}\n"),
+    let default_log_level = tree
+        .get("ssh")
+        .and_then(|ssh| ssh.get("log_level"))
+        .is_none();
+    match (
+        serde_saphyr::to_string(&kamal),
+        serde_saphyr::to_string(&dray),
+    ) {
+        (Ok(kamal), Ok(dray)) => format!("---\n{}{dray}", symbolize(&kamal, default_log_level)),
+        (Err(err), _) | (_, Err(err)) => format!("# cannot render the configuration: {err}\n"),
     }
+}
+
+/// Kamal's keys as Ruby's `to_yaml` writes them: `Configuration#to_h` has symbol keys
+/// (`:roles:`), and so has its `ssh_options` (`:user:`), whose default log level is the symbol
+/// `:fatal`. Only the keys dray itself wrote are changed: the top level and `ssh_options`'
+/// children; values (user text, `builder`, `accessories` as written) are left as they are.
+fn symbolize(text: &str, default_log_level: bool) -> String {
+    let key = |line: &str| -> Option<usize> {
+        let end = line.find(':')?;
+        let name = &line[..end];
+        (!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .then_some(end)
+    };
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut in_ssh = false;
+    for line in text.lines() {
+        if let Some(end) = key(line) {
+            in_ssh = &line[..end] == "ssh_options";
+            out.push(':');
+            out.push_str(line);
+        } else if let Some(inner) = line.strip_prefix("  ").filter(|_| in_ssh) {
+            match key(inner) {
+                Some(_) if default_log_level && inner == "log_level: fatal" => {
+                    out.push_str("  :log_level: :fatal")
+                }
+                Some(_) => {
+                    out.push_str("  :");
+                    out.push_str(inner);
+                }
+                None => out.push_str(line),
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }

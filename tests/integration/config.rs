@@ -52,9 +52,23 @@ fn config_prints_roles_hosts_and_primary_host() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("roles:\n- web\n- workers\n"), "{stdout}");
-    assert!(stdout.contains("primary_host: \"10.0.0.1\""), "{stdout}");
-    assert!(stdout.contains("absolute_image: user/app:abc"), "{stdout}");
+    // Kamal's `Configuration#to_h` through Ruby's `to_yaml`: symbol keys.
+    assert!(
+        stdout.starts_with("---\n:roles:\n- web\n- workers\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n:primary_host: \"10.0.0.1\""), "{stdout}");
+    assert!(
+        stdout.contains("\n:absolute_image: user/app:abc"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n:ssh_options:\n  :user: root\n  :port: 22\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  :log_level: :fatal\n"), "{stdout}");
+    // What dray adds: plain keys.
+    assert!(stdout.contains("\nservice: app\n"), "{stdout}");
 }
 
 #[test]

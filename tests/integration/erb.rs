@@ -129,7 +129,7 @@ fn erb_dotenv_locals_blocks_and_file_read_render_as_kamal_would() {
         "x86_64",
     );
     assert!(
-        stdout.starts_with("roles:\n- web\nhosts:\n- \"10.0.0.1\"\n- \"10.0.0.2\"\n"),
+        stdout.starts_with("---\n:roles:\n- web\n:hosts:\n- \"10.0.0.1\"\n- \"10.0.0.2\"\n"),
         "{stdout}"
     );
     // a variable already set wins over the dotenv file, as Dotenv.load does
@@ -145,7 +145,9 @@ fn erb_dotenv_locals_blocks_and_file_read_render_as_kamal_would() {
         "x86_64",
     );
     assert!(
-        stdout.starts_with("roles:\n- web\n- workers\nhosts:\n- \"10.1.1.1\"\n- \"10.0.0.9\"\n"),
+        stdout.starts_with(
+            "---\n:roles:\n- web\n- workers\n:hosts:\n- \"10.1.1.1\"\n- \"10.0.0.9\"\n"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("LABEL=from-dotenv.example-WEB"), "{stdout}");
@@ -214,7 +216,7 @@ fn erb_duplicate_keys_the_last_one_wins_with_a_warning() {
     let dir = project(&[("config/deploy.yml", &text)]);
     let (stdout, stderr) = config_ok(dir.path(), &[], &[], "x86_64");
     assert!(
-        stdout.starts_with("roles:\n- web\nhosts:\n- \"2.2.2.2\"\n"),
+        stdout.starts_with("---\n:roles:\n- web\n:hosts:\n- \"2.2.2.2\"\n"),
         "{stdout}"
     );
     assert!(stdout.contains("repository: dhh/other"), "{stdout}");

@@ -63,7 +63,7 @@ fn assert_matches_kamal(ours: &str, expected_file: &str) {
         "logging",
     ] {
         assert_eq!(
-            scalars(ours.get(key)),
+            scalars(ours.get(&format!(":{key}"))),
             scalars(theirs.get(&format!(":{key}"))),
             "{expected_file}: `{key}` differs"
         );

@@ -7,8 +7,9 @@ use super::{KamalApp, VMS};
 use crate::support::fleet::Fleet;
 use crate::support::project::exclusive_fleet;
 
-/// `YAML.load(kamal(:config))`. PORT: Ruby's YAML writes Kamal's symbol keys and the log level
-/// as symbols (`:roles:`, `:fatal`); dray writes them as plain strings (`roles:`, `fatal`).
+/// `YAML.load(kamal(:config))`. Ruby's YAML writes Kamal's keys and the default log level as
+/// symbols (`:roles:`, `:fatal`), and so does dray: read here as the strings `":roles"`,
+/// `":fatal"`, so `config[":roles"]` is Kamal's `config[:roles]`.
 fn config_of(text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("config is not YAML: {e}\n{text}"))
 }
@@ -27,33 +28,33 @@ fn kamal_main_config() {
     let version = k.latest_app_version();
     let s = &k.service;
 
-    assert_eq!(config["roles"], json!(["web"]));
-    assert_eq!(config["hosts"], hosts(&VMS));
-    assert_eq!(config["primary_host"], json!("vm1"));
-    assert_eq!(config["version"], json!(version));
+    assert_eq!(config[":roles"], json!(["web"]));
+    assert_eq!(config[":hosts"], hosts(&VMS));
+    assert_eq!(config[":primary_host"], json!("vm1"));
+    assert_eq!(config[":version"], json!(version));
     // PORT: the fleet's registry and this run's service in place of localhost:5000/app.
-    assert_eq!(config["repository"], json!(format!("127.0.0.1:5000/{s}")));
+    assert_eq!(config[":repository"], json!(format!("127.0.0.1:5000/{s}")));
     assert_eq!(
-        config["absolute_image"],
+        config[":absolute_image"],
         json!(format!("127.0.0.1:5000/{s}:{version}"))
     );
     assert_eq!(
-        config["service_with_version"],
+        config[":service_with_version"],
         json!(format!("{s}-{version}"))
     );
-    assert_eq!(config["volume_args"], json!([]));
+    assert_eq!(config[":volume_args"], json!([]));
     // PORT: the app's `ssh: config:` names the run's ssh config (vm1..vm3), which Kamal adds
     // to `ssh_options` as `config`.
     let ssh_config = k.dir.path().join("ssh_config").display().to_string();
     assert_eq!(
-        config["ssh_options"],
-        json!({"user": "root", "port": 22, "keepalive": true, "keepalive_interval": 30, "log_level": "fatal", "config": [ssh_config]})
+        config[":ssh_options"],
+        json!({":user": "root", ":port": 22, ":keepalive": true, ":keepalive_interval": 30, ":log_level": ":fatal", ":config": [ssh_config]})
     );
     assert_eq!(
-        config["builder"],
+        config[":builder"],
         json!({"driver": "docker", "arch": docker_arch(), "args": {"COMMIT_SHA": version}})
     );
-    assert_eq!(config["logging"], json!(["--log-opt", "max-size=\"10m\""]));
+    assert_eq!(config[":logging"], json!(["--log-opt", "max-size=\"10m\""]));
 }
 
 /// `Kamal::Utils.docker_arch` of the builder's engine.
@@ -123,10 +124,10 @@ fn kamal_main_deploy_with_destinations() {
     assert_eq!(k.app_response().0, 200);
 
     let config = config_of(&k.kamal_stdout(&["staging_config"]));
-    assert_eq!(config["hosts"], hosts(&["vm1"]));
+    assert_eq!(config[":hosts"], hosts(&["vm1"]));
 
     let config = config_of(&k.kamal_stdout(&["production_config"]));
-    assert_eq!(config["hosts"], hosts(&["vm2", "vm3"]));
+    assert_eq!(config[":hosts"], hosts(&["vm2", "vm3"]));
 }
 
 /// `test "app with roles"`.

@@ -263,6 +263,11 @@ pub enum Event {
         /// Where.
         host: String,
     },
+    /// A line for the user that belongs to no one host (Kamal's `say`).
+    Said {
+        /// The line.
+        text: String,
+    },
     /// Something worth knowing that is not an error.
     Warning {
         /// The message.

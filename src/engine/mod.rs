@@ -306,6 +306,20 @@ impl<'a> Engine<'a> {
                             st.cancelled = true;
                         }
                     }
+                    Step::Say(say) => {
+                        let mut named: Vec<&str> = say
+                            .hosts
+                            .iter()
+                            .filter(|h| self.host_slots(h).is_filled(say.hole))
+                            .map(String::as_str)
+                            .collect();
+                        named.sort_unstable();
+                        if !named.is_empty() {
+                            self.emit.emit(Event::Said {
+                                text: say.text.replace("{hosts}", &named.join(", ")),
+                            });
+                        }
+                    }
                     Step::ReadBack(r) => st.read_back = self.read_back(r).await,
                     Step::Interactive(i) => {
                         if let Err(f) = self.interactive(&stage.name, i).await {

@@ -600,3 +600,61 @@ fn ctrl_c_during_a_tunnelled_pull_still_closes_every_opened_tunnel() {
         );
     }
 }
+
+#[test]
+fn say_names_once_the_hosts_whose_check_answered_and_the_others_go_on() {
+    use crate::plan::{on_hosts, planned, stage, Hole, IfEmpty, SayStep, Step};
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let hosts: Vec<String> = ["1.1.1.3", "1.1.1.1", "1.1.1.2"].map(String::from).to_vec();
+    let mut steps = on_hosts("check", &hosts, |_| {
+        vec![planned(CommandSpec::new("check for a container", "docker"))
+            .capture(Hole::ExistingContainer, IfEmpty::Keep)]
+    });
+    steps.push(Step::Say(SayStep {
+        hosts: hosts.clone(),
+        hole: Hole::ExistingContainer,
+        text: "Skipping booting `db` on {hosts}, a container already exists".into(),
+    }));
+    steps.extend(on_hosts("boot", &hosts, |_| {
+        vec![planned(CommandSpec::new("run the container", "docker"))
+            .unless(Hole::ExistingContainer)]
+    }));
+    let targets = Targets::resolve(&config, &Filters::default()).expect("targets");
+    let p = Plan::command(
+        "accessory",
+        Some("boot"),
+        None,
+        targets,
+        vec![stage("boot db", steps)],
+    );
+    // 1.1.1.3 and 1.1.1.1 have one; 1.1.1.2 has none.
+    let remote = Arc::new(Fake::default().with(|h, cmd| {
+        (cmd.purpose == "check for a container" && h != "1.1.1.2").then(|| ok("abc123\n"))
+    }));
+    let (outcome, events) = run(&p, &config, remote.clone(), dir.path());
+    assert_eq!(
+        outcome.exit,
+        ExitCode::Success,
+        "{:?}",
+        outcome.error_text()
+    );
+    let said: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Said { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    // One line, the hosts sorted as Kamal's `booted_hosts.sort.join(", ")`.
+    assert_eq!(
+        said,
+        ["Skipping booting `db` on 1.1.1.1, 1.1.1.3, a container already exists"]
+    );
+    let runs: Vec<String> = remote
+        .purposes()
+        .into_iter()
+        .filter(|p| p.ends_with("run the container"))
+        .collect();
+    assert_eq!(runs, ["1.1.1.2: run the container"]);
+}

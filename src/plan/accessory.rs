@@ -17,7 +17,7 @@ use crate::release::Release;
 
 pub use super::accessory_targets::{proxy_targets, targets};
 use super::cmds::{audit, credential};
-use super::{on_hosts, planned, stage, Hole, IfEmpty, Note, PlannedCommand, Stage};
+use super::{on_hosts, planned, stage, Hole, IfEmpty, PlannedCommand, SayStep, Stage, Step};
 
 /// The content of one accessory file, read (and for `*erb`, rendered) before planning.
 #[derive(Debug, Clone)]
@@ -243,39 +243,42 @@ pub fn route_commands(inp: &AccessoryInputs, a: &Acc) -> Vec<PlannedCommand> {
 }
 
 /// `accessory boot` of one accessory without Kamal's `prepare` (what `reboot` runs after its
-/// own): on each host, whether a container exists (then the host is skipped, as Kamal does),
-/// the directories and files (on every host), then the env file, `docker run` and the proxy
-/// route where none existed.
+/// own), in Kamal's order: on every host, whether a container exists; one line naming the hosts
+/// that have one (skipped, as Kamal does); then the directories and files (on every host), and
+/// the env file, `docker run` and the proxy route on the others.
 pub fn boot_commands(inp: &AccessoryInputs, acc: &Accessory) -> Stage {
-    stage(
-        &format!("boot {}", acc.name),
-        on_hosts(
-            format!("boot accessory {}", acc.name),
-            &inp.hosts_of(acc),
-            |host| {
-                let a = Acc::new(inp.config, acc, host);
-                let mut check =
-                    planned(a.info(true, true)).capture(Hole::ExistingContainer, IfEmpty::Keep);
-                check.note = Some(Note {
-                    ok: format!(
-                        "Skipping booting `{}` on {host}, a container already exists\n",
-                        acc.name
-                    ),
-                    failed: None,
-                    only_with: Some(Hole::ExistingContainer),
-                });
-                let mut cmds = vec![check];
-                cmds.extend(directory_commands(acc, host));
-                cmds.extend(upload_commands(inp, acc, host));
-                cmds.extend(
-                    run_commands(inp, acc, host)
-                        .into_iter()
-                        .map(|c| c.unless(Hole::ExistingContainer)),
-                );
-                cmds
-            },
+    let hosts = inp.hosts_of(acc);
+    let mut steps = on_hosts(
+        format!("check for a container of accessory {}", acc.name),
+        &hosts,
+        |host| {
+            let a = Acc::new(inp.config, acc, host);
+            vec![planned(a.info(true, true)).capture(Hole::ExistingContainer, IfEmpty::Keep)]
+        },
+    );
+    steps.push(Step::Say(SayStep {
+        hosts: hosts.clone(),
+        hole: Hole::ExistingContainer,
+        text: format!(
+            "Skipping booting `{}` on {{hosts}}, a container already exists",
+            acc.name
         ),
-    )
+    }));
+    steps.extend(on_hosts(
+        format!("boot accessory {}", acc.name),
+        &hosts,
+        |host| {
+            let mut cmds = directory_commands(acc, host);
+            cmds.extend(upload_commands(inp, acc, host));
+            cmds.extend(
+                run_commands(inp, acc, host)
+                    .into_iter()
+                    .map(|c| c.unless(Hole::ExistingContainer)),
+            );
+            cmds
+        },
+    ));
+    stage(&format!("boot {}", acc.name), steps)
 }
 
 /// `accessory boot NAME|all` (and `setup`'s accessories): per accessory, Kamal's `prepare`

@@ -157,6 +157,9 @@ pub enum Step {
     Boot(BootStep),
     /// Sleep (`boot.wait`, `lock hold`); cut short by ctrl-c.
     Wait(WaitStep),
+    /// One line naming the hosts whose earlier answer filled a hole (Kamal's `say` after a
+    /// check on every host).
+    Say(SayStep),
     /// Read back the version each host and role runs (the result of a release).
     ReadBack(ReadBackStep),
     /// A command attached to this terminal over `ssh -t`.
@@ -344,6 +347,19 @@ pub struct BootStep {
     pub revert: Option<Box<BootStep>>,
 }
 
+/// One line for the user naming, once, the hosts whose earlier commands filled `hole`:
+/// Kamal's "Skipping booting `db` on vm1, vm2, a container already exists".
+#[derive(Debug, Clone, Serialize)]
+pub struct SayStep {
+    /// The hosts asked, in the plan's order.
+    pub hosts: Vec<String>,
+    /// A host is named when this hole holds a value.
+    pub hole: Hole,
+    /// The line; `{hosts}` stands for the named hosts, sorted and joined with `, ` (Kamal's
+    /// `hosts.sort.join(", ")`). Nothing is said when no host is named.
+    pub text: String,
+}
+
 /// A pause.
 #[derive(Debug, Clone, Serialize)]
 pub struct WaitStep {
@@ -433,7 +449,11 @@ impl Plan {
                 Step::ReadBack(r) => {
                     out.extend(r.rows.iter().map(|row| (row.host.as_str(), &row.command)))
                 }
-                Step::Hook(_) | Step::Local(_) | Step::Wait(_) | Step::Interactive(_) => {}
+                Step::Hook(_)
+                | Step::Local(_)
+                | Step::Wait(_)
+                | Step::Say(_)
+                | Step::Interactive(_) => {}
             }
         }
         out

@@ -230,6 +230,7 @@ impl EventSink for LiveReporter {
         let passthrough = matches!(
             event,
             Event::Warning { .. }
+                | Event::Said { .. }
                 | Event::Output { .. }
                 | Event::LockWaiting { .. }
                 | Event::HostOutput { .. }

@@ -398,6 +398,7 @@ impl EventSink for HumanReporter {
             } if !quiet => self.line(&format!(
                 "Deploy lock held, waiting (up to {timeout_seconds}s, every {interval_seconds}s):\n{holder}"
             )),
+            Event::Said { text } => self.line(text),
             Event::Warning { message } => self.line(&format!("warning: {message}")),
             Event::Reverted {
                 host,

@@ -242,6 +242,15 @@ pub fn plan_text(plan: &Plan) -> String {
                 Step::Wait(w) => {
                     let _ = writeln!(out, "  wait {}s", w.seconds);
                 }
+                Step::Say(s) => {
+                    let _ = writeln!(
+                        out,
+                        "  say, if any of {} answered {}: {}",
+                        s.hosts.join(", "),
+                        s.hole.token(),
+                        s.text
+                    );
+                }
                 Step::ReadBack(r) => {
                     let _ = writeln!(out, "  read back what each host runs");
                     for row in &r.rows {

@@ -15,8 +15,8 @@ use crate::docker::accessory::{self as docker, Acc, HostPath};
 use crate::error::Error;
 use crate::release::Release;
 
-pub use super::accessory_targets::{proxy_targets, targets};
 use super::cmds::{audit, credential};
+pub use super::specifics::{proxy_targets, targets};
 use super::{on_hosts, planned, stage, Hole, IfEmpty, PlannedCommand, SayStep, Stage, Step};
 
 /// The content of one accessory file, read (and for `*erb`, rendered) before planning.

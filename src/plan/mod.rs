@@ -11,7 +11,6 @@
 
 pub mod accessory;
 pub mod accessory_ops;
-mod accessory_targets;
 pub mod admin;
 pub mod app;
 pub mod build;
@@ -23,6 +22,7 @@ pub mod hole;
 pub mod image;
 pub mod proxy;
 pub mod server;
+mod specifics;
 pub mod targets;
 
 use serde::Serialize;

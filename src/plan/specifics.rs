@@ -1,6 +1,7 @@
-//! Which hosts an accessory command targets and where it takes the lock: Kamal's `Specifics`
-//! (`lib/kamal/commander/specifics.rb`) for accessories, `--hosts`/`--roles`/`--primary`
-//! intersected with the accessories' own hosts.
+//! Which hosts an accessory or a proxy command targets and where it takes the lock: Kamal's
+//! `Specifics` (`lib/kamal/commander/specifics.rb`): `--hosts`/`--roles`/`--primary` over every
+//! host of the configuration, intersected with the accessories' own hosts, or with the proxy
+//! hosts (proxied roles' and proxied accessories').
 
 use crate::config::model::Accessory;
 use crate::config::Config;

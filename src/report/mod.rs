@@ -398,7 +398,12 @@ impl EventSink for HumanReporter {
             } if !quiet => self.line(&format!(
                 "Deploy lock held, waiting (up to {timeout_seconds}s, every {interval_seconds}s):\n{holder}"
             )),
-            Event::Said { text } => self.line(text),
+            // Kamal's `say`: on standard output, where scripts read it.
+            Event::Said { text } => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
             Event::Warning { message } => self.line(&format!("warning: {message}")),
             Event::Reverted {
                 host,

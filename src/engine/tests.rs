@@ -185,6 +185,7 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         acme_ca: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),
+        fold_round_trips: false,
     })
 }
 

@@ -296,6 +296,7 @@ mod tests {
             "abcd",
             Secret(b"SECRET=shh\n".to_vec()),
             &line,
+            None,
         );
         let shell = cmd.to_shell();
         assert!(!shell.contains("shh"));
@@ -315,6 +316,66 @@ mod tests {
         let shell = settle(&app, "999", Some("998")).to_shell();
         assert!(shell.contains("app-web-998"));
         assert!(shell.contains(FAILED_MARKER));
+    }
+
+    /// The script of a `sh -c` command, and whether it starts another shell or a pipeline.
+    fn nested(cmd: &CommandSpec) -> Vec<&'static str> {
+        let script = crate::docker::script::inner(cmd).expect("sh -c");
+        ["sh -c", "| grep", "| xargs", "| head", "| while", "$(cat"]
+            .into_iter()
+            .filter(|p| script.contains(p))
+            .collect()
+    }
+
+    #[test]
+    fn start_and_settle_start_no_nested_shell_or_pipeline() {
+        let config = base();
+        for role in ["web", "workers"] {
+            let role = config.role(role).expect("role");
+            let app = App::new(&config, role, "1.1.1.1");
+            // Without the proxy's first boot (its `run` fallback is Kamal's `echo $(cat …) |
+            // xargs docker run`, started only when `docker container start` failed).
+            let preamble = start_preamble(&app, Some(false));
+            let with_proxy = start_preamble(&app, Some(true));
+            assert!(with_proxy
+                .contains("until out=$(docker container start kamal-proxy 2>&1) || out=$(sh -c "));
+            let start = start(
+                &app,
+                "999",
+                "h-1",
+                "abcd",
+                Secret(Vec::new()),
+                &line,
+                Some(&preamble),
+            );
+            assert_eq!(nested(&start), Vec::<&str>::new(), "start of {}", role.name);
+            // `docker run` replaces the shell.
+            assert!(crate::docker::script::inner(&start)
+                .is_some_and(|s| s.contains("\nexec docker run ")));
+            let settle = settle(&app, "999", Some("998"));
+            assert_eq!(
+                nested(&settle),
+                Vec::<&str>::new(),
+                "settle of {}",
+                role.name
+            );
+            // The poll's clock is the shell's `read` of the uptime (`date` only without it).
+            let text = crate::docker::script::inner(&settle).unwrap_or_default();
+            if !role.runs_proxy() {
+                assert!(text.contains("read -r now _ < /proc/uptime"));
+                assert_eq!(text.matches("$(date").count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn start_reads_the_old_version_once_and_follows_a_clash_rename() {
+        let config = base();
+        let role = config.role("workers").expect("workers");
+        let app = App::new(&config, role, "1.1.1.1");
+        let shell = start(&app, "999", "h-1", "abcd", Secret(Vec::new()), &line, None).to_shell();
+        assert_eq!(shell.matches("docker ps --latest").count(), 2, "{shell}");
+        assert!(shell.contains("[ \"$old\" != 999 ] || old=999_replaced_abcd"));
     }
 
     #[test]

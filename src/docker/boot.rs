@@ -109,6 +109,56 @@ pub fn start_preamble(app: &App<'_>, proxy: Option<bool>) -> String {
 /// the proxy, `kamal-proxy deploy` waits for its health check, and a container that restarted or
 /// stopped meanwhile sends the traffic back to the old container before failing.
 pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
+    settle_with(app, version, old, true)
+}
+
+/// [`settle`] without the stop of the old version: readiness (or the diagnostics and the stop
+/// of the new container), so that the primary-role barrier opens before [`stop_old`] runs.
+pub fn settle_only(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
+    settle_with(app, version, Some(old), false)
+}
+
+/// The old version's stop after a [`settle_only`] (when it is not the new version), with the
+/// clean-up of older versions' assets and error pages: what [`settle`] ends with.
+pub fn stop_old(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
+    sh(
+        format!(
+            "stop {} {} on {}",
+            app.role().name,
+            app.container_name(old),
+            app.host()
+        ),
+        format!("old={}\n{}", quote(old), stop_old_script(app, version, old)),
+    )
+}
+
+fn stop_old_script(app: &App<'_>, version: &str, old: &str) -> String {
+    let config = app.config();
+    let role = app.role();
+    // After the old container stopped, Kamal removes older versions' assets and error pages.
+    let clean_up: String = [
+        super::assets::clean_up_script(config, role, version),
+        config
+            .error_pages_path
+            .as_ref()
+            .map(|_| super::proxy_files::clean_up_error_pages_script(config, version)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|c| format!("; {c} || true"))
+    .collect();
+    format!(
+        "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {{ {stop} > /dev/null 2>&1 || true{clean_up}; }}",
+        v = quote(version),
+        stop = if role.replicated() {
+            app.stop(Some(old)).to_shell()
+        } else {
+            app.stop_script(old)
+        }
+    )
+}
+
+fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, stop_here: bool) -> CommandSpec {
     let config = app.config();
     let host = app.host();
     let role = app.role();
@@ -200,36 +250,21 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
     };
     // `old` may be a hole the engine fills at run time: whether it is empty or the new
     // version is decided on the host.
-    // After the old container stopped, Kamal removes older versions' assets and error pages.
-    let clean_up: String = [
-        super::assets::clean_up_script(config, role, version),
-        config
-            .error_pages_path
-            .as_ref()
-            .map(|_| super::proxy_files::clean_up_error_pages_script(config, version)),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|c| format!("; {c} || true"))
-    .collect();
     let (set_old, stop_old) = match old {
-        Some(old) => (
+        Some(old) if stop_here => (
             format!("old={}\n", quote(old)),
-            format!(
-                "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {{ {stop} > /dev/null 2>&1 || true{clean_up}; }}",
-                v = quote(version),
-                stop = if flat {
-                    app.stop_script(old)
-                } else {
-                    app.stop(Some(old)).to_shell()
-                }
-            ),
+            stop_old_script(app, version, old),
         ),
+        Some(old) => (format!("old={}\n", quote(old)), String::new()),
         None => (String::new(), "true".to_string()),
     };
     sh(
         format!("wait for {} {} on {host}", role.name, name),
-        format!("{set_old}{fail}\n{wait}\n{stop_old}"),
+        if stop_old.is_empty() {
+            format!("{set_old}{fail}\n{wait}")
+        } else {
+            format!("{set_old}{fail}\n{wait}\n{stop_old}")
+        },
     )
 }
 

@@ -211,9 +211,12 @@ fn sessions_on(plan: &Plan, host: &str) -> Vec<String> {
                     out.extend(l.commands.iter().map(|c| c.line.clone()))
                 }
                 Step::Unlock(u) if u.host == host => out.push(u.command.line.clone()),
-                Step::Boot(b) if b.host == host => {
-                    out.extend(b.commands.iter().map(|c| c.line.clone()))
-                }
+                Step::Boot(b) if b.host == host => out.extend(
+                    b.commands
+                        .iter()
+                        .chain(b.after_ready.as_deref())
+                        .map(|c| c.line.clone()),
+                ),
                 Step::ReadBack(r) => out.extend(
                     r.rows
                         .iter()
@@ -232,13 +235,14 @@ fn folded_deploy_sends_five_sessions_to_a_host_and_no_nested_shell() {
     let config = config_with(TWO_ROLES, None);
     let folded = plan_with(&config, PlanKind::Deploy, true);
     let staged = plan(&config, PlanKind::Deploy);
-    // pull; start (proxy, stale containers, boot); settle; tag + prune + record; read back.
-    for host in ["1.1.1.2", "1.1.1.3"] {
-        assert_eq!(sessions_on(&folded, host).len(), 5, "{host}");
-        assert_eq!(sessions_on(&staged, host).len(), 10, "{host}");
-    }
+    // pull; start (proxy, stale containers, boot); settle; tag + prune + record; read back;
+    // on a primary-role host the old version's stop after the barrier opened.
+    assert_eq!(sessions_on(&folded, "1.1.1.3").len(), 5);
+    assert_eq!(sessions_on(&staged, "1.1.1.3").len(), 10);
+    assert_eq!(sessions_on(&folded, "1.1.1.2").len(), 6);
+    assert_eq!(sessions_on(&staged, "1.1.1.2").len(), 11);
     // The primary host also takes the lock (two sessions) and releases it (one).
-    assert_eq!(sessions_on(&folded, "1.1.1.1").len(), 8);
+    assert_eq!(sessions_on(&folded, "1.1.1.1").len(), 9);
     let names: Vec<&str> = folded.stages.iter().map(|s| s.name.as_str()).collect();
     assert!(!names.contains(&"proxy") && !names.contains(&"stale-containers"));
     assert!(!names.contains(&"prune") && !names.contains(&"record"));

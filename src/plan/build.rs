@@ -306,6 +306,8 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     // Boot, in groups of boot.limit hosts.
     let group_size = config.boot.limit.unwrap_or(hosts.len()).max(1);
     let mut boot_steps = Vec::new();
+    // Whether any boot waits at the primary-role barrier (a targeted role besides the first).
+    let barrier_waits = targets.roles.len() > 1;
     for (group, chunk) in hosts.chunks(group_size).enumerate() {
         let chunk: Vec<String> = chunk.to_vec();
         boot_steps.extend(b.hook("pre-app-boot", &chunk, true));
@@ -321,23 +323,34 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                         proxy,
                     )
                 });
+                let primary = targets.roles.first().map(String::as_str) == Some(role);
+                let mut commands =
+                    cmds::boot(config, r, release, host, inp.secrets, preamble.as_deref());
+                // A primary container's readiness opens the barrier the other roles wait at:
+                // its old version is stopped after that, as Kamal does.
+                let after_ready = (primary && barrier_waits && !r.replicated()).then(|| {
+                    let app = crate::docker::app::App::new(config, r, host);
+                    let old = Hole::OldVersion.token();
+                    commands.pop();
+                    commands.push(planned(crate::docker::boot::settle_only(
+                        &app,
+                        &release.version,
+                        &old,
+                    )));
+                    planned(crate::docker::boot::stop_old(&app, &release.version, &old))
+                        .ignore_errors()
+                });
                 boot_steps.push(Step::Boot(BootStep {
                     host: host.clone(),
                     role: role.to_string(),
                     group,
                     container: format!("{}-{}", config.container_prefix(role), release.version),
                     proxy: r.runs_proxy(),
-                    primary: targets.roles.first().map(String::as_str) == Some(role),
+                    primary,
                     parallel_roles: config.boot.parallel_roles,
-                    commands: cmds::boot(
-                        config,
-                        r,
-                        release,
-                        host,
-                        inp.secrets,
-                        preamble.as_deref(),
-                    ),
+                    commands,
                     if_start_lost: cmds::stop_new(config, r, release, host),
+                    after_ready: after_ready.map(Box::new),
                     revert: reverts.then(|| {
                         Box::new(BootStep {
                             host: host.clone(),
@@ -356,6 +369,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                                 None,
                             ),
                             if_start_lost: cmds::stop_new(config, r, &revert_release, host),
+                            after_ready: None,
                             revert: None,
                         })
                     }),

@@ -171,10 +171,9 @@ pub fn lock(
     };
     LockStep {
         host: host.to_string(),
-        commands: vec![
-            planned(docker::lock::ensure_locks_directory(host)),
-            planned(docker::lock::acquire(config, host, details)),
-        ],
+        commands: vec![planned(docker::lock::acquire_with_directory(
+            config, host, details,
+        ))],
         status: planned(docker::lock::status(config, host)),
         wait,
         release_at_end: true,

@@ -91,6 +91,7 @@ fn plan_deploy(bencher: divan::Bencher, hosts: usize) {
             acme_ca: None,
             bootstrap: Vec::new(),
             accessories: Vec::new(),
+            fold_round_trips: true,
             lock_details: dray::lock::details(
                 "bench",
                 &resolved.release.version,

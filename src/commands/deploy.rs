@@ -92,6 +92,12 @@ pub fn run(global: &GlobalOptions, req: &DeployRequest) -> Result<()> {
         acme_ca: acme_ca.as_deref(),
         bootstrap,
         accessories,
+        // Kamal runs `pre-app-boot` after the proxy and stale-container stages: with that hook
+        // (or a canary, whose plan keeps the proxy stage) they stay stages of their own.
+        fold_round_trips: canary.is_none()
+            && (global.skip_hooks
+                || crate::hooks::find_hook(&s.opts.cwd, &s.config.hooks_path, "pre-app-boot")
+                    .is_none()),
     });
     match canary {
         Some((percent, allow)) => {

@@ -319,14 +319,60 @@ impl<'a> App<'a> {
 
     /// The version of the container currently running (empty output when none).
     pub fn current_running_version(&self) -> CommandSpec {
-        sh(
-            format!("find running {} version on {}", self.role.name, self.host),
+        let script = if self.role.replicated() {
             format!(
                 "{} | {}",
                 self.current_container_script(&["--format", self.names_format()]),
                 self.extract_version()
-            ),
+            )
+        } else {
+            format!(
+                "{}
+[ -z \"$dray_cur\" ] || echo \"$dray_cur\"",
+                self.current_version_assign("dray_cur")
+            )
+        };
+        sh(
+            format!("find running {} version on {}", self.role.name, self.host),
+            script,
         )
+    }
+
+    /// Script text setting shell variable `var` to the version of the container running now
+    /// (empty when none), for use inside a batched script: Kamal's query (the latest running
+    /// container from the `latest[-D]` image, else the latest running one) without the
+    /// pipeline, `head` and `while read` of [`App::current_running_version`], so it starts only
+    /// the `docker` calls (the second `docker ps` only when the first found nothing).
+    pub fn current_version_assign(&self, var: &str) -> String {
+        if self.role.replicated() {
+            return format!(
+                "{var}=$({} || true)",
+                self.current_running_version().to_shell()
+            );
+        }
+        let filters = words(&self.filter_words(&ACTIVE_STATUSES));
+        let format = words(&["--format", self.names_format()]);
+        let latest = format!("{}:{}", self.config.repository, self.config.latest_tag());
+        format!(
+            "{var}=$(docker ps --latest {format} {filters} --filter ancestor=$(docker image ls --filter {} --format {})) || {var}=\n\
+             [ -n \"${var}\" ] || {var}=$(docker ps --latest {format} {filters}) || {var}=\n\
+             {var}=${{{var}#{}-}}",
+            quote(&format!("reference={latest}")),
+            quote("{{.ID}}"),
+            self.container_prefix(),
+        )
+    }
+
+    /// `docker stop [-t N] <name>` of `version`'s container as script text, for a batched
+    /// script (a non-replicated role: the name is exact, so no lookup and `xargs` are needed).
+    pub fn stop_script(&self, version: &str) -> String {
+        if self.role.replicated() {
+            return self.stop(Some(version)).to_shell();
+        }
+        let mut stop = vec!["docker".to_string(), "stop".into()];
+        stop.extend(self.stop_args());
+        stop.push(self.container_name(version));
+        words(&stop)
     }
 
     /// The id of the container currently running.
@@ -452,6 +498,11 @@ impl<'a> App<'a> {
         };
         let role = quote(&self.role.name);
         let body = match mode {
+            Stale::Stop if !self.role.replicated() => format!(
+                "{}\n{}",
+                self.current_version_assign("dray_cur"),
+                self.stale_stop_script("dray_cur")
+            ),
             Stale::Stop => format!(
                 "current=$({current} || true)\n\
                  {list} | while read v; do\n\
@@ -481,6 +532,31 @@ impl<'a> App<'a> {
         sh(
             format!("stale {} containers on {}", self.role.name, self.host),
             body,
+        )
+    }
+
+    /// Script text stopping the role's running containers other than the version in shell
+    /// variable `current` (a non-replicated role): one `docker ps`, then `docker stop` by name
+    /// for each stale one, no pipeline.
+    pub fn stale_stop_script(&self, current: &str) -> String {
+        if self.role.replicated() {
+            let stop = self.stale_containers(Stale::Stop).to_shell();
+            return format!("{stop} || true");
+        }
+        let mut ps = vec!["docker".to_string(), "ps".into()];
+        ps.extend(self.filter_words(&[]));
+        ps.extend(["--format".into(), self.names_format().into()]);
+        let mut stop = vec!["docker".to_string(), "stop".into()];
+        stop.extend(self.stop_args());
+        format!(
+            "for dray_n in $({ps}); do\n\
+             \x20 dray_v=${{dray_n#{prefix}-}}\n\
+             \x20 [ -n \"$dray_v\" ] && [ \"$dray_v\" != \"${current}\" ] || continue\n\
+             \x20 {stop} \"$dray_n\" > /dev/null 2>&1 || true\n\
+             done",
+            ps = words(&ps),
+            prefix = self.container_prefix(),
+            stop = words(&stop),
         )
     }
 

@@ -56,6 +56,16 @@ pub fn record(config: &Config, host: &str, line: &AuditLine) -> CommandSpec {
     )
 }
 
+/// [`record`] as script text for a batched script: the same line appended to the same file,
+/// with `mkdir` started only when `.kamal` is missing.
+pub fn record_script(config: &Config, line: &AuditLine) -> String {
+    format!(
+        "{{ [ -d .kamal ] || mkdir -p .kamal; }} && echo {} >> {}",
+        quote(&line.text()),
+        quote(&log_file(config))
+    )
+}
+
 /// `tail -n 50 .kamal/S[-D]-audit.log` (`dray audit`).
 pub fn reveal(config: &Config, host: &str) -> CommandSpec {
     CommandSpec::new(format!("read audit log on {host}"), "tail")

@@ -28,12 +28,15 @@ pub const FAILED_MARKER: &str = "dray-failed:";
 /// within `deploy_timeout`): raising `deploy_timeout` may help.
 pub const UNHEALTHY_MARKER: &str = "dray-unhealthy";
 
-fn audit_line(config: &Config, host: &str, line: &AuditLine) -> String {
-    audit::record(config, host, line).to_shell()
-}
-
 /// Round trip 1: clash rename, env file from stdin, old version, audit, `docker run`.
 /// `audit` builds an audit line from a message (time and performer filled by the caller).
+/// `preamble` is script text run first (a deploy folds its proxy boot and stale-container stop
+/// in here, see [`start_preamble`]); it may read `$old`, the version running before.
+///
+/// One shell and only the `docker` calls, `mkdir` (when a directory is missing), and the env
+/// file's `cat`, `chmod` and `mv`: the old version is read once, before the clash rename (a
+/// renamed current container's version is the renamed one, as a fresh read would say), and
+/// `docker run` replaces the shell (`exec`).
 pub fn start(
     app: &App<'_>,
     version: &str,
@@ -41,34 +44,34 @@ pub fn start(
     replaced_hex: &str,
     env_content: Secret,
     audit: &dyn Fn(String) -> AuditLine,
+    preamble: Option<&str>,
 ) -> CommandSpec {
     let config = app.config();
     let host = app.host();
     let name = app.container_name(version);
     let replaced = App::replaced_version(version, replaced_hex);
+    let preamble = preamble.map(|p| format!("{p}\n")).unwrap_or_default();
     let script = format!(
         "set -e\n\
-         if [ -n \"$({clash})\" ]; then\n  {audit_rename}\n  {rename}\nfi\n\
+         {current}\n\
+         {preamble}\
+         if [ -n \"$({clash})\" ]; then\n  {audit_rename}\n  {rename}\n  [ \"$old\" != {v} ] || old={replaced_q}\nfi\n\
          {env_file}\n\
-         old=$({current} || true)\n\
          echo {marker}\"$old\"\n\
          {audit_boot}\n\
-         {run} > /dev/null",
+         exec {run} > /dev/null",
+        current = app.current_version_assign("old"),
         clash = app.container_id(version).to_shell(),
-        audit_rename = audit_line(
+        audit_rename = audit::record_script(
             config,
-            host,
             &audit(format!("Renaming container {version} to {replaced}"))
         ),
         rename = app.rename(version, replaced_hex).to_shell(),
-        env_file = env_file::write(config, &app.role().name, host, Secret(Vec::new())).to_shell(),
-        current = app.current_running_version().to_shell(),
+        v = quote(version),
+        replaced_q = quote(&replaced),
+        env_file = env_file::write_script(config, &app.role().name),
         marker = quote(OLD_VERSION_MARKER),
-        audit_boot = audit_line(
-            config,
-            host,
-            &audit(format!("Booted app version {version}"))
-        ),
+        audit_boot = audit::record_script(config, &audit(format!("Booted app version {version}"))),
         run = app.run(version, Some(hostname)).to_shell(),
     );
     let mut cmd = sh(
@@ -77,6 +80,24 @@ pub fn start(
     );
     cmd.stdin = Some(env_content);
     cmd
+}
+
+/// What a deploy folds into a role's start on a host (Kamal's proxy and stale-containers
+/// stages, in their order, then the boot): the `kamal` network and, on the host's first role,
+/// the proxy (`proxy`: `Some(runs_proxy)`), then this role's running containers other than
+/// `$old` stopped.
+pub fn start_preamble(app: &App<'_>, proxy: Option<bool>) -> String {
+    let mut out = String::new();
+    if let Some(runs_proxy) = proxy {
+        out.push_str(&super::proxy::boot_script(
+            app.config(),
+            app.host(),
+            runs_proxy,
+        ));
+        out.push('\n');
+    }
+    out.push_str(&app.stale_stop_script("old"));
+    out
 }
 
 /// Round trip 2: readiness on the host, then stop `old` (when it differs); on failure, the
@@ -88,27 +109,102 @@ pub fn start(
 /// the proxy, `kamal-proxy deploy` waits for its health check, and a container that restarted or
 /// stopped meanwhile sends the traffic back to the old container before failing.
 pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
+    settle_with(app, version, old, true)
+}
+
+/// [`settle`] without the stop of the old version: readiness (or the diagnostics and the stop
+/// of the new container), so that the primary-role barrier opens before [`stop_old`] runs.
+pub fn settle_only(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
+    settle_with(app, version, Some(old), false)
+}
+
+/// The old version's stop after a [`settle_only`] (when it is not the new version), with the
+/// clean-up of older versions' assets and error pages: what [`settle`] ends with.
+pub fn stop_old(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
+    sh(
+        format!(
+            "stop {} {} on {}",
+            app.role().name,
+            app.container_name(old),
+            app.host()
+        ),
+        format!("old={}\n{}", quote(old), stop_old_script(app, version, old)),
+    )
+}
+
+fn stop_old_script(app: &App<'_>, version: &str, old: &str) -> String {
+    let config = app.config();
+    let role = app.role();
+    // After the old container stopped, Kamal removes older versions' assets and error pages.
+    let clean_up: String = [
+        super::assets::clean_up_script(config, role, version),
+        config
+            .error_pages_path
+            .as_ref()
+            .map(|_| super::proxy_files::clean_up_error_pages_script(config, version)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|c| format!("; {c} || true"))
+    .collect();
+    format!(
+        "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {{ {stop} > /dev/null 2>&1 || true{clean_up}; }}",
+        v = quote(version),
+        stop = if role.replicated() {
+            app.stop(Some(old)).to_shell()
+        } else {
+            app.stop_script(old)
+        }
+    )
+}
+
+fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, stop_here: bool) -> CommandSpec {
     let config = app.config();
     let host = app.host();
     let role = app.role();
-    let logs = app
-        .logs(&LogsOptions {
-            container_id: Some(app.container_name(version)),
-            lines: Some(20),
-            ..Default::default()
-        })
-        .to_shell();
+    let name = app.container_name(version);
+    let flat = !role.replicated();
+    // A non-replicated role's container is found by its exact name: `docker logs`, `inspect`
+    // and `stop` take it directly, with no `ls | xargs` and no nested shell.
+    let (logs, health, stop_new) = if flat {
+        (
+            format!("docker logs --tail 20 {} 2>&1", quote(&name)),
+            format!(
+                "docker inspect --type container --format {} {}",
+                quote("{{json .State.Health}}"),
+                quote(&name)
+            ),
+            app.stop_script(version),
+        )
+    } else {
+        (
+            app.logs(&LogsOptions {
+                container_id: Some(name.clone()),
+                lines: Some(20),
+                ..Default::default()
+            })
+            .to_shell(),
+            app.health_log(version).to_shell(),
+            app.stop(Some(version)).to_shell(),
+        )
+    };
     let fail = format!(
         "fail() {{ echo {marker}\"$1\"; {logs} || true; {health} || true; {stop_new} > /dev/null 2>&1 || true; exit 1; }}",
         marker = quote(FAILED_MARKER),
-        health = app.health_log(version).to_shell(),
-        stop_new = app.stop(Some(version)).to_shell(),
     );
     // `state` prints: status, restart count, exit code, health (empty without a check).
-    let read_state = format!(
-        "set -- $({} 2>/dev/null || true)\n\
-         state=${{1:-}}; restarts=${{2:-0}}; code=${{3:-}}; health=${{4:-}}",
+    let state = if flat {
+        format!(
+            "docker inspect --type container --format {} {}",
+            quote(super::app::STATE_FORMAT),
+            quote(&name)
+        )
+    } else {
         app.state(version).to_shell()
+    };
+    let read_state = format!(
+        "set -- $({state} 2>/dev/null || true)\n\
+         state=${{1:-}}; restarts=${{2:-0}}; code=${{3:-}}; health=${{4:-}}"
     );
     let wait = if role.runs_proxy() {
         const PLACEHOLDER: &str = "DRAYTARGETID";
@@ -120,7 +216,8 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
         };
         let route_back = match old {
             Some(old) => format!(
-                "old_id=$({find_old} | head -1)\n\
+                "old_id=$({find_old}) || old_id=\n\
+                 \x20 old_id=${{old_id%%[!0-9a-f]*}}\n\
                  \x20 [ -z \"$old\" ] || [ -z \"$old_id\" ] || {deploy_old} > /dev/null 2>&1 || true\n",
                 find_old = app.container_id(old).to_shell(),
                 deploy_old = deploy_to("\"$old_id\"", old),
@@ -128,7 +225,8 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
             None => String::new(),
         };
         format!(
-            "id=$({find} | head -1)\n\
+            "id=$({find}) || id=\n\
+             id=${{id%%[!0-9a-f]*}}\n\
              [ -n \"$id\" ] || fail {no_endpoint}\n\
              if ! out=$({deploy} 2>&1); then\n\
              \x20 case \"$out\" in *healthy*|*timeout*) echo {unhealthy_marker} ;; esac\n\
@@ -152,47 +250,37 @@ pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
     };
     // `old` may be a hole the engine fills at run time: whether it is empty or the new
     // version is decided on the host.
-    // After the old container stopped, Kamal removes older versions' assets and error pages.
-    let clean_up: String = [
-        super::assets::clean_up_script(config, role, version),
-        config
-            .error_pages_path
-            .as_ref()
-            .map(|_| super::proxy_files::clean_up_error_pages_script(config, version)),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|c| format!("; {c} || true"))
-    .collect();
     let (set_old, stop_old) = match old {
-        Some(old) => (
+        Some(old) if stop_here => (
             format!("old={}\n", quote(old)),
-            format!(
-                "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {{ {stop} > /dev/null 2>&1 || true{clean_up}; }}",
-                v = quote(version),
-                stop = app.stop(Some(old)).to_shell()
-            ),
+            stop_old_script(app, version, old),
         ),
+        Some(old) => (format!("old={}\n", quote(old)), String::new()),
         None => (String::new(), "true".to_string()),
     };
     sh(
-        format!(
-            "wait for {} {} on {host}",
-            role.name,
-            app.container_name(version)
-        ),
-        format!("{set_old}{fail}\n{wait}\n{stop_old}"),
+        format!("wait for {} {} on {host}", role.name, name),
+        if stop_old.is_empty() {
+            format!("{set_old}{fail}\n{wait}")
+        } else {
+            format!("{set_old}{fail}\n{wait}\n{stop_old}")
+        },
     )
 }
 
 /// A bounded poll until the container `read_state` reads is ready: healthy (Docker health
 /// check), or running for `readiness_delay`; `fail` (defined by the caller) otherwise.
+///
+/// The clock is the kernel's uptime read with the shell's own `read` (no `date` per poll;
+/// `date +%s` where `/proc/uptime` cannot be read), so a poll starts only its `docker inspect`
+/// and the `sleep`.
 pub(crate) fn poll_ready(config: &Config, read_state: &str) -> String {
     format!(
-        "deadline=$(( $(date +%s) + {timeout} )); since=\n\
+        "clock() {{ if read -r now _ < /proc/uptime 2>/dev/null; then now=${{now%%.*}}; else now=$(date +%s); fi; }}\n\
+         clock; deadline=$((now + {timeout})); since=\n\
          while :; do\n\
          \x20 {read_state}\n\
-         \x20 now=$(date +%s)\n\
+         \x20 clock\n\
          \x20 [ -n \"$state\" ] || fail 'the container is gone'\n\
          \x20 [ \"$restarts\" = 0 ] || fail \"the container restarted $restarts times (exit code $code)\"\n\
          \x20 case \"$state\" in\n\
@@ -243,6 +331,7 @@ mod tests {
             "abcd",
             Secret(b"SECRET=shh\n".to_vec()),
             &line,
+            None,
         );
         let shell = cmd.to_shell();
         assert!(!shell.contains("shh"));
@@ -262,6 +351,66 @@ mod tests {
         let shell = settle(&app, "999", Some("998")).to_shell();
         assert!(shell.contains("app-web-998"));
         assert!(shell.contains(FAILED_MARKER));
+    }
+
+    /// The script of a `sh -c` command, and whether it starts another shell or a pipeline.
+    fn nested(cmd: &CommandSpec) -> Vec<&'static str> {
+        let script = crate::docker::script::inner(cmd).expect("sh -c");
+        ["sh -c", "| grep", "| xargs", "| head", "| while", "$(cat"]
+            .into_iter()
+            .filter(|p| script.contains(p))
+            .collect()
+    }
+
+    #[test]
+    fn start_and_settle_start_no_nested_shell_or_pipeline() {
+        let config = base();
+        for role in ["web", "workers"] {
+            let role = config.role(role).expect("role");
+            let app = App::new(&config, role, "1.1.1.1");
+            // Without the proxy's first boot (its `run` fallback is Kamal's `echo $(cat …) |
+            // xargs docker run`, started only when `docker container start` failed).
+            let preamble = start_preamble(&app, Some(false));
+            let with_proxy = start_preamble(&app, Some(true));
+            assert!(with_proxy
+                .contains("until out=$(docker container start kamal-proxy 2>&1) || out=$(sh -c "));
+            let start = start(
+                &app,
+                "999",
+                "h-1",
+                "abcd",
+                Secret(Vec::new()),
+                &line,
+                Some(&preamble),
+            );
+            assert_eq!(nested(&start), Vec::<&str>::new(), "start of {}", role.name);
+            // `docker run` replaces the shell.
+            assert!(crate::docker::script::inner(&start)
+                .is_some_and(|s| s.contains("\nexec docker run ")));
+            let settle = settle(&app, "999", Some("998"));
+            assert_eq!(
+                nested(&settle),
+                Vec::<&str>::new(),
+                "settle of {}",
+                role.name
+            );
+            // The poll's clock is the shell's `read` of the uptime (`date` only without it).
+            let text = crate::docker::script::inner(&settle).unwrap_or_default();
+            if !role.runs_proxy() {
+                assert!(text.contains("read -r now _ < /proc/uptime"));
+                assert_eq!(text.matches("$(date").count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn start_reads_the_old_version_once_and_follows_a_clash_rename() {
+        let config = base();
+        let role = config.role("workers").expect("workers");
+        let app = App::new(&config, role, "1.1.1.1");
+        let shell = start(&app, "999", "h-1", "abcd", Secret(Vec::new()), &line, None).to_shell();
+        assert_eq!(shell.matches("docker ps --latest").count(), 2, "{shell}");
+        assert!(shell.contains("[ \"$old\" != 999 ] || old=999_replaced_abcd"));
     }
 
     #[test]

@@ -119,6 +119,21 @@ pub fn write(config: &Config, role: &str, host: &str, content: Secret) -> Comman
     cmd
 }
 
+/// [`write`] as script text for a batched script that carries the content on its standard
+/// input: the same file, mode and rename, with `mkdir` only when the directory is missing and
+/// `cat` in a subshell that keeps the `umask` to itself.
+pub fn write_script(config: &Config, role: &str) -> String {
+    let dir = roles_env_directory(config);
+    let file = role_env_file(config, role);
+    let tmp = format!("{file}.tmp");
+    format!(
+        "{{ [ -d {dir} ] || mkdir -p {dir}; }} && (umask 077 && exec cat > {tmp}) && chmod 600 {tmp} && mv -f {tmp} {file}",
+        dir = quote(&dir),
+        tmp = quote(&tmp),
+        file = quote(&file),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,6 +141,23 @@ pub fn acquire(config: &Config, host: &str, details: &LockDetails) -> CommandSpe
     )
 }
 
+/// [`ensure_locks_directory`] and [`acquire`] in one round trip: `mkdir` of `.kamal` only when
+/// it is missing (its failure said in words the engine never takes for a held lock), then
+/// Kamal's atomic `mkdir` of the lock directory and the details.
+pub fn acquire_with_directory(config: &Config, host: &str, details: &LockDetails) -> CommandSpec {
+    let acquire = acquire(config, host, details);
+    sh(
+        acquire.purpose.clone(),
+        format!(
+            "[ -d .kamal ] || mkdir -p .kamal 2>/dev/null || {{ echo {} >&2; exit 1; }}\n{}",
+            quote(&format!(
+                "no .kamal directory on {host} (mkdir -p .kamal failed)"
+            )),
+            super::script::inner(&acquire).unwrap_or_default()
+        ),
+    )
+}
+
 /// `rm .kamal/lock-S[-D]/details && rm -r .kamal/lock-S[-D]`.
 pub fn release(config: &Config, host: &str) -> CommandSpec {
     sh(

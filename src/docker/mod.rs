@@ -52,7 +52,7 @@ pub mod registry;
 pub mod releases;
 pub mod replicas;
 pub mod rollout;
-mod script;
+pub(crate) mod script;
 pub mod server;
 pub mod status;
 

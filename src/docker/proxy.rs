@@ -157,18 +157,38 @@ pub fn boot(run_config: Option<&ProxyRun>, host: &str) -> CommandSpec {
 /// booting the same host's proxy race on its name (one creates it while the other's `run`
 /// fails): the boot is retried up to 5 times, a second apart, and then finds it and starts it.
 pub fn boot_batch(config: &Config, host: &str, runs_proxy: bool) -> CommandSpec {
+    sh(
+        format!("boot the proxy on {host}"),
+        boot_script(config, host, runs_proxy),
+    )
+}
+
+/// [`boot_batch`]'s script text, to run on its own or at the head of a boot's start: the
+/// network, and where a role needs it the proxy. A running proxy costs one `docker container
+/// start` (no nested shell: Kamal's `start || run` is split in two command substitutions, so
+/// the `run` and its `cat`s and `xargs` start only when the start failed). Exits non-zero with
+/// the engine's words on standard error when the proxy does not start.
+pub fn boot_script(config: &Config, host: &str, runs_proxy: bool) -> String {
     let mut script = format!(
         "{} > /dev/null 2>&1 || true",
         create_network(host).to_shell()
     );
     if runs_proxy {
+        let dir = quote(APPS_DIRECTORY);
         script.push_str(&format!(
-            "\n{} || exit 1\nn=0\nuntil out=$({} 2>&1); do\n  n=$((n + 1))\n  [ \"$n\" -lt 5 ] || {{ printf '%s\\n' \"$out\" >&2; exit 1; }}\n  sleep 1\ndone",
+            "\n{{ [ -d {dir} ] || {}; }} || exit 1\nn=0\n\
+             until out=$({} 2>&1) || out=$({} 2>&1); do\n\
+             \x20 n=$((n + 1))\n\
+             \x20 [ \"$n\" -lt 5 ] || {{ echo {} >&2; printf '%s\\n' \"$out\" >&2; exit 1; }}\n\
+             \x20 sleep 1\n\
+             done",
             ensure_apps_config_directory(host).to_shell(),
-            boot(run_config_for(config, host), host).to_shell(),
+            start(host).to_shell(),
+            run(run_config_for(config, host), host).to_shell(),
+            quote(&format!("kamal-proxy did not start on {host}:")),
         ));
     }
-    sh(format!("boot the proxy on {host}"), script)
+    script
 }
 
 /// `proxy remove` on one host as one round trip: unless `force`, keep the proxy while apps are

@@ -109,14 +109,52 @@ pub fn all(config: &Config, host: &str) -> Vec<CommandSpec> {
     ]
 }
 
-/// The three prune steps of a deploy as one round trip (`&&`-chained).
+/// The three prune steps of a deploy as one round trip, in order, each after the previous
+/// succeeded, as one flat script ([`all_script`]).
 pub fn all_batch(config: &Config, host: &str) -> CommandSpec {
-    let script = all(config, host)
-        .iter()
-        .map(|c| c.to_shell())
-        .collect::<Vec<_>>()
-        .join(" && ");
-    super::script::sh(format!("prune on {host}"), script)
+    super::script::sh(format!("prune on {host}"), all_script(config))
+}
+
+/// [`all`]'s three steps as one script with no nested shell and no pipeline: the containers
+/// beyond the newest `retain_containers` from the positional parameters, the dangling-image
+/// prune retried in the same shell, the tagged images checked against the used ones with a
+/// `case` instead of a `grep` per image. Each step's effect is [`all`]'s.
+pub fn all_script(config: &Config) -> String {
+    let containers = if config.roles.iter().any(|r| r.replicated()) {
+        let c = containers(config, config.retain_containers, "");
+        format!("{{ {}\n}}", super::script::inner(&c).unwrap_or_default())
+    } else {
+        format!(
+            "{{ set -- $(docker ps -q -a --filter {} --filter {} --filter status=created --filter status=exited --filter status=dead); \
+[ \"$#\" -le {retain} ] || {{ shift {retain}; for container_id; do docker rm $container_id; done; }}; }}",
+            quote(&format!("label=service={}", config.service)),
+            quote(&destination_filter(config)),
+            retain = config.retain_containers,
+        )
+    };
+    let prune = super::script::words(&[
+        "docker",
+        "image",
+        "prune",
+        "--force",
+        "--filter",
+        &format!("label=service={}", config.service),
+    ]);
+    let service = quote(&format!("label=service={}", config.service));
+    let latest = quote(&format!("{}:latest", config.repository));
+    let latest_dest = quote(&format!("{}:latest-", config.repository));
+    let tagged = format!(
+        "{{ used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); nl='\n'; \
+set -- $(docker image ls --filter {service} --format '{{{{.ID}}}} {{{{.Repository}}}}:{{{{.Tag}}}}'); \
+while [ \"$#\" -ge 2 ]; do image=$1; tag=$2; shift 2; \
+case \"$tag\" in {latest}|{latest_dest}*|*:'<none>') continue ;; esac; \
+case \"$nl$used$nl\" in *\"$nl$image$nl\"*|*\"$nl$tag$nl\"*) continue ;; esac; \
+docker rmi \"$tag\"; done; }}"
+    );
+    format!(
+        "{containers} && {} && {tagged}",
+        super::script::retry_while_busy_inline(&prune)
+    )
 }
 
 #[cfg(test)]

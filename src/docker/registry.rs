@@ -94,12 +94,19 @@ pub fn pull_batch(
     login: Option<CommandSpec>,
     audit: &super::audit::AuditLine,
 ) -> CommandSpec {
+    let img = image(config, version);
+    // The label check without a nested shell and `grep`: the inspect's output compared in a
+    // `case`; the audit line appended by this shell.
     let rest = format!(
-        "{} > /dev/null 2>&1 || true\n{} > /dev/null\n{} > /dev/null\n{}",
+        "{} > /dev/null 2>&1 || true\n{} > /dev/null\n\
+         case \"$(docker inspect -f {} {})\" in {}) ;; *) echo {} >&2; exit 1 ;; esac\n{}",
         remove_image(config, version, host).to_shell(),
         pull(config, version, host).to_shell(),
-        validate_image(config, version, host).to_shell(),
-        super::audit::record(config, host, audit).to_shell(),
+        quote("{{ .Config.Labels.service }}"),
+        quote(&img),
+        quote(&config.service),
+        quote(&format!("Image {img} is missing the 'service' label")),
+        super::audit::record_script(config, audit),
     );
     // A refused login says so in its own line, naming the registry and the host, beside
     // Docker's answer.

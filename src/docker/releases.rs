@@ -23,13 +23,16 @@ pub fn file(config: &Config) -> String {
 
 /// Append `release` (made by `command`) to the record on `host`, keeping the last [`KEPT`].
 pub fn record(config: &Config, release: &Release, command: &str, host: &str) -> CommandSpec {
-    let file = quote(&file(config));
+    let path = file(config);
+    let dir = quote(path.rsplit_once('/').map_or(".", |(d, _)| d));
+    let file = quote(&path);
     let line = format!("{} {} {command}", release.recorded_at, release.version);
     sh(
         format!("record release {} on {host}", release.version),
         format!(
-            "mkdir -p \"$(dirname {file})\" && printf '%s\\n' {line} >> {file} && \
-             tail -n {KEPT} {file} > {file}.tmp && mv {file}.tmp {file}",
+            "{{ [ -d {dir} ] || mkdir -p {dir}; }} && printf '%s\\n' {line} >> {file} && \
+             {{ n=0; while IFS= read -r _; do n=$((n + 1)); done < {file}; \
+             [ \"$n\" -le {KEPT} ] || {{ tail -n {KEPT} {file} > {file}.tmp && mv {file}.tmp {file}; }}; }}",
             line = quote(&line),
         ),
     )

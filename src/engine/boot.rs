@@ -122,7 +122,15 @@ impl Engine<'_> {
                 ),
             ));
         }
-        let result = self.boot_commands(stage, step, None).await;
+        // A primary container's readiness opens the barrier before its old version is stopped
+        // (the step's `after_ready`), as Kamal's `Boot#run` releases it before
+        // `stop_old_version`.
+        let ready = || {
+            if step.primary {
+                barrier.open();
+            }
+        };
+        let result = self.boot_commands(stage, step, None, &ready).await;
         if step.primary {
             match result {
                 Ok(_) => barrier.open(),
@@ -145,6 +153,7 @@ impl Engine<'_> {
         stage: &str,
         step: &BootStep,
         before: Option<&str>,
+        on_ready: &(dyn Fn() + Sync),
     ) -> Result<String, HostFailure> {
         let host = step.host.as_str();
         let role = Some(step.role.as_str());
@@ -173,6 +182,11 @@ impl Engine<'_> {
             .await
             .map_err(|e| e.into_failure(stage, host, role, settle))?;
         if out.success() {
+            on_ready();
+            if let Some(after) = &step.after_ready {
+                // The old version's stop: its failure is ignored (as the settle's own stop).
+                let _ = self.send(host, after, &mut slots).await;
+            }
             return Ok(slots
                 .values
                 .get(&crate::plan::Hole::OldVersion)

@@ -164,6 +164,10 @@ fn resolved(version: &str) -> Resolved {
 }
 
 fn plan(config: &Config, kind: PlanKind) -> Plan {
+    plan_with(config, kind, false)
+}
+
+fn plan_with(config: &Config, kind: PlanKind, fold_round_trips: bool) -> Plan {
     let targets = Targets::resolve(config, &Filters::default()).expect("targets");
     let resolved = resolved("v1");
     build_plan(&PlanInputs {
@@ -185,7 +189,77 @@ fn plan(config: &Config, kind: PlanKind) -> Plan {
         acme_ca: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),
+        fold_round_trips,
     })
+}
+
+/// The commands a plan sends to `host` (each its own SSH session), in order; the commands
+/// that run only on a failure (a lost start, a revert, a held lock) left out.
+fn sessions_on(plan: &Plan, host: &str) -> Vec<String> {
+    use crate::plan::Step;
+    let mut out = Vec::new();
+    for stage in &plan.stages {
+        for step in &stage.steps {
+            match step {
+                Step::Hosts(h) => out.extend(
+                    h.hosts
+                        .iter()
+                        .filter(|hc| hc.host == host)
+                        .flat_map(|hc| hc.commands.iter().map(|c| c.line.clone())),
+                ),
+                Step::Lock(l) if l.host == host => {
+                    out.extend(l.commands.iter().map(|c| c.line.clone()))
+                }
+                Step::Unlock(u) if u.host == host => out.push(u.command.line.clone()),
+                Step::Boot(b) if b.host == host => out.extend(
+                    b.commands
+                        .iter()
+                        .chain(b.after_ready.as_deref())
+                        .map(|c| c.line.clone()),
+                ),
+                Step::ReadBack(r) => out.extend(
+                    r.rows
+                        .iter()
+                        .filter(|row| row.host == host)
+                        .map(|row| row.command.line.clone()),
+                ),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn folded_deploy_sends_five_sessions_to_a_host_and_no_nested_shell() {
+    let config = config_with(TWO_ROLES, None);
+    let folded = plan_with(&config, PlanKind::Deploy, true);
+    let staged = plan(&config, PlanKind::Deploy);
+    // pull; start (proxy, stale containers, boot); settle; tag + prune + record; read back;
+    // on a primary-role host the old version's stop after the barrier opened.
+    assert_eq!(sessions_on(&folded, "1.1.1.3").len(), 5);
+    assert_eq!(sessions_on(&staged, "1.1.1.3").len(), 10);
+    assert_eq!(sessions_on(&folded, "1.1.1.2").len(), 6);
+    assert_eq!(sessions_on(&staged, "1.1.1.2").len(), 11);
+    // The primary host also takes the lock and releases it (one session each).
+    assert_eq!(sessions_on(&folded, "1.1.1.1").len(), 8);
+    let names: Vec<&str> = folded.stages.iter().map(|s| s.name.as_str()).collect();
+    assert!(!names.contains(&"proxy") && !names.contains(&"stale-containers"));
+    assert!(!names.contains(&"prune") && !names.contains(&"record"));
+    for host in ["1.1.1.1", "1.1.1.2", "1.1.1.3"] {
+        for line in sessions_on(&folded, host) {
+            // Only the proxy's first run (Kamal's `echo $(cat …) | xargs docker run`, when
+            // `docker container start kamal-proxy` failed) still starts a nested shell.
+            let nested = line.matches("sh -c").count();
+            let allowed =
+                usize::from(line.starts_with("sh -c ")) + line.matches("|| out=$(sh -c ").count();
+            assert_eq!(nested, allowed, "{host}: {line}");
+            assert!(
+                !line.contains("| grep") && !line.contains("| xargs docker stop"),
+                "{line}"
+            );
+        }
+    }
 }
 
 fn run(

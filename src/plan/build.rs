@@ -52,6 +52,15 @@ pub struct PlanInputs<'a> {
     pub bootstrap: Vec<Stage>,
     /// `setup`: every accessory booted, after the proxy; empty otherwise.
     pub accessories: Vec<Stage>,
+    /// Fold round trips where Kamal's order of effects on each host allows it: a deploy's
+    /// proxy boot and stale-container stop into each host's boot start, and the tag, prune and
+    /// release record into one round trip per host. The caller sets it when nothing runs
+    /// between those stages that could see the difference: no `pre-app-boot` hook file (it runs
+    /// after the proxy and stale stages in Kamal) and no canary (whose plan keeps the proxy
+    /// stage and drops the boot). Folding also needs an empty `prepare` stage (error pages,
+    /// assets, certificates go on every host before any proxy change otherwise) and no
+    /// accessories (`setup` boots them between the proxy and the stale containers).
+    pub fold_round_trips: bool,
 }
 
 struct Builder<'a> {
@@ -248,8 +257,16 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         .flatten();
     b.stage("pre-deploy", step.into_iter().collect());
 
-    if full {
-        let proxy_hosts = super::proxy::proxy_hosts(config, targets);
+    let prepare = prepare_steps(inp);
+    let proxy_hosts = super::proxy::proxy_hosts(config, targets);
+    // Folded into the boot's start (see `PlanInputs::fold_round_trips`), per host and role in
+    // Kamal's order: the proxy, this role's stale containers, then the boot.
+    let fold = inp.fold_round_trips
+        && matches!(inp.kind, PlanKind::Deploy | PlanKind::Redeploy)
+        && prepare.is_empty()
+        && inp.accessories.is_empty();
+
+    if full && !fold {
         b.stage(
             "proxy",
             on_hosts("ensure kamal-proxy is running", hosts, |h| {
@@ -260,7 +277,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
 
     b.stages.extend(inp.accessories.iter().cloned());
 
-    if pulls {
+    if pulls && !fold {
         b.stage(
             "stale-containers",
             on_hosts("stop stale containers", hosts, |h| {
@@ -274,37 +291,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         );
     }
 
-    // Before any boot, on every host: the error pages of this version, and per role the
-    // bridged assets and the custom certificate (Kamal's app boot does them first, so they are
-    // on all hosts before any container starts).
-    b.stage(
-        "prepare",
-        on_hosts("prepare error pages, assets and certificates", hosts, |h| {
-            let mut commands: Vec<PlannedCommand> = inp
-                .error_pages
-                .map(|pages| cmds::upload_error_pages(config, h, &release.version, pages))
-                .into_iter()
-                .collect();
-            let roles: Vec<_> = targets
-                .roles_on(config, h)
-                .iter()
-                .filter_map(|r| config.role(r))
-                .collect();
-            let acme_tls = roles.iter().any(|r| {
-                r.proxy
-                    .as_ref()
-                    .is_some_and(|p| p.ssl && p.ssl_certificate_pem.is_none())
-            });
-            if let (Some(ca), true) = (inp.acme_ca, acme_tls) {
-                commands.push(cmds::upload_acme_ca(config, h, ca));
-            }
-            for r in roles {
-                commands.extend(cmds::prepare_assets(config, r, &release.version, h));
-                commands.extend(cmds::upload_certificate(config, r, h, inp.secrets));
-            }
-            commands
-        }),
-    );
+    b.stage("prepare", prepare);
 
     // What a host switches back to when the release fails elsewhere: the version it ran
     // before, filled by the engine from the boot's `<old version>`.
@@ -319,22 +306,51 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     // Boot, in groups of boot.limit hosts.
     let group_size = config.boot.limit.unwrap_or(hosts.len()).max(1);
     let mut boot_steps = Vec::new();
+    // Whether any boot waits at the primary-role barrier (a targeted role besides the first).
+    let barrier_waits = targets.roles.len() > 1;
     for (group, chunk) in hosts.chunks(group_size).enumerate() {
         let chunk: Vec<String> = chunk.to_vec();
         boot_steps.extend(b.hook("pre-app-boot", &chunk, true));
         for host in &chunk {
-            for role in targets.roles_on(config, host) {
+            for (i, role) in targets.roles_on(config, host).into_iter().enumerate() {
                 let Some(r) = config.role(role) else { continue };
+                // The proxy stage's work goes with the host's first role (a deploy's), the
+                // stale containers with each role.
+                let preamble = fold.then(|| {
+                    let proxy = (full && i == 0).then(|| proxy_hosts.iter().any(|p| p == host));
+                    crate::docker::boot::start_preamble(
+                        &crate::docker::app::App::new(config, r, host),
+                        proxy,
+                    )
+                });
+                let primary = targets.roles.first().map(String::as_str) == Some(role);
+                let mut commands =
+                    cmds::boot(config, r, release, host, inp.secrets, preamble.as_deref());
+                // A primary container's readiness opens the barrier the other roles wait at:
+                // its old version is stopped after that, as Kamal does.
+                let after_ready = (primary && barrier_waits && !r.replicated()).then(|| {
+                    let app = crate::docker::app::App::new(config, r, host);
+                    let old = Hole::OldVersion.token();
+                    commands.pop();
+                    commands.push(planned(crate::docker::boot::settle_only(
+                        &app,
+                        &release.version,
+                        &old,
+                    )));
+                    planned(crate::docker::boot::stop_old(&app, &release.version, &old))
+                        .ignore_errors()
+                });
                 boot_steps.push(Step::Boot(BootStep {
                     host: host.clone(),
                     role: role.to_string(),
                     group,
                     container: format!("{}-{}", config.container_prefix(role), release.version),
                     proxy: r.runs_proxy(),
-                    primary: targets.roles.first().map(String::as_str) == Some(role),
+                    primary,
                     parallel_roles: config.boot.parallel_roles,
-                    commands: cmds::boot(config, r, release, host, inp.secrets),
+                    commands,
                     if_start_lost: cmds::stop_new(config, r, release, host),
+                    after_ready: after_ready.map(Box::new),
                     revert: reverts.then(|| {
                         Box::new(BootStep {
                             host: host.clone(),
@@ -344,8 +360,16 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                             proxy: r.runs_proxy(),
                             primary: false,
                             parallel_roles: true,
-                            commands: cmds::boot(config, r, &revert_release, host, inp.secrets),
+                            commands: cmds::boot(
+                                config,
+                                r,
+                                &revert_release,
+                                host,
+                                inp.secrets,
+                                None,
+                            ),
                             if_start_lost: cmds::stop_new(config, r, &revert_release, host),
+                            after_ready: None,
                             revert: None,
                         })
                     }),
@@ -359,33 +383,55 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     }
     b.stage("boot", boot_steps);
 
-    b.stage(
-        "tag-latest",
-        on_hosts(
-            format!("tag {} as the latest image", release.image),
-            hosts,
-            |h| cmds::tag_latest(config, release, h),
-        ),
-    );
-
-    if full {
+    let records = inp.kind.is_release() && !app_boot;
+    if fold {
+        // One round trip per host once every host booted: the tag, the prune (a deploy's),
+        // the release record, in the stages' order.
         b.stage(
-            "prune",
-            on_hosts("prune old containers and images", hosts, |h| {
-                cmds::prune(config, h)
-            }),
+            "tag-latest",
+            on_hosts(
+                format!("tag {} as the latest image, prune, record", release.image),
+                hosts,
+                |h| {
+                    vec![cmds::finish(
+                        config,
+                        release,
+                        h,
+                        full,
+                        records.then(|| inp.kind.name()),
+                    )]
+                },
+            ),
         );
-    }
-
-    // The release, recorded on every host once every host has it (a failure stops the run
-    // before this stage): what `rollback` without a version and `status` read.
-    if inp.kind.is_release() && !app_boot {
+    } else {
         b.stage(
-            "record",
-            on_hosts("record the release", hosts, |h| {
-                vec![cmds::record_release(config, release, inp.kind.name(), h)]
-            }),
+            "tag-latest",
+            on_hosts(
+                format!("tag {} as the latest image", release.image),
+                hosts,
+                |h| cmds::tag_latest(config, release, h),
+            ),
         );
+
+        if full {
+            b.stage(
+                "prune",
+                on_hosts("prune old containers and images", hosts, |h| {
+                    cmds::prune(config, h)
+                }),
+            );
+        }
+
+        // The release, recorded on every host once every host has it (a failure stops the
+        // run before this stage): what `rollback` without a version and `status` read.
+        if records {
+            b.stage(
+                "record",
+                on_hosts("record the release", hosts, |h| {
+                    vec![cmds::record_release(config, release, inp.kind.name(), h)]
+                }),
+            );
+        }
     }
 
     let unlock = lock_held.then(|| Step::Unlock(cmds::unlock(config, &targets.primary_host)));
@@ -443,4 +489,40 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         output: OutputStyle::Prefixed,
         stages: b.stages,
     }
+}
+
+/// The `prepare` stage's steps (empty when no host has anything to prepare).
+fn prepare_steps(inp: &PlanInputs) -> Vec<Step> {
+    let config = inp.config;
+    let release = &inp.resolved.release;
+    let targets = inp.targets;
+    let hosts = &targets.hosts;
+    // Before any boot, on every host: the error pages of this version, and per role the
+    // bridged assets and the custom certificate (Kamal's app boot does them first, so they are
+    // on all hosts before any container starts).
+    on_hosts("prepare error pages, assets and certificates", hosts, |h| {
+        let mut commands: Vec<PlannedCommand> = inp
+            .error_pages
+            .map(|pages| cmds::upload_error_pages(config, h, &release.version, pages))
+            .into_iter()
+            .collect();
+        let roles: Vec<_> = targets
+            .roles_on(config, h)
+            .iter()
+            .filter_map(|r| config.role(r))
+            .collect();
+        let acme_tls = roles.iter().any(|r| {
+            r.proxy
+                .as_ref()
+                .is_some_and(|p| p.ssl && p.ssl_certificate_pem.is_none())
+        });
+        if let (Some(ca), true) = (inp.acme_ca, acme_tls) {
+            commands.push(cmds::upload_acme_ca(config, h, ca));
+        }
+        for r in roles {
+            commands.extend(cmds::prepare_assets(config, r, &release.version, h));
+            commands.extend(cmds::upload_certificate(config, r, h, inp.secrets));
+        }
+        commands
+    })
 }

@@ -163,7 +163,7 @@ pub fn start(mut deploy: Plan, inp: &CanaryInputs) -> Plan {
                 // The boot's first round trip: clash rename, env file (secrets on stdin), audit,
                 // `docker run`.
                 commands.extend(
-                    cmds::boot(config, role, inp.release, h, inp.secrets)
+                    cmds::boot(config, role, inp.release, h, inp.secrets, None)
                         .into_iter()
                         .take(1)
                         .map(|c| c.hint(abort_hint)),
@@ -308,8 +308,9 @@ pub fn promote(inp: &CanaryInputs, unlock: UnlockStep) -> Vec<Stage> {
                 // for, so no boot waits behind the primary-role barrier.
                 primary: true,
                 parallel_roles: config.boot.parallel_roles,
-                commands: cmds::boot(config, r, release, host, inp.secrets),
+                commands: cmds::boot(config, r, release, host, inp.secrets, None),
                 if_start_lost: cmds::stop_new(config, r, release, host),
+                after_ready: None,
                 revert: None,
             }));
         }

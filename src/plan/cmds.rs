@@ -171,10 +171,9 @@ pub fn lock(
     };
     LockStep {
         host: host.to_string(),
-        commands: vec![
-            planned(docker::lock::ensure_locks_directory(host)),
-            planned(docker::lock::acquire(config, host, details)),
-        ],
+        commands: vec![planned(docker::lock::acquire_with_directory(
+            config, host, details,
+        ))],
         status: planned(docker::lock::status(config, host)),
         wait,
         release_at_end: true,
@@ -223,6 +222,7 @@ pub fn boot(
     release: &Release,
     host: &str,
     secrets: &Secrets,
+    preamble: Option<&str>,
 ) -> Vec<PlannedCommand> {
     let app = App::new(config, role, host);
     let version = &release.version;
@@ -252,6 +252,7 @@ pub fn boot(
         &Hole::Random(16).token(),
         docker::env_file::content(&pairs),
         &audit,
+        preamble,
     );
     if role.replicated() {
         return boot_replicas(
@@ -415,6 +416,53 @@ pub fn record_release(
     host: &str,
 ) -> PlannedCommand {
     planned(docker::releases::record(config, release, command, host))
+}
+
+/// A deploy's last work on a host as one round trip (`PlanInputs::fold_round_trips`), in
+/// the order of the stages it replaces: the audit line and `docker tag` of tag-latest (the
+/// audit's failure ignored, as there), the prune (`prune`), the release record (`record`:
+/// the command's name). A failing part stops the script and names itself and the host.
+pub fn finish(
+    config: &Config,
+    release: &Release,
+    host: &str,
+    prune: bool,
+    record: Option<&str>,
+) -> PlannedCommand {
+    let q = crate::shell::quote;
+    let line = audit_line(
+        release,
+        None,
+        format!("Tagging {} as the latest image", release.image),
+    );
+    let tag = docker::app::tag_latest(config, &release.version, host).to_shell();
+    let mut script = format!(
+        "{} || true\n{tag} || {{ echo {} >&2; exit 1; }}",
+        docker::audit::record_script(config, &line),
+        q(&format!("{tag} failed on {host}")),
+    );
+    if prune {
+        script.push_str(&format!(
+            "\n{} || {{ echo {} >&2; exit 1; }}",
+            docker::prune::all_script(config),
+            q(&format!("prune on {host} failed")),
+        ));
+    }
+    if let Some(command) = record {
+        let rec = docker::releases::record(config, release, command, host);
+        let text = docker::script::inner(&rec).unwrap_or_default();
+        script.push_str(&format!(
+            "\n{text} || {{ echo {} >&2; exit 1; }}",
+            q(&format!(
+                "record release {} on {host} failed",
+                release.version
+            )),
+        ));
+    }
+    planned(docker::script::sh(
+        format!("tag, prune and record on {host}"),
+        script,
+    ))
 }
 
 /// Prune old containers and images of this service and destination: one round trip.

@@ -340,6 +340,12 @@ pub struct BootStep {
     /// Run only when the connection was lost while the start ran: stop the new container,
     /// which may or may not have started, so the old version alone keeps running.
     pub if_start_lost: PlannedCommand,
+    /// Run once the new container is ready, after the primary-role barrier opened: the stop of
+    /// the old version (Kamal's `Boot#run` releases the barrier before `stop_old_version`), so
+    /// the other roles do not wait for it. `None` where the settle stops the old version itself
+    /// (no other role waits, or a replicated role).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_ready: Option<Box<PlannedCommand>>,
     /// All or nothing: when the release fails elsewhere after this boot succeeded, this boot
     /// of `<version before>` (the version the role ran here before) switches the host back by
     /// the same zero-downtime path. `None` with `--no-revert` (Kamal's mixed versions).
@@ -445,7 +451,12 @@ impl Plan {
                 Step::Lock(l) => out.extend(l.commands.iter().map(|c| (l.host.as_str(), c))),
                 Step::Unlock(u) => out.push((u.host.as_str(), &u.command)),
                 Step::LockStatus(s) => out.push((s.host.as_str(), &s.command)),
-                Step::Boot(b) => out.extend(b.commands.iter().map(|c| (b.host.as_str(), c))),
+                Step::Boot(b) => out.extend(
+                    b.commands
+                        .iter()
+                        .chain(b.after_ready.as_deref())
+                        .map(|c| (b.host.as_str(), c)),
+                ),
                 Step::ReadBack(r) => {
                     out.extend(r.rows.iter().map(|row| (row.host.as_str(), &row.command)))
                 }

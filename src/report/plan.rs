@@ -226,6 +226,13 @@ pub fn plan_text(plan: &Plan) -> String {
                     for c in &b.commands {
                         command(&mut out, &b.host, c);
                     }
+                    if let Some(c) = &b.after_ready {
+                        let _ = writeln!(
+                            out,
+                            "    once ready (after the primary-role barrier opened):"
+                        );
+                        command(&mut out, &b.host, c);
+                    }
                     let _ = writeln!(out, "    if the connection is lost during the start:");
                     command(&mut out, &b.host, &b.if_start_lost);
                     if let Some(r) = &b.revert {

@@ -101,6 +101,12 @@ pub fn run_with(
         acme_ca: None,
         bootstrap: Vec::new(),
         accessories: Vec::new(),
+        fold_round_trips: dray::hooks::find_hook(
+            project.path(),
+            &config.hooks_path,
+            "pre-app-boot",
+        )
+        .is_none(),
     });
     let cancel_slot: Arc<Mutex<Option<dray::engine::CancelHandle>>> = Arc::default();
     let slot = cancel_slot.clone();

@@ -132,11 +132,14 @@ pub fn stop_old(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
     )
 }
 
-fn stop_old_script(app: &App<'_>, version: &str, old: &str) -> String {
-    let config = app.config();
-    let role = app.role();
-    // After the old container stopped, Kamal removes older versions' assets and error pages.
-    let clean_up: String = [
+/// What follows the old container's stop, `; <script> || true` each: Kamal removes older
+/// versions' assets and error pages once the old container stopped.
+pub(super) fn clean_up_after_stop(
+    config: &crate::config::Config,
+    role: &crate::config::model::Role,
+    version: &str,
+) -> String {
+    [
         super::assets::clean_up_script(config, role, version),
         config
             .error_pages_path
@@ -146,7 +149,13 @@ fn stop_old_script(app: &App<'_>, version: &str, old: &str) -> String {
     .into_iter()
     .flatten()
     .map(|c| format!("; {c} || true"))
-    .collect();
+    .collect()
+}
+
+fn stop_old_script(app: &App<'_>, version: &str, old: &str) -> String {
+    let config = app.config();
+    let role = app.role();
+    let clean_up = clean_up_after_stop(config, role, version);
     format!(
         "[ -z \"$old\" ] || [ \"$old\" = {v} ] || {{ {stop} > /dev/null 2>&1 || true{clean_up}; }}",
         v = quote(version),

@@ -63,19 +63,24 @@ case \"$seen\" in *\" $v \"*) ;; *) n=$((n + 1)); seen=\"$seen$v \" ;; esac; \
     )
 }
 
-/// `docker image prune --force --filter label=service=S`: dangling images no container uses.
-/// Docker runs one prune at a time per engine and refuses a second ("a prune operation is
-/// already running", e.g. another service deploying on the same host): it is tried again, up
-/// to 10 times a second apart (a prune is idempotent).
-pub fn dangling_images(config: &Config, host: &str) -> CommandSpec {
-    let prune = super::script::words(&[
+/// `docker image prune --force --filter label=service=S`, as shell words.
+fn image_prune_words(config: &Config) -> String {
+    super::script::words(&[
         "docker",
         "image",
         "prune",
         "--force",
         "--filter",
         &format!("label=service={}", config.service),
-    ]);
+    ])
+}
+
+/// `docker image prune --force --filter label=service=S`: dangling images no container uses.
+/// Docker runs one prune at a time per engine and refuses a second ("a prune operation is
+/// already running", e.g. another service deploying on the same host): it is tried again, up
+/// to 10 times a second apart (a prune is idempotent).
+pub fn dangling_images(config: &Config, host: &str) -> CommandSpec {
+    let prune = image_prune_words(config);
     sh(
         format!("prune dangling images on {host}"),
         super::script::retry_while_busy(&prune),
@@ -132,14 +137,7 @@ pub fn all_script(config: &Config) -> String {
             retain = config.retain_containers,
         )
     };
-    let prune = super::script::words(&[
-        "docker",
-        "image",
-        "prune",
-        "--force",
-        "--filter",
-        &format!("label=service={}", config.service),
-    ]);
+    let prune = image_prune_words(config);
     let service = quote(&format!("label=service={}", config.service));
     let latest = quote(&format!("{}:latest", config.repository));
     let latest_dest = quote(&format!("{}:latest-", config.repository));

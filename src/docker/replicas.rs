@@ -285,17 +285,7 @@ pub fn settle(
         super::boot::poll_ready(config, &read_state)
     };
     let clean_up: String = if last {
-        [
-            super::assets::clean_up_script(config, role, version),
-            config
-                .error_pages_path
-                .as_ref()
-                .map(|_| super::proxy_files::clean_up_error_pages_script(config, version)),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|c| format!("; {c} || true"))
-        .collect()
+        super::boot::clean_up_after_stop(config, role, version)
     } else {
         String::new()
     };

@@ -10,32 +10,12 @@ use crate::plan::{locked, Plan, Stage};
 
 use super::session::Session;
 
-/// The session of a proxy command: its targets are Kamal's `proxy_hosts`, the proxied roles'
-/// hosts and then the proxied accessories' hosts, among those `--hosts`/`--roles` select.
-pub fn session(global: &GlobalOptions) -> Result<Session<'_>> {
-    let (config, opts) = super::load_config(global)?;
-    let targets = crate::plan::accessory::proxy_targets(
-        &config,
-        &crate::plan::Filters {
-            hosts: global.hosts.as_deref(),
-            roles: global.roles.as_deref(),
-            primary: global.primary,
-        },
-    )?;
-    Ok(Session {
-        global,
-        config,
-        opts,
-        targets,
-    })
-}
-
 /// Run one `dray proxy` subcommand.
 pub fn run(global: &GlobalOptions, command: &ProxyCommand) -> Result<()> {
     if let ProxyCommand::BootConfig(args) = command {
         return super::proxy_boot_config::run(global, args);
     }
-    let s = session(global)?;
+    let s = Session::for_proxy(global)?;
     let hosts = s.targets.hosts.clone();
     let sub = match command {
         ProxyCommand::Boot => "boot",

@@ -34,7 +34,7 @@ pub fn run(global: &GlobalOptions, args: &ProxyBootConfigArgs) -> Result<()> {
     if !global.quiet {
         eprintln!("The proxy boot_config command is deprecated - set the config in the deploy YAML at proxy/run instead");
     }
-    let s = super::proxy::session(global)?;
+    let s = super::session::Session::for_proxy(global)?;
     let hosts = s.targets.hosts.clone();
     let targets = s.targets.clone();
     if sub == "get" {

@@ -39,6 +39,27 @@ impl<'g> Session<'g> {
         })
     }
 
+    /// The session of a `proxy` command: its targets are Kamal's `proxy_hosts`, the proxied
+    /// roles' hosts and then the proxied accessories' hosts, among those `--hosts`/`--roles`
+    /// select ([`crate::plan::accessory::proxy_targets`]).
+    pub fn for_proxy(global: &'g GlobalOptions) -> Result<Session<'g>> {
+        let (config, opts) = load_config(global)?;
+        let targets = crate::plan::accessory::proxy_targets(
+            &config,
+            &crate::plan::Filters {
+                hosts: global.hosts.as_deref(),
+                roles: global.roles.as_deref(),
+                primary: global.primary,
+            },
+        )?;
+        Ok(Session {
+            global,
+            config,
+            opts,
+            targets,
+        })
+    }
+
     /// The run's release, resolved once.
     pub fn release(&self) -> Result<Resolved> {
         resolve_release(self.global, &self.config, &self.opts)

@@ -200,31 +200,21 @@ impl SshRemote {
             .clone()
     }
 
+    /// What this run's `ssh` command lines set before the config: user, port, timeouts, jump
+    /// host.
+    pub(super) fn command_line(&self) -> CommandLine {
+        CommandLine {
+            user: Some(self.opts.user.clone()),
+            port: Some(self.opts.port),
+            connect_timeout: Some(self.opts.connect_timeout.as_secs().max(1)),
+            alive_interval: Some(self.opts.keepalive_interval.as_secs().max(1)),
+            jump: self.opts.jump_host(),
+        }
+    }
+
     /// Common `ssh` arguments: our config, user, port, jump host, timeouts.
     pub(super) fn base_args(&self) -> Vec<String> {
-        let mut args = vec![
-            "-F".to_string(),
-            self.config_path.display().to_string(),
-            "-l".into(),
-            self.opts.user.clone(),
-            "-p".into(),
-            self.opts.port.to_string(),
-            "-o".into(),
-            format!(
-                "ConnectTimeout={}",
-                self.opts.connect_timeout.as_secs().max(1)
-            ),
-            "-o".into(),
-            format!(
-                "ServerAliveInterval={}",
-                self.opts.keepalive_interval.as_secs().max(1)
-            ),
-        ];
-        if let Some(jump) = self.opts.jump_host() {
-            args.push("-J".into());
-            args.push(jump);
-        }
-        args
+        self.command_line().args(&self.config_path)
     }
 
     /// `ssh -G`: the effective client settings for `host`, from the generated config.

@@ -118,6 +118,44 @@ impl SshOptions {
     }
 }
 
+/// What the `ssh` command line sets before any file is read (`-l`, `-p`, `-o`, `-J`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandLine {
+    /// `-l`.
+    pub user: Option<String>,
+    /// `-p`.
+    pub port: Option<u16>,
+    /// `-o ConnectTimeout=`.
+    pub connect_timeout: Option<u64>,
+    /// `-o ServerAliveInterval=`.
+    pub alive_interval: Option<u64>,
+    /// `-J`.
+    pub jump: Option<String>,
+}
+
+impl CommandLine {
+    /// The `ssh` arguments: `-F config`, then `-l`, `-p`, `-o`, `-J` as set.
+    pub fn args(&self, config: &Path) -> Vec<String> {
+        let mut args = vec!["-F".to_string(), config.display().to_string()];
+        if let Some(user) = &self.user {
+            args.extend(["-l".into(), user.clone()]);
+        }
+        if let Some(port) = self.port {
+            args.extend(["-p".into(), port.to_string()]);
+        }
+        if let Some(t) = self.connect_timeout {
+            args.extend(["-o".into(), format!("ConnectTimeout={t}")]);
+        }
+        if let Some(t) = self.alive_interval {
+            args.extend(["-o".into(), format!("ServerAliveInterval={t}")]);
+        }
+        if let Some(jump) = &self.jump {
+            args.extend(["-J".into(), jump.clone()]);
+        }
+        args
+    }
+}
+
 /// OpenSSH's `LogLevel` for Kamal's `ssh.log_level`. Never quieter than `ERROR`: the master's
 /// log is where a failed connection's reason is read from.
 pub(super) fn openssh_log_level(kamal: &str) -> &'static str {

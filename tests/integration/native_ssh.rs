@@ -150,6 +150,23 @@ fn native_transport_deploys_the_example_app() {
         .filter(|c| c.starts_with("ssh ") && c.contains(" -M ") && c.contains(&project_dir))
         .collect();
     assert!(masters.is_empty(), "OpenSSH masters: {masters:?}");
+    // The fleet's ssh config is plain: each host's settings are read in-process, and the one
+    // `ssh -G` of the run is OpenSSH's defaults (`-F /dev/null`).
+    let resolutions: Vec<&str> = seen
+        .iter()
+        .map(|s| s.cmdline.as_str())
+        .filter(|c| c.starts_with("ssh ") && c.contains(" -G "))
+        .collect();
+    assert!(
+        resolutions
+            .iter()
+            .all(|c| c.contains("-F /dev/null -G dray-defaults.invalid")),
+        "a host resolved by `ssh -G`: {resolutions:?}"
+    );
+    assert!(
+        !stderr.contains("settings from `ssh -G` per host"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -402,4 +419,41 @@ fn a_host_needing_openssh_goes_there_and_still_runs() {
         out
     });
     assert_eq!(out.expect("over OpenSSH").stdout, "over-openssh\n");
+}
+
+#[test]
+fn a_config_with_match_is_resolved_by_openssh_and_the_host_stays_native() {
+    let Some(fleet) = Fleet::get() else { return };
+    let host = fleet.require_hosts(1)[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `Match` is not read in-process: `ssh -G` resolves the host, the native client connects.
+    let remote = remote(
+        dir.path(),
+        &[&host],
+        &format!(
+            "Match host {host}\n  ServerAliveCountMax 4\nInclude {f}\n",
+            f = fleet.ssh_config().display()
+        ),
+    );
+    let watch = ProcessWatch::start();
+    let out = rt().block_on(async {
+        let out = remote
+            .run_checked(&host, &echo("echo resolved-by-openssh"))
+            .await;
+        assert!(
+            remote.is_native(&host).await,
+            "the host left the native client"
+        );
+        remote.close().await;
+        out
+    });
+    let seen = watch.finish();
+    let out = out.expect("the command runs");
+    assert_eq!(out.stdout.trim(), "resolved-by-openssh");
+    assert!(
+        seen.iter()
+            .any(|s| s.cmdline.starts_with("ssh ") && s.cmdline.ends_with(&format!("-G {host}"))),
+        "no `ssh -G {host}`: {:?}",
+        seen.iter().map(|s| &s.cmdline).collect::<Vec<_>>()
+    );
 }

@@ -30,6 +30,7 @@
 mod connect;
 pub mod known_hosts;
 pub mod resolved;
+pub mod ssh_config;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +48,7 @@ use super::{SshTransport, Unreachable};
 use crate::command::CommandSpec;
 use connect::Client;
 use resolved::{GOutput, Resolved};
+use ssh_config::CommandLine;
 
 /// An authenticated connection and the jump hosts' connections it runs through.
 struct Conn {
@@ -79,6 +81,8 @@ pub struct NativeRemote {
     openssh: SshRemote,
     verbose: bool,
     defaults: tokio::sync::OnceCell<GOutput>,
+    /// The run's ssh config read in-process, or why each host is left to `ssh -G`.
+    config: std::sync::OnceLock<Result<ssh_config::Config, String>>,
     starts: Semaphore,
     hosts: Mutex<HashMap<String, Arc<Slot>>>,
     /// Hosts that negotiated a classical key exchange though ML-KEM was offered.
@@ -116,6 +120,7 @@ impl NativeRemote {
             openssh: SshRemote::new(opts)?,
             verbose,
             defaults: tokio::sync::OnceCell::new(),
+            config: std::sync::OnceLock::new(),
             starts,
             hosts: Mutex::new(HashMap::new()),
             classical: Mutex::new(Vec::new()),
@@ -167,17 +172,31 @@ impl NativeRemote {
             .await
     }
 
-    /// `ssh -G` of a `ProxyJump` hop (`[user@]host[:port]`) against the run's config.
-    async fn resolve_hop(&self, host: &str, hop: &str) -> Result<GOutput, RemoteError> {
-        let (user, name, port) = resolved::split_jump(hop);
-        let config = self.openssh.config_path().display().to_string();
-        let mut args: Vec<String> = vec!["-F".into(), config];
-        if let Some(u) = user {
-            args.extend(["-l".into(), u.to_string()]);
+    /// What `ssh -G name` says with `command_line` against the run's config: read in-process
+    /// when the config is plain ([`ssh_config`]), else from `ssh -G` itself. `host`: the host
+    /// an error names.
+    async fn settings(
+        &self,
+        host: &str,
+        name: &str,
+        command_line: &CommandLine,
+    ) -> Result<GOutput, RemoteError> {
+        let defaults = self.defaults().await?;
+        let path = self.openssh.config_path();
+        let config = self.config.get_or_init(|| {
+            let read = ssh_config::Config::read(path);
+            if let Err(why) = &read {
+                self.note(
+                    "every host",
+                    &format!("settings from `ssh -G` per host: the in-process reader leaves {why} to OpenSSH"),
+                );
+            }
+            read
+        });
+        if let Ok(config) = config {
+            return Ok(config.resolve(name, command_line, defaults));
         }
-        if let Some(p) = port {
-            args.extend(["-p".into(), p.to_string()]);
-        }
+        let mut args = command_line.args(path);
         args.extend(["-G".into(), name.to_string()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         g_output(&args, host).await
@@ -187,14 +206,23 @@ impl NativeRemote {
     /// it goes over OpenSSH.
     async fn plan_host(&self, host: &str) -> Result<Result<Vec<Resolved>, String>, RemoteError> {
         let defaults = self.defaults().await?;
-        let g = GOutput::parse(&self.openssh.resolve(host).await?);
+        let g = self
+            .settings(host, host, &self.openssh.command_line())
+            .await?;
         let target = match resolved::resolve(&g, defaults) {
             Ok(r) => r,
             Err(why) => return Ok(Err(why)),
         };
         let mut chain = Vec::new();
         for hop in &target.jumps {
-            let hop_g = self.resolve_hop(host, hop).await?;
+            // A hop as `ssh -J` resolves it: its own user and port, none of the run's.
+            let (user, name, port) = resolved::split_jump(hop);
+            let hop_line = CommandLine {
+                user: user.map(str::to_string),
+                port,
+                ..CommandLine::default()
+            };
+            let hop_g = self.settings(host, name, &hop_line).await?;
             match resolved::resolve(&hop_g, defaults) {
                 Ok(r) if r.jumps.is_empty() => chain.push(r),
                 Ok(_) => return Ok(Err(format!("jump host {hop} has a ProxyJump of its own"))),

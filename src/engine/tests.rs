@@ -205,23 +205,21 @@ fn sessions_on(plan: &Plan, host: &str) -> Vec<String> {
                     h.hosts
                         .iter()
                         .filter(|hc| hc.host == host)
-                        .flat_map(|hc| hc.commands.iter().map(|c| c.line.clone())),
+                        .flat_map(|hc| hc.commands.iter().map(|c| c.line())),
                 ),
-                Step::Lock(l) if l.host == host => {
-                    out.extend(l.commands.iter().map(|c| c.line.clone()))
-                }
-                Step::Unlock(u) if u.host == host => out.push(u.command.line.clone()),
+                Step::Lock(l) if l.host == host => out.extend(l.commands.iter().map(|c| c.line())),
+                Step::Unlock(u) if u.host == host => out.push(u.command.line()),
                 Step::Boot(b) if b.host == host => out.extend(
                     b.commands
                         .iter()
                         .chain(b.after_ready.as_deref())
-                        .map(|c| c.line.clone()),
+                        .map(|c| c.line()),
                 ),
                 Step::ReadBack(r) => out.extend(
                     r.rows
                         .iter()
                         .filter(|row| row.host == host)
-                        .map(|row| row.command.line.clone()),
+                        .map(|row| row.command.line()),
                 ),
                 _ => {}
             }

@@ -151,7 +151,7 @@ fn details_and_selection() {
                 .flat_map(|hc| {
                     hc.commands
                         .iter()
-                        .map(|c| format!("{} {}", hc.host, c.line))
+                        .map(|c| format!("{} {}", hc.host, c.line()))
                 })
                 .collect::<Vec<_>>(),
             _ => Vec::new(),

@@ -85,9 +85,12 @@ pub struct Note {
 pub struct PlannedCommand {
     /// What it is for.
     pub purpose: String,
-    /// The command line exactly as the remote shell receives it, holes as their tokens,
-    /// sensitive arguments redacted.
-    pub line: String,
+    /// The spec itself, for the engine (secret values inside). Serialized as `line`: the
+    /// command line exactly as the remote shell receives it, holes as their tokens, sensitive
+    /// arguments redacted ([`PlannedCommand::line`]; made when shown, not kept beside the spec:
+    /// at 1,000 hosts a second copy of every script was a fifth of a deploy's memory).
+    #[serde(rename = "line", serialize_with = "redacted_line")]
+    pub spec: CommandSpec,
     /// What goes on stdin (secrets redacted), if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
@@ -112,9 +115,10 @@ pub struct PlannedCommand {
     /// What to do when it fails (the failure's `hint:`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    /// The spec itself, for the engine (secret values inside, never serialized).
-    #[serde(skip)]
-    pub spec: CommandSpec,
+}
+
+fn redacted_line<S: serde::Serializer>(spec: &CommandSpec, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&spec.to_shell_redacted())
 }
 
 fn is_fail(e: &OnError) -> bool {
@@ -126,11 +130,16 @@ fn is_nothing(s: &Shown) -> bool {
 }
 
 impl PlannedCommand {
+    /// The command line exactly as the remote shell receives it, holes as their tokens,
+    /// sensitive arguments redacted.
+    pub fn line(&self) -> String {
+        self.spec.to_shell_redacted()
+    }
+
     /// Wrap a spec; `stdin_note` says what its stdin holds, already redacted.
     pub fn new(spec: CommandSpec, stdin_note: Option<String>) -> Self {
         PlannedCommand {
             purpose: spec.purpose.clone(),
-            line: spec.to_shell_redacted(),
             stdin: stdin_note.or_else(|| spec.stdin.as_ref().map(|_| "[REDACTED]".to_string())),
             on_error: OnError::Fail,
             when: None,

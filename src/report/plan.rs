@@ -54,7 +54,8 @@ fn command(out: &mut String, host: &str, c: &PlannedCommand) {
         format!("    # {}", flags.join("; "))
     };
     // A script's lines after the first are marked `>`, as a shell's continuation prompt.
-    let mut lines = c.line.split('\n');
+    let text = c.line();
+    let mut lines = text.split('\n');
     let _ = write!(out, "    [{host}] $ {}", lines.next().unwrap_or(""));
     for line in lines {
         let _ = write!(out, "\n    [{host}] > {line}");

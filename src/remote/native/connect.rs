@@ -116,8 +116,32 @@ pub struct Connected {
     pub kex: String,
 }
 
+// What a connection costs, measured with heaptrack at 200 hosts (docs in the memory report of
+// issue 19): most of it is russh's own and not set by `Config`: four tokio mpsc channels per
+// connection (handle → session `Msg`, session → handle `Reply`, and the session's priority and
+// inbound-channel `Msg` channels) each allocate a 32-slot block up front, and `Msg` is 552
+// bytes, so about 4 × 17 KiB = 69 KiB per connection, plus the session task. What `Config`
+// does bound is below: the buffers that grow with a command's output.
+
+/// The largest channel data packet the server may send us (russh's default is 32 KiB). russh
+/// reads every packet into one buffer per connection that keeps the capacity of the largest
+/// packet it ever held, for the whole run, on every host: at 16 KiB a host whose commands
+/// printed a lot keeps at most about 16 KiB (32 KiB with `Vec`'s growth), not 32 (64).
+pub(crate) const MAX_PACKET: u32 = 16 * 1024;
+
+/// Data messages queued per session channel before the connection waits for the reader
+/// (russh's default is 100): one tokio block of 32 slots, so a command printing fast holds at
+/// most 32 × [`MAX_PACKET`] = 512 KiB queued, not 100 × 32 KiB = 3.2 MB. The reader
+/// ([`super::exec`]) drains it as it comes.
+pub(crate) const CHANNEL_BUFFER: usize = 32;
+
+/// The channel window (flow control), OpenSSH's own 2 MiB: what the server may send before it
+/// waits for us. Not memory by itself (what arrives is bounded by [`CHANNEL_BUFFER`]); kept at
+/// OpenSSH's value so that big outputs stream as fast as over OpenSSH.
+pub(crate) const WINDOW: u32 = 2 * 1024 * 1024;
+
 /// The russh configuration for `r`: its key exchanges, host-key algorithms ordered by what
-/// `known_hosts` records (as OpenSSH does), keep-alives.
+/// `known_hosts` records (as OpenSSH does), keep-alives, the per-connection buffer bounds.
 fn config(r: &Resolved, keys: &HostKeys) -> Config {
     let mut kexes: Vec<kex::Name> = r
         .kex
@@ -145,6 +169,9 @@ fn config(r: &Resolved, keys: &HostKeys) -> Config {
         keepalive_interval: (!r.alive_interval.is_zero()).then_some(r.alive_interval),
         keepalive_max: r.alive_count,
         nodelay: true,
+        window_size: WINDOW,
+        maximum_packet_size: MAX_PACKET,
+        channel_buffer_size: CHANNEL_BUFFER,
         ..Config::default()
     }
 }
@@ -425,6 +452,39 @@ mod tests {
         };
         let connected = connect("test-host", &r, None).await.expect("connects");
         connected.kex
+    }
+
+    /// The per-connection buffer bounds are what russh gets (reverting them to russh's
+    /// defaults, 32 KiB packets and 100 queued messages per channel, fails here).
+    #[test]
+    fn the_connection_buffers_are_bounded() {
+        let r = Resolved {
+            hostname: "127.0.0.1".into(),
+            port: 22,
+            user: "deploy".into(),
+            identity_files: vec![],
+            identities_only: false,
+            pubkey: true,
+            agent: None,
+            jumps: vec![],
+            kex: super::super::resolved::NATIVE_KEX.to_vec(),
+            known_hosts: vec![],
+            host_key_name: "127.0.0.1".into(),
+            strict: Strict::Yes,
+            connect_timeout: None,
+            alive_interval: Duration::ZERO,
+            alive_count: 3,
+            bind_address: None,
+        };
+        let c = config(&r, &HostKeys::default());
+        assert_eq!(c.maximum_packet_size, 16 * 1024);
+        assert_eq!(c.channel_buffer_size, 32);
+        assert_eq!(c.window_size, 2 * 1024 * 1024, "OpenSSH's window");
+        let defaults = Config::default();
+        assert!(c.maximum_packet_size < defaults.maximum_packet_size);
+        assert!(c.channel_buffer_size < defaults.channel_buffer_size);
+        // What one channel can hold queued: at most 512 KiB.
+        assert!(c.channel_buffer_size * c.maximum_packet_size as usize <= 512 * 1024);
     }
 
     #[tokio::test]

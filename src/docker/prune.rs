@@ -121,9 +121,13 @@ pub fn all_batch(config: &Config, host: &str) -> CommandSpec {
 }
 
 /// [`all`]'s three steps as one script with no nested shell and no pipeline: the containers
-/// beyond the newest `retain_containers` from the positional parameters, the dangling-image
-/// prune retried in the same shell, the tagged images checked against the used ones with a
-/// `case` instead of a `grep` per image. Each step's effect is [`all`]'s.
+/// beyond the newest `retain_containers` from the positional parameters, then the
+/// dangling-image prune (retried while another prune runs) in a background subshell while the
+/// tagged images are checked against the used ones with a `case` instead of a `grep` per
+/// image, the script's status failing when either did. Each step's effect is [`all`]'s: the
+/// dangling prune and the removal of unused tags touch different images (the tag loop skips
+/// `<none>`), so running them side by side changes nothing but the time, about a tenth of a
+/// second on the fleet (`docker image prune` and `docker image ls` are its slowest calls).
 pub fn all_script(config: &Config) -> String {
     let containers = if config.roles.iter().any(|r| r.replicated()) {
         let c = containers(config, config.retain_containers, "");
@@ -150,7 +154,7 @@ case \"$nl$used$nl\" in *\"$nl$image$nl\"*|*\"$nl$tag$nl\"*) continue ;; esac; \
 docker rmi \"$tag\"; done; }}"
     );
     format!(
-        "{containers} && {} && {tagged}",
+        "{containers} && {{ ( {} ) & dray_prune=$!; {tagged}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}",
         super::script::retry_while_busy_inline(&prune)
     )
 }
@@ -194,6 +198,59 @@ mod tests {
             .expect("sh");
         // Kept: v3 (web's 2 replicas and workers) and v2; removed: v1, every replica.
         assert_eq!(String::from_utf8_lossy(&out.stdout), "rm a6\nrm a7\n");
+    }
+
+    /// `all_batch`'s script run by `sh` against a stand-in `docker` that logs its calls, whose
+    /// `image prune` takes 0.3 s and exits `prune_exit`; its stdout and the log.
+    fn run_all_batch(prune_exit: u8) -> (bool, String) {
+        let c = base();
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("log");
+        let fake = dir.path().join("docker");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh
+log={log}
+case \"$1 $2\" in
+                 'image prune') echo prune-start >> $log; sleep 0.3; echo prune-end >> $log; exit {prune_exit} ;;
+                 'image ls') echo image-ls >> $log; echo 'i1 dhh/app:v1'; echo 'i2 dhh/app:v2' ;;
+                 'container ls') echo container-ls >> $log; echo 'dhh/app:v2' ;;
+                 'rmi '*) echo \"rmi $2\" >> $log ;;
+                 *) echo \"$1\" >> $log ;;
+esac
+",
+                log = log.display()
+            ),
+        )
+        .expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(all_script(&c))
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .expect("sh");
+        (
+            out.status.success(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn the_dangling_prune_runs_beside_the_removal_of_unused_tags_and_either_failure_fails() {
+        let (ok, log) = run_all_batch(0);
+        assert!(ok, "{log}");
+        // The unused tag went while the dangling prune still ran; the used one stayed.
+        let lines: Vec<&str> = log.lines().collect();
+        let at = |l: &str| lines.iter().position(|x| *x == l).unwrap_or(usize::MAX);
+        assert!(at("ps") < at("prune-start"), "{log}");
+        assert!(at("image-ls") < at("prune-end"), "{log}");
+        assert!(at("rmi dhh/app:v1") < at("prune-end"), "{log}");
+        assert!(!log.contains("rmi dhh/app:v2"), "{log}");
+        let (ok, log) = run_all_batch(1);
+        assert!(!ok, "a failed dangling prune fails the script: {log}");
     }
 
     #[test]

@@ -343,6 +343,11 @@ impl<'a> App<'a> {
     /// container from the `latest[-D]` image, else the latest running one) without the
     /// pipeline, `head` and `while read` of [`App::current_running_version`], so it starts only
     /// the `docker` calls (the second `docker ps` only when the first found nothing).
+    ///
+    /// The `ancestor` filter names the `latest[-D]` image by its reference, which the engine
+    /// resolves to the same image id Kamal's nested `docker image ls --filter reference=…`
+    /// prints (and matches nothing when the tag does not exist, as Kamal's empty id does): one
+    /// `docker` call fewer, and `docker image ls` is the slowest of them (~0.1 s on the fleet).
     pub fn current_version_assign(&self, var: &str) -> String {
         if self.role.replicated() {
             return format!(
@@ -354,11 +359,10 @@ impl<'a> App<'a> {
         let format = words(&["--format", self.names_format()]);
         let latest = format!("{}:{}", self.config.repository, self.config.latest_tag());
         format!(
-            "{var}=$(docker ps --latest {format} {filters} --filter ancestor=$(docker image ls --filter {} --format {})) || {var}=\n\
+            "{var}=$(docker ps --latest {format} {filters} --filter {}) || {var}=\n\
              [ -n \"${var}\" ] || {var}=$(docker ps --latest {format} {filters}) || {var}=\n\
              {var}=${{{var}#{}-}}",
-            quote(&format!("reference={latest}")),
-            quote("{{.ID}}"),
+            quote(&format!("ancestor={latest}")),
             self.container_prefix(),
         )
     }

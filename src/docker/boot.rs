@@ -37,6 +37,9 @@ pub const UNHEALTHY_MARKER: &str = "dray-unhealthy";
 /// file's `cat`, `chmod` and `mv`: the old version is read once, before the clash rename (a
 /// renamed current container's version is the renamed one, as a fresh read would say), and
 /// `docker run` replaces the shell (`exec`).
+///
+/// [`prepare`] and [`run`] are its two halves, for a role that waits at the primary-role
+/// barrier: the first before the barrier, the second once it opened.
 pub fn start(
     app: &App<'_>,
     version: &str,
@@ -46,20 +49,93 @@ pub fn start(
     audit: &dyn Fn(String) -> AuditLine,
     preamble: Option<&str>,
 ) -> CommandSpec {
+    let script = format!(
+        "{}\n{}",
+        prepare_script(app, version, replaced_hex, audit, preamble),
+        run_script(app, version, hostname, audit, true),
+    );
+    let mut cmd = sh(
+        format!(
+            "start {} {} on {}",
+            app.role().name,
+            app.container_name(version),
+            app.host()
+        ),
+        script,
+    );
+    cmd.stdin = Some(env_content);
+    cmd
+}
+
+/// The first half of [`start`], for a role waiting at the primary-role barrier: what Kamal's
+/// `Boot#run` does before `wait_at_barrier` (the old version read, a clashing container
+/// renamed) after the `preamble` (the proxy and stale-container stages a deploy folds in,
+/// which Kamal runs on every host before any boot). Prints the old version's marker. No
+/// container starts and nothing is written for the new version, so a barrier that closes
+/// leaves the host as Kamal's would.
+pub fn prepare(
+    app: &App<'_>,
+    version: &str,
+    replaced_hex: &str,
+    audit: &dyn Fn(String) -> AuditLine,
+    preamble: Option<&str>,
+) -> CommandSpec {
+    sh(
+        format!(
+            "prepare {} {} on {}",
+            app.role().name,
+            app.container_name(version),
+            app.host()
+        ),
+        format!(
+            "{}\necho {}\"$old\"",
+            prepare_script(app, version, replaced_hex, audit, preamble),
+            quote(OLD_VERSION_MARKER),
+        ),
+    )
+}
+
+/// The second half of [`start`] after [`prepare`], once the barrier opened: the env file (on
+/// stdin), the audit line, `docker run` (Kamal's `start_new_version`).
+pub fn run(
+    app: &App<'_>,
+    version: &str,
+    hostname: &str,
+    env_content: Secret,
+    audit: &dyn Fn(String) -> AuditLine,
+) -> CommandSpec {
+    let mut cmd = sh(
+        format!(
+            "start {} {} on {}",
+            app.role().name,
+            app.container_name(version),
+            app.host()
+        ),
+        format!(
+            "set -e\n{}",
+            run_script(app, version, hostname, audit, false)
+        ),
+    );
+    cmd.stdin = Some(env_content);
+    cmd
+}
+
+/// `set -e`, `$old`, the preamble, the clash rename.
+fn prepare_script(
+    app: &App<'_>,
+    version: &str,
+    replaced_hex: &str,
+    audit: &dyn Fn(String) -> AuditLine,
+    preamble: Option<&str>,
+) -> String {
     let config = app.config();
-    let host = app.host();
-    let name = app.container_name(version);
     let replaced = App::replaced_version(version, replaced_hex);
     let preamble = preamble.map(|p| format!("{p}\n")).unwrap_or_default();
-    let script = format!(
+    format!(
         "set -e\n\
          {current}\n\
          {preamble}\
-         if [ -n \"$({clash})\" ]; then\n  {audit_rename}\n  {rename}\n  [ \"$old\" != {v} ] || old={replaced_q}\nfi\n\
-         {env_file}\n\
-         echo {marker}\"$old\"\n\
-         {audit_boot}\n\
-         exec {run} > /dev/null",
+         if [ -n \"$({clash})\" ]; then\n  {audit_rename}\n  {rename}\n  [ \"$old\" != {v} ] || old={replaced_q}\nfi",
         current = app.current_version_assign("old"),
         clash = app.container_id(version).to_shell(),
         audit_rename = audit::record_script(
@@ -69,17 +145,33 @@ pub fn start(
         rename = app.rename(version, replaced_hex).to_shell(),
         v = quote(version),
         replaced_q = quote(&replaced),
+    )
+}
+
+/// The env file, the old version's marker (with `marker`: [`start`] prints it here), the
+/// audit line, `exec docker run`.
+fn run_script(
+    app: &App<'_>,
+    version: &str,
+    hostname: &str,
+    audit: &dyn Fn(String) -> AuditLine,
+    marker: bool,
+) -> String {
+    let config = app.config();
+    let marker = if marker {
+        format!("echo {}\"$old\"\n", quote(OLD_VERSION_MARKER))
+    } else {
+        String::new()
+    };
+    format!(
+        "{env_file}\n\
+         {marker}\
+         {audit_boot}\n\
+         exec {run} > /dev/null",
         env_file = env_file::write_script(config, &app.role().name),
-        marker = quote(OLD_VERSION_MARKER),
         audit_boot = audit::record_script(config, &audit(format!("Booted app version {version}"))),
         run = app.run(version, Some(hostname)).to_shell(),
-    );
-    let mut cmd = sh(
-        format!("start {} {name} on {host}", app.role().name),
-        script,
-    );
-    cmd.stdin = Some(env_content);
-    cmd
+    )
 }
 
 /// What a deploy folds into a role's start on a host (Kamal's proxy and stale-containers
@@ -277,6 +369,11 @@ fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, stop_here: bool)
     )
 }
 
+/// How often [`poll_ready`] reads the container's state: as often as the bare script a deploy is
+/// measured against (`scripts/bench`), so noticing a healthy container costs ~50 ms on average,
+/// not ~100 ms; each read is one `docker inspect` on the host.
+pub(crate) const POLL_SECONDS: &str = "0.1";
+
 /// A bounded poll until the container `read_state` reads is ready: healthy (Docker health
 /// check), or running for `readiness_delay`; `fail` (defined by the caller) otherwise.
 ///
@@ -304,9 +401,10 @@ pub(crate) fn poll_ready(config: &Config, read_state: &str) -> String {
          \x20   *) if [ \"$state\" = running ]; then [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break; fi ;;\n\
          \x20 esac\n\
          \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $state${{health:+ $health}}\"; }}\n\
-         \x20 sleep 0.2 2>/dev/null || sleep 1\n\
+         \x20 sleep {poll} 2>/dev/null || sleep 1\n\
          done",
         timeout = config.deploy_timeout,
+        poll = POLL_SECONDS,
         unhealthy_marker = quote(UNHEALTHY_MARKER),
         delay = config.readiness_delay,
         read_state = read_state.replace('\n', "\n  "),
@@ -420,6 +518,35 @@ mod tests {
         let shell = start(&app, "999", "h-1", "abcd", Secret(Vec::new()), &line, None).to_shell();
         assert_eq!(shell.matches("docker ps --latest").count(), 2, "{shell}");
         assert!(shell.contains("[ \"$old\" != 999 ] || old=999_replaced_abcd"));
+    }
+
+    #[test]
+    fn the_old_version_is_read_without_docker_image_ls() {
+        // `docker image ls` is the slowest `docker` call of the start; the `ancestor` filter
+        // takes the latest image's reference directly.
+        let config = base();
+        let role = config.role("web").expect("web");
+        let app = App::new(&config, role, "1.1.1.1");
+        let shell = start(&app, "999", "h-1", "abcd", Secret(Vec::new()), &line, None).to_shell();
+        assert!(!shell.contains("docker image ls"), "{shell}");
+        assert!(
+            shell.contains("--filter ancestor=dhh/app:latest)"),
+            "{shell}"
+        );
+    }
+
+    #[test]
+    fn the_health_poll_reads_the_state_every_tenth_of_a_second() {
+        let config = base();
+        let role = config.role("workers").expect("workers");
+        let app = App::new(&config, role, "1.1.1.1");
+        let text = crate::docker::script::inner(&settle(&app, "999", Some("998")))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            text.contains("\n  sleep 0.1 2>/dev/null || sleep 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -121,9 +121,18 @@ pub fn all_batch(config: &Config, host: &str) -> CommandSpec {
 }
 
 /// [`all`]'s three steps as one script with no nested shell and no pipeline: the containers
-/// beyond the newest `retain_containers` from the positional parameters, the dangling-image
-/// prune retried in the same shell, the tagged images checked against the used ones with a
-/// `case` instead of a `grep` per image. Each step's effect is [`all`]'s.
+/// beyond the newest `retain_containers` from the positional parameters, then the
+/// dangling-image prune (retried while another prune runs) in a background subshell while the
+/// tagged images are checked against the used ones with a `case` instead of a `grep` per
+/// image, the script's status failing when either did. Each step's effect is [`all`]'s: the
+/// dangling prune and the removal of unused tags touch different images (the tag loop skips
+/// `<none>`), so running them side by side changes nothing but the time, about a tenth of a
+/// second on the fleet (`docker image prune` and `docker image ls` are its slowest calls).
+/// The unused tags go in two `docker rmi` calls, not one per tag (each call costs tens of
+/// milliseconds of the server's time): all but the last with their failures ignored, then the
+/// last, whose status is the step's, as in Kamal's `… | while read image tag; do docker rmi
+/// $tag; done` (each tag's removal tried on its own; the last one's status counts). Image
+/// references hold no blanks or glob characters, so the list splits into the same words.
 pub fn all_script(config: &Config) -> String {
     let containers = if config.roles.iter().any(|r| r.replicated()) {
         let c = containers(config, config.retain_containers, "");
@@ -142,15 +151,16 @@ pub fn all_script(config: &Config) -> String {
     let latest = quote(&format!("{}:latest", config.repository));
     let latest_dest = quote(&format!("{}:latest-", config.repository));
     let tagged = format!(
-        "{{ used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); nl='\n'; \
+        "{{ used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); nl='\n'; dray_rest=; dray_last=; \
 set -- $(docker image ls --filter {service} --format '{{{{.ID}}}} {{{{.Repository}}}}:{{{{.Tag}}}}'); \
 while [ \"$#\" -ge 2 ]; do image=$1; tag=$2; shift 2; \
 case \"$tag\" in {latest}|{latest_dest}*|*:'<none>') continue ;; esac; \
 case \"$nl$used$nl\" in *\"$nl$image$nl\"*|*\"$nl$tag$nl\"*) continue ;; esac; \
-docker rmi \"$tag\"; done; }}"
+dray_rest=\"$dray_rest${{dray_last:+ $dray_last}}\"; dray_last=$tag; done; \
+[ -z \"$dray_rest\" ] || docker rmi $dray_rest || true; [ -z \"$dray_last\" ] || docker rmi \"$dray_last\"; }}"
     );
     format!(
-        "{containers} && {} && {tagged}",
+        "{containers} && {{ ( {} ) & dray_prune=$!; {tagged}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}",
         super::script::retry_while_busy_inline(&prune)
     )
 }
@@ -194,6 +204,91 @@ mod tests {
             .expect("sh");
         // Kept: v3 (web's 2 replicas and workers) and v2; removed: v1, every replica.
         assert_eq!(String::from_utf8_lossy(&out.stdout), "rm a6\nrm a7\n");
+    }
+
+    /// `all_batch`'s script run by `sh` against a stand-in `docker` that logs its calls, whose
+    /// `image prune` takes 0.3 s and exits `prune_exit`, and whose `docker rmi` fails for
+    /// `dhh/app:bad`; `tags` are what `docker image ls` lists (`dhh/app:v2` is in use). Whether
+    /// the script succeeded, and the log.
+    fn run_all_batch(prune_exit: u8, tags: &[&str]) -> (bool, String) {
+        let c = base();
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("log");
+        let fake = dir.path().join("docker");
+        let listed: String = tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("echo 'i{i} {t}'; "))
+            .collect();
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\nlog={log}\ncase \"$1 $2\" in\n\
+                 'image prune') echo prune-start >> $log; sleep 0.3; echo prune-end >> $log; exit {prune_exit} ;;\n\
+                 'image ls') echo image-ls >> $log; {listed}:;;\n\
+                 'container ls') echo container-ls >> $log; echo 'dhh/app:v2' ;;\n\
+                 'rmi '*) echo \"$*\" >> $log; case \" $* \" in *' dhh/app:bad '*) exit 1 ;; esac ;;\n\
+                 *) echo \"$1\" >> $log ;;\nesac\n",
+                log = log.display()
+            ),
+        )
+        .expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(all_script(&c))
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .expect("sh");
+        (
+            out.status.success(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn the_dangling_prune_runs_beside_the_removal_of_unused_tags_and_either_failure_fails() {
+        let (ok, log) = run_all_batch(0, &["dhh/app:v1", "dhh/app:v2"]);
+        assert!(ok, "{log}");
+        // The unused tag went while the dangling prune still ran; the used one stayed.
+        let lines: Vec<&str> = log.lines().collect();
+        let at = |l: &str| lines.iter().position(|x| *x == l).unwrap_or(usize::MAX);
+        assert!(at("ps") < at("prune-start"), "{log}");
+        assert!(at("image-ls") < at("prune-end"), "{log}");
+        assert!(at("rmi dhh/app:v1") < at("prune-end"), "{log}");
+        assert!(!log.contains("dhh/app:v2"), "{log}");
+        let (ok, log) = run_all_batch(1, &["dhh/app:v1"]);
+        assert!(!ok, "a failed dangling prune fails the script: {log}");
+    }
+
+    #[test]
+    fn unused_tags_go_in_two_rmi_calls_and_the_last_ones_status_counts() {
+        let tags = [
+            "dhh/app:v1",
+            "dhh/app:v2",
+            "dhh/app:latest",
+            "dhh/app:v3",
+            "dhh/app:<none>",
+            "dhh/app:v4",
+        ];
+        let (ok, log) = run_all_batch(0, &tags);
+        assert!(ok, "{log}");
+        let rmis: Vec<&str> = log.lines().filter(|l| l.starts_with("rmi ")).collect();
+        assert_eq!(
+            rmis,
+            ["rmi dhh/app:v1 dhh/app:v3", "rmi dhh/app:v4"],
+            "{log}"
+        );
+        // One tag: one call.
+        let (_, log) = run_all_batch(0, &["dhh/app:v1"]);
+        let rmis: Vec<&str> = log.lines().filter(|l| l.starts_with("rmi ")).collect();
+        assert_eq!(rmis, ["rmi dhh/app:v1"], "{log}");
+        // As Kamal's loop: an earlier tag's failure is shown, not fatal; the last one's is.
+        let (ok, log) = run_all_batch(0, &["dhh/app:bad", "dhh/app:v1"]);
+        assert!(ok, "{log}");
+        let (ok, log) = run_all_batch(0, &["dhh/app:v1", "dhh/app:bad"]);
+        assert!(!ok, "{log}");
     }
 
     #[test]

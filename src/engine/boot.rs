@@ -99,6 +99,13 @@ impl Engine<'_> {
                 line,
             })
         };
+        let mut slots = Slots::default();
+        if let Some(prepare) = &step.before_barrier {
+            // Kamal's `Boot#run` reads the old version and renames a clashing container before
+            // `wait_at_barrier`: only the start and the readiness wait are left for after it.
+            self.run_commands(stage, host, role, std::slice::from_ref(prepare), &mut slots)
+                .await?;
+        }
         if !step.primary && *barrier.tx.borrow() == BarrierState::Pending {
             // Kamal's words (`Kamal::Cli::App::Boot#wait_at_barrier`).
             say(format!(
@@ -130,7 +137,7 @@ impl Engine<'_> {
                 barrier.open();
             }
         };
-        let result = self.boot_commands(stage, step, None, &ready).await;
+        let result = self.boot_commands(stage, step, slots, &ready).await;
         if step.primary {
             match result {
                 Ok(_) => barrier.open(),
@@ -146,23 +153,18 @@ impl Engine<'_> {
         result
     }
 
-    /// The step's start and settle; `before` fills `<version before>` (a revert's version).
-    /// On success, the `<old version>` the start read (empty when none ran).
+    /// The step's start and settle, with the host's hole values so far (`slots`: a revert's
+    /// `<version before>`, what the step's `before_barrier` read). On success, the
+    /// `<old version>` the start read (empty when none ran).
     pub(crate) async fn boot_commands(
         &self,
         stage: &str,
         step: &BootStep,
-        before: Option<&str>,
+        mut slots: Slots,
         on_ready: &(dyn Fn() + Sync),
     ) -> Result<String, HostFailure> {
         let host = step.host.as_str();
         let role = Some(step.role.as_str());
-        let mut slots = Slots::default();
-        if let Some(v) = before {
-            slots
-                .values
-                .insert(crate::plan::Hole::VersionBefore, v.to_string());
-        }
         let Some((settle, start)) = step.commands.split_last() else {
             return Ok(String::new());
         };

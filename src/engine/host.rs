@@ -41,6 +41,13 @@ impl Slots {
         Some(made)
     }
 
+    /// Slots with [`Hole::VersionBefore`] filled: a revert's.
+    pub fn before(version: &str) -> Self {
+        let mut slots = Slots::default();
+        slots.set(Hole::VersionBefore, version.to_string());
+        slots
+    }
+
     /// Fill `hole` with `value`.
     pub fn set(&mut self, hole: Hole, value: String) {
         self.values.insert(hole, value);

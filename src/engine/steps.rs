@@ -254,7 +254,7 @@ impl Engine<'_> {
                 return None;
             }
             let result = self
-                .boot_commands("revert", revert, Some(before), &|| {})
+                .boot_commands("revert", revert, Slots::before(before), &|| {})
                 .await
                 .map(|_| ())
                 .map_err(|mut f| {

@@ -210,8 +210,10 @@ fn sessions_on(plan: &Plan, host: &str) -> Vec<String> {
                 Step::Lock(l) if l.host == host => out.extend(l.commands.iter().map(|c| c.line())),
                 Step::Unlock(u) if u.host == host => out.push(u.command.line()),
                 Step::Boot(b) if b.host == host => out.extend(
-                    b.commands
-                        .iter()
+                    b.before_barrier
+                        .as_deref()
+                        .into_iter()
+                        .chain(b.commands.iter())
                         .chain(b.after_ready.as_deref())
                         .map(|c| c.line()),
                 ),
@@ -229,14 +231,15 @@ fn sessions_on(plan: &Plan, host: &str) -> Vec<String> {
 }
 
 #[test]
-fn folded_deploy_sends_five_sessions_to_a_host_and_no_nested_shell() {
+fn folded_deploy_sends_five_or_six_sessions_to_a_host_and_no_nested_shell() {
     let config = config_with(TWO_ROLES, None);
     let folded = plan_with(&config, PlanKind::Deploy, true);
     let staged = plan(&config, PlanKind::Deploy);
     // pull; start (proxy, stale containers, boot); settle; tag + prune + record; read back;
-    // on a primary-role host the old version's stop after the barrier opened.
-    assert_eq!(sessions_on(&folded, "1.1.1.3").len(), 5);
-    assert_eq!(sessions_on(&staged, "1.1.1.3").len(), 10);
+    // on a primary-role host the old version's stop after the barrier opened; on a host whose
+    // role waits at the barrier, the start's first half before it.
+    assert_eq!(sessions_on(&folded, "1.1.1.3").len(), 6);
+    assert_eq!(sessions_on(&staged, "1.1.1.3").len(), 11);
     assert_eq!(sessions_on(&folded, "1.1.1.2").len(), 6);
     assert_eq!(sessions_on(&staged, "1.1.1.2").len(), 11);
     // The primary host also takes the lock and releases it (one session each).
@@ -349,6 +352,59 @@ fn a_failed_primary_container_keeps_other_roles_from_booting() {
     });
     assert!(workers.is_some_and(|e| e.contains("first primary container is unhealthy")));
     assert!(released(&remote));
+}
+
+#[test]
+fn a_waiting_role_prepares_before_the_barrier_and_starts_only_after_it_opened() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    for fold in [false, true] {
+        let p = plan_with(&config, PlanKind::Deploy, fold);
+        // Every web container fails: the workers host prepared (old version, clash rename,
+        // and with the fold the proxy and stale-container stages), started nothing.
+        let remote = Arc::new(
+            Fake::default()
+                .with(settle_fails("1.1.1.1", "web"))
+                .with(settle_fails("1.1.1.2", "web")),
+        );
+        let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+        assert_eq!(outcome.exit, ExitCode::Failure);
+        assert_eq!(
+            sent_to(&remote, "1.1.1.3")
+                .iter()
+                .filter(|p| p.starts_with("prepare workers") || p.starts_with("start workers"))
+                .collect::<Vec<_>>(),
+            vec!["prepare workers app-workers-v1 on 1.1.1.3"],
+            "fold {fold}"
+        );
+        // A healthy web container: the workers' start follows a web readiness wait and
+        // its own prepare, with nothing sent to the workers host between them.
+        let remote = Arc::new(Fake::default());
+        let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+        assert_eq!(
+            outcome.exit,
+            ExitCode::Success,
+            "{:?}",
+            outcome.error_text()
+        );
+        let sent = remote.purposes();
+        let at = |prefix: &str| sent.iter().position(|p| p.starts_with(prefix));
+        let prepare = at("1.1.1.3: prepare workers").expect("prepare");
+        let start = at("1.1.1.3: start workers").expect("start");
+        let first_ready = sent
+            .iter()
+            .position(|p| p.contains(": wait for web"))
+            .expect("web settle");
+        assert!(prepare < start && first_ready < start, "{sent:#?}");
+        assert_eq!(
+            sent[prepare + 1..start]
+                .iter()
+                .filter(|p| p.starts_with("1.1.1.3"))
+                .count(),
+            0,
+            "{sent:#?}"
+        );
+    }
 }
 
 #[test]

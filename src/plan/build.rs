@@ -308,6 +308,12 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     let mut boot_steps = Vec::new();
     // Whether any boot waits at the primary-role barrier (a targeted role besides the first).
     let barrier_waits = targets.roles.len() > 1;
+    let host_has_primary = |host: &str| {
+        targets
+            .roles
+            .first()
+            .is_some_and(|p| targets.roles_on(config, host).contains(&p.as_str()))
+    };
     for (group, chunk) in hosts.chunks(group_size).enumerate() {
         let chunk: Vec<String> = chunk.to_vec();
         boot_steps.extend(b.hook("pre-app-boot", &chunk, true));
@@ -324,8 +330,29 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     )
                 });
                 let primary = targets.roles.first().map(String::as_str) == Some(role);
-                let mut commands =
-                    cmds::boot(config, r, release, host, inp.secrets, preamble.as_deref());
+                // A role that waits at the barrier does what Kamal's `Boot#run` does before
+                // `wait_at_barrier` (and the folded stages) first; not where the host's own
+                // primary role boots just before it (the barrier is decided by then).
+                let waits = !primary
+                    && barrier_waits
+                    && !r.replicated()
+                    && (config.boot.parallel_roles || !host_has_primary(host));
+                let (before_barrier, mut commands) = if waits {
+                    let (prepare, rest) = cmds::boot_after_barrier(
+                        config,
+                        r,
+                        release,
+                        host,
+                        inp.secrets,
+                        preamble.as_deref(),
+                    );
+                    (Some(Box::new(prepare)), rest)
+                } else {
+                    (
+                        None,
+                        cmds::boot(config, r, release, host, inp.secrets, preamble.as_deref()),
+                    )
+                };
                 // A primary container's readiness opens the barrier the other roles wait at:
                 // its old version is stopped after that, as Kamal does.
                 let after_ready = (primary && barrier_waits && !r.replicated()).then(|| {
@@ -350,6 +377,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     parallel_roles: config.boot.parallel_roles,
                     commands,
                     if_start_lost: cmds::stop_new(config, r, release, host),
+                    before_barrier,
                     after_ready: after_ready.map(Box::new),
                     revert: reverts.then(|| {
                         Box::new(BootStep {
@@ -369,6 +397,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                                 None,
                             ),
                             if_start_lost: cmds::stop_new(config, r, &revert_release, host),
+                            before_barrier: None,
                             after_ready: None,
                             revert: None,
                         })

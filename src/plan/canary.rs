@@ -310,6 +310,7 @@ pub fn promote(inp: &CanaryInputs, unlock: UnlockStep) -> Vec<Stage> {
                 parallel_roles: config.boot.parallel_roles,
                 commands: cmds::boot(config, r, release, host, inp.secrets, None),
                 if_start_lost: cmds::stop_new(config, r, release, host),
+                before_barrier: None,
                 after_ready: None,
                 revert: None,
             }));

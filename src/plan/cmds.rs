@@ -226,6 +226,65 @@ pub fn boot(
 ) -> Vec<PlannedCommand> {
     let app = App::new(config, role, host);
     let version = &release.version;
+    let (env, env_note) = boot_env(config, role, host, secrets);
+    let audit = |message: String| audit_line(release, Some(&role.name), message);
+    let hostname = docker::app::container_hostname(host, &Hole::Random(12).token());
+    if role.replicated() {
+        return boot_replicas(&app, version, &hostname, env, &env_note, &audit);
+    }
+    let start = docker::boot::start(
+        &app,
+        version,
+        &hostname,
+        &Hole::Random(16).token(),
+        env,
+        &audit,
+        preamble,
+    );
+    let settle = docker::boot::settle(&app, version, Some(&Hole::OldVersion.token()));
+    vec![
+        PlannedCommand::new(start, Some(format!("the env file: {env_note}")))
+            .capture_marker(Hole::OldVersion, docker::boot::OLD_VERSION_MARKER),
+        planned(settle),
+    ]
+}
+
+/// The boot of a (non-replicated) role that waits at the primary-role barrier, its start in
+/// its two halves ([`docker::boot::prepare`], [`docker::boot::run`]): the prepare (old
+/// version, the folded `preamble`, clash rename) to run before the barrier, then the start's
+/// rest and the settle, as [`boot`]'s.
+pub fn boot_after_barrier(
+    config: &Config,
+    role: &Role,
+    release: &Release,
+    host: &str,
+    secrets: &Secrets,
+    preamble: Option<&str>,
+) -> (PlannedCommand, Vec<PlannedCommand>) {
+    let app = App::new(config, role, host);
+    let version = &release.version;
+    let (env, env_note) = boot_env(config, role, host, secrets);
+    let audit = |message: String| audit_line(release, Some(&role.name), message);
+    let hostname = docker::app::container_hostname(host, &Hole::Random(12).token());
+    let prepare = docker::boot::prepare(&app, version, &Hole::Random(16).token(), &audit, preamble);
+    let run = docker::boot::run(&app, version, &hostname, env, &audit);
+    let settle = docker::boot::settle(&app, version, Some(&Hole::OldVersion.token()));
+    (
+        planned(prepare).capture_marker(Hole::OldVersion, docker::boot::OLD_VERSION_MARKER),
+        vec![
+            PlannedCommand::new(run, Some(format!("the env file: {env_note}"))),
+            planned(settle),
+        ],
+    )
+}
+
+/// A role's env file on `host` (its secrets' values) and the note the plan shows for it.
+fn boot_env(
+    config: &Config,
+    role: &Role,
+    host: &str,
+    secrets: &Secrets,
+) -> (crate::command::Secret, String) {
     let env = config.env_for(role, host);
     let pairs: Vec<(String, String)> = env
         .secrets
@@ -243,33 +302,7 @@ pub fn boot(
         .map(|s| format!("{}=[REDACTED]", s.name))
         .collect::<Vec<_>>()
         .join("\n");
-    let audit = |message: String| audit_line(release, Some(&role.name), message);
-    let hostname = docker::app::container_hostname(host, &Hole::Random(12).token());
-    let start = docker::boot::start(
-        &app,
-        version,
-        &hostname,
-        &Hole::Random(16).token(),
-        docker::env_file::content(&pairs),
-        &audit,
-        preamble,
-    );
-    if role.replicated() {
-        return boot_replicas(
-            &app,
-            version,
-            &hostname,
-            docker::env_file::content(&pairs),
-            &env_note,
-            &audit,
-        );
-    }
-    let settle = docker::boot::settle(&app, version, Some(&Hole::OldVersion.token()));
-    vec![
-        PlannedCommand::new(start, Some(format!("the env file: {env_note}")))
-            .capture_marker(Hole::OldVersion, docker::boot::OLD_VERSION_MARKER),
-        planned(settle),
-    ]
+    (docker::env_file::content(&pairs), env_note)
 }
 
 /// A replicated role's boot ([`docker::replicas`]): a start and a settle per replica, 2..N

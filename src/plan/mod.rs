@@ -334,6 +334,12 @@ pub struct BootStep {
     /// `boot.parallel_roles`: the roles of this host boot at the same time instead of one after
     /// another (the primary role's barrier still holds the others back).
     pub parallel_roles: bool,
+    /// Run before the primary-role barrier by a role that waits at it: the first half of the
+    /// start (the old version, the folded proxy and stale-container stages, the clash rename;
+    /// [`crate::docker::boot::prepare`]), so that once the barrier opens only `docker run` and
+    /// the readiness wait remain. `None` where the start is one command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_barrier: Option<Box<PlannedCommand>>,
     /// The two round trips: start (prints the old version), settle (readiness, then stop the
     /// old version, or diagnose and stop the new one).
     pub commands: Vec<PlannedCommand>,
@@ -452,8 +458,10 @@ impl Plan {
                 Step::Unlock(u) => out.push((u.host.as_str(), &u.command)),
                 Step::LockStatus(s) => out.push((s.host.as_str(), &s.command)),
                 Step::Boot(b) => out.extend(
-                    b.commands
-                        .iter()
+                    b.before_barrier
+                        .as_deref()
+                        .into_iter()
+                        .chain(b.commands.iter())
                         .chain(b.after_ready.as_deref())
                         .map(|c| (b.host.as_str(), c)),
                 ),

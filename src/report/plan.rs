@@ -224,6 +224,11 @@ pub fn plan_text(plan: &Plan) -> String {
                         },
                         b.container
                     );
+                    if let Some(c) = &b.before_barrier {
+                        let _ = writeln!(out, "    before the primary-role barrier:");
+                        command(&mut out, &b.host, c);
+                        let _ = writeln!(out, "    once it opened:");
+                    }
                     for c in &b.commands {
                         command(&mut out, &b.host, c);
                     }

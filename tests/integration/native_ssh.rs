@@ -456,6 +456,7 @@ fn a_config_with_match_is_resolved_by_openssh_and_the_host_stays_native() {
         "no `ssh -G {host}`: {:?}",
         seen.iter().map(|s| &s.cmdline).collect::<Vec<_>>()
     );
+}
 
 /// The per-connection buffer bounds (16 KiB packets, 32 queued messages per channel) do not cut
 /// big outputs: a command printing 6 MB on stdout and 3 MB on stderr at once, reading 4 MB of

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::resolved::GOutput;
 pub use crate::remote::ssh_options::CommandLine;
+use crate::shell::wildcard;
 
 /// Include depth OpenSSH allows.
 const MAX_DEPTH: usize = 16;
@@ -154,30 +155,6 @@ fn host_matches(host: &str, patterns: &[String]) -> bool {
         }
     }
     any
-}
-
-/// OpenSSH's `match_pattern`: `*` any run, `?` one character, case-sensitive.
-fn wildcard(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 fn home() -> Option<PathBuf> {

@@ -34,9 +34,8 @@ enum Line {
     Host(Vec<String>),
     /// The files of an `Include`, read.
     Include(Vec<File>),
-    /// A keyword (`ssh -G`'s lowercase name; `None`: changes nothing for the native client)
-    /// and its value as `ssh -G` prints it.
-    Set(Option<&'static str>, String),
+    /// A keyword (`ssh -G`'s lowercase name) and its value as `ssh -G` prints it.
+    Set(&'static str, String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +135,7 @@ fn walk(file: &File, host: &str, active: &mut bool, never: bool, set: &mut Setti
                 }
                 *active = before;
             }
-            Line::Set(Some(key), value) if *active => set.first(key, value.clone()),
+            Line::Set(key, value) if *active => set.first(key, value.clone()),
             Line::Set(..) => {}
         }
     }
@@ -186,11 +185,11 @@ fn read_file(path: &Path, depth: usize) -> Result<File, String> {
                 }
                 Line::Include(files)
             }
-            _ => {
-                let (key, value) =
-                    keyword_value(&keyword, &args).map_err(|why| format!("{}: {why}", at()))?;
-                Line::Set(key, value)
-            }
+            _ => match keyword_value(&keyword, &args).map_err(|why| format!("{}: {why}", at()))? {
+                Some((key, value)) => Line::Set(key, value),
+                // A keyword that changes nothing for the native client.
+                None => continue,
+            },
         };
         lines.push(line);
     }
@@ -313,9 +312,9 @@ fn yes_no(keyword: &str, value: &str) -> Result<bool, String> {
     }
 }
 
-/// A keyword's name in `ssh -G` and its value as `ssh -G` prints it; `Ok((None, _))`: a
-/// keyword that changes nothing for the native client; `Err`: left to `ssh -G`.
-fn keyword_value(keyword: &str, args: &[String]) -> Result<(Option<&'static str>, String), String> {
+/// A keyword's name in `ssh -G` and its value as `ssh -G` prints it; `Ok(None)`: a keyword
+/// that changes nothing for the native client; `Err`: left to `ssh -G`.
+fn keyword_value(keyword: &str, args: &[String]) -> Result<Option<(&'static str, String)>, String> {
     let one = || -> Result<String, String> {
         match args {
             [value] if !value.contains('%') && !value.contains("${") => Ok(value.clone()),
@@ -333,7 +332,7 @@ fn keyword_value(keyword: &str, args: &[String]) -> Result<(Option<&'static str>
         let v = one()?;
         Ok(if yes_no(keyword, &v)? { yes } else { no }.to_string())
     };
-    let key = |name: &'static str, value: String| Ok((Some(name), value));
+    let key = |name: &'static str, value: String| Ok(Some((name, value)));
     match keyword {
         "hostname" => key("hostname", one()?.to_ascii_lowercase()),
         "user" => key("user", one()?),
@@ -381,6 +380,8 @@ fn keyword_value(keyword: &str, args: &[String]) -> Result<(Option<&'static str>
         "connecttimeout" => key("connecttimeout", number()?),
         "serveraliveinterval" => key("serveraliveinterval", number()?),
         "serveralivecountmax" => key("serveralivecountmax", number()?),
+        // In batch mode OpenSSH's keepalive default is 300 s (see `Config::resolve`).
+        "batchmode" => key("batchmode", flag("yes", "no")?),
         "bindaddress" => key("bindaddress", one()?),
         "pubkeyauthentication" => key("pubkeyauthentication", flag("true", "false")?),
         // Only their `no` leaves the native client able to honour the host.
@@ -396,11 +397,10 @@ fn keyword_value(keyword: &str, args: &[String]) -> Result<(Option<&'static str>
             if yes_no(keyword, &v)? {
                 Err(format!("{keyword} {v}"))
             } else {
-                Ok((None, v))
+                Ok(None)
             }
         }
         // Nothing the native client does depends on these.
-        "batchmode" => key("batchmode", flag("yes", "no")?),
         "loglevel"
         | "hashknownhosts"
         | "passwordauthentication"
@@ -417,7 +417,7 @@ fn keyword_value(keyword: &str, args: &[String]) -> Result<(Option<&'static str>
             if args.is_empty() {
                 return Err(format!("{keyword} with no value"));
             }
-            Ok((None, args.join(" ")))
+            Ok(None)
         }
         other => Err(format!("the keyword `{other}`")),
     }

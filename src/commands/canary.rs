@@ -167,6 +167,7 @@ fn find(s: &Session, sub: &str, hosts: &[String]) -> Result<Found> {
             host: h.clone(),
             role: "record".into(),
             command: planned(rollout::read_record(config, h)),
+            read_by: None,
         })
         .collect();
     let status = crate::docker::lock::status(config, &primary);
@@ -178,6 +179,7 @@ fn find(s: &Session, sub: &str, hosts: &[String]) -> Result<Found> {
                 .arg("-c")
                 .arg(format!("{} 2>/dev/null || true", status.to_shell())),
         ),
+        read_by: None,
     });
     let mut connect = hosts.to_vec();
     if !connect.contains(&primary) {
@@ -310,6 +312,7 @@ fn status(s: &Session, hosts: &[String], found: &Found) -> Result<()> {
             host: h.clone(),
             role: role.name.clone(),
             command: planned(rollout::status(&App::new(config, role, h), &record.version)),
+            read_by: None,
         })
         .collect();
     let mut targets = s.targets.clone();

@@ -173,6 +173,7 @@ pub fn previous_release(global: &GlobalOptions) -> Result<String> {
             host: h.clone(),
             role: String::new(),
             command: crate::plan::planned(releases::read(&s.config, h)),
+            read_by: None,
         })
         .collect();
     let plan = Plan::command(

@@ -105,6 +105,7 @@ pub fn run(global: &GlobalOptions) -> Result<()> {
                 host: host.clone(),
                 role: String::new(),
                 command: planned(script::script(config, &q)),
+                read_by: None,
             }
         })
         .collect();

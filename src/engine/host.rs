@@ -197,6 +197,9 @@ impl Engine<'_> {
                 }
             }
             self.show(host, cmd, &out);
+            if let Some(roles) = &cmd.reads_back {
+                self.keep_read_back(host, roles, &out.stdout);
+            }
             if let Some(capture) = &cmd.capture {
                 let found = match &capture.from {
                     CaptureFrom::Stdout => out.stdout.lines().next().unwrap_or("").trim(),

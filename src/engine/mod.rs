@@ -92,6 +92,9 @@ pub struct Engine<'a> {
     started: Instant,
     /// Each host's hole values, kept across the steps of the run.
     slots: Mutex<BTreeMap<String, Slots>>,
+    /// Result rows (host, role → version running, if any) already printed by a command that
+    /// reads them back ([`crate::plan::PlannedCommand::reads_back`]).
+    read: Mutex<BTreeMap<(String, String), Option<String>>>,
 }
 
 /// What the run loop keeps track of.
@@ -133,6 +136,7 @@ impl<'a> Engine<'a> {
             cancel: CancelHandle(Arc::new(watch::channel(None).0)),
             started: Instant::now(),
             slots: Mutex::new(BTreeMap::new()),
+            read: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -167,6 +171,20 @@ impl<'a> Engine<'a> {
     fn keep_slots(&self, host: &str, slots: Slots) {
         if let Ok(mut m) = self.slots.lock() {
             m.insert(host.to_string(), slots);
+        }
+    }
+
+    /// Keep the result rows `stdout` of a command that reads them back holds: what each of
+    /// `roles` runs on `host` (a role whose line is missing keeps its own read-back).
+    fn keep_read_back(&self, host: &str, roles: &[String], stdout: &str) {
+        if let Ok(mut m) = self.read.lock() {
+            for (i, role) in roles.iter().enumerate() {
+                let marker = crate::plan::read_back_marker(i);
+                if let Some(v) = crate::docker::boot::marker(stdout, &marker) {
+                    let running = (!v.is_empty()).then(|| v.to_string());
+                    m.insert((host.to_string(), role.clone()), running);
+                }
+            }
         }
     }
 

@@ -293,6 +293,11 @@ impl Engine<'_> {
         step: &ReadBackStep,
     ) -> Vec<(String, String, Option<String>)> {
         let futures = step.rows.iter().map(|row| async move {
+            let key = (row.host.clone(), row.role.clone());
+            let read = self.read.lock().ok().and_then(|m| m.get(&key).cloned());
+            if let Some(running) = read {
+                return (key.0, key.1, running);
+            }
             let mut slots = Slots::default();
             let running = match self.send(&row.host, &row.command, &mut slots).await {
                 Ok((_, out)) if out.success() => Some(out.stdout.trim().to_string()),

@@ -220,7 +220,7 @@ fn sessions_on(plan: &Plan, host: &str) -> Vec<String> {
                 Step::ReadBack(r) => out.extend(
                     r.rows
                         .iter()
-                        .filter(|row| row.host == host)
+                        .filter(|row| row.host == host && row.read_by.is_none())
                         .map(|row| row.command.line()),
                 ),
                 _ => {}
@@ -231,19 +231,19 @@ fn sessions_on(plan: &Plan, host: &str) -> Vec<String> {
 }
 
 #[test]
-fn folded_deploy_sends_five_or_six_sessions_to_a_host_and_no_nested_shell() {
+fn folded_deploy_sends_five_sessions_to_a_host_and_no_nested_shell() {
     let config = config_with(TWO_ROLES, None);
     let folded = plan_with(&config, PlanKind::Deploy, true);
     let staged = plan(&config, PlanKind::Deploy);
-    // pull; start (proxy, stale containers, boot); settle; tag + prune + record; read back;
-    // on a primary-role host the old version's stop after the barrier opened; on a host whose
-    // role waits at the barrier, the start's first half before it.
-    assert_eq!(sessions_on(&folded, "1.1.1.3").len(), 6);
+    // pull; start (proxy, stale containers, boot); settle; tag + prune + record + the result's
+    // read-back; on a primary-role host the old version's stop after the barrier opened; on a
+    // host whose role waits at the barrier, the start's first half before it.
+    assert_eq!(sessions_on(&folded, "1.1.1.3").len(), 5);
     assert_eq!(sessions_on(&staged, "1.1.1.3").len(), 11);
-    assert_eq!(sessions_on(&folded, "1.1.1.2").len(), 6);
+    assert_eq!(sessions_on(&folded, "1.1.1.2").len(), 5);
     assert_eq!(sessions_on(&staged, "1.1.1.2").len(), 11);
     // The primary host also takes the lock and releases it (one session each).
-    assert_eq!(sessions_on(&folded, "1.1.1.1").len(), 8);
+    assert_eq!(sessions_on(&folded, "1.1.1.1").len(), 7);
     let names: Vec<&str> = folded.stages.iter().map(|s| s.name.as_str()).collect();
     assert!(!names.contains(&"proxy") && !names.contains(&"stale-containers"));
     assert!(!names.contains(&"prune") && !names.contains(&"record"));
@@ -327,6 +327,52 @@ fn a_deploy_sends_only_planned_commands_and_ends_ok() {
         .filter(|e| matches!(e, Event::HostResult { ok: true, .. }))
         .collect();
     assert_eq!(results.len(), 3);
+}
+
+#[test]
+fn the_tag_latest_trip_reads_the_result_back_and_only_a_host_where_it_failed_is_asked_again() {
+    let config = config_with(TWO_ROLES, None);
+    let dir = tempfile::tempdir().expect("dir");
+    let p = plan_with(&config, PlanKind::Deploy, true);
+    let remote = Arc::new(
+        Fake::default()
+            .with(|h, cmd| {
+                (cmd.purpose.starts_with("tag, prune and record") && h == "1.1.1.3")
+                    .then(|| failed("", "prune on 1.1.1.3 failed"))
+            })
+            .with(|_, cmd| {
+                cmd.purpose
+                    .starts_with("tag, prune and record")
+                    .then(|| ok("dray-running-0:v1\n"))
+            })
+            .with(|_, cmd| cmd.purpose.starts_with("find running").then(|| ok("v0\n"))),
+    );
+    let (outcome, _) = run(&p, &config, remote.clone(), dir.path());
+    // Every host booted; the tag-latest trip failed on one: a partial success.
+    assert_eq!(
+        outcome.exit,
+        ExitCode::Partial,
+        "{:?}",
+        outcome.error_text()
+    );
+    let asked: Vec<String> = remote
+        .purposes()
+        .into_iter()
+        .filter(|p| p.contains("find running"))
+        .collect();
+    assert_eq!(asked, ["1.1.1.3: find running workers version on 1.1.1.3"]);
+    assert_eq!(
+        outcome.read_back,
+        [
+            (
+                "1.1.1.1".to_string(),
+                "web".to_string(),
+                Some("v1".to_string())
+            ),
+            ("1.1.1.2".into(), "web".into(), Some("v1".into())),
+            ("1.1.1.3".into(), "workers".into(), Some("v0".into())),
+        ]
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Building a [`Plan`] from the configuration, the frozen release and the targets.
 
+use crate::config::model::Role;
 use crate::config::secrets::Secrets;
 use crate::config::Config;
 use crate::hooks::{hook_env, HookContext};
@@ -422,12 +423,14 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 format!("tag {} as the latest image, prune, record", release.image),
                 hosts,
                 |h| {
+                    let roles: Vec<&Role> = read_in_finish(config, targets, h);
                     vec![cmds::finish(
                         config,
                         release,
                         h,
                         full,
                         records.then(|| inp.kind.name()),
+                        &roles,
                     )]
                 },
             ),
@@ -484,10 +487,16 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         b.stage("unlock", unlock.into_iter().collect());
     }
 
-    // The result: what every host runs now, read from the host.
+    // The result: what every host runs now, read from the host (where the folded tag-latest
+    // trip finished, by that trip).
     let rows = hosts
         .iter()
         .flat_map(|h| {
+            let folded = if fold {
+                read_in_finish(config, targets, h)
+            } else {
+                Vec::new()
+            };
             targets
                 .roles_on(config, h)
                 .into_iter()
@@ -496,6 +505,10 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     host: h.clone(),
                     role: r.name.clone(),
                     command: cmds::running_version(config, r, h),
+                    read_by: folded
+                        .iter()
+                        .any(|f| f.name == r.name)
+                        .then(|| "tag-latest".to_string()),
                 })
                 .collect::<Vec<_>>()
         })
@@ -518,6 +531,18 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         output: OutputStyle::Prefixed,
         stages: b.stages,
     }
+}
+
+/// The roles on `host` whose running version the folded tag-latest trip reads back for the
+/// result table: every role but a replicated one (whose several containers keep their own
+/// read-back).
+fn read_in_finish<'c>(config: &'c Config, targets: &Targets, host: &str) -> Vec<&'c Role> {
+    targets
+        .roles_on(config, host)
+        .into_iter()
+        .filter_map(|r| config.role(r))
+        .filter(|r| !r.replicated())
+        .collect()
 }
 
 /// The `prepare` stage's steps (empty when no host has anything to prepare).

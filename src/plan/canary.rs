@@ -239,6 +239,7 @@ fn canary_read_back(inp: &CanaryInputs) -> ReadBackStep {
                         )),
                     )
                     .ignore_errors(),
+                    read_by: None,
                 }
             })
             .collect(),

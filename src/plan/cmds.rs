@@ -455,12 +455,16 @@ pub fn record_release(
 /// the order of the stages it replaces: the audit line and `docker tag` of tag-latest (the
 /// audit's failure ignored, as there), the prune (`prune`), the release record (`record`:
 /// the command's name). A failing part stops the script and names itself and the host.
+/// Then, once all of it succeeded, what each of `read_back` runs on the host, for the result
+/// table (one [`super::read_back_marker`] line per role): the result stage's read of the host
+/// done in this round trip.
 pub fn finish(
     config: &Config,
     release: &Release,
     host: &str,
     prune: bool,
     record: Option<&str>,
+    read_back: &[&Role],
 ) -> PlannedCommand {
     let q = crate::shell::quote;
     let line = audit_line(
@@ -492,10 +496,18 @@ pub fn finish(
             )),
         ));
     }
+    for (i, role) in read_back.iter().enumerate() {
+        script.push_str(&format!(
+            "\n{}\necho \"{}$dray_cur\"",
+            App::new(config, role, host).current_version_assign("dray_cur"),
+            super::read_back_marker(i),
+        ));
+    }
     planned(docker::script::sh(
         format!("tag, prune and record on {host}"),
         script,
     ))
+    .reading_back(read_back.iter().map(|r| r.name.clone()).collect())
 }
 
 /// Prune old containers and images of this service and destination: one round trip.

@@ -115,6 +115,17 @@ pub struct PlannedCommand {
     /// What to do when it fails (the failure's `hint:`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The roles whose running version the command prints once its work succeeded, one
+    /// [`read_back_marker`] line each (the result table's rows, read in this round trip instead
+    /// of one more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads_back: Option<Box<[String]>>,
+}
+
+/// The marker of the line on which a command with [`PlannedCommand::reads_back`] prints the
+/// version its `index`th role runs (an index, not the name: a role's name may hold any text).
+pub fn read_back_marker(index: usize) -> String {
+    format!("dray-running-{index}:")
 }
 
 fn redacted_line<S: serde::Serializer>(spec: &CommandSpec, s: S) -> Result<S::Ok, S::Error> {
@@ -148,6 +159,7 @@ impl PlannedCommand {
             shown: Shown::Nothing,
             note: None,
             hint: None,
+            reads_back: None,
             spec,
         }
     }
@@ -205,6 +217,12 @@ impl PlannedCommand {
             from: CaptureFrom::Marker(marker.to_string()),
             if_empty: IfEmpty::Keep,
         });
+        self
+    }
+
+    /// Once its work succeeded, it prints what each of `roles` runs ([`read_back_marker`]).
+    pub fn reading_back(mut self, roles: Vec<String>) -> Self {
+        self.reads_back = (!roles.is_empty()).then(|| roles.into_boxed_slice());
         self
     }
 

@@ -31,7 +31,9 @@ use crate::hooks::HookVar;
 use crate::release::{Release, VersionSource};
 
 pub use build::{build_plan, PlanInputs};
-pub use command::{planned, Capture, CaptureFrom, IfEmpty, Note, OnError, PlannedCommand, Shown};
+pub use command::{
+    planned, read_back_marker, Capture, CaptureFrom, IfEmpty, Note, OnError, PlannedCommand, Shown,
+};
 pub use hole::Hole;
 pub use targets::{Filters, Targets};
 
@@ -388,6 +390,11 @@ pub struct ReadBackRow {
     pub role: String,
     /// Prints the version running now.
     pub command: PlannedCommand,
+    /// The stage whose round trip on the host already printed this row
+    /// ([`PlannedCommand::reads_back`]); `command` then runs only where that trip did not
+    /// finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_by: Option<String>,
 }
 
 /// Read back what every targeted host and role runs.

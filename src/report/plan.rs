@@ -48,6 +48,12 @@ fn command(out: &mut String, host: &str, c: &PlannedCommand) {
     if let Some(cap) = &c.capture {
         flags.push(format!("output fills {}", cap.hole.token()));
     }
+    if let Some(roles) = &c.reads_back {
+        flags.push(format!(
+            "its last lines read back what {} runs",
+            roles.join(", ")
+        ));
+    }
     let flags = if flags.is_empty() {
         String::new()
     } else {
@@ -267,6 +273,13 @@ pub fn plan_text(plan: &Plan) -> String {
                 Step::ReadBack(r) => {
                     let _ = writeln!(out, "  read back what each host runs");
                     for row in &r.rows {
+                        if let Some(stage) = &row.read_by {
+                            let _ = writeln!(
+                                out,
+                                "    [{}] {}: read by the {stage} trip; only where it did not finish:",
+                                row.host, row.role
+                            );
+                        }
                         command(&mut out, &row.host, &row.command);
                     }
                 }

@@ -27,6 +27,9 @@ pub const FAILED_MARKER: &str = "dray-failed:";
 /// The line saying that the new container did not become healthy (unhealthy, or not healthy
 /// within `deploy_timeout`): raising `deploy_timeout` may help.
 pub const UNHEALTHY_MARKER: &str = "dray-unhealthy";
+/// The line a settle prints once the new container is ready, before the old one's stop
+/// ([`settle_announcing_ready`]).
+pub const READY_MARKER: &str = "dray-ready";
 
 /// Round trip 1: clash rename, env file from stdin, old version, audit, `docker run`.
 /// `audit` builds an audit line from a message (time and performer filled by the caller).
@@ -201,27 +204,15 @@ pub fn start_preamble(app: &App<'_>, proxy: Option<bool>) -> String {
 /// the proxy, `kamal-proxy deploy` waits for its health check, and a container that restarted or
 /// stopped meanwhile sends the traffic back to the old container before failing.
 pub fn settle(app: &App<'_>, version: &str, old: Option<&str>) -> CommandSpec {
-    settle_with(app, version, old, true)
+    settle_with(app, version, old, false)
 }
 
-/// [`settle`] without the stop of the old version: readiness (or the diagnostics and the stop
-/// of the new container), so that the primary-role barrier opens before [`stop_old`] runs.
-pub fn settle_only(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
-    settle_with(app, version, Some(old), false)
-}
-
-/// The old version's stop after a [`settle_only`] (when it is not the new version), with the
-/// clean-up of older versions' assets and error pages: what [`settle`] ends with.
-pub fn stop_old(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
-    sh(
-        format!(
-            "stop {} {} on {}",
-            app.role().name,
-            app.container_name(old),
-            app.host()
-        ),
-        format!("old={}\n{}", quote(old), stop_old_script(app, version, old)),
-    )
+/// [`settle`] that prints [`READY_MARKER`] once the new container is ready, before it stops
+/// `old`: the engine opens the primary-role barrier at that line while the script goes on to
+/// the stop, as Kamal's `Boot#run` releases the barrier before `stop_old_version` (the other
+/// roles do not wait for the stop), in the one round trip.
+pub fn settle_announcing_ready(app: &App<'_>, version: &str, old: &str) -> CommandSpec {
+    settle_with(app, version, Some(old), true)
 }
 
 /// What follows the old container's stop, `; <script> || true` each: Kamal removes older
@@ -259,7 +250,7 @@ fn stop_old_script(app: &App<'_>, version: &str, old: &str) -> String {
     )
 }
 
-fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, stop_here: bool) -> CommandSpec {
+fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, announce: bool) -> CommandSpec {
     let config = app.config();
     let host = app.host();
     let role = app.role();
@@ -352,20 +343,20 @@ fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, stop_here: bool)
     // `old` may be a hole the engine fills at run time: whether it is empty or the new
     // version is decided on the host.
     let (set_old, stop_old) = match old {
-        Some(old) if stop_here => (
+        Some(old) => (
             format!("old={}\n", quote(old)),
             stop_old_script(app, version, old),
         ),
-        Some(old) => (format!("old={}\n", quote(old)), String::new()),
         None => (String::new(), "true".to_string()),
+    };
+    let ready = if announce {
+        format!("echo {READY_MARKER}\n")
+    } else {
+        String::new()
     };
     sh(
         format!("wait for {} {} on {host}", role.name, name),
-        if stop_old.is_empty() {
-            format!("{set_old}{fail}\n{wait}")
-        } else {
-            format!("{set_old}{fail}\n{wait}\n{stop_old}")
-        },
+        format!("{set_old}{fail}\n{wait}\n{ready}{stop_old}"),
     )
 }
 

@@ -130,8 +130,8 @@ impl Engine<'_> {
             ));
         }
         // A primary container's readiness opens the barrier before its old version is stopped
-        // (the step's `after_ready`), as Kamal's `Boot#run` releases it before
-        // `stop_old_version`.
+        // (at the settle's ready line, `opens_barrier_when_ready`), as Kamal's `Boot#run`
+        // releases it before `stop_old_version`.
         let ready = || {
             if step.primary {
                 barrier.open();
@@ -161,7 +161,7 @@ impl Engine<'_> {
         stage: &str,
         step: &BootStep,
         mut slots: Slots,
-        on_ready: &(dyn Fn() + Sync),
+        on_ready: &(dyn Fn() + Send + Sync),
     ) -> Result<String, HostFailure> {
         let host = step.host.as_str();
         let role = Some(step.role.as_str());
@@ -179,22 +179,32 @@ impl Engine<'_> {
             }
             return Err(failure);
         }
-        let (_, out) = self
-            .send(host, settle, &mut slots)
-            .await
-            .map_err(|e| e.into_failure(stage, host, role, settle))?;
-        if out.success() {
-            on_ready();
-            if let Some(after) = &step.after_ready {
-                // The old version's stop: its failure is ignored (as the settle's own stop).
-                let _ = self.send(host, after, &mut slots).await;
+        let sent = if step.opens_barrier_when_ready {
+            let mut watch = crate::remote::Watch::new(docker::boot::READY_MARKER, on_ready);
+            let sent = self
+                .send_watched(host, settle, &mut slots, &mut watch)
+                .await;
+            // Ready: what follows is the old version's stop, whose failure is ignored (a lost
+            // connection too), as the settle's own stop.
+            match sent {
+                Err(_) if watch.fired() => Ok(None),
+                Ok((_, out)) if watch.fired() && !out.success() => Ok(None),
+                other => other.map(|(_, out)| Some(out)),
             }
+        } else {
+            self.send(host, settle, &mut slots)
+                .await
+                .map(|(_, out)| Some(out))
+        };
+        let out = sent.map_err(|e| e.into_failure(stage, host, role, settle))?;
+        let Some(out) = out.filter(|o| !o.success()) else {
+            on_ready();
             return Ok(slots
                 .values
                 .get(&crate::plan::Hole::OldVersion)
                 .cloned()
                 .unwrap_or_default());
-        }
+        };
         for line in out.stdout.lines().chain(out.stderr.lines()) {
             if !line.starts_with(docker::boot::FAILED_MARKER)
                 && line.trim() != docker::boot::UNHEALTHY_MARKER

@@ -94,6 +94,27 @@ impl Engine<'_> {
         cmd: &PlannedCommand,
         slots: &mut Slots,
     ) -> Result<(CommandSpec, CommandOutput), SendError> {
+        self.send_inner(host, cmd, slots, None).await
+    }
+
+    /// [`Engine::send`], with `watch` told of the command's output lines as they arrive.
+    pub(crate) async fn send_watched(
+        &self,
+        host: &str,
+        cmd: &PlannedCommand,
+        slots: &mut Slots,
+        watch: &mut crate::remote::Watch<'_>,
+    ) -> Result<(CommandSpec, CommandOutput), SendError> {
+        self.send_inner(host, cmd, slots, Some(watch)).await
+    }
+
+    async fn send_inner(
+        &self,
+        host: &str,
+        cmd: &PlannedCommand,
+        slots: &mut Slots,
+        watch: Option<&mut crate::remote::Watch<'_>>,
+    ) -> Result<(CommandSpec, CommandOutput), SendError> {
         let spec = slots.fill(&cmd.spec).map_err(SendError::Unfilled)?;
         if let Ok(mut t) = self.touched.lock() {
             t.insert(host.to_string());
@@ -104,7 +125,10 @@ impl Engine<'_> {
             line: spec.to_shell_redacted(),
         });
         let started = std::time::Instant::now();
-        let result = self.remote.run(host, &spec).await;
+        let result = match watch {
+            Some(w) => self.remote.run_watched(host, &spec, w).await,
+            None => self.remote.run(host, &spec).await,
+        };
         let (exit_code, stdout, stderr) = match &result {
             Ok(out) => (out.status, out.stdout.clone(), out.stderr.clone()),
             Err(e) => (None, String::new(), e.to_string()),

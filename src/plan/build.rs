@@ -355,19 +355,18 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     )
                 };
                 // A primary container's readiness opens the barrier the other roles wait at:
-                // its old version is stopped after that, as Kamal does.
-                let after_ready = (primary && barrier_waits && !r.replicated()).then(|| {
+                // its settle says so before it stops the old version, as Kamal releases the
+                // barrier before `stop_old_version`.
+                let announces = primary && barrier_waits && !r.replicated();
+                if announces {
                     let app = crate::docker::app::App::new(config, r, host);
-                    let old = Hole::OldVersion.token();
                     commands.pop();
-                    commands.push(planned(crate::docker::boot::settle_only(
+                    commands.push(planned(crate::docker::boot::settle_announcing_ready(
                         &app,
                         &release.version,
-                        &old,
+                        &Hole::OldVersion.token(),
                     )));
-                    planned(crate::docker::boot::stop_old(&app, &release.version, &old))
-                        .ignore_errors()
-                });
+                }
                 boot_steps.push(Step::Boot(BootStep {
                     host: host.clone(),
                     role: role.to_string(),
@@ -379,7 +378,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     commands,
                     if_start_lost: cmds::stop_new(config, r, release, host),
                     before_barrier,
-                    after_ready: after_ready.map(Box::new),
+                    opens_barrier_when_ready: announces,
                     revert: reverts.then(|| {
                         Box::new(BootStep {
                             host: host.clone(),
@@ -399,7 +398,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                             ),
                             if_start_lost: cmds::stop_new(config, r, &revert_release, host),
                             before_barrier: None,
-                            after_ready: None,
+                            opens_barrier_when_ready: false,
                             revert: None,
                         })
                     }),

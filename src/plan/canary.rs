@@ -312,7 +312,7 @@ pub fn promote(inp: &CanaryInputs, unlock: UnlockStep) -> Vec<Stage> {
                 commands: cmds::boot(config, r, release, host, inp.secrets, None),
                 if_start_lost: cmds::stop_new(config, r, release, host),
                 before_barrier: None,
-                after_ready: None,
+                opens_barrier_when_ready: false,
                 revert: None,
             }));
         }

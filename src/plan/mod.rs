@@ -348,12 +348,13 @@ pub struct BootStep {
     /// Run only when the connection was lost while the start ran: stop the new container,
     /// which may or may not have started, so the old version alone keeps running.
     pub if_start_lost: PlannedCommand,
-    /// Run once the new container is ready, after the primary-role barrier opened: the stop of
-    /// the old version (Kamal's `Boot#run` releases the barrier before `stop_old_version`), so
-    /// the other roles do not wait for it. `None` where the settle stops the old version itself
-    /// (no other role waits, or a replicated role).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after_ready: Option<Box<PlannedCommand>>,
+    /// The settle prints [`crate::docker::boot::READY_MARKER`] once the new container is
+    /// ready and then stops the old version: the primary-role barrier opens at that line
+    /// (Kamal's `Boot#run` releases the barrier before `stop_old_version`, so the other roles do
+    /// not wait for the stop), in the same round trip. False where no other role waits, or for a
+    /// replicated role.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub opens_barrier_when_ready: bool,
     /// All or nothing: when the release fails elsewhere after this boot succeeded, this boot
     /// of `<version before>` (the version the role ran here before) switches the host back by
     /// the same zero-downtime path. `None` with `--no-revert` (Kamal's mixed versions).
@@ -469,7 +470,6 @@ impl Plan {
                         .as_deref()
                         .into_iter()
                         .chain(b.commands.iter())
-                        .chain(b.after_ready.as_deref())
                         .map(|c| (b.host.as_str(), c)),
                 ),
                 Step::ReadBack(r) => {

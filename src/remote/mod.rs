@@ -232,6 +232,62 @@ impl Tunnel {
     }
 }
 
+/// Calls `seen` once, as soon as a whole line of a command's standard output is `marker`,
+/// while the command still runs: the engine acts on a script's progress (a boot's readiness)
+/// without a round trip of its own.
+pub struct Watch<'a> {
+    marker: &'a str,
+    seen: &'a (dyn Fn() + Send + Sync),
+    fired: bool,
+    /// Bytes of the output already looked at (whole lines).
+    scanned: usize,
+}
+
+impl<'a> Watch<'a> {
+    /// Watch for the line `marker`.
+    pub fn new(marker: &'a str, seen: &'a (dyn Fn() + Send + Sync)) -> Self {
+        Watch {
+            marker,
+            seen,
+            fired: false,
+            scanned: 0,
+        }
+    }
+
+    /// `stdout` is the output so far (it only grows): look at its new whole lines.
+    pub fn feed(&mut self, stdout: &[u8]) {
+        while !self.fired {
+            let rest = stdout.get(self.scanned..).unwrap_or_default();
+            let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+                return;
+            };
+            self.look(&rest[..end]);
+            self.scanned += end + 1;
+        }
+    }
+
+    /// The command ended with `stdout`: its last line counts even without a newline.
+    pub fn finish(&mut self, stdout: &[u8]) {
+        self.feed(stdout);
+        if !self.fired {
+            let rest = stdout.get(self.scanned..).unwrap_or_default();
+            self.look(rest);
+        }
+    }
+
+    /// Whether the line was seen.
+    pub fn fired(&self) -> bool {
+        self.fired
+    }
+
+    fn look(&mut self, line: &[u8]) {
+        if line.trim_ascii() == self.marker.as_bytes() {
+            self.fired = true;
+            (self.seen)();
+        }
+    }
+}
+
 /// Runs commands on hosts.
 pub trait Remote: Send + Sync {
     /// Run `cmd` on `host` (its `stdin` fed to the command) and return its output, whatever
@@ -241,6 +297,21 @@ pub trait Remote: Send + Sync {
         host: &'a str,
         cmd: &'a CommandSpec,
     ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>>;
+
+    /// [`Remote::run`], with `watch` told of each line of standard output as it arrives.
+    /// The default tells it once the command ended (for remotes that do not stream).
+    fn run_watched<'a>(
+        &'a self,
+        host: &'a str,
+        cmd: &'a CommandSpec,
+        watch: &'a mut Watch<'_>,
+    ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
+        Box::pin(async move {
+            let out = self.run(host, cmd).await?;
+            watch.finish(out.stdout.as_bytes());
+            Ok(out)
+        })
+    }
 
     /// Run `cmd` on `host`; a non-zero exit is a [`RemoteError::Failed`].
     fn run_checked<'a>(
@@ -311,5 +382,47 @@ pub trait Remote: Send + Sync {
                 message: "this remote has no terminal".into(),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Watch;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_watch_fires_once_on_the_whole_marker_line_as_soon_as_it_arrives() {
+        let seen = AtomicUsize::new(0);
+        let tell = || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        };
+        let mut w = Watch::new("dray-ready", &tell);
+        let mut out = b"waiting\ndray-rea".to_vec();
+        w.feed(&out);
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            0,
+            "half a line is not the line"
+        );
+        out.extend_from_slice(b"dy\nstopping the old one\n");
+        w.feed(&out);
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        out.extend_from_slice(b"dray-ready\n");
+        w.finish(&out);
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "once");
+        assert!(w.fired());
+    }
+
+    #[test]
+    fn a_watch_reads_a_last_line_without_newline_only_at_the_end_and_not_a_longer_line() {
+        let seen = AtomicUsize::new(0);
+        let tell = || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        };
+        let mut w = Watch::new("dray-ready", &tell);
+        w.feed(b"dray-ready-not\ndray-ready");
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+        w.finish(b"dray-ready-not\ndray-ready");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 }

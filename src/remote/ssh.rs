@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::command::CommandSpec;
@@ -47,7 +47,7 @@ use crate::command::CommandSpec;
 use super::fanout::join_all;
 use super::reclaim::{reclaim_stale_run_dirs, stop_processes_using, OWNER_FILE};
 pub use super::ssh_options::*;
-use super::{BoxFuture, CommandOutput, Remote, RemoteError, Tunnel, Unreachable};
+use super::{BoxFuture, CommandOutput, Remote, RemoteError, Tunnel, Unreachable, Watch};
 
 /// One host's connection state.
 enum Link {
@@ -348,6 +348,7 @@ impl SshRemote {
         host: &str,
         cmd: &CommandSpec,
         session: &Session,
+        watch: Option<&mut Watch<'_>>,
     ) -> Result<CommandOutput, (openssh::Error, bool)> {
         let mut command = session.raw_command(cmd.to_shell());
         command
@@ -368,7 +369,44 @@ impl SshRemote {
             }
             Ok::<(), std::io::Error>(())
         };
-        let (fed, output) = tokio::join!(feed, child.wait_with_output());
+        let waited = async move {
+            let Some(watch) = watch else {
+                return child.wait_with_output().await;
+            };
+            // Read standard output as it arrives, for the watch; standard error beside it.
+            let (mut out_pipe, mut err_pipe) = (child.stdout().take(), child.stderr().take());
+            let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+            let read_out = async {
+                if let Some(pipe) = out_pipe.as_mut() {
+                    let mut buf = [0u8; 8192];
+                    loop {
+                        let n = pipe.read(&mut buf).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        stdout.extend_from_slice(&buf[..n]);
+                        watch.feed(&stdout);
+                    }
+                }
+                Ok::<(), std::io::Error>(())
+            };
+            let read_err = async {
+                if let Some(pipe) = err_pipe.as_mut() {
+                    pipe.read_to_end(&mut stderr).await?;
+                }
+                Ok::<(), std::io::Error>(())
+            };
+            let (o, e) = tokio::join!(read_out, read_err);
+            o.and(e).map_err(openssh::Error::ChildIo)?;
+            watch.finish(&stdout);
+            let status = child.wait().await?;
+            Ok(std::process::Output {
+                status,
+                stdout,
+                stderr,
+            })
+        };
+        let (fed, output) = tokio::join!(feed, waited);
         let output = match output {
             Ok(o) => CommandOutput {
                 status: o.status.code(),
@@ -398,6 +436,7 @@ impl SshRemote {
         &self,
         host: &str,
         cmd: &CommandSpec,
+        mut watch: Option<&mut Watch<'_>>,
     ) -> Result<CommandOutput, RemoteError> {
         let exec_error = |e: &openssh::Error| RemoteError::Exec {
             host: host.to_string(),
@@ -416,7 +455,10 @@ impl SshRemote {
                     message: "the remote is closed".into(),
                 })?;
             tracing::debug!(host, purpose = %cmd.purpose, line = %cmd.to_shell_redacted(), "run");
-            match self.run_once(host, cmd, &session).await {
+            match self
+                .run_once(host, cmd, &session, watch.as_deref_mut())
+                .await
+            {
                 Ok(output) => return Ok(output),
                 // The master was gone (idle timeout, network) before the command started:
                 // reconnect once and run it.
@@ -585,7 +627,16 @@ impl Remote for SshRemote {
         host: &'a str,
         cmd: &'a CommandSpec,
     ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
-        Box::pin(self.run_command(host, cmd))
+        Box::pin(self.run_command(host, cmd, None))
+    }
+
+    fn run_watched<'a>(
+        &'a self,
+        host: &'a str,
+        cmd: &'a CommandSpec,
+        watch: &'a mut Watch<'_>,
+    ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
+        Box::pin(self.run_command(host, cmd, Some(watch)))
     }
 
     fn connect_all<'a>(&'a self, hosts: &'a [String]) -> BoxFuture<'a, Result<(), Unreachable>> {

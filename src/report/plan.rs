@@ -238,12 +238,12 @@ pub fn plan_text(plan: &Plan) -> String {
                     for c in &b.commands {
                         command(&mut out, &b.host, c);
                     }
-                    if let Some(c) = &b.after_ready {
+                    if b.opens_barrier_when_ready {
                         let _ = writeln!(
                             out,
-                            "    once ready (after the primary-role barrier opened):"
+                            "    the primary-role barrier opens at its line {}, before the old version's stop",
+                            crate::docker::boot::READY_MARKER
                         );
-                        command(&mut out, &b.host, c);
                     }
                     let _ = writeln!(out, "    if the connection is lost during the start:");
                     command(&mut out, &b.host, &b.if_start_lost);

@@ -550,3 +550,60 @@ fn lock_wait_waits_for_a_deploy_lock_and_kamal_lock_true_skips_it() {
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
     assert!(text(&status).0.contains("Message: after the deploy"));
 }
+
+/// A line a script prints is seen while the script still runs, on both transports: what opens
+/// the primary-role barrier at a settle's ready line before the old version's stop finishes.
+#[test]
+fn a_watched_line_is_seen_while_the_command_still_runs_on_both_transports() {
+    let Some(fleet) = Fleet::get() else { return };
+    let host = fleet.require_hosts(1)[0].clone();
+    for native in [false, true] {
+        let extra = if native {
+            "x-dray:\n  ssh:\n    transport: native\n"
+        } else {
+            ""
+        };
+        let app = App::new(fleet, std::slice::from_ref(&host), extra);
+        let opts = SshOptions::from_config(&app.config(), app.path());
+        let remote: Arc<dyn Remote> = if native {
+            Arc::new(dray::remote::NativeRemote::new(opts, false).expect("remote"))
+        } else {
+            Arc::new(SshRemote::new(opts).expect("remote"))
+        };
+        let cmd = CommandSpec::new("say ready, then keep going", "sh")
+            .arg("-c")
+            .arg("echo waiting; echo dray-ready; sleep 2; echo done");
+        let seen_at: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+        let seen = || {
+            if let Ok(mut s) = seen_at.lock() {
+                s.get_or_insert_with(Instant::now);
+            }
+        };
+        let (started, out, ended) = rt().block_on(async {
+            remote
+                .connect_all(std::slice::from_ref(&host))
+                .await
+                .expect("connects");
+            let mut watch = dray::remote::Watch::new("dray-ready", &seen);
+            let started = Instant::now();
+            let out = remote.run_watched(&host, &cmd, &mut watch).await;
+            let ended = Instant::now();
+            remote.close().await;
+            (started, out, ended)
+        });
+        let out = out.expect("ran");
+        assert!(out.success(), "native {native}: {out:?}");
+        assert_eq!(out.stdout, "waiting\ndray-ready\ndone\n");
+        let seen_at = seen_at
+            .lock()
+            .ok()
+            .and_then(|s| *s)
+            .expect("the line was seen");
+        assert!(
+            ended.duration_since(seen_at) >= Duration::from_millis(1500),
+            "native {native}: seen {:?} after the start, the command ended {:?} after it",
+            seen_at.duration_since(started),
+            ended.duration_since(started)
+        );
+    }
+}

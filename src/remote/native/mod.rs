@@ -44,7 +44,7 @@ use tokio::sync::Semaphore;
 use super::fanout::join_all;
 use super::ssh::{dns_retry_delay, is_dns_error};
 use super::{BoxFuture, CommandOutput, Remote, RemoteError, SshOptions, SshRemote, Tunnel};
-use super::{SshTransport, Unreachable};
+use super::{SshTransport, Unreachable, Watch};
 use crate::command::CommandSpec;
 use connect::Client;
 use resolved::{GOutput, Resolved};
@@ -391,10 +391,16 @@ impl NativeRemote {
         &self,
         host: &str,
         cmd: &CommandSpec,
+        mut watch: Option<&mut Watch<'_>>,
     ) -> Result<CommandOutput, RemoteError> {
         for attempt in 0..2 {
             let (slot, conn) = match self.route(host).await? {
-                Route::OpenSsh => return self.openssh.run(host, cmd).await,
+                Route::OpenSsh => {
+                    return match watch {
+                        Some(w) => self.openssh.run_watched(host, cmd, w).await,
+                        None => self.openssh.run(host, cmd).await,
+                    }
+                }
                 Route::Native(slot, conn) => (slot, conn),
             };
             let _permit = slot
@@ -407,7 +413,7 @@ impl NativeRemote {
                     message: "the remote is closed".into(),
                 })?;
             tracing::debug!(host, purpose = %cmd.purpose, line = %cmd.to_shell_redacted(), "run");
-            match exec(&conn, cmd).await {
+            match exec(&conn, cmd, watch.as_deref_mut()).await {
                 Ok(output) => return Ok(output),
                 // The connection was gone before the command started: reconnect once.
                 Err(Failure::NotStarted(_)) if attempt == 0 && conn.handle.is_closed() => {
@@ -530,7 +536,11 @@ enum Failure {
 
 /// Run `cmd` on a new session channel of `conn`: its stdin (secrets) written to the channel,
 /// never to any argv.
-async fn exec(conn: &Conn, cmd: &CommandSpec) -> Result<CommandOutput, Failure> {
+async fn exec(
+    conn: &Conn,
+    cmd: &CommandSpec,
+    mut watch: Option<&mut Watch<'_>>,
+) -> Result<CommandOutput, Failure> {
     let channel = conn
         .handle
         .channel_open_session()
@@ -554,7 +564,12 @@ async fn exec(conn: &Conn, cmd: &CommandSpec) -> Result<CommandOutput, Failure> 
         let mut refused = false;
         while let Some(msg) = read.wait().await {
             match msg {
-                ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                ChannelMsg::Data { data } => {
+                    stdout.extend_from_slice(&data);
+                    if let Some(w) = watch.as_deref_mut() {
+                        w.feed(&stdout);
+                    }
+                }
                 ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
                 ChannelMsg::ExitStatus { exit_status } => {
                     out.status = Some(i32::try_from(exit_status).unwrap_or(i32::MAX));
@@ -565,6 +580,9 @@ async fn exec(conn: &Conn, cmd: &CommandSpec) -> Result<CommandOutput, Failure> 
                 ChannelMsg::Close => break,
                 _ => {}
             }
+        }
+        if let Some(w) = watch.as_deref_mut() {
+            w.finish(&stdout);
         }
         out.stdout = String::from_utf8_lossy(&stdout).into_owned();
         out.stderr = String::from_utf8_lossy(&stderr).into_owned();
@@ -594,7 +612,16 @@ impl Remote for NativeRemote {
         host: &'a str,
         cmd: &'a CommandSpec,
     ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
-        Box::pin(self.run_command(host, cmd))
+        Box::pin(self.run_command(host, cmd, None))
+    }
+
+    fn run_watched<'a>(
+        &'a self,
+        host: &'a str,
+        cmd: &'a CommandSpec,
+        watch: &'a mut Watch<'_>,
+    ) -> BoxFuture<'a, Result<CommandOutput, RemoteError>> {
+        Box::pin(self.run_command(host, cmd, Some(watch)))
     }
 
     fn connect_all<'a>(&'a self, hosts: &'a [String]) -> BoxFuture<'a, Result<(), Unreachable>> {

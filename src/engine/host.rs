@@ -61,10 +61,16 @@ impl Slots {
     /// `text` with every hole token replaced by its value; `Err` names an unfilled hole.
     pub fn fill_text(&mut self, text: &str) -> Result<String, Hole> {
         let mut out = text.to_string();
-        for hole in Hole::found_in(text) {
+        let holes = Hole::found_in(text);
+        if holes.is_empty() {
+            return Ok(out);
+        }
+        for hole in holes {
             let value = self.get(hole).ok_or(hole)?;
             out = out.replace(&hole.token(), &value);
         }
+        // `replace` grows its buffer by doubling; the filled command lives while it runs.
+        out.shrink_to_fit();
         Ok(out)
     }
 

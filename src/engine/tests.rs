@@ -831,3 +831,69 @@ fn say_names_once_the_hosts_whose_check_answered_and_the_others_go_on() {
         .collect();
     assert_eq!(runs, ["1.1.1.2: run the container"]);
 }
+
+/// Every string and list of `spec` holds exactly its content (no spare capacity).
+fn exact(spec: &CommandSpec) -> bool {
+    use crate::command::Arg;
+    let tight = |s: &String| s.capacity() == s.len();
+    tight(&spec.purpose)
+        && tight(&spec.program)
+        && spec.args.capacity() == spec.args.len()
+        && spec.args.iter().all(|a| match a {
+            Arg::Literal(s) | Arg::Expanding(s) | Arg::Raw(s) => tight(s),
+            Arg::Sensitive { value, shown } => tight(value) && tight(shown),
+        })
+}
+
+/// Issue #19: a plan holds its commands for the whole run, one set per host (at 1,000 hosts
+/// most of a deploy's memory), so none keeps the spare capacity its builder's `format!` and
+/// `push` left: every command sent, and the ones kept for a failure (a lost start, a revert).
+#[test]
+fn a_deploy_plan_keeps_no_spare_capacity_in_its_commands() {
+    use crate::plan::Step;
+    let config = config_with(TWO_ROLES, None);
+    for fold in [false, true] {
+        let plan = plan_with(&config, PlanKind::Deploy, fold);
+        let mut specs: Vec<&CommandSpec> = plan
+            .remote_commands()
+            .into_iter()
+            .map(|(_, c)| &c.spec)
+            .collect();
+        let mut boots: Vec<&crate::plan::BootStep> = plan
+            .steps()
+            .filter_map(|s| match s {
+                Step::Boot(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        assert!(!boots.is_empty());
+        while let Some(b) = boots.pop() {
+            specs.push(&b.if_start_lost.spec);
+            specs.extend(b.commands.iter().map(|c| &c.spec));
+            boots.extend(b.revert.as_deref());
+        }
+        let loose: Vec<&str> = specs
+            .iter()
+            .filter(|s| !exact(s))
+            .map(|s| s.purpose.as_str())
+            .collect();
+        assert!(loose.is_empty(), "fold {fold}: spare capacity in {loose:?}");
+    }
+}
+
+/// The filled copy of a command lives while it runs on its host: filling its holes leaves
+/// no spare capacity either.
+#[test]
+fn a_filled_command_keeps_no_spare_capacity() {
+    use crate::plan::Hole;
+    let mut slots = super::host::Slots::default();
+    slots.set(Hole::OldVersion, "v0".into());
+    // holes at the start and in the middle: `replace` grows its buffer by doubling
+    let body = "docker stop -t 30 app-web-x\n".repeat(20);
+    let token = Hole::OldVersion.token();
+    let script = format!("old={token}\n{body}echo {token}\n{body}");
+    let spec = CommandSpec::new("settle", "sh").arg("-c").arg(script);
+    let filled = slots.fill(&spec).expect("filled");
+    assert!(filled.to_shell().contains("old=v0"));
+    assert!(exact(&filled), "{:?}", filled.args);
+}

@@ -148,7 +148,9 @@ impl PlannedCommand {
     }
 
     /// Wrap a spec; `stdin_note` says what its stdin holds, already redacted.
-    pub fn new(spec: CommandSpec, stdin_note: Option<String>) -> Self {
+    pub fn new(mut spec: CommandSpec, stdin_note: Option<String>) -> Self {
+        // Kept for the whole run, once per host: no spare capacity (see `shrink_to_fit`).
+        spec.shrink_to_fit();
         PlannedCommand {
             purpose: spec.purpose.clone(),
             stdin: stdin_note.or_else(|| spec.stdin.as_ref().map(|_| "[REDACTED]".to_string())),

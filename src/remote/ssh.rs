@@ -361,6 +361,9 @@ impl SshRemote {
             .stderr(Stdio::piped());
         // Not started yet: a failure here may be retried.
         let mut child = command.spawn().await.map_err(|e| (e, false))?;
+        // The command's copy of the line is not needed once the session runs: free it now,
+        // not when the command ends (at 1,000 hosts, a script per host in flight).
+        drop(command);
         let stdin = child.stdin().take();
         let feed = async move {
             if let (Some(mut pipe), Some(bytes)) = (stdin, cmd.stdin.as_ref()) {

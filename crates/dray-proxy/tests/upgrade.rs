@@ -18,9 +18,19 @@ use hyper_util::rt::TokioExecutor;
 use common::{deploy_args, Backend, Proxy};
 
 /// A copy of the built binary at `dir/name` (its own file, as an image's would be).
+///
+/// `cp` writes it, not this process: a test thread that forks while this process holds the
+/// copy open for writing would hand that descriptor to its child until the child's `exec`, and
+/// executing the copy in that window fails with "Text file busy" (ETXTBSY). Once `cp` has
+/// exited, no process holds the copy open for writing.
 fn copy_binary(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
-    std::fs::copy(env!("CARGO_BIN_EXE_dray-proxy"), &path).expect("copy binary");
+    let status = std::process::Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_dray-proxy"))
+        .arg(&path)
+        .status()
+        .expect("run cp");
+    assert!(status.success(), "cp of the binary failed: {status}");
     path
 }
 

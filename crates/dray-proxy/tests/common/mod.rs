@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::sync::Arc;
@@ -183,6 +184,9 @@ impl Proxy {
                 &self.https_port.to_string(),
             ])
             .args(&self.run_args)
+            // Its own process group: the servers the supervisor starts (after an upgrade, the
+            // new binary's) are in it too, and go with it when the test ends.
+            .process_group(0)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -245,6 +249,10 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // The whole group: the supervisor and every server it started.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }

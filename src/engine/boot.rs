@@ -179,25 +179,25 @@ impl Engine<'_> {
             }
             return Err(failure);
         }
-        let sent = if step.opens_barrier_when_ready {
+        let (sent, ready_line_seen) = if step.opens_barrier_when_ready {
             let mut watch = crate::remote::Watch::new(docker::boot::READY_MARKER, on_ready);
             let sent = self
                 .send_watched(host, settle, &mut slots, &mut watch)
                 .await;
-            // Ready: what follows is the old version's stop, whose failure is ignored (a lost
-            // connection too), as the settle's own stop.
-            match sent {
-                Err(_) if watch.fired() => Ok(None),
-                Ok((_, out)) if watch.fired() && !out.success() => Ok(None),
-                other => other.map(|(_, out)| Some(out)),
-            }
+            (sent, watch.fired())
         } else {
-            self.send(host, settle, &mut slots)
-                .await
-                .map(|(_, out)| Some(out))
+            (self.send(host, settle, &mut slots).await, false)
         };
-        let out = sent.map_err(|e| e.into_failure(stage, host, role, settle))?;
-        let Some(out) = out.filter(|o| !o.success()) else {
+        // The settle's output when the new container did not become ready. After the ready
+        // line, what runs is the old version's stop, whose failure is ignored (a lost
+        // connection too), as the settle's own stop.
+        let failed = match sent {
+            Err(_) if ready_line_seen => None,
+            Err(e) => return Err(e.into_failure(stage, host, role, settle)),
+            Ok((_, out)) if ready_line_seen || out.success() => None,
+            Ok((_, out)) => Some(out),
+        };
+        let Some(out) = failed else {
             on_ready();
             return Ok(slots
                 .values

@@ -491,11 +491,6 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
     let rows = hosts
         .iter()
         .flat_map(|h| {
-            let folded = if fold {
-                read_in_finish(config, targets, h)
-            } else {
-                Vec::new()
-            };
             targets
                 .roles_on(config, h)
                 .into_iter()
@@ -504,10 +499,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     host: h.clone(),
                     role: r.name.clone(),
                     command: cmds::running_version(config, r, h),
-                    read_by: folded
-                        .iter()
-                        .any(|f| f.name == r.name)
-                        .then(|| "tag-latest".to_string()),
+                    read_by: (fold && read_in_finish_trip(r)).then(|| "tag-latest".to_string()),
                 })
                 .collect::<Vec<_>>()
         })
@@ -540,8 +532,14 @@ fn read_in_finish<'c>(config: &'c Config, targets: &Targets, host: &str) -> Vec<
         .roles_on(config, host)
         .into_iter()
         .filter_map(|r| config.role(r))
-        .filter(|r| !r.replicated())
+        .filter(|r| read_in_finish_trip(r))
         .collect()
+}
+
+/// Whether the folded tag-latest trip reads `role`'s running version back: not a replicated
+/// role's, whose several containers keep their own read-back.
+fn read_in_finish_trip(role: &Role) -> bool {
+    !role.replicated()
 }
 
 /// The `prepare` stage's steps (empty when no host has anything to prepare).

@@ -37,8 +37,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::client::Handle;
-use russh::ChannelMsg;
+use russh::client::{Handle, Msg};
+use russh::{Channel, ChannelMsg};
 use tokio::sync::Semaphore;
 
 use super::fanout::join_all;
@@ -53,6 +53,8 @@ use ssh_config::CommandLine;
 /// An authenticated connection and the jump hosts' connections it runs through.
 struct Conn {
     handle: Handle<Client>,
+    /// The session channel opened while connecting, for the first command.
+    first: Mutex<Option<Channel<Msg>>>,
     _jumps: Vec<Handle<Client>>,
 }
 
@@ -279,8 +281,18 @@ impl NativeRemote {
         {
             self.classical_kex(host, &connected.kex);
         }
+        // One session channel before the start's permit goes: only the server's authenticated
+        // side answers it, so the bound holds on the server too (no more than
+        // `max_concurrent_starts` of its connections unauthenticated, sshd's `MaxStartups`),
+        // not only in the client. The first command runs on it: no round trip is added.
+        let first = connected
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| format!("cannot open an ssh session: {e}"))?;
         Ok(Conn {
             handle: connected.handle,
+            first: Mutex::new(Some(first)),
             _jumps: jumps,
         })
     }
@@ -541,11 +553,15 @@ async fn exec(
     cmd: &CommandSpec,
     mut watch: Option<&mut Watch<'_>>,
 ) -> Result<CommandOutput, Failure> {
-    let channel = conn
-        .handle
-        .channel_open_session()
-        .await
-        .map_err(|e| Failure::NotStarted(format!("cannot open an ssh session: {e}")))?;
+    let first = locked(&conn.first).take();
+    let channel = match first {
+        Some(channel) => channel,
+        None => conn
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| Failure::NotStarted(format!("cannot open an ssh session: {e}")))?,
+    };
     channel
         .exec(true, cmd.to_shell())
         .await

@@ -478,9 +478,13 @@ pub fn finish(
         docker::audit::record_script(config, &line),
         q(&format!("{tag} failed on {host}")),
     );
+    // The prune runs in the background while the release is recorded and the running versions
+    // are read: those read no container or image the prune removes (it removes only stopped
+    // containers and unused images). Their lines are printed once it has ended, so no output of
+    // the prune can break a marker line.
     if prune {
         script.push_str(&format!(
-            "\n{} || {{ echo {} >&2; exit 1; }}",
+            "\n( {} || {{ echo {} >&2; exit 1; }} ) & dray_pruning=$!",
             docker::prune::all_script(config),
             q(&format!("prune on {host} failed")),
         ));
@@ -498,9 +502,17 @@ pub fn finish(
     }
     for (i, role) in read_back.iter().enumerate() {
         script.push_str(&format!(
-            "\n{}\necho \"{}$dray_cur\"",
-            App::new(config, role, host).current_version_assign("dray_cur"),
-            super::read_back_marker(i),
+            "\n{}",
+            App::new(config, role, host).current_version_assign(&format!("dray_cur{i}")),
+        ));
+    }
+    if prune {
+        script.push_str("\nwait $dray_pruning || exit 1");
+    }
+    for i in 0..read_back.len() {
+        script.push_str(&format!(
+            "\necho \"{}$dray_cur{i}\"",
+            super::read_back_marker(i)
         ));
     }
     planned(docker::script::sh(

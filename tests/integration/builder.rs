@@ -429,17 +429,39 @@ fn fleet_deploy_arch_arm64_is_refused_before_any_host_is_touched() {
     let Some(fleet) = Fleet::get() else { return };
     let hosts = fleet.require_hosts(3).to_vec();
     let service = unique_name("e2e-arm64");
+    // dray connects from an address of this test's own (`BindAddress`), so that other tests'
+    // connections to the same hosts are not counted.
+    let source = Fleet::unique_source_address();
+    let ssh_dir = tempfile::tempdir().expect("tempdir");
+    let ssh_config = ssh_dir.path().join("ssh_config");
+    std::fs::write(
+        &ssh_config,
+        format!(
+            "Host *\n  BindAddress {source}\nInclude {}\n",
+            fleet.ssh_config().display()
+        ),
+    )
+    .expect("write ssh config");
+    let own_config = format!("config: {}", ssh_config.display());
+    let fleet_config = format!("config: {}", fleet.ssh_config().display());
     let project = Project::new(fleet, &service, |d| {
         d.replace("builder:\n  arch: amd64", "builder:\n  arch: arm64")
+            .replace(&fleet_config, &own_config)
     });
+    assert!(
+        std::fs::read_to_string(project.path().join("config/deploy.yml"))
+            .expect("read deploy.yml")
+            .contains(&own_config),
+        "the project uses this test's ssh config"
+    );
     let before: Vec<usize> = hosts
         .iter()
-        .map(|h| fleet.accepted_connections(h))
+        .map(|h| fleet.accepted_connections_from(h, &source))
         .collect();
     let out = dray_in(project.path(), &["deploy", "--version", "arm1"], None, None);
     let after: Vec<usize> = hosts
         .iter()
-        .map(|h| fleet.accepted_connections(h))
+        .map(|h| fleet.accepted_connections_from(h, &source))
         .collect();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);

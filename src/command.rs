@@ -1,6 +1,12 @@
 //! Commands as data: builders return a [`CommandSpec`] and never spawn anything.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
+
+/// An argument's text: shared, so that a plan's copies of one command on many hosts hold its
+/// text once ([`TextPool`]).
+pub type Text = Arc<str>;
 
 /// One command to run locally or on a host, with the one-line purpose shown in errors and logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,24 +27,24 @@ pub struct CommandSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
     /// Arrives byte for byte.
-    Literal(String),
+    Literal(Text),
     /// Arrives byte for byte except `${NAME}`, which the remote shell expands (Kamal's quirk for
     /// clear env values and labels).
-    Expanding(String),
+    Expanding(Text),
     /// Shell text inserted unquoted, so the remote shell parses it (words, quotes, `$VAR`).
     ///
     /// Only for text Kamal itself passes unquoted: a role's config-provided `cmd`, root
     /// `volumes`, the `app exec` command line, and the `$PWD` prefix of host paths. Never for
     /// values that did not come from the user's own configuration or command line.
-    Raw(String),
+    Raw(Text),
     /// Arrives byte for byte like [`Arg::Literal`], but is shown as `shown` wherever the command
     /// is displayed ([`CommandSpec::to_shell_redacted`], `Debug`), e.g. `KEY=[REDACTED]` for a
     /// build argument.
     Sensitive {
         /// The real argument.
-        value: String,
+        value: Text,
         /// What logs and plans show instead.
-        shown: String,
+        shown: Text,
     },
 }
 
@@ -56,7 +62,7 @@ impl Arg {
         match self {
             Arg::Literal(s) => crate::shell::quote(s),
             Arg::Expanding(s) => crate::shell::quote_expanding(s),
-            Arg::Raw(s) => s.clone(),
+            Arg::Raw(s) => s.to_string(),
             Arg::Sensitive { value, .. } => crate::shell::quote(value),
         }
     }
@@ -68,6 +74,23 @@ impl Arg {
             Arg::Sensitive { shown, .. } => crate::shell::quote(shown),
             other => other.quoted(),
         }
+    }
+}
+
+/// Texts held once: [`TextPool::share`] returns the pool's copy of an equal text.
+#[derive(Debug, Default)]
+pub struct TextPool {
+    texts: HashSet<Text>,
+}
+
+impl TextPool {
+    /// The pool's copy of `text` (kept from now on when it had none).
+    pub fn share(&mut self, text: &Text) -> Text {
+        if let Some(held) = self.texts.get(text) {
+            return held.clone();
+        }
+        self.texts.insert(text.clone());
+        text.clone()
     }
 }
 
@@ -100,16 +123,8 @@ impl CommandSpec {
     pub fn shrink_to_fit(&mut self) {
         self.purpose.shrink_to_fit();
         self.program.shrink_to_fit();
+        // an argument's text (`Text`) holds no spare capacity
         self.args.shrink_to_fit();
-        for arg in &mut self.args {
-            match arg {
-                Arg::Literal(s) | Arg::Expanding(s) | Arg::Raw(s) => s.shrink_to_fit(),
-                Arg::Sensitive { value, shown } => {
-                    value.shrink_to_fit();
-                    shown.shrink_to_fit();
-                }
-            }
-        }
         self.env.shrink_to_fit();
         for (k, v) in &mut self.env {
             k.shrink_to_fit();
@@ -120,29 +135,43 @@ impl CommandSpec {
         }
     }
 
+    /// Every argument's text taken from `pool`: equal texts of the commands that went through
+    /// one pool are held once (a plan's per-host copies of a script, issue #19).
+    pub fn share_args(&mut self, pool: &mut TextPool) {
+        for arg in &mut self.args {
+            match arg {
+                Arg::Literal(s) | Arg::Expanding(s) | Arg::Raw(s) => *s = pool.share(s),
+                Arg::Sensitive { value, shown } => {
+                    *value = pool.share(value);
+                    *shown = pool.share(shown);
+                }
+            }
+        }
+    }
+
     /// Append one argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.args.push(Arg::Literal(arg.into()));
+        self.args.push(Arg::Literal(arg.into().into()));
         self
     }
 
     /// Append one argument in which `${NAME}` is expanded by the remote shell.
     pub fn arg_expanding(mut self, arg: impl Into<String>) -> Self {
-        self.args.push(Arg::Expanding(arg.into()));
+        self.args.push(Arg::Expanding(arg.into().into()));
         self
     }
 
     /// Append shell text unquoted: only for text Kamal passes unquoted (see [`Arg::Raw`]).
     pub fn arg_raw(mut self, text: impl Into<String>) -> Self {
-        self.args.push(Arg::Raw(text.into()));
+        self.args.push(Arg::Raw(text.into().into()));
         self
     }
 
     /// Append an argument that is shown as `shown` in logs and plans (see [`Arg::Sensitive`]).
     pub fn arg_sensitive(mut self, value: impl Into<String>, shown: impl Into<String>) -> Self {
         self.args.push(Arg::Sensitive {
-            value: value.into(),
-            shown: shown.into(),
+            value: value.into().into(),
+            shown: shown.into().into(),
         });
         self
     }
@@ -154,7 +183,7 @@ impl CommandSpec {
         S: Into<String>,
     {
         self.args
-            .extend(args.into_iter().map(|a| Arg::Literal(a.into())));
+            .extend(args.into_iter().map(|a| Arg::Literal(a.into().into())));
         self
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::command::{Arg, CommandSpec};
+use crate::command::{Arg, CommandSpec, Text};
 use crate::plan::hole::is_safe_value;
 use crate::plan::{CaptureFrom, Hole, IfEmpty, OnError, PlannedCommand, Shown};
 use crate::remote::{CommandOutput, RemoteError};
@@ -74,17 +74,25 @@ impl Slots {
         Ok(out)
     }
 
+    /// An argument's text with its holes filled: the plan's own (shared) text when it has none.
+    fn fill_arg(&mut self, text: &Text) -> Result<Text, Hole> {
+        if Hole::found_in(text).is_empty() {
+            return Ok(text.clone());
+        }
+        Ok(self.fill_text(text)?.into())
+    }
+
     /// `spec` with its holes filled (the engine sends this; nothing else changes).
     pub fn fill(&mut self, spec: &CommandSpec) -> Result<CommandSpec, Hole> {
         let mut filled = spec.clone();
         for arg in &mut filled.args {
             *arg = match arg {
-                Arg::Literal(s) => Arg::Literal(self.fill_text(s)?),
-                Arg::Expanding(s) => Arg::Expanding(self.fill_text(s)?),
-                Arg::Raw(s) => Arg::Raw(self.fill_text(s)?),
+                Arg::Literal(s) => Arg::Literal(self.fill_arg(s)?),
+                Arg::Expanding(s) => Arg::Expanding(self.fill_arg(s)?),
+                Arg::Raw(s) => Arg::Raw(self.fill_arg(s)?),
                 Arg::Sensitive { value, shown } => Arg::Sensitive {
-                    value: self.fill_text(value)?,
-                    shown: self.fill_text(shown)?,
+                    value: self.fill_arg(value)?,
+                    shown: self.fill_arg(shown)?,
                 },
             };
         }

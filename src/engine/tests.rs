@@ -337,7 +337,7 @@ fn the_tag_latest_trip_reads_the_result_back_and_only_a_host_where_it_failed_is_
         Fake::default()
             .with(|h, cmd| {
                 (cmd.purpose.starts_with("tag, prune and record") && h == "1.1.1.3")
-                    .then(|| failed("", "prune on 1.1.1.3 failed"))
+                    .then(|| failed("", "prune failed"))
             })
             .with(|_, cmd| {
                 cmd.purpose
@@ -832,17 +832,38 @@ fn say_names_once_the_hosts_whose_check_answered_and_the_others_go_on() {
     assert_eq!(runs, ["1.1.1.2: run the container"]);
 }
 
-/// Every string and list of `spec` holds exactly its content (no spare capacity).
+/// Every string and list of `spec` holds exactly its content (no spare capacity; an argument's
+/// text is a `Text`, exact by construction).
 fn exact(spec: &CommandSpec) -> bool {
-    use crate::command::Arg;
     let tight = |s: &String| s.capacity() == s.len();
-    tight(&spec.purpose)
-        && tight(&spec.program)
-        && spec.args.capacity() == spec.args.len()
-        && spec.args.iter().all(|a| match a {
-            Arg::Literal(s) | Arg::Expanding(s) | Arg::Raw(s) => tight(s),
-            Arg::Sensitive { value, shown } => tight(value) && tight(shown),
-        })
+    tight(&spec.purpose) && tight(&spec.program) && spec.args.capacity() == spec.args.len()
+}
+
+/// Issue #19: a plan's equal argument texts (the same script on many hosts) are held once.
+#[test]
+fn a_deploy_plan_holds_each_argument_text_once() {
+    use crate::command::{Arg, Text};
+    let config = config_with(TWO_ROLES, None);
+    for fold in [false, true] {
+        let plan = plan_with(&config, PlanKind::Deploy, fold);
+        let mut seen: Vec<&Text> = Vec::new();
+        let mut repeated = 0;
+        for (_, c) in plan.remote_commands() {
+            for a in &c.spec.args {
+                let (Arg::Literal(t) | Arg::Expanding(t) | Arg::Raw(t)) = a else {
+                    continue;
+                };
+                match seen.iter().find(|s| **s == t) {
+                    Some(s) => {
+                        assert!(std::sync::Arc::ptr_eq(s, t), "fold {fold}: {t} held twice");
+                        repeated += 1;
+                    }
+                    None => seen.push(t),
+                }
+            }
+        }
+        assert!(repeated > 10, "fold {fold}: only {repeated} texts repeat");
+    }
 }
 
 /// Issue #19: a plan holds its commands for the whole run, one set per host (at 1,000 hosts

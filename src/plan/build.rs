@@ -522,6 +522,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
         output: OutputStyle::Prefixed,
         stages: b.stages,
     }
+    .shared()
 }
 
 /// The roles on `host` whose running version the folded tag-latest trip reads back for the

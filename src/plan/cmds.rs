@@ -454,7 +454,9 @@ pub fn record_release(
 /// A deploy's last work on a host as one round trip (`PlanInputs::fold_round_trips`), in
 /// the order of the stages it replaces: the audit line and `docker tag` of tag-latest (the
 /// audit's failure ignored, as there), the prune (`prune`), the release record (`record`:
-/// the command's name). A failing part stops the script and names itself and the host.
+/// the command's name). A failing part stops the script and names itself (the host is named
+/// by the step's failure: the script is the same on every host of the same roles, so a plan
+/// holds it once, issue #19).
 /// Then, once all of it succeeded, what each of `read_back` runs on the host, for the result
 /// table (one [`super::read_back_marker`] line per role): the result stage's read of the host
 /// done in this round trip.
@@ -476,7 +478,7 @@ pub fn finish(
     let mut script = format!(
         "{} || true\n{tag} || {{ echo {} >&2; exit 1; }}",
         docker::audit::record_script(config, &line),
-        q(&format!("{tag} failed on {host}")),
+        q(&format!("{tag} failed")),
     );
     // The prune runs in the background while the release is recorded and the running versions
     // are read: those read no container or image the prune removes (it removes only stopped
@@ -486,7 +488,7 @@ pub fn finish(
         script.push_str(&format!(
             "\n( {} || {{ echo {} >&2; exit 1; }} ) & dray_pruning=$!",
             docker::prune::all_script(config),
-            q(&format!("prune on {host} failed")),
+            q("prune failed"),
         ));
     }
     if let Some(command) = record {
@@ -494,10 +496,7 @@ pub fn finish(
         let text = docker::script::inner(&rec).unwrap_or_default();
         script.push_str(&format!(
             "\n{text} || {{ echo {} >&2; exit 1; }}",
-            q(&format!(
-                "record release {} on {host} failed",
-                release.version
-            )),
+            q(&format!("record release {} failed", release.version)),
         ));
     }
     for (i, role) in read_back.iter().enumerate() {

@@ -485,6 +485,52 @@ impl Plan {
         out
     }
 
+    /// The same plan with equal argument texts held once ([`crate::command::TextPool`]): a
+    /// deploy's commands are the same on every host of a role, and at 1,000 hosts their
+    /// per-host copies were a quarter of the deploy's memory (issue #19).
+    pub fn shared(mut self) -> Plan {
+        let mut pool = crate::command::TextPool::default();
+        let mut share = |c: &mut PlannedCommand| c.spec.share_args(&mut pool);
+        for step in self.stages.iter_mut().flat_map(|s| &mut s.steps) {
+            match step {
+                Step::Hosts(h) => h
+                    .hosts
+                    .iter_mut()
+                    .flat_map(|hc| &mut hc.commands)
+                    .for_each(&mut share),
+                Step::Local(l) => {
+                    l.commands.iter_mut().for_each(&mut share);
+                    if let Some(e) = &mut l.ensure_builder {
+                        share(&mut e.inspect);
+                        e.remove.iter_mut().for_each(&mut share);
+                        e.create.iter_mut().for_each(&mut share);
+                    }
+                }
+                Step::Lock(l) => {
+                    l.commands.iter_mut().for_each(&mut share);
+                    share(&mut l.status);
+                }
+                Step::Unlock(u) => share(&mut u.command),
+                Step::LockStatus(l) => share(&mut l.command),
+                Step::Boot(b) => {
+                    let mut boot: Option<&mut BootStep> = Some(b);
+                    while let Some(b) = boot {
+                        if let Some(c) = b.before_barrier.as_deref_mut() {
+                            share(c);
+                        }
+                        b.commands.iter_mut().for_each(&mut share);
+                        share(&mut b.if_start_lost);
+                        boot = b.revert.as_deref_mut();
+                    }
+                }
+                Step::ReadBack(r) => r.rows.iter_mut().for_each(|row| share(&mut row.command)),
+                Step::Interactive(i) => share(&mut i.command),
+                Step::Hook(_) | Step::Wait(_) | Step::Say(_) => {}
+            }
+        }
+        self
+    }
+
     /// The hosts the plan's commands go to, each once, in the order of their first command
     /// (for [`Plan::connect`] of a plan that reaches beyond the app's hosts: accessories).
     pub fn hosts_used(&self) -> Vec<String> {

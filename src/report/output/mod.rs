@@ -141,7 +141,7 @@ pub fn plan_secrets(plan: &Plan) -> Vec<String> {
     let mut spec = |s: &crate::command::CommandSpec| {
         for a in &s.args {
             if let crate::command::Arg::Sensitive { value, .. } = a {
-                out.push(value.clone());
+                out.push(value.to_string());
                 if let Some((_, v)) = value.split_once('=') {
                     out.push(v.to_string());
                 }

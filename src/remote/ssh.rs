@@ -381,13 +381,14 @@ impl SshRemote {
             let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
             let read_out = async {
                 if let Some(pipe) = out_pipe.as_mut() {
-                    let mut buf = [0u8; 8192];
+                    // Straight into `stdout`: no read buffer in this future, which every host's
+                    // command in flight holds (issue #19: 8 KiB each at 1,000 hosts).
                     loop {
-                        let n = pipe.read(&mut buf).await?;
+                        stdout.reserve(512);
+                        let n = pipe.read_buf(&mut stdout).await?;
                         if n == 0 {
                             break;
                         }
-                        stdout.extend_from_slice(&buf[..n]);
                         watch.feed(&stdout);
                     }
                 }

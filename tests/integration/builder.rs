@@ -433,15 +433,7 @@ fn fleet_deploy_arch_arm64_is_refused_before_any_host_is_touched() {
     // connections to the same hosts are not counted.
     let source = Fleet::unique_source_address();
     let ssh_dir = tempfile::tempdir().expect("tempdir");
-    let ssh_config = ssh_dir.path().join("ssh_config");
-    std::fs::write(
-        &ssh_config,
-        format!(
-            "Host *\n  BindAddress {source}\nInclude {}\n",
-            fleet.ssh_config().display()
-        ),
-    )
-    .expect("write ssh config");
+    let ssh_config = fleet.bound_ssh_config(ssh_dir.path(), &source);
     let own_config = format!("config: {}", ssh_config.display());
     let fleet_config = format!("config: {}", fleet.ssh_config().display());
     let project = Project::new(fleet, &service, |d| {

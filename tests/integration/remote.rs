@@ -34,15 +34,7 @@ impl App {
         let dir = tempfile::tempdir().expect("tempdir");
         let service = unique_name("rt").replace('-', "");
         let source = Fleet::unique_source_address();
-        let ssh_config = dir.path().join("ssh_config");
-        std::fs::write(
-            &ssh_config,
-            format!(
-                "Host *\n  BindAddress {source}\nInclude {}\n",
-                fleet.ssh_config().display()
-            ),
-        )
-        .expect("write ssh config");
+        let ssh_config = fleet.bound_ssh_config(dir.path(), &source);
         let hosts_yaml: String = hosts.iter().map(|h| format!("      - {h}\n")).collect();
         let yaml = format!(
             "service: {service}\nimage: dray-base\nservers:\n  web:\n    hosts:\n{hosts_yaml}\

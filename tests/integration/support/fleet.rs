@@ -249,6 +249,21 @@ impl Fleet {
             .count()
     }
 
+    /// An ssh config in `dir` that connects from `source` (`BindAddress`, see
+    /// [`Fleet::unique_source_address`]) and is otherwise the fleet's; its path.
+    pub fn bound_ssh_config(&self, dir: &Path, source: &str) -> PathBuf {
+        let path = dir.join("ssh_config");
+        fs::write(
+            &path,
+            format!(
+                "Host *\n  BindAddress {source}\nInclude {}\n",
+                self.ssh_config().display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
     /// A loopback address no other test in this process uses, for `ssh -o BindAddress=…`.
     pub fn unique_source_address() -> String {
         static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -12,6 +12,12 @@ use super::script::{container_id_script, sh, words};
 pub const STATE_FORMAT: &str =
     "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}";
 
+/// [`STATE_FORMAT`] for a readiness wait: the container's creation time before the health, so
+/// that the wait can ask `docker events` for what happened to it since (see
+/// `boot::poll_ready`).
+pub const WAIT_STATE_FORMAT: &str =
+    "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}} {{.Created}} {{if .State.Health}}{{.State.Health.Status}}{{end}}";
+
 /// The statuses Kamal counts as the current container.
 const ACTIVE_STATUSES: [&str; 2] = ["running", "restarting"];
 
@@ -395,12 +401,21 @@ impl<'a> App<'a> {
 
     /// [`App::state`] of the container `name`.
     pub fn state_named(&self, name: &str) -> CommandSpec {
+        self.state_named_as(name, STATE_FORMAT)
+    }
+
+    /// [`App::state_named`] in [`WAIT_STATE_FORMAT`], for a readiness wait.
+    pub fn wait_state_named(&self, name: &str) -> CommandSpec {
+        self.state_named_as(name, WAIT_STATE_FORMAT)
+    }
+
+    fn state_named_as(&self, name: &str, format: &str) -> CommandSpec {
         sh(
             format!("check {} state on {}", self.role.name, self.host),
             format!(
                 "{} | xargs docker inspect --format {}",
                 container_id_script(name),
-                quote(STATE_FORMAT)
+                quote(format)
             ),
         )
     }

@@ -284,20 +284,18 @@ fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, announce: bool) 
         "fail() {{ echo {marker}\"$1\"; {logs} || true; {health} || true; {stop_new} > /dev/null 2>&1 || true; exit 1; }}",
         marker = quote(FAILED_MARKER),
     );
-    // `state` prints: status, restart count, exit code, health (empty without a check).
+    // `state` prints: status, restart count, exit code, creation time, health (empty without a
+    // check).
     let state = if flat {
         format!(
             "docker inspect --type container --format {} {}",
-            quote(super::app::STATE_FORMAT),
+            quote(super::app::WAIT_STATE_FORMAT),
             quote(&name)
         )
     } else {
-        app.state(version).to_shell()
+        app.wait_state_named(&name).to_shell()
     };
-    let read_state = format!(
-        "set -- $({state} 2>/dev/null || true)\n\
-         state=${{1:-}}; restarts=${{2:-0}}; code=${{3:-}}; health=${{4:-}}"
-    );
+    let read_state = read_wait_state(&state);
     let wait = if role.runs_proxy() {
         const PLACEHOLDER: &str = "DRAYTARGETID";
         let deploy_to = |target: &str, v: &str| {
@@ -338,7 +336,7 @@ fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, announce: bool) 
             )),
         )
     } else {
-        poll_ready(config, &read_state)
+        poll_ready(config, &read_state, &name)
     };
     // `old` may be a hole the engine fills at run time: whether it is empty or the new
     // version is decided on the host.
@@ -360,21 +358,39 @@ fn settle_with(app: &App<'_>, version: &str, old: Option<&str>, announce: bool) 
     )
 }
 
-/// How often [`poll_ready`] reads the container's state: as often as the bare script a deploy is
-/// measured against (`scripts/bench`), so noticing a healthy container costs ~50 ms on average,
-/// not ~100 ms; each read is one `docker inspect` on the host.
+/// How often [`poll_ready`] reads the container's state when `docker events` cannot tell it when
+/// to: as often as the bare script a deploy is measured against (`scripts/bench`).
 pub(crate) const POLL_SECONDS: &str = "0.1";
 
-/// A bounded poll until the container `read_state` reads is ready: healthy (Docker health
-/// check), or running for `readiness_delay`; `fail` (defined by the caller) otherwise.
+/// The shell that reads a readiness wait's state with `state` (a command printing
+/// [`super::app::WAIT_STATE_FORMAT`]) into `state`, `restarts`, `code`, `created` and `health`.
+pub(crate) fn read_wait_state(state: &str) -> String {
+    format!(
+        "set -- $({state} 2>/dev/null || true)\n\
+         state=${{1:-}}; restarts=${{2:-0}}; code=${{3:-}}; created=${{4:-}}; health=${{5:-}}"
+    )
+}
+
+/// A bounded wait until the container `name` (whose state `read_state`, from
+/// [`read_wait_state`], reads) is ready: healthy (Docker health check), or running for
+/// `readiness_delay`; `fail` (defined by the caller) otherwise.
 ///
-/// The clock is the kernel's uptime read with the shell's own `read` (no `date` per poll;
-/// `date +%s` where `/proc/uptime` cannot be read), so a poll starts only its `docker inspect`
-/// and the `sleep`.
-pub(crate) fn poll_ready(config: &Config, read_state: &str) -> String {
+/// Between two reads the script does not poll: one `docker events` call, replaying from the
+/// container's creation, blocks until the container's health changes, it dies or it is removed
+/// (each ends the wait at the next read), or until the time the next decision is due (the
+/// deadline, or the end of `readiness_delay`). A healthy container is noticed as Docker records
+/// it, and a wait costs three `docker` calls (read, events, read) instead of one `docker
+/// inspect` per tenth of a second. Where `docker events` reports nothing (it failed, or the
+/// container is not running yet), the next read follows after [`POLL_SECONDS`].
+///
+/// The clock is the kernel's uptime read with the shell's own `read` (`date +%s` where
+/// `/proc/uptime` cannot be read); `date +%s` once more gives the offset to the epoch that
+/// `docker events --until` takes.
+pub(crate) fn poll_ready(config: &Config, read_state: &str, name: &str) -> String {
     format!(
         "clock() {{ if read -r now _ < /proc/uptime 2>/dev/null; then now=${{now%%.*}}; else now=$(date +%s); fi; }}\n\
-         clock; deadline=$((now + {timeout})); since=\n\
+         clock; deadline=$((now + {timeout})); since=; off=$(($(date +%s) - now))\n\
+         woken() {{ {{ docker events --since \"$created\" --until $((off + $1)) --filter container={name} --filter event=die --filter event=destroy --filter event=health_status --format x 2>/dev/null & echo \"p:$!\"; wait; }} | {{ p=; e=; while read -r l; do case $l in p:*) p=${{l#p:}} ;; *) e=1 ;; esac; [ -z \"$p\" ] || [ -z \"$e\" ] || {{ kill \"$p\" 2>/dev/null; exit 0; }}; done; [ -n \"$e\" ]; }}; }}\n\
          while :; do\n\
          \x20 {read_state}\n\
          \x20 clock\n\
@@ -392,12 +408,14 @@ pub(crate) fn poll_ready(config: &Config, read_state: &str) -> String {
          \x20   *) if [ \"$state\" = running ]; then [ -n \"$since\" ] || since=$now; [ $((now - since)) -ge {delay} ] && break; fi ;;\n\
          \x20 esac\n\
          \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $state${{health:+ $health}}\"; }}\n\
-         \x20 sleep {poll} 2>/dev/null || sleep 1\n\
+         \x20 due=$deadline; [ -z \"$since\" ] || [ $((since + {delay})) -ge \"$due\" ] || due=$((since + {delay}))\n\
+         \x20 {{ [ \"$state\" = running ] && [ -n \"$created\" ] && woken \"$due\"; }} || sleep {poll} 2>/dev/null || sleep 1\n\
          done",
         timeout = config.deploy_timeout,
         poll = POLL_SECONDS,
         unhealthy_marker = quote(UNHEALTHY_MARKER),
         delay = config.readiness_delay,
+        name = quote(name),
         read_state = read_state.replace('\n', "\n  "),
     )
 }
@@ -492,11 +510,12 @@ mod tests {
                 "settle of {}",
                 role.name
             );
-            // The poll's clock is the shell's `read` of the uptime (`date` only without it).
+            // The wait's clock is the shell's `read` of the uptime (`date` only without it, and
+            // once for the epoch offset `docker events --until` takes).
             let text = crate::docker::script::inner(&settle).unwrap_or_default();
             if !role.runs_proxy() {
                 assert!(text.contains("read -r now _ < /proc/uptime"));
-                assert_eq!(text.matches("$(date").count(), 1);
+                assert_eq!(text.matches("$(date").count(), 2);
             }
         }
     }
@@ -527,17 +546,70 @@ mod tests {
     }
 
     #[test]
-    fn the_health_poll_reads_the_state_every_tenth_of_a_second() {
+    fn the_readiness_wait_blocks_on_docker_events_instead_of_polling() {
         let config = base();
         let role = config.role("workers").expect("workers");
         let app = App::new(&config, role, "1.1.1.1");
         let text = crate::docker::script::inner(&settle(&app, "999", Some("998")))
             .unwrap_or_default()
             .to_string();
+        // One `docker events` from the container's creation, for what ends a wait, until the
+        // next decision is due; a tenth-of-a-second poll only where it reports nothing.
         assert!(
-            text.contains("\n  sleep 0.1 2>/dev/null || sleep 1\n"),
+            text.contains(
+                "docker events --since \"$created\" --until $((off + $1)) --filter container=app-workers-999 --filter event=die --filter event=destroy --filter event=health_status"
+            ),
             "{text}"
         );
+        assert!(
+            text.contains("woken \"$due\"; } || sleep 0.1 2>/dev/null || sleep 1\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("docker inspect").count(), 2, "{text}");
+    }
+
+    /// The wait run by `sh` against a stand-in `docker` on PATH that records its calls: a
+    /// container that turns healthy is noticed at the health event, with one read before and
+    /// one after it, and no poll in between.
+    #[test]
+    fn the_readiness_wait_reads_the_state_twice_around_one_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("docker");
+        let calls = dir.path().join("calls");
+        // inspect: `starting` on the first read, `healthy` after; events: one health event
+        // after 0.3 s, then it would stream on (the wait kills it).
+        let fake = format!(
+            "#!/bin/sh\necho \"$1\" >> {calls}\ncase $1 in\n\
+             inspect) if [ -e {calls}.read ]; then h=healthy; else : > {calls}.read; h=starting; fi; echo \"running 0 0 2026-01-01T00:00:00.5Z $h\" ;;\n\
+             events) sleep 0.3; echo x; exec sleep 30 ;;\n\
+             esac\n",
+            calls = calls.display()
+        );
+        std::fs::write(&bin, fake).expect("write");
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let config = base();
+        let role = config.role("workers").expect("workers");
+        let app = App::new(&config, role, "1.1.1.1");
+        let script = crate::docker::script::inner(&settle(&app, "999", None))
+            .unwrap_or_default()
+            .to_string();
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", path)
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{out:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let calls = std::fs::read_to_string(&calls).expect("calls");
+        assert_eq!(calls, "inspect\nevents\ninspect\n");
     }
 
     #[test]

@@ -236,11 +236,7 @@ pub fn settle(
         health = app.health_log_named(&name).to_shell(),
         stop_new = stop_quietly(app, &container_id_script(&name)),
     );
-    let read_state = format!(
-        "set -- $({} 2>/dev/null || true)\n\
-         state=${{1:-}}; restarts=${{2:-0}}; code=${{3:-}}; health=${{4:-}}",
-        app.state_named(&name).to_shell()
-    );
+    let read_state = super::boot::read_wait_state(&app.wait_state_named(&name).to_shell());
     let wait = if role.runs_proxy() {
         let mut targets = String::from("targets=\n");
         for r in std::iter::once(replica).chain(done.iter().copied()) {
@@ -282,7 +278,7 @@ pub fn settle(
             unhealthy = quote(UNHEALTHY_MARKER),
         )
     } else {
-        super::boot::poll_ready(config, &read_state)
+        super::boot::poll_ready(config, &read_state, &name)
     };
     let clean_up: String = if last {
         super::boot::clean_up_after_stop(config, role, version)

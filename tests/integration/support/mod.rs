@@ -45,3 +45,32 @@ pub mod fleet;
 pub mod procs;
 pub mod project;
 pub mod ssh_cli;
+
+/// A port free on 127.0.0.1 now, for a server the test starts to listen on.
+///
+/// Below the kernel's ephemeral range rather than port 0: the kernel also hands ports of that
+/// range out as the source ports of outgoing connections, which tests running at once make many
+/// of, so a `:0` port can be taken before the server binds it. Each test process starts at its
+/// own place in the range (spread by pid) and walks it. (dray-proxy's tests hold the same
+/// helper.)
+pub fn free_local_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_low.saturating_sub(12_000).max(1024);
+    let span = ephemeral_low.saturating_sub(low).max(1);
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let Ok(port) = u16::try_from(low + offset) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{ephemeral_low}");
+}

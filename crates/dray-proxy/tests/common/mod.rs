@@ -125,11 +125,34 @@ pub struct Proxy {
     _temp: tempfile::TempDir,
 }
 
+/// A port free on 127.0.0.1 now, for a proxy to listen on once it starts.
+///
+/// Taken from below the kernel's ephemeral range, not from port 0: a port the kernel hands out
+/// for `:0` is one it also hands out as the source port of outgoing connections, and the tests
+/// running in parallel make many, so one of them could take it before the proxy binds it (CI
+/// saw `cannot listen on 127.0.0.1:40171: Address already in use`). Each test process starts
+/// at its own place in the range (spread by pid) and walks it, so two processes choosing at the
+/// same moment do not pick the same port.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_low.saturating_sub(12_000).max(1024);
+    let span = ephemeral_low.saturating_sub(low).max(1);
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let Ok(port) = u16::try_from(low + offset) else {
+            continue;
+        };
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{ephemeral_low}");
 }
 
 impl Proxy {

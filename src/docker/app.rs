@@ -373,6 +373,42 @@ impl<'a> App<'a> {
         )
     }
 
+    /// [`Self::current_version_assign`] and the clash check of `version`'s name read side by
+    /// side, for a boot's start (issue #19: one `docker` call's time instead of two before the
+    /// first effect): `var` gets the version running now, `clash_var` the id of any container
+    /// named as the new one (empty when none). The two listings print prefixed lines (`a`,
+    /// `c`) into one command substitution; their failures leave the variables empty, as the
+    /// reads they replace. A non-replicated role only (its name is exact); a replicated one
+    /// reads them one after the other.
+    pub fn current_version_and_clash_assign(
+        &self,
+        var: &str,
+        clash_var: &str,
+        version: &str,
+    ) -> String {
+        let clash = format!("{clash_var}=$({})", self.container_id(version).to_shell());
+        if self.role.replicated() {
+            return format!("{}\n{clash}", self.current_version_assign(var));
+        }
+        let filters = words(&self.filter_words(&ACTIVE_STATUSES));
+        let latest = format!("{}:{}", self.config.repository, self.config.latest_tag());
+        let name = self.container_name(version);
+        format!(
+            "dray_reads=$({{ docker ps --latest --format {a} {filters} --filter {ancestor} & \
+docker container ls --all --filter {named} --format {c} & wait; }}) || dray_reads=\n\
+{var}=; {clash_var}=; set -- $dray_reads\n\
+while [ \"$#\" -ge 2 ]; do case $1 in a) {var}=$2 ;; c) {clash_var}=$2 ;; esac; shift 2; done\n\
+[ -n \"${var}\" ] || {var}=$(docker ps --latest {format} {filters}) || {var}=\n\
+{var}=${{{var}#{prefix}-}}",
+            a = quote("a {{.Names}}"),
+            c = quote("c {{.ID}}"),
+            ancestor = quote(&format!("ancestor={latest}")),
+            named = quote(&format!("name=^{name}$")),
+            format = words(&["--format", self.names_format()]),
+            prefix = self.container_prefix(),
+        )
+    }
+
     /// `docker stop [-t N] <name>` of `version`'s container as script text, for a batched
     /// script (a non-replicated role: the name is exact, so no lookup and `xargs` are needed).
     pub fn stop_script(&self, version: &str) -> String {

@@ -134,13 +134,14 @@ fn prepare_script(
     let config = app.config();
     let replaced = App::replaced_version(version, replaced_hex);
     let preamble = preamble.map(|p| format!("{p}\n")).unwrap_or_default();
+    // The clash check is read with the old version, before the preamble: neither the proxy's
+    // boot nor the stale containers' stop (stopped, not removed or renamed) changes it.
     format!(
         "set -e\n\
          {current}\n\
          {preamble}\
-         if [ -n \"$({clash})\" ]; then\n  {audit_rename}\n  {rename}\n  [ \"$old\" != {v} ] || old={replaced_q}\nfi",
-        current = app.current_version_assign("old"),
-        clash = app.container_id(version).to_shell(),
+         if [ -n \"$dray_clash\" ]; then\n  {audit_rename}\n  {rename}\n  [ \"$old\" != {v} ] || old={replaced_q}\nfi",
+        current = app.current_version_and_clash_assign("old", "dray_clash", version),
         audit_rename = audit::record_script(
             config,
             &audit(format!("Renaming container {version} to {replaced}"))
@@ -181,18 +182,23 @@ fn run_script(
 /// stages, in their order, then the boot): the `kamal` network and, on the host's first role,
 /// the proxy (`proxy`: `Some(runs_proxy)`), then this role's running containers other than
 /// `$old` stopped.
+///
+/// Without the proxy the network is created beside the stale containers' listing and stop
+/// (they need no network; the new container's `docker run`, after the preamble, does): one
+/// `docker` call less one after another (issue #19).
 pub fn start_preamble(app: &App<'_>, proxy: Option<bool>) -> String {
-    let mut out = String::new();
-    if let Some(runs_proxy) = proxy {
-        out.push_str(&super::proxy::boot_script(
-            app.config(),
-            app.host(),
-            runs_proxy,
-        ));
-        out.push('\n');
+    let stale = app.stale_stop_script("old");
+    match proxy {
+        Some(true) => format!(
+            "{}\n{stale}",
+            super::proxy::boot_script(app.config(), app.host(), true)
+        ),
+        Some(false) => format!(
+            "{{ {}; }} & dray_net=$!\n{stale}\nwait $dray_net",
+            super::proxy::boot_script(app.config(), app.host(), false)
+        ),
+        None => stale,
     }
-    out.push_str(&app.stale_stop_script("old"));
-    out
 }
 
 /// Round trip 2: readiness on the host, then stop `old` (when it differs); on failure, the
@@ -540,9 +546,56 @@ mod tests {
         let shell = start(&app, "999", "h-1", "abcd", Secret(Vec::new()), &line, None).to_shell();
         assert!(!shell.contains("docker image ls"), "{shell}");
         assert!(
-            shell.contains("--filter ancestor=dhh/app:latest)"),
+            shell.contains("--filter ancestor=dhh/app:latest &"),
             "{shell}"
         );
+    }
+
+    /// The start's two reads side by side, run by `sh` against a stand-in `docker`: the old
+    /// version from the `latest` image's container, else the latest running one; the clash
+    /// id when a container has the new name; both empty when the listings fail (nothing on standard output, as `docker` when the engine is down).
+    #[test]
+    fn the_old_version_and_the_clash_are_read_side_by_side() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("docker");
+        let fake = r#"#!/bin/sh
+[ -z "$FAIL" ] || { echo 'Cannot connect to the Docker daemon' >&2; exit 1; }
+case "$*" in
+  *ancestor=*) [ -z "$A" ] || echo "a $A" ;;
+  ps*) [ -z "$B" ] || echo "$B" ;;
+  'container ls'*) sleep 0.2; [ -z "$C" ] || echo "c $C" ;;
+esac
+"#;
+        std::fs::write(&bin, fake).expect("write");
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let config = base();
+        let role = config.role("web").expect("web");
+        let app = App::new(&config, role, "1.1.1.1");
+        let script = format!(
+            "set -e\n{}\necho \"$old|$dray_clash\"",
+            app.current_version_and_clash_assign("old", "dray_clash", "999")
+        );
+        let run = |vars: &[(&str, &str)]| {
+            let mut cmd = std::process::Command::new("sh");
+            cmd.arg("-c")
+                .arg(&script)
+                .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()));
+            for (k, v) in vars {
+                cmd.env(k, v);
+            }
+            let out = cmd.output().expect("sh");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(
+            run(&[("A", "app-web-12"), ("B", "app-web-11"), ("C", "f00")]),
+            "12|f00"
+        );
+        assert_eq!(run(&[("B", "app-web-11")]), "11|");
+        assert_eq!(run(&[("C", "f00")]), "|f00");
+        assert_eq!(run(&[]), "|");
+        assert_eq!(run(&[("A", "app-web-12"), ("FAIL", "1")]), "|");
     }
 
     #[test]

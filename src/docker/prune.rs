@@ -120,48 +120,66 @@ pub fn all_batch(config: &Config, host: &str) -> CommandSpec {
     super::script::sh(format!("prune on {host}"), all_script(config))
 }
 
-/// [`all`]'s three steps as one script with no nested shell and no pipeline: the containers
-/// beyond the newest `retain_containers` from the positional parameters, then the
-/// dangling-image prune (retried while another prune runs) in a background subshell while the
-/// tagged images are checked against the used ones with a `case` instead of a `grep` per
-/// image, the script's status failing when either did. Each step's effect is [`all`]'s: the
-/// dangling prune and the removal of unused tags touch different images (the tag loop skips
-/// `<none>`), so running them side by side changes nothing but the time, about a tenth of a
-/// second on the fleet (`docker image prune` and `docker image ls` are its slowest calls).
-/// The unused tags go in two `docker rmi` calls, not one per tag (each call costs tens of
-/// milliseconds of the server's time): all but the last with their failures ignored, then the
-/// last, whose status is the step's, as in Kamal's `… | while read image tag; do docker rmi
-/// $tag; done` (each tag's removal tried on its own; the last one's status counts). Image
-/// references hold no blanks or glob characters, so the list splits into the same words.
+/// [`all`]'s three steps as one script with no nested shell and no pipeline, in [`all`]'s
+/// order of effects (containers, then images), with as few `docker` calls one after another as
+/// that order allows (each call costs tens of milliseconds of the server's time, issue #19):
+///
+/// 1. One `docker ps -a` of the service's containers (every destination and state, newest
+///    first) gives both what [`containers`] removes (this destination's stopped containers
+///    beyond the newest `retain_containers`) and what [`tagged_images`] keeps (the images of
+///    every container that stays), instead of a container listing for each.
+/// 2. The removal (`docker rm`: all but the last with their failures ignored, then the last,
+///    whose status is the step's, as Kamal's `… | while read container_id; do docker rm
+///    $container_id; done`) runs beside `docker image ls`: removing containers changes no
+///    image or tag.
+/// 3. Once both ended, the dangling-image prune (retried while another prune runs) runs in a
+///    background subshell while the unused tags are untagged in two `docker rmi` calls (all
+///    but the last with their failures ignored, then the last, as Kamal's loop): they touch
+///    different images (the tag loop skips `<none>`).
+///
+/// Image references hold no blanks or glob characters, so the lists split into the same
+/// words. With a replicated role the containers are counted by version ([`containers`]), and
+/// the script keeps its own container listing for the images.
 pub fn all_script(config: &Config) -> String {
-    let containers = if config.roles.iter().any(|r| r.replicated()) {
-        let c = containers(config, config.retain_containers, "");
-        format!("{{ {}\n}}", super::script::inner(&c).unwrap_or_default())
-    } else {
-        format!(
-            "{{ set -- $(docker ps -q -a --filter {} --filter {} --filter status=created --filter status=exited --filter status=dead); \
-[ \"$#\" -le {retain} ] || {{ shift {retain}; for container_id; do docker rm $container_id; done; }}; }}",
-            quote(&format!("label=service={}", config.service)),
-            quote(&destination_filter(config)),
-            retain = config.retain_containers,
-        )
-    };
-    let prune = image_prune_words(config);
+    let prune = super::script::retry_while_busy_inline(&image_prune_words(config));
     let service = quote(&format!("label=service={}", config.service));
     let latest = quote(&format!("{}:latest", config.repository));
     let latest_dest = quote(&format!("{}:latest-", config.repository));
-    let tagged = format!(
-        "{{ used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); nl='\n'; dray_rest=; dray_last=; \
-set -- $(docker image ls --filter {service} --format '{{{{.ID}}}} {{{{.Repository}}}}:{{{{.Tag}}}}'); \
+    let image_ls = format!(
+        "docker image ls --filter {service} --format '{{{{.ID}}}} {{{{.Repository}}}}:{{{{.Tag}}}}'"
+    );
+    let untag = format!(
+        "dray_rest=; dray_last=; \
 while [ \"$#\" -ge 2 ]; do image=$1; tag=$2; shift 2; \
 case \"$tag\" in {latest}|{latest_dest}*|*:'<none>') continue ;; esac; \
 case \"$nl$used$nl\" in *\"$nl$image$nl\"*|*\"$nl$tag$nl\"*) continue ;; esac; \
 dray_rest=\"$dray_rest${{dray_last:+ $dray_last}}\"; dray_last=$tag; done; \
-[ -z \"$dray_rest\" ] || docker rmi $dray_rest || true; [ -z \"$dray_last\" ] || docker rmi \"$dray_last\"; }}"
+[ -z \"$dray_rest\" ] || docker rmi $dray_rest || true; [ -z \"$dray_last\" ] || docker rmi \"$dray_last\""
     );
+    if config.roles.iter().any(|r| r.replicated()) {
+        let c = containers(config, config.retain_containers, "");
+        let containers = format!("{{ {}\n}}", super::script::inner(&c).unwrap_or_default());
+        return format!(
+            "{containers} && {{ ( {prune} ) & dray_prune=$!; {{ used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); nl='\n'; \
+set -- $({image_ls}); {untag}; }}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}"
+        );
+    }
+    // The destination as the listing prints it: `d<destination>` (never an empty word).
+    let dest = quote(&format!(
+        "d{}",
+        config.destination.as_deref().unwrap_or_default()
+    ));
     format!(
-        "{containers} && {{ ( {} ) & dray_prune=$!; {tagged}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}",
-        super::script::retry_while_busy_inline(&prune)
+        "nl='\n'; dray_ps=$(docker ps -a --filter {service} --format '{{{{.ID}}}} {{{{.State}}}} d{{{{.Label \"destination\"}}}} {{{{.Image}}}}') && {{ \
+used=; dray_rm=; dray_rml=; n=0; set -- $dray_ps; \
+while [ \"$#\" -ge 4 ]; do id=$1; state=$2; dest=$3; image=$4; shift 4; \
+if [ \"$dest\" = {dest} ]; then case \"$state\" in created|exited|dead) n=$((n + 1)); \
+[ \"$n\" -le {retain} ] || {{ dray_rm=\"$dray_rm${{dray_rml:+ $dray_rml}}\"; dray_rml=$id; continue; }} ;; esac; fi; \
+used=\"$used$nl$image\"; done; \
+{{ [ -z \"$dray_rm\" ] || docker rm $dray_rm || true; [ -z \"$dray_rml\" ] || docker rm \"$dray_rml\"; }} & dray_rmp=$!; \
+dray_images=$({image_ls}); dray_ils=$?; wait $dray_rmp && [ \"$dray_ils\" = 0 ]; }} && \
+{{ ( {prune} ) & dray_prune=$!; {{ set -- $dray_images; {untag}; }}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}",
+        retain = config.retain_containers,
     )
 }
 
@@ -211,7 +229,14 @@ mod tests {
     /// `dhh/app:bad`; `tags` are what `docker image ls` lists (`dhh/app:v2` is in use). Whether
     /// the script succeeded, and the log.
     fn run_all_batch(prune_exit: u8, tags: &[&str]) -> (bool, String) {
+        run_all_batch_with(prune_exit, tags, &["c0 running d dhh/app:v2"])
+    }
+
+    /// [`run_all_batch`] with `docker ps -a` listing `containers` (`ID STATE d<dest> IMAGE`,
+    /// newest first); `docker rm` of `cbad` fails.
+    fn run_all_batch_with(prune_exit: u8, tags: &[&str], containers: &[&str]) -> (bool, String) {
         let c = base();
+        let ps: String = containers.iter().map(|l| format!("echo '{l}'; ")).collect();
         let dir = tempfile::tempdir().expect("dir");
         let log = dir.path().join("log");
         let fake = dir.path().join("docker");
@@ -227,6 +252,8 @@ mod tests {
                  'image prune') echo prune-start >> $log; sleep 0.3; echo prune-end >> $log; exit {prune_exit} ;;\n\
                  'image ls') echo image-ls >> $log; {listed}:;;\n\
                  'container ls') echo container-ls >> $log; echo 'dhh/app:v2' ;;\n\
+                 'ps -a') echo ps >> $log; {ps}:;;\n\
+                 'rm '*) echo \"$*\" >> $log; case \" $* \" in *' cbad '*) exit 1 ;; esac ;;\n\
                  'rmi '*) echo \"$*\" >> $log; case \" $* \" in *' dhh/app:bad '*) exit 1 ;; esac ;;\n\
                  *) echo \"$1\" >> $log ;;\nesac\n",
                 log = log.display()
@@ -289,6 +316,57 @@ mod tests {
         assert!(ok, "{log}");
         let (ok, log) = run_all_batch(0, &["dhh/app:v1", "dhh/app:bad"]);
         assert!(!ok, "{log}");
+    }
+
+    #[test]
+    fn one_container_listing_gives_the_removals_and_the_images_in_use() {
+        // Newest first: this destination's stopped containers c1..c7 (the 6th and 7th go, with
+        // the default 5 kept), a running one, and a stopped one of another destination, which
+        // neither counts nor goes.
+        let containers = [
+            "c0 running d dhh/app:v8",
+            "c1 exited d dhh/app:v7",
+            "s1 exited dstaging dhh/app:s1",
+            "c2 exited d dhh/app:v6",
+            "c3 created d dhh/app:v5",
+            "c4 dead d dhh/app:v4",
+            "c5 exited d dhh/app:v3",
+            "c6 exited d dhh/app:v2",
+            "c7 exited d dhh/app:v1",
+        ];
+        let tags = [
+            "i1 dhh/app:v1",
+            "i2 dhh/app:v2",
+            "i3 dhh/app:v3",
+            "i8 dhh/app:v8",
+            "is dhh/app:s1",
+            "i8 dhh/app:latest",
+        ];
+        let tags: Vec<&str> = tags.iter().map(|t| &t[3..]).collect();
+        let (ok, log) = run_all_batch_with(0, &tags, &containers);
+        assert!(ok, "{log}");
+        let calls: Vec<&str> = log
+            .lines()
+            .filter(|l| l.starts_with("rm ") || l.starts_with("rmi ") || *l == "ps")
+            .collect();
+        // One listing; the two oldest removed (all but the last, then the last); the tags of
+        // the removed containers' images untagged after the removal; every other kept.
+        assert_eq!(
+            calls,
+            ["ps", "rm c6", "rm c7", "rmi dhh/app:v1", "rmi dhh/app:v2"],
+            "{log}"
+        );
+        assert!(!log.contains("container-ls"), "{log}");
+        // The last removal's failure fails the step, before any image is touched.
+        let mut bad = containers;
+        bad[8] = "cbad exited d dhh/app:v1";
+        let (ok, log) = run_all_batch_with(0, &tags, &bad);
+        assert!(!ok, "{log}");
+        assert!(!log.contains("rmi "), "{log}");
+        // Nothing to remove: no `docker rm` at all.
+        let (ok, log) = run_all_batch_with(0, &tags, &containers[..3]);
+        assert!(ok, "{log}");
+        assert!(!log.lines().any(|l| l.starts_with("rm ")), "{log}");
     }
 
     #[test]

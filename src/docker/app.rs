@@ -361,14 +361,29 @@ impl<'a> App<'a> {
                 self.current_running_version().to_shell()
             );
         }
+        self.current_version_read(var, |format, filters, ancestor| {
+            format!("{var}=$(docker ps --latest {format} {filters} --filter {ancestor}) || {var}=")
+        })
+    }
+
+    /// A non-replicated role's current-version read: `first` (given the names format, the
+    /// role's active filters and the `ancestor=<latest image>` filter, each as shell words)
+    /// reads the latest running container of the latest image into `var`; then, when it found
+    /// nothing, the latest running one; then the version from the name.
+    fn current_version_read(
+        &self,
+        var: &str,
+        first: impl FnOnce(&str, &str, &str) -> String,
+    ) -> String {
         let filters = words(&self.filter_words(&ACTIVE_STATUSES));
         let format = words(&["--format", self.names_format()]);
         let latest = format!("{}:{}", self.config.repository, self.config.latest_tag());
+        let ancestor = quote(&format!("ancestor={latest}"));
         format!(
-            "{var}=$(docker ps --latest {format} {filters} --filter {}) || {var}=\n\
+            "{}\n\
              [ -n \"${var}\" ] || {var}=$(docker ps --latest {format} {filters}) || {var}=\n\
              {var}=${{{var}#{}-}}",
-            quote(&format!("ancestor={latest}")),
+            first(&format, &filters, &ancestor),
             self.container_prefix(),
         )
     }
@@ -386,27 +401,24 @@ impl<'a> App<'a> {
         clash_var: &str,
         version: &str,
     ) -> String {
-        let clash = format!("{clash_var}=$({})", self.container_id(version).to_shell());
         if self.role.replicated() {
-            return format!("{}\n{clash}", self.current_version_assign(var));
+            return format!(
+                "{}\n{clash_var}=$({})",
+                self.current_version_assign(var),
+                self.container_id(version).to_shell()
+            );
         }
-        let filters = words(&self.filter_words(&ACTIVE_STATUSES));
-        let latest = format!("{}:{}", self.config.repository, self.config.latest_tag());
-        let name = self.container_name(version);
-        format!(
-            "dray_reads=$({{ docker ps --latest --format {a} {filters} --filter {ancestor} & \
+        let named = quote(&format!("name=^{}$", self.container_name(version)));
+        self.current_version_read(var, |_, filters, ancestor| {
+            format!(
+                "dray_reads=$({{ docker ps --latest --format {a} {filters} --filter {ancestor} & \
 docker container ls --all --filter {named} --format {c} & wait; }}) || dray_reads=\n\
 {var}=; {clash_var}=; set -- $dray_reads\n\
-while [ \"$#\" -ge 2 ]; do case $1 in a) {var}=$2 ;; c) {clash_var}=$2 ;; esac; shift 2; done\n\
-[ -n \"${var}\" ] || {var}=$(docker ps --latest {format} {filters}) || {var}=\n\
-{var}=${{{var}#{prefix}-}}",
-            a = quote("a {{.Names}}"),
-            c = quote("c {{.ID}}"),
-            ancestor = quote(&format!("ancestor={latest}")),
-            named = quote(&format!("name=^{name}$")),
-            format = words(&["--format", self.names_format()]),
-            prefix = self.container_prefix(),
-        )
+while [ \"$#\" -ge 2 ]; do case $1 in a) {var}=$2 ;; c) {clash_var}=$2 ;; esac; shift 2; done",
+                a = quote("a {{.Names}}"),
+                c = quote("c {{.ID}}"),
+            )
+        })
     }
 
     /// `docker stop [-t N] <name>` of `version`'s container as script text, for a batched

@@ -437,7 +437,7 @@ pub fn marker<'a>(output: &'a str, marker: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::test_support::base;
+    use crate::docker::test_support::{base, write_stand_in_docker};
 
     use crate::docker::test_support::audit_line as line;
 
@@ -553,11 +553,11 @@ mod tests {
 
     /// The start's two reads side by side, run by `sh` against a stand-in `docker`: the old
     /// version from the `latest` image's container, else the latest running one; the clash
-    /// id when a container has the new name; both empty when the listings fail (nothing on standard output, as `docker` when the engine is down).
+    /// id when a container has the new name; both empty when the listings fail (nothing on
+    /// standard output, as `docker` when the engine is down).
     #[test]
     fn the_old_version_and_the_clash_are_read_side_by_side() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let bin = dir.path().join("docker");
         let fake = r#"#!/bin/sh
 [ -z "$FAIL" ] || { echo 'Cannot connect to the Docker daemon' >&2; exit 1; }
 case "$*" in
@@ -566,9 +566,7 @@ case "$*" in
   'container ls'*) sleep 0.2; [ -z "$C" ] || echo "c $C" ;;
 esac
 "#;
-        std::fs::write(&bin, fake).expect("write");
-        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        write_stand_in_docker(dir.path(), fake);
         let config = base();
         let role = config.role("web").expect("web");
         let app = App::new(&config, role, "1.1.1.1");
@@ -627,7 +625,6 @@ esac
     #[test]
     fn the_readiness_wait_reads_the_state_twice_around_one_event() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let bin = dir.path().join("docker");
         let calls = dir.path().join("calls");
         // inspect: `starting` on the first read, `healthy` after; events: one health event
         // after 0.3 s, then it would stream on (the wait kills it).
@@ -638,9 +635,7 @@ esac
              esac\n",
             calls = calls.display()
         );
-        std::fs::write(&bin, fake).expect("write");
-        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        write_stand_in_docker(dir.path(), &fake);
         let config = base();
         let role = config.role("workers").expect("workers");
         let app = App::new(&config, role, "1.1.1.1");

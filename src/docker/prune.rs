@@ -186,7 +186,7 @@ dray_images=$({image_ls}); dray_ils=$?; wait $dray_rmp && [ \"$dray_ils\" = 0 ];
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::test_support::{base, staging};
+    use crate::docker::test_support::{base, staging, write_stand_in_docker};
 
     #[test]
     fn prune_without_destination() {
@@ -205,14 +205,10 @@ mod tests {
         );
         // A stand-in `docker` lists stopped containers newest first and echoes the removals.
         let dir = tempfile::tempdir().expect("dir");
-        let fake = dir.path().join("docker");
-        std::fs::write(
-            &fake,
+        write_stand_in_docker(
+            dir.path(),
             "#!/bin/sh\nif [ \"$1\" = ps ]; then printf '%s\\n' 'a1 app-web-v3-r2 web 2' 'a2 app-web-v3 web ' 'a3 app-workers-v3 workers ' 'a4 app-web-v2-r2 web 2' 'a5 app-web-v2 web ' 'a6 app-web-v1-r2 web 2' 'a7 app-web-v1 web '; else echo \"$@\"; fi\n",
-        )
-        .expect("write");
-        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        );
         let cmd = containers(&c, 2, "1.1.1.1");
         let out = std::process::Command::new("sh")
             .arg("-c")
@@ -239,15 +235,14 @@ mod tests {
         let ps: String = containers.iter().map(|l| format!("echo '{l}'; ")).collect();
         let dir = tempfile::tempdir().expect("dir");
         let log = dir.path().join("log");
-        let fake = dir.path().join("docker");
         let listed: String = tags
             .iter()
             .enumerate()
             .map(|(i, t)| format!("echo 'i{i} {t}'; "))
             .collect();
-        std::fs::write(
-            &fake,
-            format!(
+        write_stand_in_docker(
+            dir.path(),
+            &format!(
                 "#!/bin/sh\nlog={log}\ncase \"$1 $2\" in\n\
                  'image prune') echo prune-start >> $log; sleep 0.3; echo prune-end >> $log; exit {prune_exit} ;;\n\
                  'image ls') echo image-ls >> $log; {listed}:;;\n\
@@ -258,10 +253,7 @@ mod tests {
                  *) echo \"$1\" >> $log ;;\nesac\n",
                 log = log.display()
             ),
-        )
-        .expect("write");
-        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        );
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(all_script(&c))
@@ -335,14 +327,13 @@ mod tests {
             "c7 exited d dhh/app:v1",
         ];
         let tags = [
-            "i1 dhh/app:v1",
-            "i2 dhh/app:v2",
-            "i3 dhh/app:v3",
-            "i8 dhh/app:v8",
-            "is dhh/app:s1",
-            "i8 dhh/app:latest",
+            "dhh/app:v1",
+            "dhh/app:v2",
+            "dhh/app:v3",
+            "dhh/app:v8",
+            "dhh/app:s1",
+            "dhh/app:latest",
         ];
-        let tags: Vec<&str> = tags.iter().map(|t| &t[3..]).collect();
         let (ok, log) = run_all_batch_with(0, &tags, &containers);
         assert!(ok, "{log}");
         let calls: Vec<&str> = log

@@ -66,3 +66,12 @@ pub fn audit_line(message: String) -> crate::docker::AuditLine {
         message,
     }
 }
+
+/// Write `script` as an executable `docker` in `dir`: a stand-in for the unit tests that run a
+/// generated script with `dir` first on `PATH`.
+pub fn write_stand_in_docker(dir: &std::path::Path, script: &str) {
+    let bin = dir.join("docker");
+    std::fs::write(&bin, script).expect("write the stand-in docker");
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod the stand-in docker");
+}

@@ -408,13 +408,45 @@ impl<'a> App<'a> {
                 self.container_id(version).to_shell()
             );
         }
+        self.start_reads_assign(var, clash_var, version, None)
+    }
+
+    /// [`Self::current_version_and_clash_assign`] of a non-replicated role, and with `stale`
+    /// (`Some((stale_var, beside))`) a deploy's start: the role's running containers' names
+    /// (the stale-container stop's listing, [`Self::stale_stop_of`]) read beside them into
+    /// `stale_var` (space-separated), and the simple command `beside` (its output and status
+    /// discarded: the `kamal` network's creation) run beside the three: one `docker` call's
+    /// time for all the reads before the start's first effect.
+    pub fn start_reads_assign(
+        &self,
+        var: &str,
+        clash_var: &str,
+        version: &str,
+        stale: Option<(&str, Option<&str>)>,
+    ) -> String {
         let named = quote(&format!("name=^{}$", self.container_name(version)));
+        let (stale_ps, stale_init, stale_case) = match stale {
+            Some((stale_var, beside)) => {
+                let mut ps = vec!["docker".to_string(), "ps".into()];
+                ps.extend(self.filter_words(&[]));
+                ps.extend(["--format".into(), "s {{.Names}}".into()]);
+                let beside = beside
+                    .map(|b| format!("{b} > /dev/null 2>&1 & "))
+                    .unwrap_or_default();
+                (
+                    format!("{} & {beside}", words(&ps)),
+                    format!(" {stale_var}=;"),
+                    format!(" s) {stale_var}=\"${stale_var} $2\" ;;"),
+                )
+            }
+            None => Default::default(),
+        };
         self.current_version_read(var, |_, filters, ancestor| {
             format!(
                 "dray_reads=$({{ docker ps --latest --format {a} {filters} --filter {ancestor} & \
-docker container ls --all --filter {named} --format {c} & wait; }}) || dray_reads=\n\
-{var}=; {clash_var}=; set -- $dray_reads\n\
-while [ \"$#\" -ge 2 ]; do case $1 in a) {var}=$2 ;; c) {clash_var}=$2 ;; esac; shift 2; done",
+docker container ls --all --filter {named} --format {c} & {stale_ps}wait; }}) || dray_reads=\n\
+{var}=; {clash_var}=;{stale_init} set -- $dray_reads\n\
+while [ \"$#\" -ge 2 ]; do case $1 in a) {var}=$2 ;; c) {clash_var}=$2 ;;{stale_case} esac; shift 2; done",
                 a = quote("a {{.Names}}"),
                 c = quote("c {{.ID}}"),
             )
@@ -613,15 +645,24 @@ while [ \"$#\" -ge 2 ]; do case $1 in a) {var}=$2 ;; c) {clash_var}=$2 ;; esac; 
         let mut ps = vec!["docker".to_string(), "ps".into()];
         ps.extend(self.filter_words(&[]));
         ps.extend(["--format".into(), self.names_format().into()]);
+        self.stale_stop_loop(&format!("$({})", words(&ps)), current)
+    }
+
+    /// [`Self::stale_stop_script`] over the names already listed in shell variable `listed`
+    /// ([`Self::start_reads_assign`]'s `stale_var`): `docker stop` only.
+    pub fn stale_stop_of(&self, listed: &str, current: &str) -> String {
+        self.stale_stop_loop(&format!("${listed}"), current)
+    }
+
+    fn stale_stop_loop(&self, names: &str, current: &str) -> String {
         let mut stop = vec!["docker".to_string(), "stop".into()];
         stop.extend(self.stop_args());
         format!(
-            "for dray_n in $({ps}); do\n\
+            "for dray_n in {names}; do\n\
              \x20 dray_v=${{dray_n#{prefix}-}}\n\
              \x20 [ -n \"$dray_v\" ] && [ \"$dray_v\" != \"${current}\" ] || continue\n\
              \x20 {stop} \"$dray_n\" > /dev/null 2>&1 || true\n\
              done",
-            ps = words(&ps),
             prefix = self.container_prefix(),
             stop = words(&stop),
         )

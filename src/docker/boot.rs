@@ -33,8 +33,8 @@ pub const READY_MARKER: &str = "dray-ready";
 
 /// Round trip 1: clash rename, env file from stdin, old version, audit, `docker run`.
 /// `audit` builds an audit line from a message (time and performer filled by the caller).
-/// `preamble` is script text run first (a deploy folds its proxy boot and stale-container stop
-/// in here, see [`start_preamble`]); it may read `$old`, the version running before.
+/// `preamble`: what a deploy folds in (its proxy boot and stale-container stop, see
+/// [`Preamble`]), run after the reads; it may read `$old`, the version running before.
 ///
 /// One shell and only the `docker` calls, `mkdir` (when a directory is missing), and the env
 /// file's `cat`, `chmod` and `mv`: the old version is read once, before the clash rename (a
@@ -50,7 +50,7 @@ pub fn start(
     replaced_hex: &str,
     env_content: Secret,
     audit: &dyn Fn(String) -> AuditLine,
-    preamble: Option<&str>,
+    preamble: Option<Preamble>,
 ) -> CommandSpec {
     let script = format!(
         "{}\n{}",
@@ -81,7 +81,7 @@ pub fn prepare(
     version: &str,
     replaced_hex: &str,
     audit: &dyn Fn(String) -> AuditLine,
-    preamble: Option<&str>,
+    preamble: Option<Preamble>,
 ) -> CommandSpec {
     sh(
         format!(
@@ -129,19 +129,24 @@ fn prepare_script(
     version: &str,
     replaced_hex: &str,
     audit: &dyn Fn(String) -> AuditLine,
-    preamble: Option<&str>,
+    preamble: Option<Preamble>,
 ) -> String {
     let config = app.config();
     let replaced = App::replaced_version(version, replaced_hex);
-    let preamble = preamble.map(|p| format!("{p}\n")).unwrap_or_default();
     // The clash check is read with the old version, before the preamble: neither the proxy's
     // boot nor the stale containers' stop (stopped, not removed or renamed) changes it.
+    let (current, preamble) = match preamble {
+        None => (
+            app.current_version_and_clash_assign("old", "dray_clash", version),
+            String::new(),
+        ),
+        Some(p) => p.reads_and_script(app, version),
+    };
     format!(
         "set -e\n\
          {current}\n\
          {preamble}\
          if [ -n \"$dray_clash\" ]; then\n  {audit_rename}\n  {rename}\n  [ \"$old\" != {v} ] || old={replaced_q}\nfi",
-        current = app.current_version_and_clash_assign("old", "dray_clash", version),
         audit_rename = audit::record_script(
             config,
             &audit(format!("Renaming container {version} to {replaced}"))
@@ -180,24 +185,73 @@ fn run_script(
 
 /// What a deploy folds into a role's start on a host (Kamal's proxy and stale-containers
 /// stages, in their order, then the boot): the `kamal` network and, on the host's first role,
-/// the proxy (`proxy`: `Some(runs_proxy)`), then this role's running containers other than
-/// `$old` stopped.
-///
-/// Without the proxy the network is created beside the stale containers' listing and stop
-/// (they need no network; the new container's `docker run`, after the preamble, does): one
-/// `docker` call less one after another (issue #19).
-pub fn start_preamble(app: &App<'_>, proxy: Option<bool>) -> String {
-    let stale = app.stale_stop_script("old");
-    match proxy {
-        Some(true) => format!(
-            "{}\n{stale}",
-            super::proxy::boot_script(app.config(), app.host(), true)
-        ),
-        Some(false) => format!(
-            "{{ {}; }} & dray_net=$!\n{stale}\nwait $dray_net",
-            super::proxy::boot_script(app.config(), app.host(), false)
-        ),
-        None => stale,
+/// the proxy, then this role's running containers other than `$old` stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preamble {
+    /// On the host's first role: `Some(runs_proxy)` (the network, and the proxy where a role
+    /// on the host runs it); `None` on the others.
+    proxy: Option<bool>,
+}
+
+/// The [`Preamble`] of a role's start: `proxy` is `Some(runs_proxy)` on the host's first role.
+pub fn start_preamble(proxy: Option<bool>) -> Preamble {
+    Preamble { proxy }
+}
+
+impl Preamble {
+    /// The start's reads (the old version into `$old`, the clash into `$dray_clash`) and the
+    /// script text that follows them.
+    ///
+    /// A non-replicated role reads everything before the first effect side by side (issue
+    /// #19): the old version, the clash, the role's running containers (the stale stop's
+    /// listing) and, without the proxy's boot, the network's creation (the new container's
+    /// `docker run`, after all of it, needs it; the proxy boots after the reads, its
+    /// network created beside them): one `docker` call's time, then the proxy's start and the
+    /// stale containers' `docker stop`s only. A replicated role reads them one after the
+    /// other ([`Self::serial`]).
+    fn reads_and_script(self, app: &App<'_>, version: &str) -> (String, String) {
+        if app.role().replicated() {
+            return (
+                app.current_version_and_clash_assign("old", "dray_clash", version),
+                format!("{}\n", self.serial(app)),
+            );
+        }
+        let network = self
+            .proxy
+            .map(|_| super::proxy::create_network(app.host()).to_shell());
+        let reads = app.start_reads_assign(
+            "old",
+            "dray_clash",
+            version,
+            Some(("dray_stale", network.as_deref())),
+        );
+        let proxy = if self.proxy == Some(true) {
+            format!("{}\n", super::proxy::start_script(app.config(), app.host()))
+        } else {
+            String::new()
+        };
+        (
+            reads,
+            format!("{proxy}{}\n", app.stale_stop_of("dray_stale", "old")),
+        )
+    }
+
+    /// The preamble after the reads, one stage after the other: the network and proxy, then
+    /// the stale stop (without the proxy the network is created beside the stale containers'
+    /// listing and stop).
+    fn serial(self, app: &App<'_>) -> String {
+        let stale = app.stale_stop_script("old");
+        match self.proxy {
+            Some(true) => format!(
+                "{}\n{stale}",
+                super::proxy::boot_script(app.config(), app.host(), true)
+            ),
+            Some(false) => format!(
+                "{{ {}; }} & dray_net=$!\n{stale}\nwait $dray_net",
+                super::proxy::boot_script(app.config(), app.host(), false)
+            ),
+            None => stale,
+        }
     }
 }
 
@@ -385,9 +439,17 @@ pub(crate) fn read_wait_state(state: &str) -> String {
 /// container's creation, blocks until the container's health changes, it dies or it is removed
 /// (each ends the wait at the next read), or until the time the next decision is due (the
 /// deadline, or the end of `readiness_delay`). A healthy container is noticed as Docker records
-/// it, and a wait costs three `docker` calls (read, events, read) instead of one `docker
-/// inspect` per tenth of a second. Where `docker events` reports nothing (it failed, or the
-/// container is not running yet), the next read follows after [`POLL_SECONDS`].
+/// it, and a wait costs two `docker` calls (read, events) instead of one `docker inspect` per
+/// tenth of a second. Where `docker events` reports nothing (it failed, or the container is not
+/// running yet), the next read follows after [`POLL_SECONDS`].
+///
+/// When the first event since the container's creation is `health_status: healthy`, the
+/// container is ready without another read (issue #19: one `docker` call less before the
+/// barrier opens and before the deploy ends): Docker records a health status only when it
+/// changes and only for a running container, and a restart is preceded by its `die`, so a
+/// first event `healthy` means that it became healthy running and never having stopped, what
+/// the read after it would have found. Any other first event (`die`, `destroy`, `unhealthy`)
+/// is followed by a read, as before.
 ///
 /// The clock is the kernel's uptime read with the shell's own `read` (`date +%s` where
 /// `/proc/uptime` cannot be read); `date +%s` once more gives the offset to the epoch that
@@ -396,7 +458,7 @@ pub(crate) fn poll_ready(config: &Config, read_state: &str, name: &str) -> Strin
     format!(
         "clock() {{ if read -r now _ < /proc/uptime 2>/dev/null; then now=${{now%%.*}}; else now=$(date +%s); fi; }}\n\
          clock; deadline=$((now + {timeout})); since=; off=$(($(date +%s) - now))\n\
-         woken() {{ {{ docker events --since \"$created\" --until $((off + $1)) --filter container={name} --filter event=die --filter event=destroy --filter event=health_status --format x 2>/dev/null & echo \"p:$!\"; wait; }} | {{ p=; e=; while read -r l; do case $l in p:*) p=${{l#p:}} ;; *) e=1 ;; esac; [ -z \"$p\" ] || [ -z \"$e\" ] || {{ kill \"$p\" 2>/dev/null; exit 0; }}; done; [ -n \"$e\" ]; }}; }}\n\
+         woken() {{ {{ docker events --since \"$created\" --until $((off + $1)) --filter container={name} --filter event=die --filter event=destroy --filter event=health_status --format '{{{{.Status}}}}' 2>/dev/null & echo \"p:$!\"; wait; }} | {{ p=; e=; while read -r l; do case $l in p:*) p=${{l#p:}} ;; *) [ -n \"$e\" ] || e=$l ;; esac; [ -z \"$p\" ] || [ -z \"$e\" ] || {{ kill \"$p\" 2>/dev/null; [ \"$e\" != 'health_status: healthy' ] || exit 2; exit 0; }}; done; [ -n \"$e\" ]; }}; }}\n\
          while :; do\n\
          \x20 {read_state}\n\
          \x20 clock\n\
@@ -415,7 +477,9 @@ pub(crate) fn poll_ready(config: &Config, read_state: &str, name: &str) -> Strin
          \x20 esac\n\
          \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $state${{health:+ $health}}\"; }}\n\
          \x20 due=$deadline; [ -z \"$since\" ] || [ $((since + {delay})) -ge \"$due\" ] || due=$((since + {delay}))\n\
-         \x20 {{ [ \"$state\" = running ] && [ -n \"$created\" ] && woken \"$due\"; }} || sleep {poll} 2>/dev/null || sleep 1\n\
+         \x20 if [ \"$state\" = running ] && [ -n \"$created\" ]; then woken \"$due\"; w=$?; else w=1; fi\n\
+         \x20 [ \"$w\" != 2 ] || break\n\
+         \x20 [ \"$w\" = 0 ] || sleep {poll} 2>/dev/null || sleep 1\n\
          done",
         timeout = config.deploy_timeout,
         poll = POLL_SECONDS,
@@ -492,10 +556,18 @@ mod tests {
             let app = App::new(&config, role, "1.1.1.1");
             // Without the proxy's first boot (its `run` fallback is Kamal's `echo $(cat …) |
             // xargs docker run`, started only when `docker container start` failed).
-            let preamble = start_preamble(&app, Some(false));
-            let with_proxy = start_preamble(&app, Some(true));
-            assert!(with_proxy
-                .contains("until out=$(docker container start kamal-proxy 2>&1) || out=$(sh -c "));
+            let preamble = start_preamble(Some(false));
+            let with_proxy = start(
+                &app,
+                "999",
+                "h-1",
+                "abcd",
+                Secret(Vec::new()),
+                &line,
+                Some(start_preamble(Some(true))),
+            );
+            assert!(crate::docker::script::inner(&with_proxy).is_some_and(|s| s
+                .contains("until out=$(docker container start kamal-proxy 2>&1) || out=$(sh -c ")));
             let start = start(
                 &app,
                 "999",
@@ -503,7 +575,7 @@ mod tests {
                 "abcd",
                 Secret(Vec::new()),
                 &line,
-                Some(&preamble),
+                Some(preamble),
             );
             assert_eq!(nested(&start), Vec::<&str>::new(), "start of {}", role.name);
             // `docker run` replaces the shell.
@@ -596,6 +668,64 @@ esac
         assert_eq!(run(&[("A", "app-web-12"), ("FAIL", "1")]), "|");
     }
 
+    /// A deploy's start reads everything before its first effect side by side: the old
+    /// version, the clash, the role's running containers and the network's creation. The
+    /// stand-in `docker` makes each of the four wait until all four have started (so read one
+    /// after the other, the first would give up after 5 s and the test fail), then the stale
+    /// containers (running, not the old version) are stopped, and nothing else is listed.
+    #[test]
+    fn a_deploys_start_reads_the_stale_containers_and_creates_the_network_beside_the_old_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = r#"#!/bin/sh
+log=$DRAY_TEST_DIR/calls
+together() {
+  : > "$DRAY_TEST_DIR/started.$1"
+  i=0
+  while [ "$(ls "$DRAY_TEST_DIR" | grep -c '^started\.')" -lt 4 ]; do
+    i=$((i + 1)); [ "$i" -lt 500 ] || { echo "alone: $1" >> "$log"; exit 1; }
+    sleep 0.01
+  done
+}
+case "$*" in
+  *'a {{.Names}}'*) together a; echo read-old >> "$log"; echo "a app-web-12" ;;
+  *'c {{.ID}}'*) together c; echo read-clash >> "$log" ;;
+  *'s {{.Names}}'*) together s; echo read-running >> "$log"; printf 's app-web-12\ns app-web-10\ns app-web-9\n' ;;
+  'network create kamal') together n; echo network >> "$log"; echo "network id" ;;
+  *) echo "$*" >> "$log" ;;
+esac
+"#;
+        write_stand_in_docker(dir.path(), fake);
+        let config = base();
+        let role = config.role("web").expect("web");
+        let app = App::new(&config, role, "1.1.1.1");
+        let cmd = prepare(&app, "13", "abcd", &line, Some(start_preamble(Some(false))));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(crate::docker::script::inner(&cmd).expect("sh -c"))
+            .current_dir(dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .env("DRAY_TEST_DIR", dir.path())
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{OLD_VERSION_MARKER}12")
+        );
+        let calls = std::fs::read_to_string(dir.path().join("calls")).expect("calls");
+        let calls: Vec<&str> = calls.lines().collect();
+        let (reads, rest) = calls.split_at(4.min(calls.len()));
+        let mut reads = reads.to_vec();
+        reads.sort_unstable();
+        assert_eq!(
+            reads,
+            ["network", "read-clash", "read-old", "read-running"],
+            "{calls:?}"
+        );
+        // Every running container of the role but the old version's, after all the reads.
+        assert_eq!(rest, ["stop app-web-10", "stop app-web-9"], "{calls:?}");
+    }
+
     #[test]
     fn the_readiness_wait_blocks_on_docker_events_instead_of_polling() {
         let config = base();
@@ -613,21 +743,21 @@ esac
             "{text}"
         );
         assert!(
-            text.contains("woken \"$due\"; } || sleep 0.1 2>/dev/null || sleep 1\n"),
+            text.contains("[ \"$w\" = 0 ] || sleep 0.1 2>/dev/null || sleep 1\n"),
             "{text}"
         );
         assert_eq!(text.matches("docker inspect").count(), 2, "{text}");
     }
 
     /// The wait run by `sh` against a stand-in `docker` on PATH that records its calls: a
-    /// container that turns healthy is noticed at the health event, with one read before and
-    /// one after it, and no poll in between.
+    /// container whose state changes is noticed at the event, with one read before and (the
+    /// event not `healthy`) one after it, and no poll in between.
     #[test]
     fn the_readiness_wait_reads_the_state_twice_around_one_event() {
         let dir = tempfile::tempdir().expect("tempdir");
         let calls = dir.path().join("calls");
-        // inspect: `starting` on the first read, `healthy` after; events: one health event
-        // after 0.3 s, then it would stream on (the wait kills it).
+        // inspect: `starting` on the first read, `healthy` after; events: one event other than
+        // `healthy` after 0.3 s, then it would stream on (the wait kills it).
         let fake = format!(
             "#!/bin/sh\necho \"$1\" >> {calls}\ncase $1 in\n\
              inspect) if [ -e {calls}.read ]; then h=healthy; else : > {calls}.read; h=starting; fi; echo \"running 0 0 2026-01-01T00:00:00.5Z $h\" ;;\n\
@@ -658,6 +788,56 @@ esac
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let calls = std::fs::read_to_string(&calls).expect("calls");
         assert_eq!(calls, "inspect\nevents\ninspect\n");
+    }
+
+    /// A first event `health_status: healthy` ends the wait without another read; any other
+    /// first event (here `die`, with `healthy` after it) is followed by a read, which finds
+    /// the container stopped.
+    #[test]
+    fn a_first_healthy_event_ends_the_wait_without_another_read() {
+        let run = |events: &str, after: &str| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let calls = dir.path().join("calls");
+            let fake = format!(
+                "#!/bin/sh\necho \"$1\" >> {calls}\ncase $1 in\n\
+                 inspect) if [ -e {calls}.read ]; then echo '{after}'; else : > {calls}.read; echo 'running 0 0 2026-01-01T00:00:00.5Z starting'; fi ;;\n\
+                 events) sleep 0.2; printf '{events}'; exec sleep 30 ;;\n\
+                 esac\n",
+                calls = calls.display()
+            );
+            write_stand_in_docker(dir.path(), &fake);
+            let config = base();
+            let role = config.role("workers").expect("workers");
+            let app = App::new(&config, role, "1.1.1.1");
+            let script = crate::docker::script::inner(&settle(&app, "999", None))
+                .unwrap_or_default()
+                .to_string();
+            let started = std::time::Instant::now();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .env(
+                    "PATH",
+                    format!(
+                        "{}:{}",
+                        dir.path().display(),
+                        std::env::var("PATH").unwrap_or_default()
+                    ),
+                )
+                .output()
+                .expect("sh");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            let calls = std::fs::read_to_string(&calls).expect("calls");
+            (out.status.success(), calls)
+        };
+        let after = "exited 0 1 2026-01-01T00:00:00.5Z";
+        assert_eq!(
+            run("health_status: healthy\\n", after),
+            (true, "inspect\nevents\n".to_string())
+        );
+        let (ok, calls) = run("die\\nhealth_status: healthy\\n", after);
+        assert!(!ok);
+        assert!(calls.starts_with("inspect\nevents\ninspect\n"), "{calls}");
     }
 
     #[test]

@@ -174,21 +174,28 @@ pub fn boot_script(config: &Config, host: &str, runs_proxy: bool) -> String {
         create_network(host).to_shell()
     );
     if runs_proxy {
-        let dir = quote(APPS_DIRECTORY);
-        script.push_str(&format!(
-            "\n{{ [ -d {dir} ] || {}; }} || exit 1\nn=0\n\
-             until out=$({} 2>&1) || out=$({} 2>&1); do\n\
-             \x20 n=$((n + 1))\n\
-             \x20 [ \"$n\" -lt 5 ] || {{ echo {} >&2; printf '%s\\n' \"$out\" >&2; exit 1; }}\n\
-             \x20 sleep 1\n\
-             done",
-            ensure_apps_config_directory(host).to_shell(),
-            start(host).to_shell(),
-            run(run_config_for(config, host), host).to_shell(),
-            quote(&format!("kamal-proxy did not start on {host}:")),
-        ));
+        script.push('\n');
+        script.push_str(&start_script(config, host));
     }
     script
+}
+
+/// [`boot_script`]'s part after the network: the apps' config directory, then the proxy
+/// container started (or run), tried up to 5 times a second apart.
+pub fn start_script(config: &Config, host: &str) -> String {
+    let dir = quote(APPS_DIRECTORY);
+    format!(
+        "{{ [ -d {dir} ] || {}; }} || exit 1\nn=0\n\
+         until out=$({} 2>&1) || out=$({} 2>&1); do\n\
+         \x20 n=$((n + 1))\n\
+         \x20 [ \"$n\" -lt 5 ] || {{ echo {} >&2; printf '%s\\n' \"$out\" >&2; exit 1; }}\n\
+         \x20 sleep 1\n\
+         done",
+        ensure_apps_config_directory(host).to_shell(),
+        start(host).to_shell(),
+        run(run_config_for(config, host), host).to_shell(),
+        quote(&format!("kamal-proxy did not start on {host}:")),
+    )
 }
 
 /// `proxy remove` on one host as one round trip: unless `force`, keep the proxy while apps are

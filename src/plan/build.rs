@@ -325,10 +325,7 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                 // stale containers with each role.
                 let preamble = fold.then(|| {
                     let proxy = (full && i == 0).then(|| proxy_hosts.iter().any(|p| p == host));
-                    crate::docker::boot::start_preamble(
-                        &crate::docker::app::App::new(config, r, host),
-                        proxy,
-                    )
+                    crate::docker::boot::start_preamble(proxy)
                 });
                 let primary = targets.roles.first().map(String::as_str) == Some(role);
                 // A role that waits at the barrier does what Kamal's `Boot#run` does before
@@ -339,19 +336,13 @@ pub fn build_plan(inp: &PlanInputs) -> Plan {
                     && !r.replicated()
                     && (config.boot.parallel_roles || !host_has_primary(host));
                 let (before_barrier, mut commands) = if waits {
-                    let (prepare, rest) = cmds::boot_after_barrier(
-                        config,
-                        r,
-                        release,
-                        host,
-                        inp.secrets,
-                        preamble.as_deref(),
-                    );
+                    let (prepare, rest) =
+                        cmds::boot_after_barrier(config, r, release, host, inp.secrets, preamble);
                     (Some(Box::new(prepare)), rest)
                 } else {
                     (
                         None,
-                        cmds::boot(config, r, release, host, inp.secrets, preamble.as_deref()),
+                        cmds::boot(config, r, release, host, inp.secrets, preamble),
                     )
                 };
                 // A primary container's readiness opens the barrier the other roles wait at:

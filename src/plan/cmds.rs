@@ -475,20 +475,19 @@ pub fn finish(
         format!("Tagging {} as the latest image", release.image),
     );
     let tag = docker::app::tag_latest(config, &release.version, host).to_shell();
-    let tagged = format!(
-        "{tag} || {{ echo {} >&2; exit 1; }}",
-        q(&format!("{tag} failed"))
-    );
+    let tag_failed = format!("{{ echo {} >&2; exit 1; }}", q(&format!("{tag} failed")));
+    let tagged = format!("{tag} || {tag_failed}");
     let mut script = format!("{} || true\n", docker::audit::record_script(config, &line));
     // The prune runs in the background while the release is recorded and the running versions
     // are read: those read no container or image the prune removes (it removes only stopped
     // containers and unused images). Their lines are printed once it has ended, so no output of
     // the prune can break a marker line. Its container listing runs beside the tag (issue
     // #19: one `docker` call's time less before the deploy ends; the tag changes no container),
-    // its removals only once the tag succeeded.
+    // its removals only once the tag succeeded. The tag is a simple background command (no
+    // subshell of its own); its failure is said once it is waited for.
     match prune.then(|| docker::prune::all_script_parts(config)) {
         Some(Some((listing, rest))) => script.push_str(&format!(
-            "{{ {tagged}; }} & dray_tag=$!\n{listing}; dray_psr=$?\nwait $dray_tag || exit 1\n\
+            "{tag} & dray_tag=$!\n{listing}; dray_psr=$?\nwait $dray_tag || {tag_failed}\n\
              ( [ \"$dray_psr\" = 0 ] && {rest} || {{ echo {failed} >&2; exit 1; }} ) & dray_pruning=$!",
             failed = q("prune failed"),
         )),
@@ -563,6 +562,14 @@ mod tests {
         let script = crate::docker::script::inner(&cmd.spec)
             .expect("sh -c")
             .to_string();
+        // A simple background command: no subshell is started for it.
+        assert!(
+            script.contains(&format!(
+                "\ndocker tag {r}:999 {r}:latest & dray_tag=$!\n",
+                r = config.repository
+            )),
+            "{script}"
+        );
         let fake = r#"#!/bin/sh
 log=$DRAY_TEST_DIR/calls
 together() {

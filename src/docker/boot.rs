@@ -439,17 +439,9 @@ pub(crate) fn read_wait_state(state: &str) -> String {
 /// container's creation, blocks until the container's health changes, it dies or it is removed
 /// (each ends the wait at the next read), or until the time the next decision is due (the
 /// deadline, or the end of `readiness_delay`). A healthy container is noticed as Docker records
-/// it, and a wait costs two `docker` calls (read, events) instead of one `docker inspect` per
-/// tenth of a second. Where `docker events` reports nothing (it failed, or the container is not
-/// running yet), the next read follows after [`POLL_SECONDS`].
-///
-/// When the first event since the container's creation is `health_status: healthy`, the
-/// container is ready without another read (issue #19: one `docker` call less before the
-/// barrier opens and before the deploy ends): Docker records a health status only when it
-/// changes and only for a running container, and a restart is preceded by its `die`, so a
-/// first event `healthy` means that it became healthy running and never having stopped, what
-/// the read after it would have found. Any other first event (`die`, `destroy`, `unhealthy`)
-/// is followed by a read, as before.
+/// it, and a wait costs three `docker` calls (read, events, read) instead of one `docker
+/// inspect` per tenth of a second. Where `docker events` reports nothing (it failed, or the
+/// container is not running yet), the next read follows after [`POLL_SECONDS`].
 ///
 /// The clock is the kernel's uptime read with the shell's own `read` (`date +%s` where
 /// `/proc/uptime` cannot be read); `date +%s` once more gives the offset to the epoch that
@@ -458,7 +450,7 @@ pub(crate) fn poll_ready(config: &Config, read_state: &str, name: &str) -> Strin
     format!(
         "clock() {{ if read -r now _ < /proc/uptime 2>/dev/null; then now=${{now%%.*}}; else now=$(date +%s); fi; }}\n\
          clock; deadline=$((now + {timeout})); since=; off=$(($(date +%s) - now))\n\
-         woken() {{ {{ docker events --since \"$created\" --until $((off + $1)) --filter container={name} --filter event=die --filter event=destroy --filter event=health_status --format '{{{{.Status}}}}' 2>/dev/null & echo \"p:$!\"; wait; }} | {{ p=; e=; while read -r l; do case $l in p:*) p=${{l#p:}} ;; *) [ -n \"$e\" ] || e=$l ;; esac; [ -z \"$p\" ] || [ -z \"$e\" ] || {{ kill \"$p\" 2>/dev/null; [ \"$e\" != 'health_status: healthy' ] || exit 2; exit 0; }}; done; [ -n \"$e\" ]; }}; }}\n\
+         woken() {{ {{ docker events --since \"$created\" --until $((off + $1)) --filter container={name} --filter event=die --filter event=destroy --filter event=health_status --format x 2>/dev/null & echo \"p:$!\"; wait; }} | {{ p=; e=; while read -r l; do case $l in p:*) p=${{l#p:}} ;; *) e=1 ;; esac; [ -z \"$p\" ] || [ -z \"$e\" ] || {{ kill \"$p\" 2>/dev/null; exit 0; }}; done; [ -n \"$e\" ]; }}; }}\n\
          while :; do\n\
          \x20 {read_state}\n\
          \x20 clock\n\
@@ -477,9 +469,7 @@ pub(crate) fn poll_ready(config: &Config, read_state: &str, name: &str) -> Strin
          \x20 esac\n\
          \x20 [ \"$now\" -lt \"$deadline\" ] || {{ echo {unhealthy_marker}; fail \"not healthy within deploy_timeout ({timeout}s), last status $state${{health:+ $health}}\"; }}\n\
          \x20 due=$deadline; [ -z \"$since\" ] || [ $((since + {delay})) -ge \"$due\" ] || due=$((since + {delay}))\n\
-         \x20 if [ \"$state\" = running ] && [ -n \"$created\" ]; then woken \"$due\"; w=$?; else w=1; fi\n\
-         \x20 [ \"$w\" != 2 ] || break\n\
-         \x20 [ \"$w\" = 0 ] || sleep {poll} 2>/dev/null || sleep 1\n\
+         \x20 {{ [ \"$state\" = running ] && [ -n \"$created\" ] && woken \"$due\"; }} || sleep {poll} 2>/dev/null || sleep 1\n\
          done",
         timeout = config.deploy_timeout,
         poll = POLL_SECONDS,
@@ -743,21 +733,21 @@ esac
             "{text}"
         );
         assert!(
-            text.contains("[ \"$w\" = 0 ] || sleep 0.1 2>/dev/null || sleep 1\n"),
+            text.contains("woken \"$due\"; } || sleep 0.1 2>/dev/null || sleep 1\n"),
             "{text}"
         );
         assert_eq!(text.matches("docker inspect").count(), 2, "{text}");
     }
 
     /// The wait run by `sh` against a stand-in `docker` on PATH that records its calls: a
-    /// container whose state changes is noticed at the event, with one read before and (the
-    /// event not `healthy`) one after it, and no poll in between.
+    /// container that turns healthy is noticed at the health event, with one read before and
+    /// one after it, and no poll in between.
     #[test]
     fn the_readiness_wait_reads_the_state_twice_around_one_event() {
         let dir = tempfile::tempdir().expect("tempdir");
         let calls = dir.path().join("calls");
-        // inspect: `starting` on the first read, `healthy` after; events: one event other than
-        // `healthy` after 0.3 s, then it would stream on (the wait kills it).
+        // inspect: `starting` on the first read, `healthy` after; events: one health event
+        // after 0.3 s, then it would stream on (the wait kills it).
         let fake = format!(
             "#!/bin/sh\necho \"$1\" >> {calls}\ncase $1 in\n\
              inspect) if [ -e {calls}.read ]; then h=healthy; else : > {calls}.read; h=starting; fi; echo \"running 0 0 2026-01-01T00:00:00.5Z $h\" ;;\n\
@@ -788,56 +778,6 @@ esac
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let calls = std::fs::read_to_string(&calls).expect("calls");
         assert_eq!(calls, "inspect\nevents\ninspect\n");
-    }
-
-    /// A first event `health_status: healthy` ends the wait without another read; any other
-    /// first event (here `die`, with `healthy` after it) is followed by a read, which finds
-    /// the container stopped.
-    #[test]
-    fn a_first_healthy_event_ends_the_wait_without_another_read() {
-        let run = |events: &str, after: &str| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let calls = dir.path().join("calls");
-            let fake = format!(
-                "#!/bin/sh\necho \"$1\" >> {calls}\ncase $1 in\n\
-                 inspect) if [ -e {calls}.read ]; then echo '{after}'; else : > {calls}.read; echo 'running 0 0 2026-01-01T00:00:00.5Z starting'; fi ;;\n\
-                 events) sleep 0.2; printf '{events}'; exec sleep 30 ;;\n\
-                 esac\n",
-                calls = calls.display()
-            );
-            write_stand_in_docker(dir.path(), &fake);
-            let config = base();
-            let role = config.role("workers").expect("workers");
-            let app = App::new(&config, role, "1.1.1.1");
-            let script = crate::docker::script::inner(&settle(&app, "999", None))
-                .unwrap_or_default()
-                .to_string();
-            let started = std::time::Instant::now();
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&script)
-                .env(
-                    "PATH",
-                    format!(
-                        "{}:{}",
-                        dir.path().display(),
-                        std::env::var("PATH").unwrap_or_default()
-                    ),
-                )
-                .output()
-                .expect("sh");
-            assert!(started.elapsed() < std::time::Duration::from_secs(5));
-            let calls = std::fs::read_to_string(&calls).expect("calls");
-            (out.status.success(), calls)
-        };
-        let after = "exited 0 1 2026-01-01T00:00:00.5Z";
-        assert_eq!(
-            run("health_status: healthy\\n", after),
-            (true, "inspect\nevents\n".to_string())
-        );
-        let (ok, calls) = run("die\\nhealth_status: healthy\\n", after);
-        assert!(!ok);
-        assert!(calls.starts_with("inspect\nevents\ninspect\n"), "{calls}");
     }
 
     #[test]

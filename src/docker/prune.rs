@@ -141,86 +141,36 @@ pub fn all_batch(config: &Config, host: &str) -> CommandSpec {
 /// words. With a replicated role the containers are counted by version ([`containers`]), and
 /// the script keeps its own container listing for the images.
 pub fn all_script(config: &Config) -> String {
-    let p = Pieces::new(config);
-    if config.roles.iter().any(|r| r.replicated()) {
-        let c = containers(config, config.retain_containers, "");
-        let containers = format!("{{ {}\n}}", super::script::inner(&c).unwrap_or_default());
-        let (prune, service, image_ls, untag) = (&p.prune, &p.service, &p.image_ls, &p.untag);
-        return format!(
-            "{containers} && {{ ( {prune} ) & dray_prune=$!; {{ used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); nl='\n'; \
-set -- $({image_ls}); {untag}; }}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}"
-        );
-    }
-    let (listing, rest) = p.listing_and_rest(config);
-    format!("{listing} && {rest}")
-}
-
-/// A non-replicated [`all_script`] in its two parts: the container listing (into
-/// `$dray_ps`), and the rest, to run once it succeeded. `None` with a replicated role. A
-/// deploy's finish runs the listing beside the `latest` tag and the rest once both ended
-/// (issue #19): the tag changes no container, and the rest removes no `latest` tag and no
-/// image a container uses, so it removes the same whether the image listing saw the tag
-/// before or after the move.
-pub fn all_script_parts(config: &Config) -> Option<(String, String)> {
-    if config.roles.iter().any(|r| r.replicated()) {
-        return None;
-    }
-    Some(Pieces::new(config).listing_and_rest(config))
-}
-
-/// The parts of [`all_script`] as script text.
-struct Pieces {
-    /// The dangling-image prune, retried while another prune runs.
-    prune: String,
-    /// `label=service=S`, quoted.
-    service: String,
-    /// The service's images, `<id> <repository>:<tag>` per line.
-    image_ls: String,
-    /// The unused tags' removal, from the listing in `$@` and the images in use in `$used`.
-    untag: String,
-}
-
-impl Pieces {
-    fn new(config: &Config) -> Pieces {
-        let service = quote(&format!("label=service={}", config.service));
-        let latest = quote(&format!("{}:latest", config.repository));
-        let latest_dest = quote(&format!("{}:latest-", config.repository));
-        Pieces {
-            prune: super::script::retry_while_busy_inline(&image_prune_words(config)),
-            image_ls: format!(
-                "docker image ls --filter {service} --format '{{{{.ID}}}} {{{{.Repository}}}}:{{{{.Tag}}}}'"
-            ),
-            untag: format!(
-                "dray_rest=; dray_last=; \
+    let prune = super::script::retry_while_busy_inline(&image_prune_words(config));
+    let service = quote(&format!("label=service={}", config.service));
+    let latest = quote(&format!("{}:latest", config.repository));
+    let latest_dest = quote(&format!("{}:latest-", config.repository));
+    let image_ls = format!(
+        "docker image ls --filter {service} --format '{{{{.ID}}}} {{{{.Repository}}}}:{{{{.Tag}}}}'"
+    );
+    let untag = format!(
+        "dray_rest=; dray_last=; \
 while [ \"$#\" -ge 2 ]; do image=$1; tag=$2; shift 2; \
 case \"$tag\" in {latest}|{latest_dest}*|*:'<none>') continue ;; esac; \
 case \"$nl$used$nl\" in *\"$nl$image$nl\"*|*\"$nl$tag$nl\"*) continue ;; esac; \
 dray_rest=\"$dray_rest${{dray_last:+ $dray_last}}\"; dray_last=$tag; done; \
 [ -z \"$dray_rest\" ] || docker rmi $dray_rest || true; [ -z \"$dray_last\" ] || docker rmi \"$dray_last\""
-            ),
-            service,
-        }
+    );
+    if config.roles.iter().any(|r| r.replicated()) {
+        let c = containers(config, config.retain_containers, "");
+        let containers = format!("{{ {}\n}}", super::script::inner(&c).unwrap_or_default());
+        return format!(
+            "{containers} && {{ ( {prune} ) & dray_prune=$!; {{ used=$(docker container ls --all --filter {service} --format '{{{{.Image}}}}'); nl='\n'; \
+set -- $({image_ls}); {untag}; }}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}"
+        );
     }
-
-    /// A non-replicated role's listing and the rest ([`all_script_parts`]).
-    fn listing_and_rest(&self, config: &Config) -> (String, String) {
-        let Pieces {
-            prune,
-            service,
-            image_ls,
-            untag,
-        } = self;
-        // The destination as the listing prints it: `d<destination>` (never an empty word).
-        let dest = quote(&format!(
-            "d{}",
-            config.destination.as_deref().unwrap_or_default()
-        ));
-        (
-            format!(
-                "nl='\n'; dray_ps=$(docker ps -a --filter {service} --format '{{{{.ID}}}} {{{{.State}}}} d{{{{.Label \"destination\"}}}} {{{{.Image}}}}')"
-            ),
-            format!(
-                "{{ \
+    // The destination as the listing prints it: `d<destination>` (never an empty word).
+    let dest = quote(&format!(
+        "d{}",
+        config.destination.as_deref().unwrap_or_default()
+    ));
+    format!(
+        "nl='\n'; dray_ps=$(docker ps -a --filter {service} --format '{{{{.ID}}}} {{{{.State}}}} d{{{{.Label \"destination\"}}}} {{{{.Image}}}}') && {{ \
 used=; dray_rm=; dray_rml=; n=0; set -- $dray_ps; \
 while [ \"$#\" -ge 4 ]; do id=$1; state=$2; dest=$3; image=$4; shift 4; \
 if [ \"$dest\" = {dest} ]; then case \"$state\" in created|exited|dead) n=$((n + 1)); \
@@ -229,10 +179,8 @@ used=\"$used$nl$image\"; done; \
 {{ [ -z \"$dray_rm\" ] || docker rm $dray_rm || true; [ -z \"$dray_rml\" ] || docker rm \"$dray_rml\"; }} & dray_rmp=$!; \
 dray_images=$({image_ls}); dray_ils=$?; wait $dray_rmp && [ \"$dray_ils\" = 0 ]; }} && \
 {{ ( {prune} ) & dray_prune=$!; {{ set -- $dray_images; {untag}; }}; dray_tagged=$?; wait $dray_prune && [ \"$dray_tagged\" = 0 ]; }}",
-                retain = config.retain_containers,
-            ),
-        )
-    }
+        retain = config.retain_containers,
+    )
 }
 
 #[cfg(test)]

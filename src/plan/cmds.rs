@@ -475,28 +475,21 @@ pub fn finish(
         format!("Tagging {} as the latest image", release.image),
     );
     let tag = docker::app::tag_latest(config, &release.version, host).to_shell();
-    let tag_failed = format!("{{ echo {} >&2; exit 1; }}", q(&format!("{tag} failed")));
-    let tagged = format!("{tag} || {tag_failed}");
-    let mut script = format!("{} || true\n", docker::audit::record_script(config, &line));
+    let mut script = format!(
+        "{} || true\n{tag} || {{ echo {} >&2; exit 1; }}",
+        docker::audit::record_script(config, &line),
+        q(&format!("{tag} failed")),
+    );
     // The prune runs in the background while the release is recorded and the running versions
     // are read: those read no container or image the prune removes (it removes only stopped
     // containers and unused images). Their lines are printed once it has ended, so no output of
-    // the prune can break a marker line. Its container listing runs beside the tag (issue
-    // #19: one `docker` call's time less before the deploy ends; the tag changes no container),
-    // its removals only once the tag succeeded. The tag is a simple background command (no
-    // subshell of its own); its failure is said once it is waited for.
-    match prune.then(|| docker::prune::all_script_parts(config)) {
-        Some(Some((listing, rest))) => script.push_str(&format!(
-            "{tag} & dray_tag=$!\n{listing}; dray_psr=$?\nwait $dray_tag || {tag_failed}\n\
-             ( [ \"$dray_psr\" = 0 ] && {rest} || {{ echo {failed} >&2; exit 1; }} ) & dray_pruning=$!",
-            failed = q("prune failed"),
-        )),
-        Some(None) => script.push_str(&format!(
-            "{tagged}\n( {} || {{ echo {} >&2; exit 1; }} ) & dray_pruning=$!",
+    // the prune can break a marker line.
+    if prune {
+        script.push_str(&format!(
+            "\n( {} || {{ echo {} >&2; exit 1; }} ) & dray_pruning=$!",
             docker::prune::all_script(config),
             q("prune failed"),
-        )),
-        None => script.push_str(&tagged),
+        ));
     }
     if let Some(command) = record {
         let rec = docker::releases::record(config, release, command, host);
@@ -536,90 +529,4 @@ pub fn prune(config: &Config, host: &str) -> Vec<PlannedCommand> {
 /// The version `role` runs on `host` now (for the result table).
 pub fn running_version(config: &Config, role: &Role, host: &str) -> PlannedCommand {
     planned(App::new(config, role, host).current_running_version()).ignore_errors()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::docker::test_support::{base, write_stand_in_docker};
-
-    /// The finish trip's `docker tag` and its prune's container listing run side by side: the
-    /// stand-in `docker` makes each wait until both have started (one after the other, the
-    /// first would give up after 5 s). The removals come only after both, and not at all when
-    /// the tag failed.
-    #[test]
-    fn the_finish_tags_latest_beside_the_prunes_container_listing() {
-        let config = base();
-        let release = Release::new(
-            &config.service,
-            &config.repository,
-            None,
-            "999",
-            "dev@example.com",
-            "2024-01-01T00:00:00Z",
-        );
-        let cmd = finish(&config, &release, "1.1.1.1", true, None, &[]);
-        let script = crate::docker::script::inner(&cmd.spec)
-            .expect("sh -c")
-            .to_string();
-        // A simple background command: no subshell is started for it.
-        assert!(
-            script.contains(&format!(
-                "\ndocker tag {r}:999 {r}:latest & dray_tag=$!\n",
-                r = config.repository
-            )),
-            "{script}"
-        );
-        let fake = r#"#!/bin/sh
-log=$DRAY_TEST_DIR/calls
-together() {
-  : > "$DRAY_TEST_DIR/started.$1"
-  i=0
-  while [ "$(ls "$DRAY_TEST_DIR" | grep -c '^started\.')" -lt 2 ]; do
-    i=$((i + 1)); [ "$i" -lt 500 ] || { echo "alone: $1" >> "$log"; exit 1; }
-    sleep 0.01
-  done
-}
-case "$1 $2" in
-  'tag '*) together tag; echo tag >> "$log"; [ -z "$TAG_FAILS" ] || exit 1 ;;
-  'ps -a') together ps; echo ps >> "$log"
-    for i in 1 2 3 4 5 6 7; do echo "c$i exited d app:$i"; done ;;
-  *) echo "$1 $2" >> "$log" ;;
-esac
-"#;
-        let run = |tag_fails: bool| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            write_stand_in_docker(dir.path(), fake);
-            let mut sh = std::process::Command::new("sh");
-            sh.arg("-c")
-                .arg(&script)
-                .current_dir(dir.path())
-                .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
-                .env("DRAY_TEST_DIR", dir.path());
-            if tag_fails {
-                sh.env("TAG_FAILS", "1");
-            }
-            let out = sh.output().expect("sh");
-            let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap_or_default();
-            (out, calls.lines().map(str::to_string).collect::<Vec<_>>())
-        };
-        let (out, calls) = run(false);
-        assert!(out.status.success(), "{out:?} {calls:?}");
-        let mut first = calls[..2.min(calls.len())].to_vec();
-        first.sort_unstable();
-        assert_eq!(first, ["ps", "tag"], "{calls:?}");
-        assert!(calls.iter().any(|c| c == "rm c6"), "{calls:?}");
-        let (out, calls) = run(true);
-        assert!(!out.status.success(), "{out:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(&format!(
-                "docker tag {r}:999 {r}:latest failed",
-                r = config.repository
-            )),
-            "{out:?}"
-        );
-        let mut calls = calls;
-        calls.sort_unstable();
-        assert_eq!(calls, ["ps", "tag"], "nothing removed after the failed tag");
-    }
 }

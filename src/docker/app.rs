@@ -427,14 +427,11 @@ impl<'a> App<'a> {
         let named = quote(&format!("name=^{}$", self.container_name(version)));
         let (stale_ps, stale_init, stale_case) = match stale {
             Some((stale_var, beside)) => {
-                let mut ps = vec!["docker".to_string(), "ps".into()];
-                ps.extend(self.filter_words(&[]));
-                ps.extend(["--format".into(), "s {{.Names}}".into()]);
                 let beside = beside
                     .map(|b| format!("{b} > /dev/null 2>&1 & "))
                     .unwrap_or_default();
                 (
-                    format!("{} & {beside}", words(&ps)),
+                    format!("{} & {beside}", self.running_listing("s {{.Names}}")),
                     format!(" {stale_var}=;"),
                     format!(" s) {stale_var}=\"${stale_var} $2\" ;;"),
                 )
@@ -642,10 +639,19 @@ while [ \"$#\" -ge 2 ]; do case $1 in a) {var}=$2 ;; c) {clash_var}=$2 ;;{stale_
             let stop = self.stale_containers(Stale::Stop).to_shell();
             return format!("{stop} || true");
         }
+        self.stale_stop_loop(
+            &format!("$({})", self.running_listing(self.names_format())),
+            current,
+        )
+    }
+
+    /// `docker ps` of the role's running containers in `format`, as shell words: the stale
+    /// stop's listing ([`Self::stale_stop_script`], [`Self::start_reads_assign`]).
+    fn running_listing(&self, format: &str) -> String {
         let mut ps = vec!["docker".to_string(), "ps".into()];
         ps.extend(self.filter_words(&[]));
-        ps.extend(["--format".into(), self.names_format().into()]);
-        self.stale_stop_loop(&format!("$({})", words(&ps)), current)
+        ps.extend(["--format".into(), format.into()]);
+        words(&ps)
     }
 
     /// [`Self::stale_stop_script`] over the names already listed in shell variable `listed`

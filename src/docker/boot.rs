@@ -546,27 +546,21 @@ mod tests {
             let app = App::new(&config, role, "1.1.1.1");
             // Without the proxy's first boot (its `run` fallback is Kamal's `echo $(cat …) |
             // xargs docker run`, started only when `docker container start` failed).
-            let preamble = start_preamble(Some(false));
-            let with_proxy = start(
-                &app,
-                "999",
-                "h-1",
-                "abcd",
-                Secret(Vec::new()),
-                &line,
-                Some(start_preamble(Some(true))),
-            );
+            let start_with = |proxy| {
+                start(
+                    &app,
+                    "999",
+                    "h-1",
+                    "abcd",
+                    Secret(Vec::new()),
+                    &line,
+                    Some(start_preamble(proxy)),
+                )
+            };
+            let with_proxy = start_with(Some(true));
             assert!(crate::docker::script::inner(&with_proxy).is_some_and(|s| s
                 .contains("until out=$(docker container start kamal-proxy 2>&1) || out=$(sh -c ")));
-            let start = start(
-                &app,
-                "999",
-                "h-1",
-                "abcd",
-                Secret(Vec::new()),
-                &line,
-                Some(preamble),
-            );
+            let start = start_with(Some(false));
             assert_eq!(nested(&start), Vec::<&str>::new(), "start of {}", role.name);
             // `docker run` replaces the shell.
             assert!(crate::docker::script::inner(&start)

@@ -297,21 +297,49 @@ fn ensure_registry_image(fleet: &Fleet) {
 /// Who listens on TCP port `port` of this machine, as `address:port process` lines.
 fn listeners(port: u16) -> Vec<String> {
     let out = std::process::Command::new("ss")
-        .args(["-Hltnp", &format!("sport = :{port}")])
+        .args(["-Hltnpe", &format!("sport = :{port}")])
         .output()
         .expect("ss");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let process = l
+            let named = l
                 .split("((\"")
                 .nth(1)
                 .and_then(|r| r.split('"').next())
-                .unwrap_or("?");
+                .map(str::to_owned);
+            // `ss` reads /proc before it asks the kernel for the sockets, so a listener opened
+            // in between has no process: look its inode up in /proc now (it is most likely still
+            // open); "?" only if it is gone already.
+            let process = named
+                .or_else(|| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix("ino:"))
+                        .and_then(socket_owner)
+                })
+                .unwrap_or_else(|| "?".to_owned());
             format!("{} {process}", f.get(3).unwrap_or(&"?"))
         })
         .collect()
+}
+
+/// The command name of a process holding the socket with inode `inode`, from /proc.
+fn socket_owner(inode: &str) -> Option<String> {
+    let link = std::path::PathBuf::from(format!("socket:[{inode}]"));
+    for proc_dir in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(fds) = std::fs::read_dir(proc_dir.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == link))
+        {
+            let comm = std::fs::read_to_string(proc_dir.path().join("comm")).ok()?;
+            return Some(comm.trim().to_owned());
+        }
+    }
+    None
 }
 
 /// Samples [`listeners`] until stopped: every distinct line seen.
